@@ -1,0 +1,237 @@
+"""Catalogs as data files: hardware, models, regions, fabrics, precisions.
+
+Each catalog is a CSV file in ``dsx/catalog/data/``: one row per entry, every figure written
+with the unit it was published in (``80 GB``, ``3.35 TB/s``, ``400 Gbit/s``) and a ``source``
+column. Loaded once, converted to canonical units (:mod:`dsx.units`), and returned as an
+``xr.Dataset`` indexed by id, so a catalog dimension is a sweep axis like any other.
+
+User catalogs: a directory named by the ``DSX_CATALOG`` environment variable, or registered
+with :func:`use`, holding files with the same names; their rows add to or override (by
+``id``) the built-in ones, without code.
+
+>>> hw = hardware()
+>>> float(hw.hbm_bandwidth.sel(hardware="H100-SXM")) / 1e12
+3.35
+>>> resolve("hardware", "h100")
+'H100-SXM'
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import DsxInputError
+from ..units import magnitude
+
+__all__ = ["hardware", "models", "regions", "fabrics", "precisions", "load", "names", "resolve", "use", "SCHEMA"]
+
+_DATA = Path(__file__).parent / "data"
+_USER_DIRS: list[Path] = []
+
+# column -> canonical unit ("" dimensionless number, None text, bool for flags, int for counts)
+SCHEMA: dict[str, dict[str, object]] = {
+    "hardware": {
+        "name": None, "vendor": None, "kind": None, "year": int,
+        "peak_fp32": "flop/s", "peak_tf32": "flop/s", "peak_bf16": "flop/s", "peak_fp16": "flop/s",
+        "peak_fp8": "flop/s", "peak_int8": "flop/s", "peak_fp4": "flop/s",
+        "hbm_capacity": "B", "hbm_bandwidth": "B/s", "tdp": "W",
+        "scale_up_bandwidth": "B/s", "scale_up_domain": int, "scale_up_latency": "s",
+        "scale_out_bandwidth": "B/s", "scale_out_latency": "s", "host_bandwidth": "B/s",
+        "gpus_per_node": int, "system_power": "W", "price": "USD", "embodied_carbon": "gCO2e",
+        "source": None,
+    },
+    "models": {
+        "name": None, "family": None, "arch": None,
+        "layers": int, "hidden": int, "heads": int, "kv_heads": int, "head_dim": int, "ffn": int,
+        "gated": bool, "vocab": int, "tied_embeddings": bool, "learned_positions": bool, "bias": bool,
+        "norm": None, "max_context": int, "experts": int, "experts_per_token": int,
+        "shared_experts": int, "expert_ffn": int, "dense_layers": int, "attention": None,
+        "q_lora_rank": int, "kv_lora_rank": int, "rope_dim": int, "nope_dim": int, "v_head_dim": int,
+        "forward_flops_per_sample": "flop", "params_published": "param",
+        "active_params_published": "param", "source": None,
+    },
+    "regions": {
+        "name": None, "country": None, "carbon_intensity": "gCO2e/kWh", "pue": "",
+        "wue": "L/kWh", "ewif": "L/kWh", "electricity_price": "USD/kWh", "source": None,
+    },
+    "fabrics": {"name": None, "scope": None, "bandwidth": "B/s", "latency": "s", "source": None},
+    "precisions": {"name": None, "bytes": "B", "source": None},
+}
+
+#: The sweep dimension each catalog indexes.
+DIMENSION = {"hardware": "hardware", "models": "model", "regions": "region",
+             "fabrics": "fabric", "precisions": "precision"}
+
+_LONG_NAMES = {
+    "peak_flops": "dense peak throughput", "hbm_capacity": "HBM capacity",
+    "hbm_bandwidth": "HBM bandwidth", "tdp": "thermal design power",
+    "scale_up_bandwidth": "scale-up bandwidth per direction per accelerator",
+    "scale_out_bandwidth": "scale-out bandwidth per direction per accelerator",
+    "host_bandwidth": "host link bandwidth per direction",
+    "system_power": "node power per accelerator slot at full load",
+    "carbon_intensity": "grid carbon intensity", "pue": "power usage effectiveness",
+    "wue": "on-site water usage effectiveness", "ewif": "off-site water intensity of electricity",
+    "electricity_price": "electricity price",
+}
+
+
+def use(path: str | os.PathLike) -> None:
+    """Merge the catalog files in directory ``path`` over the built-in ones (by ``id``)."""
+    p = Path(path)
+    if not p.is_dir():
+        raise DsxInputError(f"user catalog: {str(p)!r} is not a directory; expected a folder holding "
+                            "hardware.csv / models.csv / regions.csv / fabrics.csv")
+    _USER_DIRS.append(p)
+    _clear_cache()
+
+
+def _user_dirs() -> list[Path]:
+    env = os.environ.get("DSX_CATALOG")
+    return ([Path(env)] if env else []) + _USER_DIRS
+
+
+def _read(path: Path, kind: str) -> pd.DataFrame:
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, comment=None, skipinitialspace=True)
+    if "id" not in df.columns:
+        raise DsxInputError(f"catalog file {path.name}: needs an 'id' column")
+    unknown = set(df.columns) - set(SCHEMA[kind]) - {"id", "aliases"}
+    if unknown:
+        raise DsxInputError(f"catalog file {path.name}: unknown columns {sorted(unknown)}; "
+                            f"expected some of {sorted(SCHEMA[kind])}")
+    return df.set_index("id")
+
+
+def _convert(kind: str, col: str, values: pd.Series) -> np.ndarray:
+    unit = SCHEMA[kind][col]
+    blank = values.str.strip().isin(["", "-", "nan", "NaN", "n/a"])
+    if unit is None:
+        return values.to_numpy(dtype=object)
+    if unit is bool:
+        low = values.str.strip().str.lower()
+        bad = ~low.isin(["true", "false", "1", "0", "yes", "no"]) & ~blank
+        if bad.any():
+            raise DsxInputError(f"{kind} catalog column {col!r}: expected true/false, got {list(values[bad])}")
+        return low.isin(["true", "1", "yes"]).to_numpy()
+    out = np.full(len(values), np.nan)
+    for i, (ident, text) in enumerate(values.items()):
+        if blank.iloc[i]:
+            continue
+        out[i] = magnitude(text, "" if unit is int else unit, name=f"{kind} catalog {ident!r} column {col!r}")
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _table(kind: str) -> pd.DataFrame:
+    frames = [_read(_DATA / f"{kind}.csv", kind)]
+    for d in _user_dirs():
+        f = d / f"{kind}.csv"
+        if f.exists():
+            frames.append(_read(f, kind))
+    df = frames[0]
+    for extra in frames[1:]:
+        extra = extra.reindex(columns=df.columns, fill_value="")
+        df = pd.concat([df.drop(index=extra.index, errors="ignore"), extra])
+    return df
+
+
+def load(kind: str) -> xr.Dataset:
+    """The catalog ``kind`` as an ``xr.Dataset`` indexed by id, values in canonical units."""
+    if kind not in SCHEMA:
+        raise DsxInputError(f"catalog kind {kind!r} unknown; expected one of {sorted(SCHEMA)}")
+    return _dataset(kind).copy()
+
+
+@functools.lru_cache(maxsize=None)
+def _dataset(kind: str) -> xr.Dataset:
+    df = _table(kind)
+    dim = DIMENSION[kind]
+    ds = xr.Dataset(coords={dim: np.array(df.index, dtype=object)})
+    peak = {}
+    for col, unit in SCHEMA[kind].items():
+        if col not in df.columns:
+            continue
+        data = _convert(kind, col, df[col])
+        if col.startswith("peak_"):
+            peak[col[5:]] = data
+            continue
+        attrs = {"long_name": _LONG_NAMES.get(col, col.replace("_", " "))}
+        if isinstance(unit, str):
+            attrs["units"] = unit
+        elif unit is int:
+            attrs["units"] = ""
+        ds[col] = (dim, data, attrs)
+    if peak:
+        ds["peak_flops"] = xr.DataArray(
+            np.stack(list(peak.values()), axis=1), dims=(dim, "precision"),
+            coords={"precision": list(peak)},
+            attrs={"units": "flop/s", "long_name": _LONG_NAMES["peak_flops"]},
+        )
+    return ds
+
+
+def hardware() -> xr.Dataset:
+    """Accelerators: peak FLOP/s per precision, HBM, power, links, price, embodied carbon."""
+    return load("hardware")
+
+
+def models() -> xr.Dataset:
+    """Model architectures (decoder, encoder, MoE, CNN) with their published parameter counts."""
+    return load("models")
+
+
+def regions() -> xr.Dataset:
+    """Grid regions: carbon intensity, PUE, water (on-site WUE, off-site EWIF), electricity price."""
+    return load("regions")
+
+
+def fabrics() -> xr.Dataset:
+    """Interconnect fabrics: bandwidth per direction and latency."""
+    return load("fabrics")
+
+
+def precisions() -> xr.Dataset:
+    """Numeric formats and their bytes per element."""
+    return load("precisions")
+
+
+def names(kind: str) -> list[str]:
+    """The ids in catalog ``kind``."""
+    return list(_table(kind).index)
+
+
+@functools.lru_cache(maxsize=None)
+def _aliases(kind: str) -> dict[str, str]:
+    df = _table(kind)
+    table = {i.lower(): i for i in df.index}
+    if "aliases" in df.columns:
+        for ident, al in df["aliases"].items():
+            for a in str(al).split(";"):
+                if a.strip():
+                    table.setdefault(a.strip().lower(), ident)
+    return table
+
+
+def resolve(kind: str, name: str) -> str:
+    """Map a name or alias (case-insensitive) to its catalog id, or raise with close matches."""
+    table = _aliases(kind)
+    key = str(name).strip().lower()
+    if key in table:
+        return table[key]
+    close = difflib.get_close_matches(key, list(table), n=4, cutoff=0.5)
+    hint = f"; did you mean {', '.join(repr(table[c]) for c in close)}?" if close else ""
+    raise DsxInputError(
+        f"{DIMENSION[kind]}: unknown {kind[:-1] if kind.endswith('s') else kind} {name!r}{hint} "
+        f"(`dsx catalog {kind}` lists all {len(_table(kind))}; add your own with a user catalog file)"
+    )
+
+
+def _clear_cache() -> None:
+    for f in (_table, _dataset, _aliases):
+        f.cache_clear()

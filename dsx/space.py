@@ -1,0 +1,259 @@
+"""Space: named axes and fixed values, resolved against the catalogs, as an input Dataset.
+
+Lists become axes (dimensions with coordinates), scalars become fixed values. Catalog keys
+(``model``, ``hardware``, ``region``, ``precision``, fabrics, ...) are resolved to ids and
+their catalog columns joined by label, so ``hbm_bandwidth`` has dimension ``hardware`` and
+``layers`` dimension ``model``; nothing is broadcast to the full size of the space.
+
+>>> s = Space(model=["llama-3.1-8b", "llama-3.1-70b"], hardware="H100", gpus=[8, 16])
+>>> s.size, s.dims
+(4, {'model': 2, 'gpus': 2})
+>>> ds = s.to_dataset()
+>>> ds.hbm_capacity.dims, ds.layers.dims
+((), ('model',))
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from . import catalog
+from .errors import DsxInputError
+from .units import magnitude
+
+__all__ = ["Space", "KEYS"]
+
+#: Categorical inputs resolved against a catalog: name -> (catalog kind, {column: variable}).
+#: ``None`` as the column map joins every numeric column under its own name.
+KEYS: dict[str, tuple[str, dict[str, str] | None]] = {
+    "model": ("models", None),
+    "hardware": ("hardware", None),
+    "region": ("regions", None),
+    "precision": ("precisions", {"bytes": "precision_bytes"}),
+    "weight_precision": ("precisions", {"bytes": "weight_bytes"}),
+    "kv_precision": ("precisions", {"bytes": "kv_bytes"}),
+    "activation_precision": ("precisions", {"bytes": "activation_bytes"}),
+    "scale_out_fabric": ("fabrics", {"bandwidth": "scale_out_link_bandwidth", "latency": "scale_out_latency"}),
+    "scale_up_fabric": ("fabrics", {"bandwidth": "scale_up_bandwidth", "latency": "scale_up_latency"}),
+    "spec_draft_model": ("models", "draft_"),  # type: ignore[dict-item]
+}
+
+_SKIP_COLUMNS = {"name", "source", "vendor", "country", "scope", "family", "year", "aliases"}
+
+
+def _inputs() -> dict:
+    from .solvers import base  # registers every solver's inputs on import
+    import dsx.solvers  # noqa: F401
+
+    return base.INPUTS
+
+
+def _catalog_columns() -> dict[str, str]:
+    """Catalog columns a user may override directly, e.g. ``hbm_bandwidth="4 TB/s"``."""
+    cols: dict[str, str] = {}
+    for kind in ("hardware", "models", "regions"):
+        for col, unit in catalog.SCHEMA[kind].items():
+            if col.startswith("peak_") or col in _SKIP_COLUMNS:
+                continue
+            if isinstance(unit, str) or unit is int:
+                cols[col] = unit if isinstance(unit, str) else ""
+    cols["peak_flops"] = "flop/s"
+    cols["precision_bytes"] = "B"
+    cols["weight_bytes"] = "B"
+    cols["kv_bytes"] = "B"
+    cols["activation_bytes"] = "B"
+    cols["scale_out_link_bandwidth"] = "B/s"
+    return cols
+
+
+def _is_axis(value: Any) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray, range)) and not isinstance(value, str)
+
+
+class Space:
+    """A labelled design space: every list is an axis, every scalar a fixed value.
+
+    Parameters
+    ----------
+    **axes
+        Input name -> value or list of values. Catalog keys take ids or aliases
+        (``hardware="H100"``); numeric inputs take bare numbers in their canonical unit,
+        pint quantities or strings with units (``"400 Gbit/s"``). Catalog columns may be
+        overridden (``hbm_bandwidth=["3.35 TB/s", "4.8 TB/s"]``).
+
+    Raises
+    ------
+    DsxInputError
+        Unknown input (with close matches), unknown catalog id, empty axis, repeated value,
+        non-positive count, wrong unit.
+    """
+
+    def __init__(self, **axes: Any) -> None:
+        inputs = _inputs()
+        overrides = _catalog_columns()
+        known = set(inputs) | set(KEYS) | set(overrides)
+        self._values: dict[str, Any] = {}
+        self._axes: dict[str, list] = {}
+        for name, value in axes.items():
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=3)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise DsxInputError(f"unknown input {name!r}{hint} (dsx.inputs() lists them all)")
+            if _is_axis(value):
+                vals = list(value)
+                if not vals:
+                    raise DsxInputError(f"{name}: empty axis; give at least one value or a scalar")
+                vals = [self._convert(name, v, inputs, overrides) for v in vals]
+                if len(set(map(repr, vals))) != len(vals):
+                    raise DsxInputError(f"{name}: repeated values in axis {vals}; each value once")
+                self._axes[name] = vals
+            else:
+                self._values[name] = self._convert(name, value, inputs, overrides)
+
+    @staticmethod
+    def _convert(name: str, value: Any, inputs: Mapping, overrides: Mapping) -> Any:
+        if name in KEYS:
+            if value is None:
+                return None
+            return catalog.resolve(KEYS[name][0], value)
+        spec = inputs.get(name)
+        if spec is not None and spec.unit is None:  # categorical
+            if spec.choices is not None and value not in spec.choices:
+                raise DsxInputError(
+                    f"{name}: {value!r} is not allowed; expected one of {', '.join(map(repr, spec.choices))}"
+                )
+            return value
+        unit = spec.unit if spec is not None else overrides[name]
+        if isinstance(value, bool) or value is None:
+            return value
+        mag = float(magnitude(value, unit, name=name))
+        if not np.isfinite(mag):
+            raise DsxInputError(f"{name}: {value!r} is not a finite number")
+        if spec is not None and spec.integer:
+            if mag != int(mag) or mag < (1 if spec.minimum is None else spec.minimum):
+                lo = 1 if spec.minimum is None else int(spec.minimum)
+                raise DsxInputError(f"{name}: {value!r} must be a whole number >= {lo}")
+            return int(mag)
+        if spec is not None and spec.minimum is not None and mag < spec.minimum:
+            raise DsxInputError(f"{name}: {value!r} must be >= {spec.minimum} {unit}".rstrip())
+        if spec is None and mag < 0:
+            raise DsxInputError(f"{name}: {value!r} must not be negative")
+        return mag
+
+    # -- shape -----------------------------------------------------------------------------
+    @property
+    def dims(self) -> dict[str, int]:
+        """Axis name -> length, in the order given."""
+        return {k: len(v) for k, v in self._axes.items()}
+
+    @property
+    def size(self) -> int:
+        """Number of configurations (product of the axis lengths)."""
+        return int(np.prod(list(self.dims.values()), dtype=np.int64)) if self._axes else 1
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Fixed (scalar) inputs."""
+        return dict(self._values)
+
+    @property
+    def axes(self) -> dict[str, list]:
+        """Swept inputs: name -> list of values."""
+        return {k: list(v) for k, v in self._axes.items()}
+
+    def replace(self, **axes: Any) -> "Space":
+        """A copy with some inputs set (or turned into axes) anew."""
+        merged = {**self._values, **self._axes, **axes}
+        return Space(**{k: v for k, v in merged.items()})
+
+    def __repr__(self) -> str:
+        ax = ", ".join(f"{k}[{n}]" for k, n in self.dims.items()) or "-"
+        return f"<dsx.Space size={self.size:,} axes: {ax}; fixed: {', '.join(self._values) or '-'}>"
+
+    # -- dataset ---------------------------------------------------------------------------
+    def to_dataset(self) -> xr.Dataset:
+        """The input Dataset: axes as dimension coordinates, catalog columns joined by label."""
+        inputs = _inputs()
+        ds = xr.Dataset()
+        for name, vals in self._axes.items():
+            ds.coords[name] = xr.DataArray(np.asarray(vals), dims=name, attrs=_attrs(name, inputs))
+        for name, val in self._values.items():
+            if name in KEYS:
+                ds.coords[name] = val
+            elif val is not None:
+                ds[name] = xr.DataArray(val, attrs=_attrs(name, inputs))
+        for key, (kind, columns) in KEYS.items():
+            if key in ds.coords:
+                self._join(ds, key, kind, columns)
+        self._derive(ds)
+        # user overrides of catalog columns win over the joined values
+        for name in list(self._values) + list(self._axes):
+            if name in _catalog_columns() and name not in KEYS:
+                if name in self._axes:
+                    continue  # already a dimension coordinate; joined column was not added
+                ds[name] = xr.DataArray(self._values[name], attrs=_attrs(name, inputs))
+        return ds
+
+    def _join(self, ds: xr.Dataset, key: str, kind: str, columns: Any) -> None:
+        table = catalog.load(kind)
+        dim = catalog.DIMENSION[kind]
+        label = ds.coords[key]
+        picked = table.sel({dim: label.values})
+        if dim in picked.dims and dim != key:
+            picked = picked.rename({dim: key}) if key in ds.dims else picked
+        for col in picked.data_vars:
+            if col in _SKIP_COLUMNS:
+                continue
+            if isinstance(columns, dict):
+                if col not in columns:
+                    continue
+                target = columns[col]
+            elif isinstance(columns, str):
+                target = columns + col
+            else:
+                target = col
+            if target in self._axes or target in self._values:
+                continue  # the user overrides this column
+            da = picked[col]
+            if key in da.dims:
+                da = da.drop_vars([c for c in da.coords if c not in da.dims])
+                da = da.assign_coords({key: ds.coords[key].values})
+            else:
+                da = da.drop_vars([c for c in da.coords if c not in da.dims])
+            ds[target] = da
+
+    def _derive(self, ds: xr.Dataset) -> None:
+        """Joins that depend on two keys: peak FLOP/s at the compute precision; byte widths."""
+        for name in ("weight_bytes", "kv_bytes", "activation_bytes"):
+            if name not in ds and "precision_bytes" in ds:
+                ds[name] = ds["precision_bytes"]
+        if "peak_flops" in ds and "precision" in ds.coords and "peak_flops" not in self._values:
+            compute = "activation_precision" if "activation_precision" in ds.coords else "precision"
+            label = ds.coords[compute]
+            peak = ds["peak_flops"]
+            sel = xr.DataArray(label.values, dims=label.dims) if label.dims else label.values[()]
+            peak = peak.sel(precision=sel).drop_vars("precision", errors="ignore")
+            if label.dims:
+                peak = peak.assign_coords({label.dims[0]: label.values})
+            ds["peak_flops"] = peak
+            ds["peak_flops"].attrs = {"units": "flop/s", "long_name": "dense peak throughput at the compute precision"}
+        if "scale_out_link_bandwidth" in ds:
+            nics = ds["nics_per_gpu"] if "nics_per_gpu" in ds else 1
+            ds["scale_out_bandwidth"] = ds["scale_out_link_bandwidth"] * nics
+            ds["scale_out_bandwidth"].attrs = {"units": "B/s", "long_name": "scale-out bandwidth per direction per accelerator"}
+
+
+def _attrs(name: str, inputs: Mapping) -> dict:
+    spec = inputs.get(name)
+    if spec is None:
+        unit = _catalog_columns().get(name)
+        return {"units": unit} if unit is not None else {}
+    attrs = {"long_name": spec.doc.split(".")[0]}
+    if spec.unit is not None:
+        attrs["units"] = spec.unit
+    return attrs

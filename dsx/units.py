@@ -1,0 +1,169 @@
+"""One package-owned unit registry and the boundary conversion.
+
+Information (bit, byte), compute (flop), currency (USD), tokens, parameters and carbon
+(gCO2e) are *dimensions* here, so ``1 GB + 1 flop`` raises instead of silently adding.
+Inside solvers every value is a float64 magnitude in the canonical unit of its dimension
+(:data:`CANONICAL`); units live only at the boundary (:func:`magnitude`) and in
+``attrs["units"]`` of result variables.
+
+>>> magnitude("400 Gbit/s", "B/s", name="bandwidth")
+50000000000.0
+>>> magnitude(3, "s", name="delay")          # bare numbers are taken in the canonical unit
+3.0
+>>> (ureg("1 GB") + ureg("1 flop"))
+Traceback (most recent call last):
+...
+pint.errors.DimensionalityError: ...
+"""
+
+from __future__ import annotations
+
+import numbers
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pint
+
+from .errors import DsxInputError
+
+__all__ = ["ureg", "Quantity", "CANONICAL", "magnitude", "canonical_unit", "parse"]
+
+
+def _build_registry() -> pint.UnitRegistry:
+    # pint's stock definitions make ``bit`` dimensionless; dsx needs information to be a real
+    # dimension, so the stock file is loaded with that one line changed (prefixes kB, KiB, ...
+    # and byte = 8 bit come along unchanged).
+    stock = resources.files("pint")
+    text = (stock / "default_en.txt").read_text()
+    if "\nbit = []\n" not in text:  # pragma: no cover - guards a pint upgrade
+        raise RuntimeError("dsx.units: pint's default_en.txt no longer defines 'bit = []'")
+    text = text.replace("\nbit = []\n", "\nbit = [information]\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        for fname in ("constants_en.txt",):
+            (Path(tmp) / fname).write_text((stock / fname).read_text())
+        (Path(tmp) / "default_en.txt").write_text(text)
+        reg = pint.UnitRegistry(
+            str(Path(tmp) / "default_en.txt"),
+            autoconvert_offset_to_baseunit=True,
+            on_redefinition="ignore",
+        )
+    reg.define("flop = [compute] = FLOP = flops_unit_")  # one add or one multiply
+    reg.define("FLOPs = flop")
+    reg.define("USD = [currency] = dollar_us = usd")
+    reg.define("token = [tokens] = tok")
+    reg.define("param = [parameters] = parameter")
+    reg.define("gram_CO2e = [carbon] = gCO2e = g_CO2e")
+    reg.define("kgCO2e = 1000 * gCO2e = kg_CO2e")
+    reg.define("tCO2e = 1e6 * gCO2e = t_CO2e")
+    reg.define("request = [requests] = req")
+    reg.define("sequence = [sequences] = seq")
+    reg.define("image = [images] = img")
+    reg.define("gpu_hour = hour")  # a GPU-hour is a time; the GPU count is a separate factor
+    reg.define("Gbps = gigabit / second")
+    reg.define("Tbps = terabit / second")
+    reg.define("GBps = gigabyte / second")
+    reg.formatter.default_format = "~P"
+    return reg
+
+
+ureg: pint.UnitRegistry = _build_registry()
+Quantity = ureg.Quantity
+pint.set_application_registry(ureg)
+
+#: Canonical unit of each dimension used inside kernels (float64 magnitudes).
+CANONICAL: dict[str, str] = {
+    "time": "s",
+    "information": "B",
+    "bandwidth": "B/s",
+    "compute": "flop",
+    "compute_rate": "flop/s",
+    "intensity": "flop/B",
+    "energy": "J",
+    "power": "W",
+    "currency": "USD",
+    "price_per_energy": "USD/kWh",
+    "price_per_time": "USD/h",
+    "carbon": "gCO2e",
+    "carbon_intensity": "gCO2e/kWh",
+    "volume": "L",
+    "water_intensity": "L/kWh",
+    "tokens": "token",
+    "token_rate": "token/s",
+    "parameters": "param",
+    "rate": "1/s",
+    "dimensionless": "",
+}
+
+
+def canonical_unit(unit: str) -> str:
+    """Return the canonical unit string with the same dimensionality as ``unit``.
+
+    >>> canonical_unit("TB/s")
+    'B/s'
+    """
+    dim = ureg.Quantity(1, unit).dimensionality
+    for canon in CANONICAL.values():
+        if ureg.Quantity(1, canon or "dimensionless").dimensionality == dim:
+            return canon
+    raise DsxInputError(f"unit {unit!r} has no canonical counterpart in dsx.units.CANONICAL")
+
+
+def parse(value: Any) -> pint.Quantity:
+    """Parse a string such as ``"400 Gbit/s"`` into a quantity of the dsx registry."""
+    if isinstance(value, pint.Quantity):
+        return value if value._REGISTRY is ureg else ureg.Quantity(value.magnitude, str(value.units))
+    return ureg.Quantity(value)
+
+
+def _dimension_words(unit: str) -> str:
+    return str(ureg.Quantity(1, unit or "dimensionless").dimensionality) or "dimensionless"
+
+
+def magnitude(value: Any, unit: str, *, name: str = "value") -> float | np.ndarray:
+    """Convert a user value to a float magnitude (or array) in ``unit``.
+
+    Accepts a pint quantity (any registry), a string with units (``"80 GiB"``), a bare
+    number (taken to be in ``unit`` already), or a list/array of these.
+
+    Parameters
+    ----------
+    value : Quantity | str | float | sequence
+        The user's value.
+    unit : str
+        Target (canonical) unit, e.g. ``"B/s"``; ``""`` for dimensionless.
+    name : str
+        Input name, used in the error message.
+
+    Raises
+    ------
+    DsxInputError
+        If the value cannot be parsed or has the wrong dimension.
+    """
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.dtype == object):
+        return np.array([magnitude(v, unit, name=name) for v in value], dtype=float)
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.number):
+        return value.astype(float)
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    target = unit or "dimensionless"
+    try:
+        q = parse(value)
+    except Exception as exc:  # pint raises many types for garbage strings
+        raise DsxInputError(
+            f"{name}: cannot read {value!r} as a quantity; expected a number in {target!r} "
+            f"or a string with units such as '1 {target}'"
+        ) from exc
+    if not isinstance(q, pint.Quantity):  # a plain number in a string, e.g. "3"
+        return float(q)
+    try:
+        return np.asarray(q.to(target).magnitude, dtype=float)[()]
+    except pint.DimensionalityError:
+        raise DsxInputError(
+            f"{name}: {value!r} has dimension {q.dimensionality}, expected {_dimension_words(target)} "
+            f"(e.g. a value in {target!r}); pass a quantity in compatible units or a bare number in {target!r}"
+        ) from None
