@@ -1,8 +1,28 @@
-"""dsx: vectorized design-space exploration for machine-learning systems."""
+"""dsx: vectorized design-space exploration for machine-learning systems.
 
-from . import catalog, units
+One call evaluates the whole stack — roofline, memory, parallel layout and communication,
+step time, time to train or serve, reliability, energy, carbon, water and cost — for every
+configuration of a labelled space at once.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import accessor, catalog, units  # noqa: F401  (accessor registers ds.dsx)
 from .errors import DsxInputError
 from .space import Space
+from .stacks import serving, training
 
 __version__ = "0.1.0"
-__all__ = ["Space", "catalog", "units", "DsxInputError"]
+__all__ = ["Space", "training", "serving", "catalog", "units", "inputs", "DsxInputError"]
+
+
+def inputs() -> pd.DataFrame:
+    """Every input any solver reads: canonical unit, default and meaning, one row per name."""
+    from . import solvers  # noqa: F401  (importing registers every solver's inputs)
+    from .solvers.base import INPUTS
+
+    rows = [{"name": n, "unit": s.unit if s.unit is not None else "(choice)",
+             "default": s.default, "meaning": s.doc} for n, s in sorted(INPUTS.items())]
+    return pd.DataFrame(rows, columns=["name", "unit", "default", "meaning"]).set_index("name")

@@ -161,7 +161,8 @@ def magnitude(value: Any, unit: str, *, name: str = "value") -> float | np.ndarr
     if not isinstance(q, pint.Quantity):  # a plain number in a string, e.g. "3"
         return float(q)
     try:
-        return np.asarray(q.to(target).magnitude, dtype=float)[()]
+        out = np.asarray(q.to(target).magnitude, dtype=float)
+        return float(out) if out.ndim == 0 else out
     except pint.DimensionalityError:
         raise DsxInputError(
             f"{name}: {value!r} has dimension {q.dimensionality}, expected {_dimension_words(target)} "

@@ -1,0 +1,127 @@
+"""``ds.dsx``: units, fronts, optima, reports and figures on any dsx result Dataset.
+
+>>> import xarray as xr, dsx
+>>> ds = xr.Dataset({"step_time": ("gpus", [2.0, 1.0], {"units": "s", "long_name": "step time"})},
+...                 coords={"gpus": [8, 16]})
+>>> ds.dsx.to(step_time="ms").step_time.values.tolist()
+[2000.0, 1000.0]
+>>> str(ds.dsx.quantify().step_time.data.units)
+'s'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import DsxInputError
+from .units import magnitude, ureg
+
+__all__ = ["DsxAccessor"]
+
+
+def _numeric(da: xr.DataArray) -> bool:
+    return np.issubdtype(da.dtype, np.number) and not np.issubdtype(da.dtype, np.bool_)
+
+
+def label(da: xr.DataArray, name: str | None = None) -> str:
+    """``long_name [units]`` for axis labels and table headers."""
+    name = da.attrs.get("long_name", name or da.name)
+    units = da.attrs.get("units", "")
+    return f"{name} [{units}]" if units else str(name)
+
+
+@xr.register_dataset_accessor("dsx")
+class DsxAccessor:
+    """Methods available as ``ds.dsx.<name>`` on every dsx result."""
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        self._ds = ds
+
+    # -- units ---------------------------------------------------------------------------
+    def quantify(self) -> xr.Dataset:
+        """pint-xarray quantities (dsx registry) for every numeric variable with units."""
+        import pint_xarray  # noqa: F401  (registers .pint)
+
+        out = self._ds.copy()
+        for name, da in self._ds.variables.items():
+            if name in self._ds.dims or not _numeric(self._ds[name]):
+                continue
+            units = da.attrs.get("units")
+            if units is None:
+                continue
+            out[name] = self._ds[name].pint.quantify(units or "dimensionless", unit_registry=ureg)
+        return out
+
+    def to(self, **units: str) -> xr.Dataset:
+        """Convert variables to other units, e.g. ``ds.dsx.to(step_time="ms", energy="MWh")``."""
+        out = self._ds.copy()
+        for name, unit in units.items():
+            if name not in out:
+                raise DsxInputError(f"to(): no variable {name!r} in the dataset")
+            src = out[name].attrs.get("units")
+            if src is None:
+                raise DsxInputError(f"to(): variable {name!r} has no units attribute")
+            factor = magnitude(ureg.Quantity(1.0, src or "dimensionless"), unit, name=name)
+            da = out[name] * factor
+            da.attrs = {**out[name].attrs, "units": unit}
+            out[name] = da
+        return out
+
+    # -- tables ----------------------------------------------------------------------------
+    def to_frame(self, names: list[str] | None = None, feasible_only: bool = False) -> pd.DataFrame:
+        """Flat table (one row per configuration) with units in the column names."""
+        ds = self._ds
+        names = names or [n for n in ds.data_vars if ds[n].ndim > 0 or n in ("feasible", "reason")]
+        sub = ds[names]
+        if feasible_only and "feasible" in ds:
+            sub = sub.where(ds["feasible"])
+        df = sub.to_dataframe() if sub.dims else pd.DataFrame([{n: sub[n].values[()] for n in names}])
+        df = df[[c for c in names if c in df.columns]]
+        df.columns = [f"{c} [{ds[c].attrs['units']}]" if ds[c].attrs.get("units") else c for c in df.columns]
+        return df
+
+    # -- analysis --------------------------------------------------------------------------
+    def pareto(self, **kwargs: Any) -> xr.DataArray:
+        """Boolean mask of the non-dominated configurations (see :func:`dsx.pareto`)."""
+        from .analysis import pareto
+
+        return pareto(self._ds, **kwargs)
+
+    def front(self, minimize: list[str] | str = (), maximize: list[str] | str = (), **kwargs: Any) -> pd.DataFrame:
+        """The Pareto front as a table with units in the column names."""
+        from .analysis import front_table, pareto
+
+        mask = pareto(self._ds, minimize=minimize, maximize=maximize, **kwargs)
+        cols = [*([minimize] if isinstance(minimize, str) else minimize),
+                *([maximize] if isinstance(maximize, str) else maximize)]
+        return front_table(self._ds, mask, cols)
+
+    def best(self, **kwargs: Any) -> xr.Dataset:
+        """Constrained optimum along chosen dimensions (see :func:`dsx.best`)."""
+        from .analysis import best
+
+        return best(self._ds, **kwargs)
+
+    def report(self, html: bool = False) -> str:
+        """The audit summary (domain -> key metric -> binding constraint)."""
+        from . import report
+
+        return report.html(self._ds) if html else report.text(self._ds)
+
+    @property
+    def plot(self) -> Any:
+        """Figures bound to this dataset: ``ds.dsx.plot.heatmap("step_time", x="tp", y="pp")``."""
+        from . import plot
+
+        ds = self._ds
+
+        class _Bound:
+            def __getattr__(self, name: str) -> Any:
+                fn = getattr(plot, name)
+                return lambda *a, **k: fn(ds, *a, **k)
+
+        return _Bound()

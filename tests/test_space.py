@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+import dsx
+from dsx import DsxInputError, Space
+
+
+def test_lists_become_axes_scalars_fixed():
+    s = Space(model=["llama-3.1-70b"], hardware="H100", gpus=[8, 16, 32], precision=["bf16", "fp8"])
+    assert s.dims == {"model": 1, "gpus": 3, "precision": 2}
+    assert s.size == 6
+    ds = s.to_dataset()
+    assert ds.coords["hardware"].item() == "H100-SXM"  # alias resolved
+    assert ds["hbm_bandwidth"].dims == ()
+    assert ds["layers"].dims == ("model",)
+    assert ds["peak_flops"].dims == ("precision",)
+    np.testing.assert_allclose(ds["peak_flops"].values, [989e12, 1979e12])
+    assert ds["gpus"].dtype.kind == "i"
+
+
+def test_catalog_columns_carry_units():
+    ds = Space(hardware=["H100"], region="quebec").to_dataset()
+    assert ds["hbm_bandwidth"].attrs["units"] == "B/s"
+    assert ds["carbon_intensity"].attrs["units"] == "gCO2e/kWh"
+
+
+def test_override_catalog_column_with_units():
+    ds = Space(hardware="H100", hbm_bandwidth=["3.35 TB/s", "4.8 TB/s"]).to_dataset()
+    np.testing.assert_allclose(ds["hbm_bandwidth"].values, [3.35e12, 4.8e12])
+    assert ds["hbm_bandwidth"].dims == ("hbm_bandwidth",)
+
+
+def test_fabric_join_sets_scale_out_bandwidth():
+    ds = Space(hardware="H100", scale_out_fabric="ib-ndr").to_dataset()
+    assert float(ds["scale_out_bandwidth"]) == pytest.approx(50e9)
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"hardwre": "H100"}, ["unknown input", "hardware"]),
+    ({"hardware": "H10O"}, ["unknown", "H100"]),
+    ({"hardware": []}, ["empty axis"]),
+    ({"gpus": 0}, ["gpus", ">= 1"]),
+    ({"gpus": -8}, ["gpus"]),
+    ({"gpus": 2.5}, ["whole number"]),
+    ({"hbm_bandwidth": "3 s"}, ["hbm_bandwidth", "B/s"]),
+    ({"gpus": [8, 8]}, ["repeated"]),
+])
+def test_bad_input_raises_clear_error(kwargs, words):
+    with pytest.raises(DsxInputError) as exc:
+        Space(**kwargs)
+    for w in words:
+        assert w in str(exc.value)
+
+
+def test_replace_returns_new_space():
+    s = Space(hardware="H100", gpus=8)
+    t = s.replace(gpus=[8, 16])
+    assert s.size == 1 and t.size == 2
