@@ -43,6 +43,9 @@ KEYS: dict[str, tuple[str, dict[str, str] | None]] = {
     "spec_draft_model": ("models", "draft_"),  # type: ignore[dict-item]
 }
 
+#: Compute precision when the space names none.
+DEFAULT_PRECISION = "bf16"
+
 _SKIP_COLUMNS = {"name", "source", "vendor", "country", "scope", "family", "year", "aliases"}
 
 
@@ -180,6 +183,9 @@ class Space:
         """The input Dataset: axes as dimension coordinates, catalog columns joined by label."""
         inputs = _inputs()
         ds = xr.Dataset()
+        self._peak_table = None
+        if "precision" not in self._axes and "precision" not in self._values:
+            ds.coords["precision"] = DEFAULT_PRECISION
         for name, vals in self._axes.items():
             ds.coords[name] = xr.DataArray(np.asarray(vals), dims=name, attrs=_attrs(name, inputs))
         for name, val in self._values.items():
@@ -220,6 +226,11 @@ class Space:
             if target in self._axes or target in self._values:
                 continue  # the user overrides this column
             da = picked[col]
+            if col == "peak_flops":  # per precision: selected at the compute precision in _derive
+                self._peak_table = da.drop_vars([c for c in da.coords if c not in da.dims])
+                if key in da.dims:
+                    self._peak_table = self._peak_table.assign_coords({key: ds.coords[key].values})
+                continue
             if key in da.dims:
                 da = da.drop_vars([c for c in da.coords if c not in da.dims])
                 da = da.assign_coords({key: ds.coords[key].values})
@@ -232,10 +243,11 @@ class Space:
         for name in ("weight_bytes", "kv_bytes", "activation_bytes"):
             if name not in ds and "precision_bytes" in ds:
                 ds[name] = ds["precision_bytes"]
-        if "peak_flops" in ds and "precision" in ds.coords and "peak_flops" not in self._values:
+        if self._peak_table is not None and "peak_flops" not in self._values and "peak_flops" not in self._axes:
             compute = "activation_precision" if "activation_precision" in ds.coords else "precision"
             label = ds.coords[compute]
-            peak = ds["peak_flops"]
+            # a precision the device has no figure for is NaN (-> precision_unsupported), never an error
+            peak = self._peak_table.reindex(precision=catalog.names("precisions"))
             sel = xr.DataArray(label.values, dims=label.dims) if label.dims else label.values[()]
             peak = peak.sel(precision=sel).drop_vars("precision", errors="ignore")
             if label.dims:
