@@ -1,0 +1,132 @@
+"""The constrained optimum along chosen dimensions, for every value of the others at once.
+
+``best(ds, minimize="step_time", over=["tp", "pp"])`` answers "which (tp, pp) layout is
+fastest, for each gpus value (and each hardware, ...)": a masked arg-min over the stacked
+``over`` dimensions. Where no configuration is feasible the result is NaN and ``found`` is
+False; nothing raises.
+
+>>> import xarray as xr
+>>> ds = xr.Dataset({"t": (("gpus", "tp"), [[3.0, 2.0], [1.0, 4.0]], {"units": "s"}),
+...                  "feasible": (("gpus", "tp"), [[True, False], [False, False]])},
+...                 coords={"gpus": [8, 16], "tp": [1, 2]})
+>>> r = best(ds, minimize="t", over="tp")
+>>> r.t.values.tolist(), r.tp.values.tolist(), r.found.values.tolist()
+([3.0, nan], [1.0, nan], [True, False])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import DsxInputError
+from .pareto import _joint_dims, _names, constraint_mask
+
+__all__ = ["best"]
+
+
+def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = None, where: Any = None,
+         over: str | Sequence[str] | None = None, include: Sequence[str] = ()) -> xr.Dataset:
+    """Best feasible value of one objective along ``over``, per value of the other dimensions.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A dsx result; ``feasible`` is honoured when present.
+    minimize, maximize : str
+        The objective (exactly one of the two).
+    where : bool DataArray, callable or str, optional
+        Extra constraint (see :func:`dsx.analysis.pareto.constraint_mask`).
+    over : str or list of str, optional
+        Dimensions to optimise along (e.g. ``["tp", "pp"]``). Default: every dimension of
+        the objective and the mask (one global optimum).
+    include : list of str
+        Further variables to report at the optimum (e.g. ``["mfu", "memory_per_gpu"]``).
+
+    Returns
+    -------
+    xarray.Dataset
+        Over the remaining dimensions: the objective's best value (same name and units; NaN
+        where nothing is feasible), one variable per ``over`` dimension holding the
+        coordinate of the optimum (integers become floats where some group has no
+        solution, strings become ``""``), ``found`` (bool), ``ties`` (number of
+        configurations that reach the optimum; the reported one is the first in axis order)
+        and the ``include`` variables at the optimum.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"tput": (("tp", "pp"), [[1.0, 5.0], [5.0, 2.0]], {"units": "token/s"})},
+    ...                 coords={"tp": [1, 2], "pp": [1, 2]})
+    >>> r = best(ds, maximize="tput")
+    >>> float(r.tput), int(r.tp), int(r.pp), int(r.ties)
+    (5.0, 1, 2, 2)
+    """
+    if (minimize is None) == (maximize is None):
+        raise DsxInputError("best: give exactly one objective, minimize='name' or maximize='name'")
+    name = minimize if minimize is not None else maximize
+    if not isinstance(name, str):
+        raise DsxInputError("best: the objective must be one variable name (use dsx.pareto for several)")
+    if name not in ds.variables:
+        raise DsxInputError(f"best: no variable {name!r} in the dataset (have {sorted(ds.data_vars)})")
+    obj = ds[name]
+    mask = constraint_mask(ds, where)
+    over_dims = _names(over)
+    for d in over_dims:
+        if d not in ds.dims:
+            raise DsxInputError(f"best: over={d!r} is not a dimension of the dataset (have {list(ds.dims)})")
+    dims = _joint_dims(ds, [obj, mask], over_dims)
+    if over is None:
+        over_dims = list(dims)
+    keep = [d for d in dims if d not in over_dims]
+    layout = keep + over_dims
+    shape = tuple(ds.sizes[d] for d in layout)
+    keep_shape = shape[: len(keep)]
+    m = int(np.prod(shape[len(keep):], dtype=np.int64))
+
+    def full(a: xr.DataArray) -> np.ndarray:
+        a = a.expand_dims([d for d in layout if d not in a.dims]).transpose(*layout)
+        return np.broadcast_to(a.values, shape).reshape(keep_shape + (m,))
+
+    val = full(obj.astype(float))
+    ok = full(mask) & np.isfinite(val)
+    score = np.where(ok, val if minimize is not None else -val, np.inf)
+    idx = score.argmin(axis=-1)
+    found = ok.any(axis=-1)
+    top = np.take_along_axis(score, idx[..., None], axis=-1)
+    ties = np.where(found, (ok & (score == top)).sum(axis=-1), 0)
+    best_val = np.where(found, np.take_along_axis(val, idx[..., None], axis=-1)[..., 0], np.nan)
+
+    coords = {d: ds[d] for d in keep if d in ds.coords}
+    out = xr.Dataset(coords=coords)
+    out[name] = xr.DataArray(best_val, dims=keep, attrs=dict(obj.attrs))
+    where_idx = np.unravel_index(idx, shape[len(keep):]) if over_dims else ()
+    for d, ix in zip(over_dims, where_idx):
+        labels = ds[d].values if d in ds.coords else np.arange(ds.sizes[d])
+        picked = labels[ix]
+        if picked.dtype.kind in "iuf":
+            picked = np.where(found, picked, np.nan) if not found.all() else picked
+        else:
+            picked = np.where(found, picked, "")
+        out[d] = xr.DataArray(picked, dims=keep, attrs={**ds[d].attrs, "long_name": f"{d} at the optimum"}
+                              if d in ds.coords else {"long_name": f"{d} index at the optimum"})
+    out["found"] = xr.DataArray(found, dims=keep, attrs={"units": "", "long_name": "a feasible configuration exists"})
+    out["ties"] = xr.DataArray(ties, dims=keep, attrs={"units": "", "long_name": "configurations reaching the optimum"})
+    flat_idx = idx
+    for extra in include:
+        if extra not in ds.variables:
+            raise DsxInputError(f"best: include={extra!r} is not a variable of the dataset")
+        var = ds[extra]
+        bad = [d for d in var.dims if d not in layout]
+        if bad:
+            raise DsxInputError(f"best: include={extra!r} has dimensions {bad} outside the objective's; select them")
+        v = full(var)
+        pick = np.take_along_axis(v, flat_idx[..., None], axis=-1)[..., 0]
+        if pick.dtype.kind in "fc":
+            pick = np.where(found, pick, np.nan)
+        out[extra] = xr.DataArray(pick, dims=keep, attrs=dict(var.attrs))
+    out.attrs = {"objective": name, "sense": "minimize" if minimize is not None else "maximize",
+                 "over": ",".join(over_dims)}
+    return out

@@ -1,0 +1,385 @@
+"""Pareto fronts over any number of objectives, vectorized, optionally one front per group.
+
+The kernel (:func:`pareto_kernel`) works on a plain ``(n, k)`` array of objective values to
+minimize and an optional group id per point. The wrapper (:func:`pareto`) selects the
+objectives from a Dataset, broadcasts them to their *joint* dimensions only, applies the
+feasibility mask and ``where``, and returns a boolean DataArray over those dimensions.
+
+Dominance: ``q`` dominates ``p`` when ``q`` is no worse in every objective and strictly
+better in at least one. Equal points do not dominate each other, so duplicates on the front
+are all kept. Configurations that are infeasible, excluded by ``where`` or have a NaN
+objective are never on the front.
+
+>>> import xarray as xr
+>>> ds = xr.Dataset({"time": ("cfg", [1.0, 2.0, 3.0, 2.0]), "cost": ("cfg", [3.0, 1.0, 1.0, 1.0])})
+>>> pareto(ds, minimize=["time", "cost"]).values.tolist()
+[True, True, False, True]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import DsxInputError
+
+__all__ = ["pareto", "pareto_kernel", "front_table", "constraint_mask", "register_where_parser"]
+
+#: Override for the parser of string constraints (``where="memory_per_gpu < 80 GB"``);
+#: ``None`` uses :func:`dsx.expr.mask`.
+_WHERE_PARSER: Callable[[xr.Dataset, str], xr.DataArray] | None = None
+
+_BLOCK = 1024          # points per block in the >= 3 objective sweep
+_CELLS = 1 << 22       # bool cells per dominance chunk (memory bound of one comparison)
+
+
+def register_where_parser(fn: Callable[[xr.Dataset, str], xr.DataArray] | None) -> None:
+    """Install the function that turns a string constraint into a boolean DataArray.
+
+    Parameters
+    ----------
+    fn : callable ``(ds, expression) -> DataArray`` or None
+        ``None`` restores the default (:func:`dsx.expr.mask`).
+    """
+    global _WHERE_PARSER
+    _WHERE_PARSER = fn
+
+
+def _names(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def constraint_mask(ds: xr.Dataset, where: Any = None) -> xr.DataArray:
+    """``feasible`` (when present) AND the user's ``where`` as one boolean DataArray.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A dsx result (or any Dataset).
+    where : None, bool DataArray, callable, str or list of str
+        Extra constraint: a boolean DataArray, a function ``ds -> boolean DataArray``, or
+        string expressions such as ``"memory_per_gpu < 80 GB"`` (parsed by :mod:`dsx.expr`,
+        or by the parser installed with :func:`register_where_parser`; a list is and-ed).
+
+    Returns
+    -------
+    xarray.DataArray of bool
+        Only the dimensions that ``feasible`` and ``where`` carry (0-d ``True`` when neither).
+
+    >>> ds = xr.Dataset({"feasible": ("x", [True, False]), "t": ("x", [1.0, 2.0])})
+    >>> constraint_mask(ds, lambda d: d.t < 5).values.tolist()
+    [True, False]
+    >>> constraint_mask(ds, "t > 1.5").values.tolist()
+    [False, False]
+    """
+    mask = xr.DataArray(True)
+    if "feasible" in ds.variables:
+        mask = ds["feasible"].astype(bool)
+    if where is None:
+        return mask
+    if isinstance(where, str) or (isinstance(where, (list, tuple)) and where
+                                  and all(isinstance(w, str) for w in where)):
+        extra = _parse_where(ds, where)
+    elif callable(where):
+        extra = where(ds)
+    else:
+        extra = where
+    if not isinstance(extra, xr.DataArray):
+        extra = xr.DataArray(np.asarray(extra))
+    if extra.dtype != bool:
+        raise DsxInputError(f"where: expected a boolean mask, got dtype {extra.dtype}")
+    return mask & extra
+
+
+def _parse_where(ds: xr.Dataset, where: str | Sequence[str]) -> xr.DataArray:
+    """String constraints (combined with ``and``) through the registered parser or ``dsx.expr``."""
+    if _WHERE_PARSER is not None:
+        items = [where] if isinstance(where, str) else list(where)
+        out = _WHERE_PARSER(ds, items[0])
+        for item in items[1:]:
+            out = out & _WHERE_PARSER(ds, item)
+        return out
+    try:
+        from .. import expr
+    except ImportError:  # pragma: no cover - the expression module ships with dsx
+        raise TypeError(f"where={where!r}: string constraints need dsx.expr; pass a boolean DataArray "
+                        "or a callable such as `lambda ds: ds.memory_per_gpu < 80e9` instead") from None
+    return expr.mask(where, ds)
+
+
+# --------------------------------------------------------------------------------------------
+# kernel
+# --------------------------------------------------------------------------------------------
+def _dense_ranks(values: np.ndarray) -> np.ndarray:
+    """Dense integer ranks (equal values share a rank) of a 1-D float array."""
+    return np.unique(values, return_inverse=True)[1].reshape(-1).astype(np.int32 if len(values) < 2**31 else np.int64)
+
+
+def _front_2d(r: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Sort by group, first objective, second; running minimum of the second objective."""
+    n = len(g)
+    order = np.lexsort((r[:, 1], r[:, 0], g))
+    x, y, gs = r[order, 0], r[order, 1], g[order]
+    new_group = np.ones(n, bool)
+    new_group[1:] = gs[1:] != gs[:-1]
+    new_run = new_group.copy()
+    new_run[1:] |= x[1:] != x[:-1]
+    idx = np.arange(n)
+    run_start = np.maximum.accumulate(np.where(new_run, idx, 0))
+    group_start = np.maximum.accumulate(np.where(new_group, idx, 0))
+    # segmented running minimum of y: shift every group below all earlier groups
+    key = y - gs.astype(np.int64) * (n + 1)
+    cummin = np.minimum.accumulate(key) + gs.astype(np.int64) * (n + 1)
+    has_prev = run_start > group_start
+    prev_min = np.where(has_prev, cummin[np.maximum(run_start - 1, 0)], np.iinfo(np.int64).max)
+    # dominated by a point with smaller x (y no larger), or by the same x with smaller y
+    dominated = (prev_min <= y) | (y[run_start] < y)
+    out = np.empty(n, bool)
+    out[order] = ~dominated
+    return out
+
+
+def _dominated_by(cand: np.ndarray, cand_s: np.ndarray, cand_g: np.ndarray,
+                  pts: np.ndarray, pts_s: np.ndarray, pts_g: np.ndarray) -> np.ndarray:
+    """For each point, whether any candidate dominates it (same group), in memory-bounded chunks."""
+    out = np.zeros(len(pts), bool)
+    if len(cand) == 0 or len(pts) == 0:
+        return out
+    step = max(1, _CELLS // len(cand))
+    for lo in range(0, len(pts), step):  # blocks of points, not configurations one by one
+        p, ps, pg = pts[lo:lo + step], pts_s[lo:lo + step], pts_g[lo:lo + step]
+        le = (cand_s[None, :] < ps[:, None]) & (cand_g[None, :] == pg[:, None])
+        for j in range(cand.shape[1]):  # fixed number of objectives
+            le &= cand[None, :, j] <= p[:, None, j]
+        out[lo:lo + step] = le.any(axis=1)
+    return out
+
+
+def _front_nd(r: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Blocked sort-filter sweep for >= 3 objectives.
+
+    Points are sorted by (group, sum of ranks). With integer ranks a dominating point always
+    has a strictly smaller sum, so the non-dominated points of the first block of survivors
+    are final; they then filter every later survivor of the same groups at once.
+    """
+    n = len(g)
+    s = r.sum(axis=1)
+    order = np.lexsort((s, g))
+    r, s, g = r[order], s[order], g[order]
+    on_front = np.zeros(n, bool)
+    rem = np.arange(n)
+    while len(rem):
+        blk, rest = rem[:_BLOCK], rem[_BLOCK:]
+        dom = _dominated_by(r[blk], s[blk], g[blk], r[blk], s[blk], g[blk])
+        front = blk[~dom]
+        on_front[front] = True
+        # later survivors that can share a group with this block form a prefix of ``rest``
+        end = np.searchsorted(g[rest], g[blk[-1]], side="right")
+        head = rest[:end]
+        kill = _dominated_by(r[front], s[front], g[front], r[head], s[head], g[head])
+        rem = np.concatenate([head[~kill], rest[end:]])
+    out = np.empty(n, bool)
+    out[order] = on_front
+    return out
+
+
+def pareto_kernel(points: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Non-dominated rows of ``points`` (every column minimized), per group.
+
+    Parameters
+    ----------
+    points : ndarray, shape (n, k)
+        Finite objective values, all to be minimized (negate those to maximize).
+    groups : ndarray of int, shape (n,), optional
+        Group id of each point; each group gets its own front.
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+        True where no other point of the same group dominates the row.
+
+    Notes
+    -----
+    Values are replaced by dense integer ranks (exact ties, no rounding issues). Two
+    objectives: O(n log n) sort and running minimum. Three or more: blocked sort-filter
+    sweep (sort by the sum of ranks, then numpy dominance checks against the front found so
+    far), near O(n log n + n·F) for a front of F points.
+
+    >>> pareto_kernel(np.array([[1, 3], [2, 2], [2, 2], [3, 3]], float)).tolist()
+    [True, True, True, False]
+    >>> pareto_kernel(np.array([[1, 1, 1], [0, 2, 2], [1, 1, 2]], float)).tolist()
+    [True, True, False]
+    """
+    points = np.asarray(points, dtype=float)
+    if points.ndim != 2:
+        raise ValueError("points must be a 2-D array (n, k)")
+    n, k = points.shape
+    if n == 0:
+        return np.zeros(0, bool)
+    g = np.zeros(n, np.int64) if groups is None else _dense_ranks(np.asarray(groups))
+    r = np.stack([_dense_ranks(points[:, j]) for j in range(k)], axis=1) if k else np.zeros((n, 1), np.int64)
+    if r.shape[1] == 1:
+        r = np.concatenate([r, np.zeros((n, 1), np.int64)], axis=1)
+    if r.shape[1] == 2:
+        return _front_2d(r, g)
+    return _front_nd(r, g)
+
+
+# --------------------------------------------------------------------------------------------
+# labelled wrapper
+# --------------------------------------------------------------------------------------------
+def _joint_dims(ds: xr.Dataset, arrays: Sequence[xr.DataArray], extra: Sequence[str] = ()) -> list[str]:
+    """Union of the arrays' dims (and ``extra``), in the Dataset's dimension order."""
+    used = set(extra)
+    for a in arrays:
+        used.update(a.dims)
+    order = [d for d in ds.dims if d in used]
+    return order + sorted(used - set(order))
+
+
+def _objectives(ds: xr.Dataset, minimize: Any, maximize: Any) -> tuple[list[str], list[str]]:
+    mins, maxs = _names(minimize), _names(maximize)
+    names = mins + maxs
+    if not names:
+        raise DsxInputError("pareto: give at least one objective in minimize=[...] or maximize=[...]")
+    if len(set(names)) != len(names):
+        raise DsxInputError(f"pareto: objective listed twice in {names}")
+    for n in names:
+        if n not in ds.variables:
+            raise DsxInputError(f"pareto: no variable {n!r} in the dataset (have {sorted(ds.data_vars)})")
+        if not np.issubdtype(ds[n].dtype, np.number):
+            raise DsxInputError(f"pareto: objective {n!r} is not numeric (dtype {ds[n].dtype})")
+    return mins, maxs
+
+
+def pareto(ds: xr.Dataset, minimize: str | Sequence[str] = (), maximize: str | Sequence[str] = (),
+           where: Any = None, over: str | Sequence[str] | None = None) -> xr.DataArray:
+    """Mask of the Pareto-optimal (non-dominated) feasible configurations.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A dsx result; ``feasible`` (bool) is honoured when present.
+    minimize, maximize : str or list of str
+        Objective variable names (any number, at least one in total).
+    where : bool DataArray, callable or str, optional
+        Extra constraint (see :func:`constraint_mask`).
+    over : str or list of str, optional
+        Dimensions the front is taken over; every other dimension of the objectives or the
+        mask gets its own front (``over=["gpus", "tp", "pp"]`` gives one front per
+        ``hardware``). Default: all dimensions (one global front).
+
+    Returns
+    -------
+    xarray.DataArray of bool
+        Dimensions: the joint dimensions of the objectives and the mask only. True on the
+        front. ``attrs`` record the objectives for :func:`front_table`.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"t": (("hw", "n"), [[4.0, 2.0, 1.0], [3.0, 3.0, 1.0]]),
+    ...                  "cost": ("n", [1.0, 2.0, 4.0])}, coords={"hw": ["a", "b"], "n": [1, 2, 4]})
+    >>> pareto(ds, minimize=["t", "cost"]).values.tolist()
+    [[False, True, True], [True, False, True]]
+    >>> pareto(ds, minimize=["t", "cost"], over="n").values.tolist()
+    [[True, True, True], [True, False, True]]
+    """
+    mins, maxs = _objectives(ds, minimize, maximize)
+    over_dims = _names(over)
+    for d in over_dims:
+        if d not in ds.dims:
+            raise DsxInputError(f"pareto: over={d!r} is not a dimension of the dataset (have {list(ds.dims)})")
+    mask = constraint_mask(ds, where)
+    objs = [ds[n] for n in mins] + [-ds[n] for n in maxs]
+    dims = _joint_dims(ds, objs + [mask], over_dims)
+    group_dims = [d for d in dims if over_dims and d not in over_dims]
+    inner = [d for d in dims if d not in group_dims]
+    layout = group_dims + inner
+    shape = tuple(ds.sizes[d] for d in layout)
+    n = int(np.prod(shape, dtype=np.int64))
+
+    def flat(a: xr.DataArray) -> np.ndarray:
+        a = a.transpose(*[d for d in layout if d in a.dims])
+        a = a.expand_dims([d for d in layout if d not in a.dims]).transpose(*layout)
+        return np.broadcast_to(a.values, shape).reshape(n)
+
+    values = np.stack([flat(o.astype(float)) for o in objs], axis=1)
+    valid = flat(mask) & np.isfinite(values).all(axis=1)
+    ngroup = int(np.prod([ds.sizes[d] for d in group_dims], dtype=np.int64))
+    groups = np.repeat(np.arange(ngroup), n // max(ngroup, 1))
+    idx = np.flatnonzero(valid)
+    out = np.zeros(n, bool)
+    out[idx] = pareto_kernel(values[idx], groups[idx] if group_dims else None)
+    result = xr.DataArray(out.reshape(shape), dims=layout,
+                          coords={d: ds[d] for d in layout if d in ds.coords})
+    result = result.transpose(*dims)
+    result.name = "pareto"
+    result.attrs = {"units": "", "long_name": "on the Pareto front",
+                    "minimize": ",".join(mins), "maximize": ",".join(maxs)}
+    return result
+
+
+def _label(ds: xr.Dataset, name: str) -> str:
+    units = ds[name].attrs.get("units", "")
+    return f"{name} [{units}]" if units else name
+
+
+def front_table(ds: xr.Dataset, mask: xr.DataArray, columns: Sequence[str] | None = None,
+                sort: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """The configurations where ``mask`` is True as a table, units in the column names.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The result the mask was computed on.
+    mask : bool DataArray
+        E.g. from :func:`pareto`.
+    columns : list of str, optional
+        Variables to show besides the coordinates of the mask's dimensions. Default: the
+        objectives recorded in ``mask.attrs`` (or none).
+    sort : str or list of str, optional
+        Columns (variable names) to sort by, ascending. Default: the first column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per selected configuration: one column per dimension (its coordinate),
+        then ``name [units]`` per variable.
+
+    >>> ds = xr.Dataset({"t": ("n", [3.0, 1.0, 2.0], {"units": "s"}),
+    ...                  "cost": ("n", [1.0, 3.0, 2.0], {"units": "USD"})}, coords={"n": [1, 2, 3]})
+    >>> front_table(ds, pareto(ds, minimize=["t", "cost"]))
+       n  t [s]  cost [USD]
+    0  2    1.0         3.0
+    1  3    2.0         2.0
+    2  1    3.0         1.0
+    """
+    if columns is None:
+        columns = [c for key in ("minimize", "maximize") for c in mask.attrs.get(key, "").split(",") if c]
+    columns = list(columns)
+    dims = list(mask.dims)
+    hit = np.nonzero(np.asarray(mask.values, bool))
+    data: dict[str, Any] = {}
+    for d, ix in zip(dims, hit):
+        data[d] = ds[d].values[ix] if d in ds.coords else ix
+    index = {d: xr.DataArray(ix, dims="row") for d, ix in zip(dims, hit)}
+    for c in columns:
+        if c not in ds.variables:
+            raise DsxInputError(f"front_table: no variable {c!r} in the dataset")
+        var = ds[c]
+        extra = [d for d in var.dims if d not in dims]
+        if extra:
+            raise DsxInputError(f"front_table: {c!r} has dimensions {extra} the mask lacks; select them first")
+        picked = var.isel({d: index[d] for d in var.dims}) if var.dims else var
+        data[_label(ds, c)] = np.broadcast_to(np.asarray(picked.values), (len(hit[0]) if dims else 1,))
+    df = pd.DataFrame(data)
+    keys = _names(sort) or columns[:1]
+    if keys:
+        df = df.sort_values([_label(ds, k) for k in keys], kind="stable").reset_index(drop=True)
+    return df
