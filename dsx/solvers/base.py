@@ -99,7 +99,7 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
             kwargs = {}
             for p in params:
                 if p.name in ds.variables:
-                    kwargs[p.name] = ds[p.name]
+                    kwargs[p.name] = _operand(ds, p.name)
                 elif isinstance(p.default, Input):
                     kwargs[p.name] = p.default.default
                 elif p.default is not inspect.Parameter.empty:
@@ -126,7 +126,16 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
                 new[name] = da
             return ds.assign(new)
 
-        run.kernel = kernel
+        @functools.wraps(kernel)
+        def plain(*args: Any, **kw: Any) -> Any:
+            # the raw formula, with every Input parameter defaulting to its documented default
+            bound = sig.bind_partial(*args, **kw)
+            for p in params:
+                if p.name not in bound.arguments and isinstance(p.default, Input):
+                    bound.arguments[p.name] = p.default.default
+            return kernel(*bound.args, **bound.kwargs)
+
+        run.kernel = plain
         run.outputs = outputs
         run.inputs = {p.name: p.default for p in params if isinstance(p.default, Input)}
         run.requires = [p.name for p in params if p.default is inspect.Parameter.empty]
@@ -135,10 +144,23 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
     return wrap
 
 
+def _operand(ds: xr.Dataset, name: str) -> Any:
+    """A variable as the kernel sees it: 0-d -> numpy scalar, else a DataArray with index coords only.
+
+    Scalar coordinates (the fixed ``model``, ``hardware``, ``region``, ...) would otherwise ride
+    along on every DataArray and be re-merged by every arithmetic operation, which costs far
+    more than the arithmetic on small spaces.
+    """
+    var = ds.variables[name]
+    if var.ndim == 0:
+        return var.values[()]
+    return xr.DataArray(var, coords={d: ds.indexes[d] for d in var.dims if d in ds.indexes}, name=name)
+
+
 def where(cond: Any, x: Any, y: Any) -> Any:
     """``xr.where`` when any argument is a DataArray, else ``np.where`` (scalar-friendly).
 
-    >>> where(True, 1.0, 2.0)
+    >>> float(where(True, 1.0, 2.0))
     1.0
     """
     if any(isinstance(a, xr.DataArray) for a in (cond, x, y)):
@@ -155,7 +177,7 @@ def first_reason(checks: list[tuple[str, Any]]) -> Any:
     checks : list of (code, ok)
         Ordered by priority; ``ok`` is a boolean (array) that is True where the check passes.
 
-    >>> first_reason([("oom", False), ("tp_exceeds_heads", True)])
+    >>> str(first_reason([("oom", False), ("tp_exceeds_heads", True)]))
     'oom'
     """
     reason: Any = ""
