@@ -45,6 +45,8 @@ KEYS: dict[str, tuple[str, dict[str, str] | None]] = {
 
 #: Compute precision when the space names none.
 DEFAULT_PRECISION = "bf16"
+#: Grid region when the space names none (energy price, carbon, water need one).
+DEFAULT_REGION = "us-average"
 
 _SKIP_COLUMNS = {"name", "source", "vendor", "country", "scope", "family", "year", "aliases"}
 
@@ -186,6 +188,8 @@ class Space:
         self._peak_table = None
         if "precision" not in self._axes and "precision" not in self._values:
             ds.coords["precision"] = DEFAULT_PRECISION
+        if "region" not in self._axes and "region" not in self._values:
+            ds.coords["region"] = DEFAULT_REGION
         for name, vals in self._axes.items():
             ds.coords[name] = xr.DataArray(np.asarray(vals), dims=name, attrs=_attrs(name, inputs))
         for name, val in self._values.items():

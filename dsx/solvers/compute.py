@@ -1,0 +1,454 @@
+"""Per-GPU compute: FLOPs and HBM bytes of a training micro-batch or an inference step, and the roofline.
+
+Training (:func:`training_compute`): one micro-batch on one GPU of the most-loaded pipeline
+stage (the last one, which also computes the logits), forward + backward (+ recomputation).
+Inference (:func:`inference_compute`): a prefill of ``batch`` prompts and one decode step,
+per GPU under ``tp``/``pp``. Every term is derived from the architecture (``model_shape``)
+and the layout; nothing is a fraction of the weights.
+
+Roofline (Williams, Waterman & Patterson 2009): ``T = max(C / (η_c F), Q / (η_m W))``.
+Matmul-class FLOPs (GEMMs, attention score/PV, logits) are charged to the tensor cores;
+elementwise FLOPs (norms, activations, residuals) are reported in ``mb_flops`` but charged
+to memory: their cost is the activation traffic already counted in ``mb_hbm_bytes``.
+
+HBM accounting per training micro-batch (derived; documented in :func:`training_compute`):
+weights read ``2 + [full recompute]`` times (forward, data-gradient GEMM, recomputed
+forward) at ``weight_bytes``; the gradient accumulator read and written once
+(``2·gradient_bytes`` per parameter); each stored activation written and read in the
+forward, read back, and its gradient written and read in the backward (5 passes, +2 with
+full recompute); fp32 logits written/read in forward and backward (16 B per vocabulary
+entry per token).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Input, solver, where
+from .layout import CP, EP, MICRO_BATCH, PP, RECOMPUTE, SEQ_LEN, SEQUENCE_PARALLEL, TP
+
+__all__ = ["training_compute", "inference_compute", "stage_params", "stored_activation_bytes",
+           "MATMUL_EFFICIENCY", "HBM_EFFICIENCY", "GRADIENT_BYTES", "FLASH_ATTENTION", "DROPOUT"]
+
+MATMUL_EFFICIENCY = Input(
+    0.8, "",
+    "Achieved fraction of dense peak FLOP/s for matmul-class work (GEMMs, attention, logits). "
+    "Default: the kernel ceiling, maximum achievable matmul FLOPS of H100 SXM BF16 794.5/989 = 0.80 "
+    "(stas00/ml-engineering MAMF table; B200 0.78, A100 0.87, MI300X 0.51, H100 FP8 0.71). "
+    "Whole-model MFU is lower; end-to-end calibration lives in the training solver", minimum=0.0)
+HBM_EFFICIENCY = Input(
+    0.85, "",
+    "Achieved fraction of HBM bandwidth for streaming reads/writes. Default 0.85, middle of the "
+    "0.8-0.9 working range; unverified (no primary measurement in the reference set)", minimum=0.0)
+GRADIENT_BYTES = Input(
+    4.0, "B",
+    "Bytes per gradient element kept for accumulation and the optimizer. Default 4: Megatron-LM "
+    "accumulates gradients in fp32 main_grad (distrib_optimizer.md: 16-bit params + fp32 grads); "
+    "2 reproduces the ZeRO paper's 16-bit gradients", minimum=0.0)
+FLASH_ATTENTION = Input(
+    True, "",
+    "Fused attention (FlashAttention): no score matrix in HBM; its backward recomputes QK^T "
+    "(Dao et al. 2022 §3.1)")
+DROPOUT = Input(
+    False, "",
+    "Dropout layers with 1-byte masks (GPT-3/Megatron era); modern LLMs (Llama) train without")
+CAUSAL_ATTENTION = Input(
+    False, "",
+    "Charge attention hardware FLOPs for the causal half only (what masked flash kernels execute; "
+    "Megatron-LM training.py convention). Default False: the full square, as PaLM and Korthikanti "
+    "count it; at matmul efficiency this stands in for attention kernels' lower efficiency")
+
+BATCH = Input(1, "", "Concurrent sequences in a serving batch (decode) / prompts prefilled together",
+              integer=True)
+INPUT_LEN = Input(2048, "token", "Prompt tokens per request", integer=True)
+OUTPUT_LEN = Input(256, "token", "Generated tokens per request", integer=True)
+
+
+def stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep):
+    """Parameters resident on one GPU of the most-loaded pipeline stage.
+
+    Parameters
+    ----------
+    params, embedding_params, head_params, expert_params : float
+        param (from ``model_shape``).
+    tied_embeddings : bool
+        Output head shares the input embedding (a copy sits on the last stage when pp > 1).
+    tp, pp, ep : int
+        Tensor-, pipeline-, expert-parallel degrees.
+
+    Returns
+    -------
+    float
+        param per GPU: ``((N − emb − experts)/pp + emb_stage)/tp + experts/(pp·tp·ep)`` with
+        ``emb_stage`` the embedding table (+ position table) on the first stage, the head on the
+        last (both when ``pp = 1``).
+
+    References
+    ----------
+    NVIDIA/Megatron-LM ``theoretical_memory_usage.py`` (most-loaded shard: first stage
+    ``N_layers/p + Vh``, plus the untied head when ``p = 1``; experts over ``ep``·expert-tp).
+
+    Examples
+    --------
+    >>> round(float(stage_params(70.554e9, 2.1013e9, 1.0507e9, 0.0, False, 8, 4, 1)) / 1e9, 2)  # physics §4.4
+    2.27
+    """
+    emb_stage = embedding_params - (pp > 1) * (1.0 - 1.0 * tied_embeddings) * head_params
+    dense = (params - embedding_params - expert_params) / pp + emb_stage
+    return dense / tp + expert_params / (pp * tp * ep)
+
+
+def stored_activation_bytes(activation_elements_per_token, replicated_activation_elements_per_token,
+                            attention_heads_total, activation_bytes, seq_len, tp, pp, cp,
+                            sequence_parallel, flash_attention, dropout):
+    """Activation bytes stored for the backward, per token of a micro-batch, on one GPU of one stage.
+
+    Parameters
+    ----------
+    activation_elements_per_token, replicated_activation_elements_per_token : float
+        Elements per token over all layers, split over TP / replicated unless sequence-parallel.
+    attention_heads_total : float
+        Layers x heads (materialised softmax has ``heads·s`` elements per token per layer).
+    activation_bytes : float
+        B per activation element.
+    seq_len : float
+        token (keys per query for a materialised score matrix).
+    tp, pp, cp : int
+        Parallel degrees; ``cp`` splits the tokens.
+    sequence_parallel, flash_attention, dropout : bool
+
+    Returns
+    -------
+    float
+        B per token (of the micro-batch) on one GPU, no recomputation.
+
+    Notes
+    -----
+    Korthikanti et al. 2022 §4.1 generalised (physics reference §4.2):
+    ``b_a(q_w+k_w+v_w+o_w+(3f|2f)) / t + (b_a·4h + δ_do·2h) / (t if SP else 1)
+    + δ_mat·(b_a + δ_do(1 + b_a))·a·s / t`` per layer; MHA/GeLU/dropout/materialised at 16 bit
+    gives ``34h + 5as`` and with TP ``10h + 24h/t + 5as/t`` (Table 2).
+
+    Examples
+    --------
+    GPT-3 layer, no parallelism (Korthikanti Eq. 1: ``sbh(34 + 5as/h)``), per token per h:
+
+    >>> h, a, s = 12288, 96, 2048
+    >>> b = stored_activation_bytes(12 * h, 4 * h, a, 2.0, s, 1, 1, 1, False, False, True)
+    >>> round(float(b) / h, 3)
+    114.0
+    """
+    repl_div = where(sequence_parallel, tp, 1)
+    mask = 1.0 * dropout
+    split = activation_bytes * activation_elements_per_token
+    # replicated part: norm/QKV/MLP inputs (4h elements) + two 1-byte dropout masks (2h bytes)
+    repl = (activation_bytes + mask / 2.0) * replicated_activation_elements_per_token
+    scores = (1.0 - 1.0 * flash_attention) * (activation_bytes + mask * (1.0 + activation_bytes)) \
+        * attention_heads_total * seq_len
+    return ((split + scores) / tp + repl / repl_div) / (pp * cp)
+
+
+def _touched(experts, experts_per_token, tokens):
+    """Expected fraction of routed experts hit by ``tokens`` tokens, 1 − (1 − k/E)^T (uniform routing).
+
+    >>> round(float(_touched(8, 2, 8)) * 8, 2)   # Mixtral at batch 8: 7.2 experts (physics §3)
+    7.2
+    """
+    return 1.0 - (1.0 - np.fmax(experts_per_token, 0.0) / np.fmax(experts, 1.0)) ** tokens
+
+
+@solver({
+    "model_flops_step": ("flop", "model FLOPs per step, whole job (PaLM definition, no recompute)"),
+    "hardware_flops_step": ("flop", "matmul-class FLOPs executed per step, whole job (incl. recompute)"),
+    "mb_flops": ("flop", "FLOPs of one micro-batch on one GPU of the most-loaded stage (fwd+bwd+recompute)"),
+    "mb_flops_matmul": ("flop", "micro-batch FLOPs: linear layers"),
+    "mb_flops_attention": ("flop", "micro-batch FLOPs: attention scores and PV"),
+    "mb_flops_elementwise": ("flop", "micro-batch FLOPs: norms, activations, residuals"),
+    "mb_flops_logits": ("flop", "micro-batch FLOPs: output projection (last stage)"),
+    "mb_hbm_bytes": ("B", "HBM bytes moved by one micro-batch on one GPU of the most-loaded stage"),
+    "mb_compute_time": ("s", "micro-batch compute time (matmul-class FLOPs at matmul_efficiency)"),
+    "mb_memory_time": ("s", "micro-batch HBM time at hbm_efficiency"),
+    "mb_time": ("s", "micro-batch time on one GPU, roofline max(compute, memory)"),
+    "arithmetic_intensity": ("flop/B", "micro-batch FLOPs per HBM byte"),
+    "ridge_intensity": ("flop/B", "derated ridge point (η_c F)/(η_m W)"),
+    "bound": ("", "roofline bound of the micro-batch: compute or memory"),
+})
+def training_compute(params, embedding_params, matmul_params, head_params, expert_params,
+                     attention_flops_per_token_ctx, elementwise_flops_per_token,
+                     activation_elements_per_token, replicated_activation_elements_per_token,
+                     attention_heads_total, vocab, experts, experts_per_token, tied_embeddings,
+                     tokens_per_sample, tokens_per_step, weight_bytes, activation_bytes,
+                     peak_flops, hbm_bandwidth, tp=TP, pp=PP, cp=CP, ep=EP, micro_batch=MICRO_BATCH,
+                     seq_len=SEQ_LEN, recompute=RECOMPUTE, sequence_parallel=SEQUENCE_PARALLEL,
+                     matmul_efficiency=MATMUL_EFFICIENCY, hbm_efficiency=HBM_EFFICIENCY,
+                     gradient_bytes=GRADIENT_BYTES, flash_attention=FLASH_ATTENTION,
+                     dropout=DROPOUT, causal_attention=CAUSAL_ATTENTION):
+    """FLOPs, HBM bytes and roofline time of one training micro-batch on one GPU.
+
+    Parameters
+    ----------
+    params, embedding_params, matmul_params, head_params, expert_params : float
+        param (``model_shape``).
+    attention_flops_per_token_ctx, elementwise_flops_per_token : float
+        flop per token (per key for attention), forward, all layers.
+    activation_elements_per_token, replicated_activation_elements_per_token, attention_heads_total : float
+        Stored-activation widths (elements per token, all layers).
+    vocab, experts, experts_per_token : float
+        Counts (NaN = none).
+    tied_embeddings : bool
+    tp, pp, cp, ep, micro_batch : int
+        Layout (micro_batch in sequences).
+    seq_len, tokens_per_sample, tokens_per_step : float
+        token.
+    recompute : str
+        ``none`` | ``selective`` | ``full``.
+    sequence_parallel : bool
+    weight_bytes, activation_bytes, gradient_bytes : float
+        B per element.
+    peak_flops : float
+        flop/s, dense, at the compute precision.
+    hbm_bandwidth : float
+        B/s.
+    matmul_efficiency, hbm_efficiency : float
+        Achieved fractions (dimensionless).
+    flash_attention, dropout, causal_attention : bool
+
+    Returns
+    -------
+    dict
+        ``model_flops_step``, ``hardware_flops_step`` (flop, whole job); ``mb_flops`` and its
+        split (flop, per GPU); ``mb_hbm_bytes`` (B); ``mb_compute_time``, ``mb_memory_time``,
+        ``mb_time`` (s); ``arithmetic_intensity``, ``ridge_intensity`` (flop/B); ``bound``.
+
+    Notes
+    -----
+    FLOPs per token (physics reference §2): forward ``2 N_mm + C_attn``; backward 2x; full
+    recompute +1 forward of the layers (not of the logits: Narayanan Eq. 3, layers x4, logits
+    x3); attention core ``4·L·a·d_h·s_ctx`` forward, x3 for fwd+bwd, +0.5 for the
+    FlashAttention backward's QK^T recompute, +1 for selective or full recompute (Korthikanti
+    App. A Eq. 8). Per GPU: layer FLOPs / (tp·cp·pp); logits (the head, ``2Vh`` per token) on
+    the last stage / (tp·cp). ``model_flops_step = 3(2 N_mm + C_attn(s))·B·s`` (PaLM App. B,
+    full-square attention); ``hardware_flops_step`` adds recomputation and excludes the
+    elementwise FLOPs (as Korthikanti App. A does).
+
+    HBM bytes per micro-batch and GPU (derived): stage weights ``W`` (``stage_params``; MoE
+    experts hit by the micro-batch) x ``(b_w (2 + [full]) + 2 b_g)``; stored activations
+    (:func:`stored_activation_bytes`) x ``(5 + 2[full])`` x tokens; fp32 logits 16·V/(tp·cp)
+    per token. Per-step optimizer traffic is not here (per step, not per micro-batch).
+
+    References
+    ----------
+    Chowdhery et al. 2022 (PaLM) App. B; Narayanan et al. 2021 Eq. 3; Korthikanti et al. 2022
+    App. A Eqs. 7–9; Dao et al. 2022 §3.1; Williams et al. 2009 (roofline).
+
+    Examples
+    --------
+    Llama-3.1-70B on one H100 (bf16) at micro-batch 1 x 2048 tokens, no recompute:
+
+    >>> from dsx.solvers.model import model_shape
+    >>> m = model_shape.kernel("decoder", 80, 8192, 64, 8, 128, 28672, True, 128256,
+    ...                        cnn_activation_elements=0.0)
+    >>> out = training_compute.kernel(**{k: m[k] for k in training_compute.requires if k in m},
+    ...     vocab=128256, experts=0, experts_per_token=0, tied_embeddings=False, tp=1, pp=1, cp=1,
+    ...     ep=1, micro_batch=1, seq_len=2048, tokens_per_sample=2048, tokens_per_step=4 * 2048,
+    ...     recompute="none", sequence_parallel=True, weight_bytes=2, activation_bytes=2,
+    ...     peak_flops=989e12, hbm_bandwidth=3.35e12, matmul_efficiency=0.8, hbm_efficiency=0.85,
+    ...     gradient_bytes=4, flash_attention=True, dropout=False, causal_attention=False)
+    >>> round(float(out["mb_flops_matmul"]) / (6 * 68.451e9 * 2048), 4), str(out["bound"])
+    (1.0, 'compute')
+    """
+    full = 1.0 * (recompute == "full")
+    sel = 1.0 * (recompute == "selective")
+    fl = 1.0 * flash_attention
+    V = np.fmax(vocab, 0.0)
+    tokens_mb = micro_batch * tokens_per_sample                 # tokens of one micro-batch
+    tok_gpu = tokens_mb / (tp * cp)                             # per GPU (tp, cp share the work)
+    mm_layers = matmul_params - head_params
+    s_ctx = seq_len * (1.0 - 0.5 * causal_attention)
+    attn_mult = 3.0 + 0.5 * fl + np.fmin(sel + full, 1.0)
+
+    f_mm = (6.0 + 2.0 * full) * (mm_layers / pp) * tok_gpu
+    f_attn = (attn_mult * attention_flops_per_token_ctx / pp) * s_ctx * tok_gpu
+    f_logits = 6.0 * head_params * tok_gpu
+    f_elt = ((3.0 + full) * elementwise_flops_per_token / pp) * tok_gpu
+    f_matmul_class = f_mm + f_attn + f_logits
+    mb_flops = f_matmul_class + f_elt
+
+    model_flops = 3.0 * (2.0 * matmul_params + attention_flops_per_token_ctx * seq_len) * tokens_per_step
+    hw_per_token = ((6.0 + 2.0 * full) * mm_layers + 6.0 * head_params
+                    + attn_mult * attention_flops_per_token_ctx * s_ctx)
+    hardware_flops = hw_per_token * tokens_per_step
+
+    # HBM bytes
+    touched = _touched(experts, experts_per_token, tokens_mb)
+    w_all = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep)
+    w_stage = w_all - expert_params / (pp * tp * ep) * (1.0 - touched)
+    weight_traffic = w_stage * (weight_bytes * (2.0 + full) + 2.0 * gradient_bytes)
+    stored = stored_activation_bytes(activation_elements_per_token, replicated_activation_elements_per_token,
+                                     attention_heads_total, activation_bytes, seq_len, tp, pp, 1,
+                                     sequence_parallel, flash_attention, dropout)
+    act_traffic = (5.0 + 2.0 * full) * stored * (tokens_mb / cp)
+    logits_traffic = 16.0 * V / tp * (tokens_mb / cp)
+    mb_bytes = weight_traffic + act_traffic + logits_traffic
+
+    rate_c = matmul_efficiency * peak_flops
+    rate_m = hbm_efficiency * hbm_bandwidth
+    t_c = f_matmul_class / rate_c
+    t_m = mb_bytes / rate_m
+    return {
+        "model_flops_step": model_flops,
+        "hardware_flops_step": hardware_flops,
+        "mb_flops": mb_flops,
+        "mb_flops_matmul": f_mm,
+        "mb_flops_attention": f_attn,
+        "mb_flops_elementwise": f_elt,
+        "mb_flops_logits": f_logits,
+        "mb_hbm_bytes": mb_bytes,
+        "mb_compute_time": t_c,
+        "mb_memory_time": t_m,
+        "mb_time": np.maximum(t_c, t_m),  # NaN (unsupported precision) propagates
+        "arithmetic_intensity": mb_flops / mb_bytes,
+        "ridge_intensity": rate_c / rate_m,
+        "bound": where(t_c >= t_m, "compute", "memory"),
+    }
+
+
+def kv_share(kv_heads, attention, tp):
+    """Fraction of a layer's KV cache held by one GPU under tensor parallelism.
+
+    GQA/MHA: ``max(1, floor(a_kv/t)) / a_kv`` (heads replicated when ``t > a_kv``; vLLM
+    ``ModelConfig.get_num_kv_heads``); MLA: 1 (the latent is not split by TP).
+
+    Parameters
+    ----------
+    kv_heads : float
+        KV heads (NaN = none).
+    attention : str
+        ``"mla"`` or other.
+    tp : int
+
+    Returns
+    -------
+    float
+        Dimensionless fraction.
+
+    >>> float(kv_share(8, "gqa", 16)), float(kv_share(8, "gqa", 4)), float(kv_share(128, "mla", 8))
+    (0.125, 0.25, 1.0)
+    """
+    akv = np.fmax(kv_heads, 1.0)
+    return where(attention == "mla", 1.0, np.fmax(1.0, np.floor(akv / tp)) / akv)
+
+
+@solver({
+    "prefill_flops": ("flop", "prefill FLOPs per GPU of one stage (batch prompts of input_len)"),
+    "prefill_hbm_bytes": ("B", "prefill HBM bytes per GPU of one stage"),
+    "decode_flops": ("flop", "FLOPs of one decode step per GPU of one stage"),
+    "decode_hbm_bytes": ("B", "HBM bytes of one decode step per GPU of one stage"),
+    "prefill_compute_time": ("s", "prefill compute time through all stages"),
+    "prefill_memory_time": ("s", "prefill HBM time through all stages"),
+    "prefill_time": ("s", "prefill time (roofline, no communication), through all pp stages"),
+    "decode_step_time": ("s", "one decode step (roofline, no communication), through all pp stages"),
+    "prefill_bound": ("", "roofline bound of the prefill"),
+    "decode_bound": ("", "roofline bound of a decode step"),
+})
+def inference_compute(arch, params, embedding_params, matmul_params, head_params, expert_params,
+                      kv_elements_per_token, attention_flops_per_token_ctx,
+                      activation_elements_per_token, replicated_activation_elements_per_token,
+                      experts, experts_per_token, kv_heads, attention, tied_embeddings,
+                      weight_bytes, kv_bytes, activation_bytes, peak_flops, hbm_bandwidth,
+                      tp=TP, pp=PP, ep=EP,
+                      batch=BATCH, input_len=INPUT_LEN, output_len=OUTPUT_LEN,
+                      matmul_efficiency=MATMUL_EFFICIENCY, hbm_efficiency=HBM_EFFICIENCY):
+    """Prefill and decode-step FLOPs, bytes and roofline times per GPU for serving.
+
+    Parameters
+    ----------
+    arch : str
+        ``"cnn"``: one image per request, no KV.
+    params, embedding_params, matmul_params, head_params, expert_params : float
+        param.
+    kv_elements_per_token, activation_elements_per_token, replicated_activation_elements_per_token : float
+        Elements per token, all layers.
+    attention_flops_per_token_ctx : float
+        flop per token per key, forward.
+    experts, experts_per_token, kv_heads : float
+        Counts.
+    attention : str
+    tied_embeddings : bool
+    weight_bytes, kv_bytes, activation_bytes : float
+        B per element.
+    peak_flops : float
+        flop/s. hbm_bandwidth : B/s.
+    tp, pp, ep, batch : int
+    input_len, output_len : int
+        token.
+    matmul_efficiency, hbm_efficiency : float
+
+    Returns
+    -------
+    dict
+        FLOPs (flop) and bytes (B) per GPU of the last stage; times (s) = pp x stage time
+        (a token crosses every stage in turn); bounds.
+
+    Notes
+    -----
+    Physics reference §3 (Pope et al. 2022 §2–3): prefill
+    ``C = 2 N_mm B s_in + C_attn B s_in²/2`` (causal), logits for the last position only;
+    ``Q = W b_w + KV writes + 2 x activations``. Decode at mean context
+    ``c = s_in + s_out/2``: ``C = 2 N_mm B + C_attn B c``; ``Q = W b_w + B c κ b_kv`` (KV
+    reads) + KV write of the new token + activations. MoE reads the experts touched,
+    ``E(1 − (1 − k/E)^T)``. Per GPU: layers / pp, heads / tp, KV heads per GPU
+    :func:`kv_share`. Communication (TP all-reduces) is added by the serving solver.
+
+    Examples
+    --------
+    Llama-3.1-70B, 1 H100, batch 1: decode reads the weights (141.1 GB) once plus the KV cache
+    (2176 tokens x 320 KiB): memory-bound.
+
+    >>> from dsx.solvers.model import model_shape
+    >>> m = model_shape.kernel("decoder", 80, 8192, 64, 8, 128, 28672, True, 128256,
+    ...                        cnn_activation_elements=0.0)
+    >>> out = inference_compute.kernel("decoder", **{k: m[k] for k in inference_compute.requires
+    ...     if k in m}, experts=0, experts_per_token=0, kv_heads=8, attention="gqa",
+    ...     tied_embeddings=False, weight_bytes=2, kv_bytes=2, activation_bytes=2,
+    ...     peak_flops=989e12, hbm_bandwidth=3.35e12, tp=1, pp=1, ep=1, batch=1,
+    ...     input_len=2048, output_len=256, matmul_efficiency=0.8, hbm_efficiency=0.85)
+    >>> round(float(out["decode_hbm_bytes"]) / 1e9, 1), str(out["decode_bound"])
+    (141.9, 'memory')
+    """
+    cnn = arch == "cnn"
+    s_in = input_len + cnn * (1.0 - input_len)
+    ctx = s_in + output_len / 2.0
+    mm_layers = matmul_params - head_params
+    t_pre = batch * s_in
+    kv_gpu = kv_elements_per_token / pp * kv_share(kv_heads, attention, tp) * kv_bytes
+    act_gpu = activation_bytes * (activation_elements_per_token / tp
+                                  + replicated_activation_elements_per_token) / pp
+    w_all = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep)
+    w_idle = expert_params / (pp * tp * ep)
+
+    f_pre = (2.0 * mm_layers * t_pre + attention_flops_per_token_ctx * batch * s_in * s_in / 2.0) / (tp * pp) \
+        + 2.0 * head_params * batch / tp
+    q_pre = (w_all - w_idle * (1.0 - _touched(experts, experts_per_token, t_pre))) * weight_bytes \
+        + t_pre * (kv_gpu + 2.0 * act_gpu)
+    f_dec = (2.0 * mm_layers * batch + attention_flops_per_token_ctx * batch * ctx) / (tp * pp) \
+        + 2.0 * head_params * batch / tp
+    q_dec = (w_all - w_idle * (1.0 - _touched(experts, experts_per_token, batch))) * weight_bytes \
+        + batch * (kv_gpu * (ctx + 1.0) + 2.0 * act_gpu)
+
+    rate_c = matmul_efficiency * peak_flops
+    rate_m = hbm_efficiency * hbm_bandwidth
+    tc_pre, tm_pre = pp * f_pre / rate_c, pp * q_pre / rate_m
+    tc_dec, tm_dec = pp * f_dec / rate_c, pp * q_dec / rate_m
+    return {
+        "prefill_flops": f_pre,
+        "prefill_hbm_bytes": q_pre,
+        "decode_flops": f_dec,
+        "decode_hbm_bytes": q_dec,
+        "prefill_compute_time": tc_pre,
+        "prefill_memory_time": tm_pre,
+        "prefill_time": np.maximum(tc_pre, tm_pre),
+        "decode_step_time": np.maximum(tc_dec, tm_dec),
+        "prefill_bound": where(tc_pre >= tm_pre, "compute", "memory"),
+        "decode_bound": where(tc_dec >= tm_dec, "compute", "memory"),
+    }

@@ -1,0 +1,149 @@
+"""Parallel layout: data-parallel degree, micro-batches, stage size, tokens, and the layout checks.
+
+The layout inputs (``gpus``, ``tp``, ``pp``, ``cp``, ``ep``, batch sizes, ``seq_len``, ...) are
+registered here. ``dp = gpus / (tp·pp·cp)`` (Megatron rank order; expert parallelism is carved
+out of ``dp·cp``). A layout that does not divide is *data*: ``ok_*`` flags say which check
+fails and the values are still computed (fractional) so users see how far off they are.
+
+:data:`LAYOUT_CHECKS` lists ``(reason code, flag name)`` in priority order for the stack's
+``reason`` (``first_reason``).
+
+References
+----------
+Narayanan et al. 2021 (arXiv:2104.04473) §2–3 (PTD-P layout, micro-batches, interleaving);
+Korthikanti et al. 2022 (arXiv:2205.05198) §4.2.2 (sequence parallelism), §5 (selective
+recomputation); Rajbhandari et al. 2020 (ZeRO, arXiv:1910.02054) §5; NVIDIA/Megatron-LM
+``docs/source/distrib_optimizer.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Input, solver
+
+__all__ = ["layout", "LAYOUT_CHECKS"]
+
+#: (reason code, ok-flag variable) in the order ``reason`` reports them.
+LAYOUT_CHECKS = [
+    ("precision_unsupported", "ok_precision"),
+    ("gpus_not_divisible", "ok_gpus_divisible"),
+    ("tp_exceeds_heads", "ok_tp_heads"),
+    ("layers_not_divisible", "ok_layers_divisible"),
+    ("experts_not_divisible", "ok_experts_divisible"),
+    ("batch_not_divisible", "ok_batch_divisible"),
+    ("context_exceeds_max", "ok_context"),
+]
+
+GPUS = Input(8, "", "Accelerators in the job (training) or in one serving replica", integer=True)
+TP = Input(1, "", "Tensor-parallel degree (Megatron TP; divides the heads)", integer=True)
+PP = Input(1, "", "Pipeline-parallel degree (stages)", integer=True)
+CP = Input(1, "", "Context-parallel degree (sequence split across GPUs for attention)", integer=True)
+EP = Input(1, "", "Expert-parallel degree (MoE; carved out of dp·cp)", integer=True)
+GLOBAL_BATCH = Input(1024, "", "Sequences per optimizer step (tokens = global_batch·seq_len). Default "
+                     "1024 x 2048 tokens = 2.1 M tokens, the order of GPT-3's 3.2 M (Brown et al. 2020 "
+                     "Table 2.1)", integer=True)
+MICRO_BATCH = Input(1, "", "Sequences per micro-batch per pipeline (Megatron micro-batch-size)", integer=True)
+SEQ_LEN = Input(2048, "token", "Tokens per training sequence", integer=True)
+VIRTUAL_STAGES = Input(1, "", "Interleaved pipeline model chunks per GPU (Narayanan et al. 2021 §2.2.2); "
+                       "1 = plain 1F1B", integer=True)
+SEQUENCE_PARALLEL = Input(True, "", "Megatron sequence parallelism: norm/dropout activations sharded over "
+                          "tp (Korthikanti et al. 2022 §4.2.2)")
+ZERO = Input(1, "", "Sharding over dp·cp: 0 none, 1 optimizer states (= Megatron distributed optimizer), "
+             "2 + gradients, 3 + weights (FSDP) (Rajbhandari et al. 2020 §5)", integer=True, minimum=0)
+RECOMPUTE = Input("selective", None, "Activation recomputation: none, selective (attention core, "
+                  "Korthikanti et al. 2022 §5) or full (every layer's forward)",
+                  choices=("none", "selective", "full"))
+
+
+_whole = lambda x: x == np.floor(x)  # noqa: E731  (a count that divides exactly)
+
+
+@solver({
+    "dp": ("", "data-parallel degree gpus/(tp·pp·cp)"),
+    "micro_batches": ("", "micro-batches per pipeline per step, global_batch/(dp·micro_batch)"),
+    "layers_per_stage": ("", "transformer layers per pipeline stage"),
+    "tokens_per_sample": ("token", "tokens per sequence (seq_len; 1 image for a CNN)"),
+    "tokens_per_step": ("token", "tokens per optimizer step, global_batch·seq_len"),
+    "ok_gpus_divisible": ("", "gpus divisible by tp·pp·cp"),
+    "ok_tp_heads": ("", "tp divides the attention heads"),
+    "ok_layers_divisible": ("", "layers divisible by pp·virtual_stages"),
+    "ok_experts_divisible": ("", "ep divides the experts and dp·cp (ep = 1 for dense models)"),
+    "ok_batch_divisible": ("", "global_batch divisible by dp·micro_batch"),
+    "ok_context": ("", "seq_len within the model's max_context"),
+    "ok_precision": ("", "hardware supports the compute precision"),
+    "ok_layout": ("", "all layout checks pass"),
+})
+def layout(arch, layers, heads, experts, max_context, peak_flops, gpus=GPUS, tp=TP, pp=PP, cp=CP,
+           ep=EP, global_batch=GLOBAL_BATCH, micro_batch=MICRO_BATCH, seq_len=SEQ_LEN,
+           virtual_stages=VIRTUAL_STAGES, sequence_parallel=SEQUENCE_PARALLEL, zero=ZERO,
+           recompute=RECOMPUTE):
+    """Derive the data-parallel degree, micro-batches, stage size and tokens; check the layout.
+
+    Parameters
+    ----------
+    arch : str
+        Model architecture (``"cnn"`` has one "token" per image).
+    layers, heads, experts, max_context : float
+        Model shape (counts; ``max_context`` in tokens). NaN = not applicable.
+    peak_flops : float
+        flop/s at the compute precision; NaN where the hardware lacks the precision.
+    gpus, tp, pp, cp, ep, global_batch, micro_batch, virtual_stages : int
+        Layout (counts; batches in sequences).
+    seq_len : int
+        token per sequence.
+    sequence_parallel, zero, recompute
+        Registered here, used by compute and memory.
+
+    Returns
+    -------
+    dict
+        ``dp``, ``micro_batches``, ``layers_per_stage`` (counts), ``tokens_per_sample``,
+        ``tokens_per_step`` (token), and the boolean ``ok_*`` flags.
+
+    References
+    ----------
+    Narayanan et al. 2021 §2.2 (m = B/(d·b)); Megatron-LM ``arguments.py`` checks (world size
+    divisible by tp·pp·cp, heads by tp, layers by pp·vp).
+
+    Examples
+    --------
+    >>> out = layout.kernel("decoder", 80, 64, 0, 131072, 989e12, gpus=512, tp=8, pp=1,
+    ...                     cp=1, ep=1, global_batch=2048, micro_batch=1, seq_len=2048,
+    ...                     virtual_stages=1, sequence_parallel=True, zero=1, recompute="full")
+    >>> float(out["dp"]), float(out["micro_batches"]), float(out["tokens_per_step"])
+    (64.0, 32.0, 4194304.0)
+    >>> bool(out["ok_layout"])
+    True
+    """
+    cnn = arch == "cnn"
+    dp = gpus / (tp * pp * cp)
+    micro_batches = global_batch / (dp * micro_batch)
+    tokens_per_sample = seq_len + cnn * (1.0 - seq_len)  # 1 image per sample for a CNN
+    ok_gpus = _whole(dp)
+    # a CNN (no heads / no transformer layers) admits only tp = pp = 1
+    heads_ = np.fmax(heads, 1.0)  # fmax: NaN -> 1
+    layers_ = np.fmax(layers, 1.0)
+    ok_tp = (tp <= heads_) & (heads_ % tp == 0)
+    ok_layers = layers_ % (pp * virtual_stages) == 0
+    ex = np.fmax(experts, 0.0)
+    ok_experts = (((ex % ep == 0) & (ex > 0)) | (ep == 1)) & ((dp * cp) % ep == 0)
+    ok_batch = _whole(micro_batches) & (micro_batches >= 1) & ok_gpus
+    ok_context = np.logical_not(seq_len > max_context)  # NaN max_context: no limit
+    ok_precision = np.isfinite(peak_flops) & (peak_flops > 0)
+    ok_all = ok_gpus & ok_tp & ok_layers & ok_experts & ok_batch & ok_context & ok_precision
+    return {
+        "dp": dp,
+        "micro_batches": micro_batches,
+        "layers_per_stage": layers_ / pp,
+        "tokens_per_sample": tokens_per_sample,
+        "tokens_per_step": global_batch * tokens_per_sample,
+        "ok_gpus_divisible": ok_gpus,
+        "ok_tp_heads": ok_tp,
+        "ok_layers_divisible": ok_layers,
+        "ok_experts_divisible": ok_experts,
+        "ok_batch_divisible": ok_batch,
+        "ok_context": ok_context,
+        "ok_precision": ok_precision,
+        "ok_layout": ok_all,
+    }

@@ -1,0 +1,304 @@
+"""Memory per GPU: model states, activations and reserve for training; weights, KV cache and workspace for serving.
+
+Training (:func:`training_memory`) sizes the most-loaded GPU (the first pipeline stage for
+activations, the most-loaded shard for parameters) as Megatron-LM's
+``theoretical_memory_usage.py`` does, with the activation accounting generalised to GQA,
+gated MLPs and flash attention (:func:`dsx.solvers.compute.stored_activation_bytes`).
+Serving (:func:`inference_memory`) sizes weights + KV cache + a one-layer workspace.
+
+Both produce ``memory_per_gpu``, ``memory_headroom`` (``hbm_capacity − memory_per_gpu``; negative
+= how far from fitting) and ``ok_memory`` (the two stacks never run both solvers).
+
+References
+----------
+Rajbhandari et al. 2020 (ZeRO, arXiv:1910.02054) §3.1, §5.1, Fig. 1; NVIDIA/Megatron-LM
+``docs/source/distrib_optimizer.md`` and ``megatron/training/theoretical_memory_usage.py``;
+Korthikanti et al. 2022 (arXiv:2205.05198) §4, Table 2, Eq. 5; Narayanan et al. 2021 §2.2.2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Input, solver
+from .compute import (BATCH, DROPOUT, INPUT_LEN, OUTPUT_LEN, FLASH_ATTENTION, GRADIENT_BYTES, kv_share, stage_params,
+                      stored_activation_bytes)
+from .layout import (CP, EP, MICRO_BATCH, PP, RECOMPUTE, SEQ_LEN, SEQUENCE_PARALLEL, TP, VIRTUAL_STAGES,
+                     ZERO)
+
+__all__ = ["training_memory", "inference_memory", "model_state_bytes"]
+
+OPTIMIZER_BYTES = Input(
+    12.0, "B", "Optimizer state bytes per parameter: mixed-precision Adam keeps an fp32 master copy, "
+    "momentum and variance, K = 12 (Rajbhandari et al. 2020 §3.1)", minimum=0.0)
+MEMORY_RESERVE = Input(
+    2.0e9, "B", "Fixed per-GPU memory outside the model: CUDA context, NCCL buffers, allocator "
+    "workspace. Default 2 GB, middle of the 1-3 GB range (unverified)", minimum=0.0)
+MEMORY_FRAGMENTATION = Input(
+    0.05, "", "Allocator fragmentation as a fraction of the tensors' memory (PyTorch caching "
+    "allocator). Default 0.05 (unverified; Megatron's theoretical estimate adds 5 % to activations)",
+    minimum=0.0)
+
+
+def model_state_bytes(weights, weight_bytes, gradient_bytes, optimizer_bytes, zero, shard):
+    """Weights, gradient and optimizer bytes for ``weights`` parameters under ZeRO stage ``zero``.
+
+    Parameters
+    ----------
+    weights : float
+        param resident on the GPU before ZeRO sharding.
+    weight_bytes, gradient_bytes, optimizer_bytes : float
+        B per parameter.
+    zero : int
+        0 none, 1 optimizer states (Megatron distributed optimizer), 2 + gradients, 3 + weights.
+    shard : float
+        Ranks sharing the states (data-parallel x context-parallel).
+
+    Returns
+    -------
+    tuple of float
+        (weights, gradients, optimizer) in B.
+
+    References
+    ----------
+    Rajbhandari et al. 2020 §5.1 and Fig. 1 (Ψ = 7.5 B, N_d = 64: 120 / 31.4 / 16.6 / 1.9 GB).
+
+    Examples
+    --------
+    >>> [round(sum(model_state_bytes(7.5e9, 2, 2, 12, z, 64)) / 1e9, 1) for z in range(4)]
+    [120.0, 31.4, 16.6, 1.9]
+    """
+    def div(stage):
+        return 1.0 + (zero >= stage) * (shard - 1.0)
+    return (weights * weight_bytes / div(3), weights * gradient_bytes / div(2),
+            weights * optimizer_bytes / div(1))
+
+
+@solver({
+    "weights_memory": ("B", "model weights per GPU"),
+    "gradients_memory": ("B", "gradients per GPU"),
+    "optimizer_memory": ("B", "optimizer states per GPU"),
+    "activation_memory": ("B", "activations per GPU (most-loaded pipeline stage)"),
+    "reserve_memory": ("B", "CUDA context, communication buffers and fragmentation per GPU"),
+    "memory_per_gpu": ("B", "memory per GPU"),
+    "memory_headroom": ("B", "HBM capacity minus memory per GPU"),
+    "ok_memory": ("", "memory per GPU fits the HBM capacity"),
+})
+def training_memory(params, embedding_params, head_params, expert_params, tied_embeddings,
+                    activation_elements_per_token, replicated_activation_elements_per_token,
+                    attention_heads_total, layers, hidden, vocab, dp, micro_batches, tokens_per_sample,
+                    weight_bytes, activation_bytes, hbm_capacity,
+                    tp=TP, pp=PP, cp=CP, ep=EP, micro_batch=MICRO_BATCH, seq_len=SEQ_LEN,
+                    virtual_stages=VIRTUAL_STAGES, recompute=RECOMPUTE, sequence_parallel=SEQUENCE_PARALLEL,
+                    zero=ZERO, gradient_bytes=GRADIENT_BYTES, optimizer_bytes=OPTIMIZER_BYTES,
+                    flash_attention=FLASH_ATTENTION, dropout=DROPOUT, memory_reserve=MEMORY_RESERVE,
+                    memory_fragmentation=MEMORY_FRAGMENTATION):
+    """Training memory per GPU: model states (ZeRO), activations (pipeline-aware) and reserve.
+
+    Parameters
+    ----------
+    params, embedding_params, head_params, expert_params : float
+        param (``model_shape``).
+    tied_embeddings : bool
+    activation_elements_per_token, replicated_activation_elements_per_token, attention_heads_total : float
+        Stored-activation widths, all layers (``model_shape``).
+    layers, hidden, vocab : float
+        Counts (NaN for a CNN).
+    dp, micro_batches : float
+        From ``layout``.
+    tokens_per_sample, seq_len : float
+        token.
+    weight_bytes, activation_bytes, gradient_bytes, optimizer_bytes : float
+        B per element / parameter. Weights are held at ``max(weight_bytes, 2)``: FP8 training
+        keeps 16-bit model weights and casts per GEMM (NVIDIA Transformer Engine).
+    hbm_capacity : float
+        B.
+    tp, pp, cp, ep, micro_batch, virtual_stages, zero : int
+    recompute : str
+    sequence_parallel, flash_attention, dropout : bool
+    memory_reserve : float
+        B.
+    memory_fragmentation : float
+        Fraction.
+
+    Returns
+    -------
+    dict
+        ``weights_memory``, ``gradients_memory``, ``optimizer_memory``, ``activation_memory``,
+        ``reserve_memory``, ``memory_per_gpu``, ``memory_headroom`` (B); ``ok_memory`` (bool).
+
+    Notes
+    -----
+    States: parameters on the most-loaded shard (:func:`~dsx.solvers.compute.stage_params`);
+    dense states shard over ``dp·cp``, expert states over the expert-data-parallel group
+    ``dp·cp/ep`` (:func:`model_state_bytes`). ``zero = 1`` with fp32 gradients is Megatron's
+    distributed optimizer, ``6 + 12/d`` bytes per parameter.
+
+    Activations of the first stage (Korthikanti Eq. 5, Megatron ``compute_activation_memory``):
+    ``A_stage · min(p, m) · (1 + [v > 1](p − 1)/(p v))`` + input ids ``8 b s`` and embedding
+    dropout; ``A_stage`` is the micro-batch's stored activations of ``L/p`` layers
+    (:func:`~dsx.solvers.compute.stored_activation_bytes`); selective recompute drops the
+    score matrix; full recompute keeps only each layer's input (``b_a h`` per token, sequence
+    sharded with SP) plus one layer's full set while it is recomputed. The last stage holds
+    one micro-batch and the output layer (final-norm and head inputs ``2 b_a h``, fp32 logits
+    ``4V`` per token, /tp); with ``p = 1`` both are on the same GPU.
+
+    References
+    ----------
+    Rajbhandari et al. 2020 §5.1; Megatron-LM ``theoretical_memory_usage.py``;
+    Korthikanti et al. 2022 Table 2, Eq. 5, §4.3; physics reference §4.4 worked example.
+
+    Examples
+    --------
+    The physics-reference worked example (Llama-3.1-70B, s = 8192, t = 8, p = 4, v = 5, d = 8):
+
+    >>> from dsx.solvers.model import model_shape
+    >>> m = model_shape.kernel("decoder", 80, 8192, 64, 8, 128, 28672, True, 128256,
+    ...                        cnn_activation_elements=0.0)
+    >>> out = training_memory.kernel(**{k: m[k] for k in training_memory.requires if k in m},
+    ...     tied_embeddings=False, layers=80, hidden=8192, vocab=128256, dp=8, micro_batches=8,
+    ...     tokens_per_sample=8192, weight_bytes=2, activation_bytes=2, hbm_capacity=80e9, tp=8,
+    ...     pp=4, cp=1, ep=1, micro_batch=1, seq_len=8192, virtual_stages=5, recompute="selective",
+    ...     sequence_parallel=True, zero=1, gradient_bytes=4, optimizer_bytes=12,
+    ...     flash_attention=True, dropout=False, memory_reserve=2e9, memory_fragmentation=0.05)
+    >>> states = out["weights_memory"] + out["gradients_memory"] + out["optimizer_memory"]
+    >>> round(float(states) / 1e9, 1), round(float(out["activation_memory"]) / 1e9, 1)
+    (17.0, 25.9)
+    """
+    full = 1.0 * (recompute == "full")
+    recompute_scores = (recompute != "none") | flash_attention
+    L = np.fmax(layers, 1.0)
+    h = np.fmax(hidden, 0.0)
+    V = np.fmax(vocab, 0.0)
+
+    # model states
+    n_gpu = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep)
+    n_exp = expert_params / (pp * tp * ep)
+    b_w = np.fmax(weight_bytes, 2.0)
+    shard = dp * cp
+    wd, gd, od = model_state_bytes(n_gpu - n_exp, b_w, gradient_bytes, optimizer_bytes, zero, shard)
+    we, ge, oe = model_state_bytes(n_exp, b_w, gradient_bytes, optimizer_bytes, zero, shard / ep)
+    weights, grads, opt = wd + we, gd + ge, od + oe
+
+    # activations, per token of one micro-batch, L/p layers on one GPU
+    stored = stored_activation_bytes(activation_elements_per_token, replicated_activation_elements_per_token,
+                                     attention_heads_total, activation_bytes, seq_len, tp, pp, cp,
+                                     sequence_parallel, recompute_scores, dropout)
+    sp_div = tp ** (1.0 * sequence_parallel)
+    checkpoint = activation_bytes * h * L / (sp_div * pp * cp)      # full recompute: layer inputs
+    per_token = stored + full * (checkpoint - stored)
+    one_layer = full * stored * pp / L                               # recomputed layer's working set
+    tokens_mb = micro_batch * tokens_per_sample
+    in_flight = np.fmin(pp, micro_batches) * (1.0 + (virtual_stages > 1) * (pp - 1.0) / (pp * virtual_stages))
+    embed = (8.0 + 1.0 * dropout * h) / (tp * cp)                    # input ids (int64) + embedding dropout
+    first = tokens_mb * ((per_token + embed) * in_flight + one_layer)
+    output = (2.0 * activation_bytes * h + 4.0 * V) / (tp * cp)       # final-norm/head inputs + fp32 logits
+    last = tokens_mb * (per_token + one_layer + output)
+    activations = np.fmax(first + (pp == 1) * tokens_mb * output, last)
+
+    tensors = weights + grads + opt + activations
+    reserve = memory_reserve + memory_fragmentation * tensors
+    total = tensors + reserve
+    return {
+        "weights_memory": weights,
+        "gradients_memory": grads,
+        "optimizer_memory": opt,
+        "activation_memory": activations,
+        "reserve_memory": reserve,
+        "memory_per_gpu": total,
+        "memory_headroom": hbm_capacity - total,
+        "ok_memory": total <= hbm_capacity,
+    }
+
+
+@solver({
+    "weights_memory": ("B", "model weights per GPU"),
+    "kv_cache_memory": ("B", "KV cache per GPU for batch x (input_len + output_len) tokens"),
+    "activation_memory": ("B", "activation workspace per GPU"),
+    "reserve_memory": ("B", "CUDA context, communication buffers and fragmentation per GPU"),
+    "memory_per_gpu": ("B", "memory per GPU"),
+    "memory_headroom": ("B", "HBM capacity minus memory per GPU"),
+    "ok_memory": ("", "memory per GPU fits the HBM capacity"),
+})
+def inference_memory(arch, params, embedding_params, head_params, expert_params, tied_embeddings,
+                     kv_elements_per_token, activation_elements_per_token,
+                     replicated_activation_elements_per_token, layers, vocab, kv_heads, attention,
+                     weight_bytes, kv_bytes, activation_bytes, hbm_capacity, tp=TP, pp=PP, ep=EP,
+                     batch=BATCH, input_len=INPUT_LEN, output_len=OUTPUT_LEN,
+                     memory_reserve=MEMORY_RESERVE, memory_fragmentation=MEMORY_FRAGMENTATION):
+    """Serving memory per GPU: weights, KV cache for the whole batch, one-layer workspace, reserve.
+
+    Parameters
+    ----------
+    arch : str
+    params, embedding_params, head_params, expert_params : float
+        param.
+    tied_embeddings : bool
+    kv_elements_per_token, activation_elements_per_token, replicated_activation_elements_per_token : float
+        Elements per token, all layers.
+    layers, vocab, kv_heads : float
+        Counts.
+    attention : str
+    weight_bytes, kv_bytes, activation_bytes : float
+        B per element.
+    hbm_capacity : float
+        B.
+    tp, pp, ep, batch : int
+    input_len, output_len : int
+        token.
+    memory_reserve : float
+        B. memory_fragmentation : fraction.
+
+    Returns
+    -------
+    dict
+        ``weights_memory``, ``kv_cache_memory``, ``activation_memory``, ``reserve_memory``,
+        ``memory_per_gpu``, ``memory_headroom`` (B); ``ok_memory`` (bool).
+
+    Notes
+    -----
+    Weights: every parameter resident (all experts), :func:`~dsx.solvers.compute.stage_params`
+    x ``weight_bytes``. KV: ``batch (s_in + s_out) κ`` with ``κ`` per GPU from
+    :func:`~dsx.solvers.compute.kv_share` (physics reference §11). Workspace: one layer's
+    intermediates for a whole-batch prefill (the largest transient; chunked prefill would be
+    smaller) plus fp32 logits of the last positions.
+
+    References
+    ----------
+    Pope et al. 2022 §2; Kwon et al. 2023 (vLLM); vllm-project/vllm ``get_num_kv_heads``.
+
+    Examples
+    --------
+    Llama-3.1-70B in bf16 does not fit one 80 GB GPU:
+
+    >>> from dsx.solvers.model import model_shape
+    >>> m = model_shape.kernel("decoder", 80, 8192, 64, 8, 128, 28672, True, 128256,
+    ...                        cnn_activation_elements=0.0)
+    >>> out = inference_memory.kernel("decoder", **{k: m[k] for k in inference_memory.requires
+    ...     if k in m}, tied_embeddings=False, layers=80, vocab=128256, kv_heads=8,
+    ...     attention="gqa", weight_bytes=2, kv_bytes=2, activation_bytes=2, hbm_capacity=80e9,
+    ...     tp=1, pp=1, ep=1, batch=1, input_len=2048, output_len=256, memory_reserve=2e9,
+    ...     memory_fragmentation=0.05)
+    >>> round(float(out["weights_memory"]) / 1e9, 1), bool(out["ok_memory"])
+    (141.1, False)
+    """
+    cnn = arch == "cnn"
+    s_in = input_len + cnn * (1.0 - input_len)
+    weights = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings,
+                           tp, pp, ep) * weight_bytes
+    kv = batch * (s_in + output_len) * kv_elements_per_token / pp * kv_share(kv_heads, attention, tp) * kv_bytes
+    per_layer = activation_bytes * (activation_elements_per_token / tp
+                                    + replicated_activation_elements_per_token) / np.fmax(layers, 1.0)
+    workspace = batch * (s_in * per_layer + 4.0 * np.fmax(vocab, 0.0) / tp)
+    tensors = weights + kv + workspace
+    reserve = memory_reserve + memory_fragmentation * tensors
+    total = tensors + reserve
+    return {
+        "weights_memory": weights,
+        "kv_cache_memory": kv,
+        "activation_memory": workspace,
+        "reserve_memory": reserve,
+        "memory_per_gpu": total,
+        "memory_headroom": hbm_capacity - total,
+        "ok_memory": total <= hbm_capacity,
+    }

@@ -1,0 +1,125 @@
+"""Memory per GPU against published figures: ZeRO Fig. 1, Korthikanti Table 2, Megatron worked example."""
+
+import pytest
+
+import dsx
+from dsx.solvers.compute import inference_compute, stored_activation_bytes
+from dsx.solvers.layout import layout
+from dsx.solvers.memory import inference_memory, model_state_bytes, training_memory
+from dsx.solvers.model import model_shape
+from dsx.stacks import evaluate
+
+TRAIN = (model_shape, layout, training_memory)
+GB = 1e9
+
+
+def train(**axes):
+    return evaluate(TRAIN, dsx.Space(**axes).to_dataset())
+
+
+def one(ds, name):
+    return float(ds[name].squeeze())
+
+
+@pytest.mark.parametrize("zero, published", [(0, 120.0), (1, 31.4), (2, 16.6), (3, 1.9)])
+def test_zero_paper_figure_1(zero, published):
+    """Rajbhandari et al. 2020 Fig. 1: Ψ = 7.5 B, N_d = 64, K = 12, 16-bit weights and gradients."""
+    pred = sum(model_state_bytes(7.5e9, 2.0, 2.0, 12.0, zero, 64)) / GB
+    print(f"ZeRO-{zero}: {pred:.2f} GB vs published {published} GB")
+    assert pred == pytest.approx(published, abs=0.05)
+
+
+def test_zero_stages_through_the_solver():
+    """The same through training_memory: states shrink with the ZeRO stage; Megatron 6 + 12/d B/param."""
+    ds = train(model=["llama-3.1-8b"], hardware=["H100"], precision=["bf16"], gpus=64, zero=[0, 1, 2, 3],
+               gradient_bytes=[2, 4], global_batch=64)
+    states = (ds.weights_memory + ds.gradients_memory + ds.optimizer_memory).squeeze()
+    n = float(ds.params.squeeze())
+    assert float(states.sel(zero=0, gradient_bytes=2)) == pytest.approx(16 * n)
+    assert float(states.sel(zero=1, gradient_bytes=4)) == pytest.approx((6 + 12 / 64) * n)
+    assert float(states.sel(zero=3, gradient_bytes=2)) == pytest.approx(16 * n / 64)
+    assert (states.diff("zero") < 0).all()
+
+
+@pytest.mark.parametrize("t, sp, recompute, coefficient", [
+    (1, False, "none", 34 + 80),            # Eq. 1: 34 + 5as/h
+    (8, False, "none", 10 + 24 / 8 + 80 / 8),  # Eq. 2
+    (8, True, "none", (34 + 80) / 8),       # Eq. 4
+    (8, False, "selective", 10 + 24 / 8),   # TP + selective
+    (8, True, "selective", 34 / 8),         # Eq. 6
+])
+def test_korthikanti_table2_gpt3(t, sp, recompute, coefficient):
+    """Korthikanti et al. 2022 Table 2 for GPT-3 175B (a = 96, s = 2048, h = 12288: 5as/h = 80 vs 34)."""
+    shape = model_shape(dsx.Space(model="gpt3-175b").to_dataset())
+    h, L, s = 12288, 96, 2048
+    per_token = stored_activation_bytes(
+        float(shape.activation_elements_per_token), float(shape.replicated_activation_elements_per_token),
+        float(shape.attention_heads_total), 2.0, s, t, 1, 1, sp, recompute != "none", True)
+    pred = float(per_token) / L / h
+    print(f"t={t} sp={sp} {recompute}: {pred:.3f} sbh per layer vs Table 2 {coefficient:.3f}")
+    assert pred == pytest.approx(coefficient, rel=1e-12)
+
+
+def test_megatron_worked_example_llama70b():
+    """Physics reference §4.4: Llama-3.1-70B, s = 8192, t = 8, p = 4, v = 5, d = 8 → ≈ 43 GB (+ buffers)."""
+    ds = train(model=["llama-3.1-70b"], hardware=["H100"], precision=["bf16"], gpus=256, tp=8, pp=4,
+               virtual_stages=5, seq_len=8192, global_batch=64, micro_batch=1, recompute="selective")
+    states = one(ds, "weights_memory") + one(ds, "gradients_memory") + one(ds, "optimizer_memory")
+    acts = one(ds, "activation_memory")
+    print(f"states {states / GB:.2f} GB (17.0), activations {acts / GB:.2f} GB (25.9), "
+          f"total {(states + acts) / GB:.2f} GB (43), with reserve {one(ds, 'memory_per_gpu') / GB:.1f} GB")
+    assert states / GB == pytest.approx(17.0, abs=0.1)
+    assert acts / GB == pytest.approx(25.9, rel=0.01)
+    assert (states + acts) / GB == pytest.approx(43, rel=0.02)
+    assert bool(ds.ok_memory.squeeze())
+
+
+def test_seed_layout_fits_80gb():
+    """The seed's job: 512 H100, tp 8, pp 1, dp 64, 2048 x 2048 tokens, selective, SP, distributed optimizer."""
+    ds = train(model=["llama-3.1-70b"], hardware=["H100"], precision=["bf16"], gpus=512, tp=8, pp=1,
+               global_batch=2048, seq_len=2048, micro_batch=1, recompute="selective", sequence_parallel=True,
+               zero=1)
+    total = one(ds, "memory_per_gpu")
+    print(f"seed layout: {total / GB:.1f} GB per GPU; weights {one(ds, 'weights_memory') / GB:.1f}, "
+          f"activations {one(ds, 'activation_memory') / GB:.1f}")
+    # (68.45 B + 2 x 1.05 B)/8 = 8.82 B params per GPU x (2 + 4 + 12/64) B = 54.6 GB of states
+    states = one(ds, "weights_memory") + one(ds, "gradients_memory") + one(ds, "optimizer_memory")
+    assert states / GB == pytest.approx(8.819e9 * (6 + 12 / 64) / GB, rel=1e-3)
+    assert bool(ds.ok_memory.squeeze()) and 55 * GB < total < 80 * GB
+    assert one(ds, "memory_headroom") == pytest.approx(80e9 - total)
+
+
+def test_unsharded_70b_training_does_not_fit():
+    ds = train(model=["llama-3.1-70b"], hardware=["H100"], precision=["bf16"], gpus=1, global_batch=4)
+    assert one(ds, "memory_per_gpu") > 16 * 70e9 and not bool(ds.ok_memory.squeeze())
+
+
+def test_recompute_sequence_parallel_and_pipeline_factors():
+    ds = train(model=["llama-3.1-70b"], hardware=["H100"], precision=["bf16"], gpus=256, tp=8, pp=4,
+               seq_len=4096, recompute=["none", "selective", "full"], sequence_parallel=[False, True],
+               virtual_stages=[1, 2, 5], global_batch=[16, 256], flash_attention=False)
+    a = ds.activation_memory.squeeze()
+    base = dict(sequence_parallel=True, virtual_stages=1, global_batch=256)
+    assert float(a.sel(recompute="full", **base)) < float(a.sel(recompute="selective", **base)) \
+        < float(a.sel(recompute="none", **base))
+    assert (a.sel(sequence_parallel=True) < a.sel(sequence_parallel=False)).all()
+    assert (a.sel(virtual_stages=5) < a.sel(virtual_stages=2)).all()   # 1 + (p-1)/(pv) falls with v > 1
+    assert (a.sel(virtual_stages=2) > a.sel(virtual_stages=1)).all()
+    # m = 256/(8·1) = 32 ≥ p = 4: L layers in flight; m = 16/8 = 2 < p: half of it
+    sel = dict(recompute="selective", sequence_parallel=True, virtual_stages=1)
+    ratio = float(a.sel(global_batch=16, **sel)) / float(a.sel(global_batch=256, **sel))
+    assert ratio == pytest.approx(0.5, rel=0.02)
+
+
+def test_inference_70b_bf16_on_one_gpu_does_not_fit():
+    sv = evaluate((model_shape, inference_compute, inference_memory),
+                  dsx.Space(model=["llama-3.1-70b"], hardware=["H100"], precision=["bf16", "fp8"],
+                            tp=[1, 2, 4], batch=8, input_len=2048, output_len=256).to_dataset())
+    ok = sv.ok_memory.squeeze()
+    assert not bool(ok.sel(tp=1, precision="bf16"))          # 141 GB of weights
+    assert not bool(ok.sel(tp=1, precision="fp8"))           # 70.6 GB + KV + reserve > 80 GB
+    assert bool(ok.sel(tp=4, precision="bf16"))
+    w = sv.weights_memory.squeeze()
+    assert float(w.sel(tp=1, precision="bf16")) == pytest.approx(70.554e9 * 2, rel=1e-4)
+    kv = float(sv.kv_cache_memory.squeeze().sel(tp=4, precision="bf16"))
+    assert kv == pytest.approx(8 * 2304 * 2 * 80 * 2 * 128 * 2)   # 2 of 8 KV heads per GPU
