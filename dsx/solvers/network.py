@@ -1,0 +1,564 @@
+"""Communication: α–β collective costs and the traffic of each parallel group.
+
+Collectives (ring algorithms; Thakur, Rabenseifner & Gropp 2005; Patarasuk & Yuan 2009;
+NVIDIA/nccl-tests ``doc/PERFORMANCE.md``), for ``n`` ranks, ``M`` bytes (the full,
+unsharded buffer), per-direction bandwidth ``β`` and per-message latency ``α``:
+
+================  =====================================================
+all-reduce         ``2(n-1)α + 2(n-1)/n · M/β``
+reduce-scatter     ``(n-1)α + (n-1)/n · M/β``
+all-gather         ``(n-1)α + (n-1)/n · M/β``
+all-to-all         ``(n-1)α + (n-1)/n · M/β`` (M = what each rank sends in total)
+point-to-point     ``α + M/β``
+================  =====================================================
+
+Placement follows Megatron's default rank order ``tp-cp-ep-dp-pp`` (leftmost varies
+fastest; NVIDIA/Megatron-LM ``megatron/training/initialize.py``): a group of size ``n``
+whose faster-varying groups multiply to a *stride* ``S`` keeps ``n_in = min(n, D/S)``
+peers in each scale-up domain of ``D`` GPUs and spreads the rest over
+``n_out = n/n_in`` domains. Every collective is evaluated hierarchically (the intra-domain
+phase on the scale-up links, the inter-domain phase on each GPU's own scale-out rail),
+which reduces exactly to the flat ring when the group fits in one domain (``n_out = 1``)
+or has one peer per domain (``n_in = 1``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
+from .compute import GRADIENT_BYTES, stage_params
+from .base import INPUTS, Input, solver, where
+
+__all__ = [
+    "all_reduce_time", "reduce_scatter_time", "all_gather_time", "all_to_all_time", "p2p_time",
+    "hierarchical_all_reduce_time", "group_split", "group_bandwidth",
+    "group_all_reduce_time", "group_all_gather_time", "group_all_to_all_time", "communication",
+]
+
+
+# -- flat collectives --------------------------------------------------------------------------
+def all_reduce_time(size, n, bandwidth, latency=0.0):
+    """Ring all-reduce time.
+
+    Parameters
+    ----------
+    size : float or array
+        Bytes of the buffer on each rank (B).
+    n : int or array
+        Ranks in the group; ``n = 1`` costs nothing.
+    bandwidth : float or array
+        Achieved per-direction bandwidth per rank (B/s).
+    latency : float or array
+        Per-message latency (s).
+
+    Returns
+    -------
+    float or array
+        Seconds: ``2(n-1)·α + 2(n-1)/n · M/β``.
+
+    References
+    ----------
+    Thakur, Rabenseifner & Gropp 2005 (IJHPCA 19(1)), ring all-reduce; NVIDIA/nccl-tests
+    ``doc/PERFORMANCE.md`` (bus bandwidth factor ``2(n-1)/n``).
+
+    Examples
+    --------
+    >>> float(all_reduce_time(1e9, 8, 100e9))   # 2·7/8 · 10 ms
+    0.0175
+    >>> float(all_reduce_time(1e9, 1, float('nan'), 1e-6))   # one rank: no link needed
+    0.0
+    """
+    k = n - 1
+    return where(k > 0, 2.0 * k * latency + 2.0 * k / n * size / bandwidth, 0.0)  # n = 1: no link needed
+
+
+def reduce_scatter_time(size, n, bandwidth, latency=0.0):
+    """Ring reduce-scatter time of a buffer of ``size`` bytes (unsharded) over ``n`` ranks.
+
+    Parameters
+    ----------
+    size : float or array
+        Bytes of the full buffer on each rank before the scatter (B).
+    n : int or array
+        Ranks.
+    bandwidth : float or array
+        Per-direction bandwidth per rank (B/s).
+    latency : float or array
+        Per-message latency (s).
+
+    Returns
+    -------
+    float or array
+        Seconds: ``(n-1)·α + (n-1)/n · M/β`` (half an all-reduce).
+
+    References
+    ----------
+    Thakur, Rabenseifner & Gropp 2005; NVIDIA/nccl-tests ``doc/PERFORMANCE.md``.
+
+    Examples
+    --------
+    >>> float(reduce_scatter_time(1e9, 4, 100e9))
+    0.0075
+    """
+    k = n - 1
+    return where(k > 0, k * latency + k / n * size / bandwidth, 0.0)
+
+
+def all_gather_time(size, n, bandwidth, latency=0.0):
+    """Ring all-gather time; ``size`` is the gathered (full) buffer in bytes.
+
+    Parameters
+    ----------
+    size : float or array
+        Bytes of the full buffer after the gather (B).
+    n : int or array
+        Ranks.
+    bandwidth : float or array
+        Per-direction bandwidth per rank (B/s).
+    latency : float or array
+        Per-message latency (s).
+
+    Returns
+    -------
+    float or array
+        Seconds: ``(n-1)·α + (n-1)/n · M/β``.
+
+    References
+    ----------
+    Thakur, Rabenseifner & Gropp 2005; NVIDIA/nccl-tests ``doc/PERFORMANCE.md``.
+
+    Examples
+    --------
+    >>> float(all_gather_time(1e9, 2, 100e9, 5e-6))
+    0.005005
+    """
+    return reduce_scatter_time(size, n, bandwidth, latency)
+
+
+def all_to_all_time(size, n, bandwidth, latency=0.0):
+    """Pairwise all-to-all; ``size`` is what each rank sends in total (B).
+
+    Parameters
+    ----------
+    size : float or array
+        Bytes each rank sends (its ``1/n`` share to itself stays local) (B).
+    n : int or array
+        Ranks.
+    bandwidth : float or array
+        Per-direction bandwidth per rank (B/s).
+    latency : float or array
+        Per-message latency (s).
+
+    Returns
+    -------
+    float or array
+        Seconds: ``(n-1)·α + (n-1)/n · M/β``.
+
+    References
+    ----------
+    NVIDIA/nccl-tests ``doc/PERFORMANCE.md`` (alltoall bus factor ``(n-1)/n``).
+
+    Examples
+    --------
+    >>> float(all_to_all_time(8e8, 8, 100e9))
+    0.007
+    """
+    return reduce_scatter_time(size, n, bandwidth, latency)
+
+
+def p2p_time(size, bandwidth, latency=0.0):
+    """Point-to-point send of ``size`` bytes.
+
+    Parameters
+    ----------
+    size : float or array
+        Bytes sent (B).
+    bandwidth : float or array
+        Per-direction bandwidth (B/s).
+    latency : float or array
+        Latency (s).
+
+    Returns
+    -------
+    float or array
+        Seconds: ``α + M/β``.
+
+    Examples
+    --------
+    >>> p2p_time(1e6, 1e9, 1e-5)
+    0.00101
+    """
+    return latency + size / bandwidth
+
+
+def hierarchical_all_reduce_time(size, n_in, n_out, bw_in, bw_out, lat_in=0.0, lat_out=0.0):
+    """Hierarchical all-reduce over ``n_out`` domains × ``n_in`` GPUs per domain.
+
+    Reduce-scatter inside the domain, all-reduce of ``M/n_in`` across domains (each GPU
+    on its own rail), all-gather inside the domain.
+
+    Parameters
+    ----------
+    size : float or array
+        Bytes on each rank (B).
+    n_in, n_out : int or array
+        Peers per scale-up domain and number of domains.
+    bw_in, bw_out : float or array
+        Per-direction bandwidth per GPU inside / across domains (B/s).
+    lat_in, lat_out : float or array
+        Latencies inside / across domains (s).
+
+    Returns
+    -------
+    float or array
+        Seconds: ``2(n_in-1)/n_in·M/β_in + 2(n_out-1)/n_out·(M/n_in)/β_out`` + latency terms.
+
+    References
+    ----------
+    physics.md §5.1 (derived from the ring table); NCCL's tree/ring over rails.
+
+    Examples
+    --------
+    >>> round(float(hierarchical_all_reduce_time(8e9, 8, 4, 400e9, 50e9)), 4)   # 35 ms + 30 ms
+    0.065
+    >>> bool(hierarchical_all_reduce_time(8e9, 8, 1, 400e9, 50e9) == all_reduce_time(8e9, 8, 400e9))
+    True
+    """
+    return (reduce_scatter_time(size, n_in, bw_in, lat_in)
+            + all_reduce_time(size / n_in, n_out, bw_out, lat_out)
+            + all_gather_time(size, n_in, bw_in, lat_in))
+
+
+# -- placement ---------------------------------------------------------------------------------
+def group_split(n, stride, domain):
+    """Peers per scale-up domain and number of domains of a parallel group.
+
+    Parameters
+    ----------
+    n : int or array
+        Group size.
+    stride : int or array
+        Product of the sizes of the faster-varying groups in the rank order
+        (``tp-cp-ep-dp-pp``): 1 for TP, ``t`` for CP, ``t·c`` for EP, ``t`` for the DP×CP
+        gradient group, ``t·c·d`` for PP.
+    domain : int or array
+        GPUs per scale-up domain (node).
+
+    Returns
+    -------
+    (n_in, n_out)
+        ``n_in = min(n, max(1, D/S))`` peers share a domain; ``n_out = n/n_in`` domains.
+
+    References
+    ----------
+    physics.md §5.2; NVIDIA/Megatron-LM ``RankGenerator(order='tp-cp-ep-dp-pp')``.
+
+    Examples
+    --------
+    >>> [float(x) for x in group_split(64, 8, 8)]     # DP with t = 8: one peer per node
+    [1.0, 64.0]
+    >>> [float(x) for x in group_split(8, 1, 8)]      # TP = 8 inside the node
+    [8.0, 1.0]
+    >>> [float(x) for x in group_split(16, 2, 8)]     # 4 peers per node, 4 nodes
+    [4.0, 4.0]
+    """
+    n_in = np.minimum(n, np.maximum(1.0, domain / stride))
+    return n_in, n / n_in
+
+
+def group_bandwidth(n, stride, domain, bw_up, bw_out):
+    """Bandwidth a ring over the group is limited by: scale-up if it fits in one domain.
+
+    Parameters
+    ----------
+    n, stride, domain : int or array
+        Group size, rank stride, GPUs per scale-up domain (see :func:`group_split`).
+    bw_up, bw_out : float or array
+        Per-direction scale-up and scale-out bandwidth per GPU (B/s).
+
+    Returns
+    -------
+    float or array
+        B/s: ``bw_up`` where ``stride·n ≤ domain``, else ``bw_out``.
+
+    Examples
+    --------
+    >>> float(group_bandwidth(64, 8, 8, 450e9, 50e9))
+    50000000000.0
+    """
+    return where(stride * n <= domain, bw_up, bw_out)
+
+
+def group_all_reduce_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0):
+    """All-reduce over a placed group (hierarchical where it spans domains).
+
+    Parameters
+    ----------
+    size : float or array
+        Bytes per rank (B).
+    n, stride, domain : int or array
+        Group size, rank stride, GPUs per scale-up domain.
+    bw_up, bw_out : float or array
+        Per-direction bandwidths per GPU (B/s).
+    lat_up, lat_out : float or array
+        Latencies (s).
+
+    Returns
+    -------
+    float or array
+        Seconds.
+
+    Examples
+    --------
+    >>> round(float(group_all_reduce_time(17.65e9, 64, 8, 8, 450e9, 50e9)), 4)   # seed DP term
+    0.695
+    """
+    n_in, n_out = group_split(n, stride, domain)
+    return hierarchical_all_reduce_time(size, n_in, n_out, bw_up, bw_out, lat_up, lat_out)
+
+
+def group_all_gather_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0):
+    """All-gather (= reduce-scatter time) of a ``size``-byte buffer over a placed group.
+
+    Across domains first (``M/n_in`` per rail), then inside the domain.
+
+    Parameters
+    ----------
+    size : float or array
+        Bytes of the full gathered buffer (B).
+    n, stride, domain : int or array
+        Group size, rank stride, GPUs per scale-up domain.
+    bw_up, bw_out : float or array
+        Per-direction bandwidths per GPU (B/s).
+    lat_up, lat_out : float or array
+        Latencies (s).
+
+    Returns
+    -------
+    float or array
+        Seconds.
+
+    Examples
+    --------
+    >>> float(group_all_gather_time(8e9, 8, 1, 8, 400e9, 50e9))
+    0.0175
+    """
+    n_in, n_out = group_split(n, stride, domain)
+    return (all_gather_time(size / n_in, n_out, bw_out, lat_out)
+            + all_gather_time(size, n_in, bw_up, lat_up))
+
+
+def group_all_to_all_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0):
+    """All-to-all over a placed group; intra- and inter-domain shares run concurrently.
+
+    Parameters
+    ----------
+    size : float or array
+        Bytes each rank sends in total (B).
+    n, stride, domain : int or array
+        Group size, rank stride, GPUs per scale-up domain.
+    bw_up, bw_out : float or array
+        Per-direction bandwidths per GPU (B/s).
+    lat_up, lat_out : float or array
+        Latencies (s).
+
+    Returns
+    -------
+    float or array
+        Seconds: ``max(M(n_in-1)/n/β_up + (n_in-1)α_up, M(n-n_in)/n/β_out + (n-n_in)α_out)``.
+
+    Examples
+    --------
+    >>> bool(group_all_to_all_time(8e8, 8, 1, 8, 100e9, 50e9) == all_to_all_time(8e8, 8, 100e9))
+    True
+    """
+    n_in, _ = group_split(n, stride, domain)
+    share = size / n
+    t_up = where(n_in > 1, share * (n_in - 1) / bw_up + (n_in - 1) * lat_up, 0.0)
+    t_out = where(n > n_in, share * (n - n_in) / bw_out + (n - n_in) * lat_out, 0.0)
+    return np.maximum(t_up, t_out)
+
+
+# -- the solver --------------------------------------------------------------------------------
+@solver({
+    "mb_tp_comm_time": ("s", "tensor-parallel communication per micro-batch per stage (fwd+bwd)"),
+    "mb_cp_comm_time": ("s", "context-parallel communication per micro-batch per stage (fwd+bwd)"),
+    "mb_ep_comm_time": ("s", "expert-parallel all-to-all per micro-batch per stage (fwd+bwd)"),
+    "mb_pp_comm_time": ("s", "pipeline point-to-point per micro-batch per stage (fwd+bwd)"),
+    "dp_comm_time": ("s", "gradient reduction (reduce-scatter + all-gather) per step"),
+    "zero3_comm_time": ("s", "extra ZeRO-3 parameter all-gathers per step (2m-1 of them)"),
+})
+def communication(
+    dp, micro_batches, layers, hidden, kv_heads, head_dim, layers_per_stage,
+    params, embedding_params, head_params, expert_params, tied_embeddings,
+    scale_up_bandwidth, scale_up_latency, scale_out_bandwidth, scale_out_latency,
+    activation_bytes, weight_bytes,
+    experts=0, experts_per_token=0, dense_layers=0, scale_up_domain=None,
+    tp=INPUTS["tp"], pp=INPUTS["pp"], cp=INPUTS["cp"], ep=INPUTS["ep"], seq_len=INPUTS["seq_len"],
+    micro_batch=INPUTS["micro_batch"], virtual_stages=INPUTS["virtual_stages"],
+    sequence_parallel=INPUTS["sequence_parallel"], zero=INPUTS["zero"], recompute=INPUTS["recompute"],
+    gpus_per_node=Input(8, "", "GPUs per node sharing the scale-up (NVLink) domain; default: the "
+                        "hardware catalog's gpus_per_node column (8 for DGX/HGX nodes)", integer=True),
+    link_efficiency=Input(0.8, "", "Achieved fraction of the per-direction link rate (bus bandwidth "
+                          "/ link rate). Default 0.8: nccl-tests all-reduce busbw 235/300 GB/s on 8xA100 "
+                          "(78 %), 368/450 GB/s on 8xH200 ring (82 %) (stas00/ml-engineering "
+                          "network/README.md)", minimum=0.0),
+    oversubscription=Input(1.0, "", "Scale-out fabric oversubscription (1 = non-blocking fat tree); "
+                           "divides the scale-out bandwidth", minimum=1.0),
+    gradient_bytes=GRADIENT_BYTES,
+):
+    """Per-micro-batch and per-step communication time of each parallel group.
+
+    Parameters
+    ----------
+    tp, pp, cp, ep, dp : int
+        Tensor-, pipeline-, context-, expert- and data-parallel degrees.
+    seq_len : int
+        Tokens per sequence ``s``.
+    micro_batch : int
+        Sequences per micro-batch ``b``.
+    layers, hidden, kv_heads, head_dim : int
+        Model shape ``L, h, a_kv, d_h``.
+    params, embedding_params, head_params, expert_params : float
+        Parameter counts (param; ``model_shape``); the DP volume is the most-loaded stage's
+        shard (:func:`dsx.solvers.compute.stage_params`).
+    tied_embeddings : bool
+        Output head shares the input embedding.
+    scale_up_bandwidth, scale_out_bandwidth : float
+        Per-direction link rate per GPU (B/s); scale-out is the GPU's rail (NICs × port rate).
+    scale_up_latency, scale_out_latency : float
+        Per-message latency (s).
+    activation_bytes, weight_bytes : float
+        Bytes per activation and weight element (B). Activations on the wire are at least
+        2 B (FP8 recipes communicate in BF16).
+    recompute : {"none", "selective", "full"}
+        Full recompute repeats the forward TP/CP/EP collectives.
+    sequence_parallel : bool
+        Megatron sequence parallelism (all-gather + reduce-scatter instead of all-reduce:
+        same volume; tokens per GPU for the MoE all-to-all divided by ``t``).
+    zero : int
+        ZeRO stage 0–3: 0 all-reduces gradients; ≥ 1 reduce-scatters gradients and
+        all-gathers parameters; 3 also gathers parameters for every micro-batch.
+    virtual_stages : int
+        Interleaved pipeline chunks ``v`` (pipeline sends × ``v``).
+    layers_per_stage : int
+        Layers on the most-loaded pipeline stage.
+    micro_batches : float
+        Micro-batches per pipeline per step ``m`` (ZeRO-3 gathers parameters for each).
+    experts, experts_per_token, dense_layers : int
+        MoE shape ``E, k`` and leading dense layers (0 / NaN for dense models).
+    scale_up_domain : int, optional
+        GPUs reachable over scale-up links (72 for an NVL72 rack); the placement domain is
+        the larger of this and ``gpus_per_node``.
+    gpus_per_node : int
+        GPUs per node (input; default the hardware column). To model smaller NVLink islands
+        on catalog hardware set ``scale_up_domain`` as well.
+    link_efficiency : float
+        Achieved fraction of the per-direction link rate (both networks).
+    oversubscription : float
+        Divides the scale-out bandwidth.
+    gradient_bytes : float
+        Bytes per gradient element reduced (the compute solver's input: 4, Megatron's fp32
+        main gradients; 2 for a bf16 reduce).
+
+    Returns
+    -------
+    dict
+        ``mb_tp_comm_time`` (s): ``n_c`` collectives per layer on ``(s/c)·b·h`` activations over
+        the ``t`` group, ``n_c`` = 4 (2 forward + 2 backward), 6 with full recompute; with
+        sequence parallelism each all-reduce is an all-gather + reduce-scatter of the same
+        volume. ``mb_cp_comm_time`` (s): per layer 3 all-gather-sized exchanges of the
+        full-sequence K,V (forward all-gather; backward all-gather + reduce-scatter of dK,dV),
+        4 with full recompute. ``mb_ep_comm_time`` (s): per MoE layer dispatch + combine
+        all-to-all forward and backward (4; 6 with full recompute) of ``T_loc·k·h`` elements.
+        ``mb_pp_comm_time`` (s): ``2v`` sends of ``(s/c)·b·h/t`` per micro-batch (activation
+        forward, gradient backward; scatter-gather over the ``t`` rails). ``dp_comm_time`` (s):
+        gradient reduce-scatter + parameter all-gather (= one all-reduce) over the DP×CP group,
+        once per step: ZeRO 0 all-reduces the gradients (``gradient_bytes``), ZeRO ≥ 1
+        reduce-scatters them and all-gathers the updated parameters (``weight_bytes``); MoE
+        expert gradients reduce over the expert-data-parallel group ``d·c/e``. ``zero3_comm_time`` (s): ZeRO-3/FSDP's parameter all-gathers beyond the
+        all-reduce's, ``2m − 1`` of them (forward and backward of each micro-batch; volume 1.5×
+        DP at ``m = 1``, ZeRO §7.2), 0 for other stages.
+
+    References
+    ----------
+    Shoeybi et al. 2019 §3 (TP: 2 all-reduces fwd + 2 bwd per layer); Korthikanti et al.
+    2022 §4.2.2 (sequence parallelism); Narayanan et al. 2021 §3.2, §4.1 (PP scatter/gather,
+    DP all-reduce); Rajbhandari et al. 2020 §7.2 (ZeRO-3 1.5× volume); Lepikhin et al. 2021
+    (GShard dispatch/combine); NVIDIA/Megatron-LM ``context_parallel.rst``; physics.md §5.
+
+    Examples
+    --------
+    Llama-3.1-70B, t = 8 on 8-GPU nodes, d = 64 (physics.md §5.3 worked example):
+
+    >>> out = communication.kernel(
+    ...     tp=8, pp=1, cp=1, ep=1, dp=64, micro_batches=32, seq_len=8192, micro_batch=1, layers=80,
+    ...     hidden=8192, kv_heads=8, head_dim=128, layers_per_stage=80, params=70.6e9,
+    ...     embedding_params=0.0, head_params=0.0, expert_params=0.0, tied_embeddings=False,
+    ...     scale_up_bandwidth=450e9, scale_up_latency=0.0, scale_out_bandwidth=50e9,
+    ...     scale_out_latency=0.0, activation_bytes=2, weight_bytes=2, recompute="none",
+    ...     sequence_parallel=True, zero=1, virtual_stages=1, gpus_per_node=8,
+    ...     link_efficiency=1.0, oversubscription=1.0, gradient_bytes=2)
+    >>> round(float(out["dp_comm_time"]), 3)
+    0.695
+    >>> round(float(out["mb_tp_comm_time"]), 3)        # 80 · 4 · 2·7/8 · 134 MB / 450 GB/s
+    0.167
+    """
+    domain = gpus_per_node if scale_up_domain is None else np.fmax(gpus_per_node, scale_up_domain)
+    bw_up = link_efficiency * scale_up_bandwidth
+    bw_out = link_efficiency * scale_out_bandwidth / oversubscription
+    lat = (scale_up_latency, scale_out_latency)
+    full = recompute == "full"
+    wire = np.maximum(activation_bytes, 2.0)
+    h = np.fmax(hidden, 0.0)                               # NaN (CNN) -> no activations on the wire
+    tok = seq_len / cp * micro_batch                       # tokens of one micro-batch on a CP rank
+    act = tok * h * wire                                   # one (s/c)·b·h activation tensor (B)
+
+    # TP: per layer 4 all-reduces (6 with full recompute) of the activation. SP's
+    # all-gather + reduce-scatter pair has the same α–β cost as one all-reduce.
+    mb_tp = (layers_per_stage * where(full, 6.0, 4.0)
+             * group_all_reduce_time(act, tp, 1, domain, bw_up, bw_out, *lat))
+
+    # CP: K,V of the full sequence (heads split by t, replicated when t > a_kv).
+    kv = 2.0 * seq_len * micro_batch * np.maximum(1.0, np.fmax(kv_heads, 0.0) / tp) \
+        * np.fmax(head_dim, 0.0) * wire
+    mb_cp = (layers_per_stage * where(full, 4.0, 3.0)
+             * group_all_gather_time(kv, cp, tp, domain, bw_up, bw_out, *lat))
+
+    # EP: dispatch + combine, forward and backward, per MoE layer on this stage.
+    moe = np.fmax(experts, 0.0) > 0
+    moe_share = where(moe, (layers - np.fmax(dense_layers, 0.0)) / layers, 0.0)
+    routed = act / where(sequence_parallel, tp, 1) * np.fmax(experts_per_token, 0.0)
+    mb_ep = (layers_per_stage * moe_share * where(full, 6.0, 4.0)
+             * group_all_to_all_time(routed, ep, tp * cp, domain, bw_up, bw_out, *lat))
+
+    # PP: one activation send forward and one gradient send backward per chunk boundary,
+    # scattered over the t rails (Narayanan §4.1).
+    pp_stride = tp * cp * dp
+    inside = pp_stride * pp <= domain
+    mb_pp = where(pp > 1, 2.0 * virtual_stages * p2p_time(act / tp, where(inside, bw_up, bw_out),
+                                                          where(inside, *lat)), 0.0)
+
+    # DP: this GPU's shard of the most-loaded stage, reduced over the DP×CP group once per
+    # step; routed experts over the expert-data-parallel group (d·c/e ranks, stride t·e).
+    # ZeRO 0: all-reduce of the gradients; ZeRO >= 1 (distributed optimizer): reduce-scatter
+    # of the gradients + all-gather of the updated 16-bit parameters.
+    shard = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep)
+    expert_gpu = np.fmax(expert_params, 0.0) / (tp * pp * ep)
+    dense_gpu = shard - expert_gpu
+    dpc = dp * cp
+
+    def over_dp(nbytes, collective):
+        return (collective(nbytes * dense_gpu, dpc, tp, domain, bw_up, bw_out, *lat)
+                + collective(nbytes * expert_gpu, dpc / ep, tp * ep, domain, bw_up, bw_out, *lat))
+
+    gather = over_dp(weight_bytes, group_all_gather_time)       # = reduce-scatter time
+    reduce = over_dp(gradient_bytes, group_all_gather_time)
+    dp_time = reduce + where(zero >= 1, gather, reduce)
+    # ZeRO-3 / FSDP: parameters all-gathered for every micro-batch's forward and backward
+    # (2m gathers; the one after the step is not needed): 2m − 1 more than ZeRO-1
+    # (ZeRO §7.2: 1.5x the DP volume at m = 1).
+    z3 = where(zero >= 3, (2.0 * micro_batches - 1.0) * gather, 0.0)
+    return {"mb_tp_comm_time": mb_tp, "mb_cp_comm_time": mb_cp, "mb_ep_comm_time": mb_ep,
+            "mb_pp_comm_time": mb_pp, "dp_comm_time": dp_time, "zero3_comm_time": z3}

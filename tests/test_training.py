@@ -1,0 +1,195 @@
+"""Step time, throughput, utilisation, time to train, feasibility (physics.md §2, §6)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dsx
+from dsx.solvers.training import feasibility, step_time, throughput, time_to_train
+
+_spec = importlib.util.spec_from_file_location("oracle_training", Path(__file__).parent / "oracles" / "training.py")
+oracle = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(oracle)
+
+DAY = 86_400.0
+
+
+def _step_inputs(**over):
+    """Inputs of ``step_time.kernel`` for a compute-only pipeline (1 s micro-batches)."""
+    c = {k: v.default for k, v in step_time.inputs.items()}
+    c.update(mb_time=1.0, mb_flops_matmul=0.0, mb_flops_attention=0.0, mb_flops_logits=0.0, mb_memory_time=0.0,
+             peak_flops=1e15, precision_bytes=2.0, micro_batches=8, bound="compute", mb_tp_comm_time=0.0,
+             mb_cp_comm_time=0.0, mb_ep_comm_time=0.0, mb_pp_comm_time=0.0, dp_comm_time=0.0, zero3_comm_time=0.0,
+             weights_memory=0.0, gradients_memory=0.0, optimizer_memory=0.0, hbm_bandwidth=3e12, pp=1,
+             virtual_stages=1, zero=1)
+    c.update(over)
+    return c
+
+
+@pytest.mark.parametrize("m,p", [(1, 4), (8, 4), (32, 8), (64, 1), (3, 2)])
+def test_bubble_fraction(m, p):
+    out = step_time.kernel(**_step_inputs(micro_batches=m, pp=p))
+    frac = float(out["step_bubble_time"] / out["step_time"])
+    assert frac == pytest.approx((p - 1) / (m + p - 1))            # Narayanan et al. 2021 §2.2
+    assert float(out["step_time"]) == pytest.approx(m + p - 1)       # Eq. 1, communication ignored
+
+
+def test_interleaving_divides_bubble():
+    plain = step_time.kernel(**_step_inputs(micro_batches=16, pp=8))
+    inter = step_time.kernel(**_step_inputs(micro_batches=16, pp=8, virtual_stages=4))
+    assert float(inter["step_bubble_time"]) == pytest.approx(float(plain["step_bubble_time"]) / 4)
+
+
+def test_breakdown_sums_and_bottleneck():
+    c = _step_inputs(micro_batches=4, pp=2, mb_tp_comm_time=2.0, dp_comm_time=5.0, optimizer_memory=3e12)
+    out = step_time.kernel(**c)
+    parts = ("step_compute_time", "step_comm_time", "step_bubble_time", "step_dp_exposed_time", "step_optimizer_time")
+    assert float(sum(out[k] for k in parts)) == pytest.approx(float(out["step_time"]))
+    assert str(out["bottleneck"]) == "tp_comm"                         # 4 × 2 s of exposed TP
+    # ZeRO 1: reduce under the last backward + parameter gather under the next first forward
+    assert float(out["step_dp_exposed_time"]) == pytest.approx(5.0 - 1.0)
+    ddp = step_time.kernel(**{**c, "zero": 0})                          # plain all-reduce: backward only
+    assert float(ddp["step_dp_exposed_time"]) == pytest.approx(5.0 - 2 / 3)
+    assert float(out["scaling_efficiency"]) == pytest.approx(4.0 / float(out["step_time"]))
+    bubble = step_time.kernel(**_step_inputs(micro_batches=2, pp=8))
+    assert str(bubble["bottleneck"]) == "bubble"
+    mem = step_time.kernel(**_step_inputs(bound="memory"))
+    assert str(mem["bottleneck"]) == "memory"
+    # TP overlap hides TP collectives
+    hidden = step_time.kernel(**{**c, "tp_overlap": 1.0})
+    assert float(hidden["step_comm_time"]) == 0.0
+
+
+def test_attention_runs_at_16_bit_under_fp8():
+    c = _step_inputs(mb_time=0.0, mb_flops_attention=1e15, attention_efficiency=1.0, kernel_efficiency=1.0,
+                     matmul_efficiency=1.0)
+    t16 = float(step_time.kernel(**c)["mb_kernel_time"])
+    t8 = float(step_time.kernel(**{**c, "precision_bytes": 1.0})["mb_kernel_time"])
+    assert t16 == pytest.approx(1.0) and t8 == pytest.approx(2.0)
+
+
+@given(m=st.integers(1, 64), p=st.sampled_from([1, 2, 4, 8]), v=st.sampled_from([1, 2, 3]),
+       zero=st.sampled_from([0, 1, 3]), tp=st.floats(0, 1), fl=st.floats(1e12, 1e16), att=st.floats(0, 1e15),
+       tm=st.floats(0, 2), comm=st.floats(0, 1), dpc=st.floats(0, 10), z3=st.floats(0, 10),
+       pb=st.sampled_from([1.0, 2.0, 4.0]), opt=st.floats(0, 1e11))
+def test_step_matches_scalar_oracle(m, p, v, zero, tp, fl, att, tm, comm, dpc, z3, pb, opt):
+    c = _step_inputs(micro_batches=m, pp=p, virtual_stages=v, zero=zero, tp_overlap=tp, mb_flops_matmul=fl,
+                     mb_flops_attention=att, mb_memory_time=tm, mb_time=max(fl / 8e14, tm), mb_tp_comm_time=comm,
+                     mb_cp_comm_time=comm / 2, mb_ep_comm_time=comm / 3, mb_pp_comm_time=comm / 4,
+                     dp_comm_time=dpc, zero3_comm_time=z3, precision_bytes=pb, optimizer_memory=opt,
+                     gradients_memory=opt / 3, weights_memory=opt / 6)
+    got = step_time.kernel(**c)
+    for k, v_ in oracle.step_time(c).items():
+        assert float(got[k]) == pytest.approx(v_, rel=1e-9, abs=1e-12), k
+
+
+def test_throughput_and_utilisation():
+    out = throughput.kernel(tokens_per_step=2048 * 4096, step_time=8.0, model_flops_step=5e17,
+                            hardware_flops_step=6e17, peak_flops=989e12, gpus=512)
+    assert float(out["tokens_per_s"]) == pytest.approx(2048 * 4096 / 8.0)          # not × GPUs
+    assert float(out["tokens_per_s_per_gpu"]) == pytest.approx(2048 * 4096 / 8.0 / 512)
+    assert float(out["mfu"]) == pytest.approx(5e17 / (8.0 * 512 * 989e12))
+    assert float(out["hfu"]) == pytest.approx(6e17 / (8.0 * 512 * 989e12))
+
+
+def test_time_to_train_rule():
+    by_days = time_to_train.kernel(tokens_per_s=1e6, train_tokens=0.0, days=30.0)
+    assert float(by_days["train_tokens"]) == pytest.approx(1e6 * 30 * DAY)
+    assert float(by_days["time_to_train"]) == pytest.approx(30 * DAY)
+    both = time_to_train.kernel(tokens_per_s=1e6, train_tokens=1.5e13, days=30.0)     # tokens win
+    assert float(both["time_to_train"]) == pytest.approx(1.5e7)
+    assert float(both["wall_time_ideal"]) == float(both["time_to_train"])
+    assert float(both["tokens_total"]) == 1.5e13
+
+
+def test_feasibility_reason_order():
+    ok = dict(ok_precision=True, ok_gpus_divisible=True, ok_tp_heads=True, ok_layers_divisible=True,
+              ok_experts_divisible=True, ok_batch_divisible=True, ok_context=True, ok_memory=True,
+              micro_batches=8, pp=4, virtual_stages=1)
+    assert str(feasibility.kernel(**ok)["reason"]) == ""
+    assert bool(feasibility.kernel(**ok)["feasible"])
+    assert str(feasibility.kernel(**{**ok, "ok_memory": False, "ok_tp_heads": False})["reason"]) == "tp_exceeds_heads"
+    assert str(feasibility.kernel(**{**ok, "ok_memory": False})["reason"]) == "oom"
+    bad_interleave = feasibility.kernel(**{**ok, "micro_batches": 6, "virtual_stages": 2})
+    assert str(bad_interleave["reason"]) == "interleave_not_divisible"
+    assert not bool(bad_interleave["feasible"])
+
+
+# -- the whole stack ---------------------------------------------------------------------------
+SEED = dict(model="llama-3.1-70b", hardware="H100", precision="bf16", gpus=512, tp=8, pp=1,
+            global_batch=2048, seq_len=2048, recompute="full")
+
+
+def test_seed_job_end_to_end():
+    ds = dsx.training(**SEED)
+    assert bool(ds.feasible), str(ds.reason.values)
+    assert float(ds.tokens_per_s) == pytest.approx(2048 * 2048 / float(ds.step_time))
+    assert 0.25 < float(ds.mfu) < 0.6
+    assert float(ds.hfu) > float(ds.mfu)                                  # full recompute
+    assert float(ds.time_to_train) == pytest.approx(30 * DAY)            # default: 30 days
+    for name in ("step_time", "tokens_per_s", "mfu", "time_to_train", "dp_comm_time", "step_bubble_time"):
+        assert ds[name].attrs["units"] in ("s", "token/s", "")
+        assert ds[name].attrs["long_name"]
+    print({k: float(ds[k]) for k in ("step_time", "mfu", "dp_comm_time", "mb_tp_comm_time")}, str(ds.bottleneck.values))
+
+
+def test_infeasible_still_computes_numbers():
+    ds = dsx.training(**{**SEED, "gpus": 8, "tp": 1, "recompute": "none"})     # 70B on one node: oom
+    assert not bool(ds.feasible) and str(ds.reason.values) == "oom"
+    assert np.isfinite(float(ds.step_time)) and float(ds.step_time) > 0
+
+
+def test_axes_order_and_subspace_consistency():
+    axes = dict(gpus=[256, 512], tp=[4, 8], global_batch=[1024, 2048])
+    ds = dsx.training(**{**SEED, **axes})
+    swapped = dsx.training(**{**SEED, "global_batch": [1024, 2048], "tp": [4, 8], "gpus": [256, 512]})
+    for k in ("step_time", "mfu", "dp_comm_time"):
+        a, b = ds[k].transpose(*sorted(ds[k].dims)), swapped[k].transpose(*sorted(swapped[k].dims))
+        np.testing.assert_allclose(a.values, b.values, rtol=1e-12)
+    one = dsx.training(**{**SEED, "gpus": 256, "tp": 4, "global_batch": 1024})
+    sel = ds.sel(gpus=256, tp=4, global_batch=1024)
+    for k in ("step_time", "tokens_per_s", "mfu", "step_dp_exposed_time"):
+        assert float(sel[k]) == pytest.approx(float(one[k]), rel=1e-12)
+
+
+def test_more_bandwidth_never_slower():
+    """Monotonicity over a whole space in one evaluation (bandwidth axes × layouts)."""
+    for which, values in (("scale_out_bandwidth", [12.5e9, 25e9, 50e9, 100e9]),
+                          ("scale_up_bandwidth", [150e9, 300e9, 450e9, 900e9]),
+                          ("hbm_bandwidth", [1.6e12, 3.35e12, 8e12])):
+        ds = dsx.training(**{**SEED, "tp": [2, 8], "pp": [1, 4], "zero": [1, 3], "gpus": [256, 512], which: values})
+        step = ds.step_time.transpose(which, ...)
+        assert (step.diff(which) <= 1e-12 * step.isel({which: slice(1, None)})).all(), which
+
+
+def test_more_gpus_never_less_aggregate_throughput():
+    base = dict(model="llama-3.1-8b", hardware="H100", precision="bf16", global_batch=1024, seq_len=4096,
+                tp=[1, 2, 8], pp=[1, 2, 4], zero=[0, 1, 3], gpus=[64, 128, 256, 512, 1024])
+    ds = dsx.training(**base)
+    tps = ds.tokens_per_s.transpose("gpus", ...)
+    agg = (ds.mfu * ds.gpus * ds.peak_flops).transpose("gpus", ...)     # achieved model FLOP/s of the job
+    assert (tps.diff("gpus") >= -1e-12 * tps.isel(gpus=slice(1, None))).all()
+    assert (agg.diff("gpus") >= -1e-9 * agg.isel(gpus=slice(1, None))).all()
+
+
+@settings(max_examples=10)
+@given(model=st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "gpt3-175b", "mixtral-8x7b"]),
+       hardware=st.sampled_from(["H100", "A100-80GB", "B200"]), tp=st.sampled_from([1, 2, 4, 8]),
+       pp=st.sampled_from([1, 2, 4]), zero=st.sampled_from([0, 1, 3]), nodes=st.sampled_from([8, 16, 32]),
+       link=st.floats(0.3, 1.0))
+def test_invariants_random_configurations(model, hardware, tp, pp, zero, nodes, link):
+    """Hypothesis over configurations: doubling GPUs never lowers the job's achieved FLOP/s, and
+    more bandwidth (link efficiency) never slows a step."""
+    base = dict(model=model, hardware=hardware, precision="bf16", global_batch=2048, seq_len=4096, tp=tp, pp=pp,
+                zero=zero, ep=8 if model.startswith("mixtral") else 1)
+    ds = dsx.training(**base, gpus=[8 * nodes, 16 * nodes], link_efficiency=[link, min(1.0, link * 1.5)])
+    agg = (ds.mfu * ds.gpus * ds.peak_flops).transpose("gpus", ...).values
+    assert np.all(agg[1] >= agg[0] * (1 - 1e-9))
+    step = ds.step_time.transpose("link_efficiency", ...).values
+    assert np.all(step[1] <= step[0] * (1 + 1e-12))
