@@ -1,0 +1,281 @@
+"""Queueing: waiting time, saturation and replicas needed for LLM serving.
+
+A serving deployment of ``replicas`` identical replicas, each running up to ``batch``
+sequences at once (continuous batching, Orca/vLLM), is modelled as a multi-server queue
+with ``c = replicas * batch`` servers ("slots"). A slot is held by one request for
+``batch / request_capacity`` — the unloaded end-to-end latency at that batch (the slower
+pool's share when prefill and decode are disaggregated) — so ``μ = request_capacity/batch``
+per slot. Arrivals are Poisson (``arrival_cv2 = 1``) or general (Allen–Cunneen correction
+with the squared coefficients of variation ``arrival_cv2``, ``service_cv2``).
+
+The queueing-theory kernels (Erlang C in log space, M/M/c and G/G/c waits, quantiles,
+M/M/1 closed forms, the M/M/c sojourn tail) are in :mod:`dsx.solvers.erlang` and
+re-exported here; :func:`queueing` is the solver, and :func:`replicas_for_slo` finds the
+fewest replicas that meet a TTFT / TPOT objective by a fixed-trip integer bisection (no
+loop over configurations). :func:`numpy_kernel` runs the serving kernels on plain numpy
+arrays.
+
+References
+----------
+A. O. Allen 1990, *Probability, Statistics, and Queueing Theory*, 2nd ed., Academic
+Press, §5 (Erlang C, p. 276 of the 1978 edition; Allen–Cunneen G/G/c approximation).
+J. F. C. Kingman 1961, "The single server queue in heavy traffic", Proc. Camb. Phil. Soc.
+57(4). P. Tran-Gia, T. Hossfeld 2021, *Performance Modeling and Analysis of Communication
+Networks*, §5.6.3. L. Kleinrock 1975, *Queueing Systems Vol. 1*, §3.2 (M/M/1 sojourn
+time is exponential with rate μ − λ).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+import numpy as np
+import xarray as xr
+
+from .base import Input, solver, where
+from .compute import BATCH
+from .erlang import (allen_cunneen_factor, erlang_c, mm1_sojourn_quantile, mm1_wait_mean,  # noqa: F401
+                     mmc_sojourn_quantile, mmc_wait_mean, wait_quantile)
+
+__all__ = ["numpy_kernel", "ARRIVAL_RATE", "REPLICAS", "erlang_c", "mmc_wait_mean", "allen_cunneen_factor", "wait_quantile",
+           "mm1_wait_mean", "mm1_sojourn_quantile", "mmc_sojourn_quantile",
+           "replicas_for_slo", "queueing"]
+
+
+ARRIVAL_RATE = Input(0.0, "1/s", "Requests per second offered to the whole deployment (Poisson "
+                     "unless arrival_cv2 says otherwise). Default 0: no load; latencies are unloaded "
+                     "and operations assume full (offline) load.", minimum=0.0)
+REPLICAS = Input(1, "", "Identical serving replicas sharing the arrivals (each of tp·pp GPUs, twice "
+                 "that when disaggregated).", integer=True)
+
+
+def numpy_kernel(kernel):
+    """Run a keyword-only kernel on plain numpy arrays, then label the results again.
+
+    The variables a solver receives come from one Dataset, so they share its indexes:
+    each DataArray is transposed to a common dimension order and given length-1 axes for
+    the dimensions it lacks, the kernel runs on numpy (no per-operation alignment — xarray
+    costs ~0.1-0.3 ms per operation, which dominates on large stacks), and each output
+    keeps only the dimensions along which it varies (plus length-1 dimensions some input
+    had). Results equal the DataArray evaluation; floats and arrays pass through.
+    """
+    sig = inspect.signature(kernel)
+
+    @functools.wraps(kernel)
+    def run(*args, **kw):
+        if args:
+            kw = dict(sig.bind_partial(*args, **kw).arguments)
+        arrays = [v for v in kw.values() if isinstance(v, xr.DataArray)]
+        if not arrays:
+            return kernel(**kw)
+        dims: list = []
+        sizes: dict = {}
+        coords: dict = {}
+        for da in arrays:
+            for d in da.dims:
+                if d not in sizes:
+                    dims.append(d)
+                    sizes[d] = da.sizes[d]
+                    if d in da.indexes:
+                        coords[d] = da.indexes[d]
+        flat = {}
+        for k, v in kw.items():
+            if isinstance(v, xr.DataArray):
+                data = v.transpose(*[d for d in dims if d in v.dims]).values
+                flat[k] = data.reshape([sizes[d] if d in v.dims else 1 for d in dims])
+            else:
+                flat[k] = v
+        out = kernel(**flat)
+        wrapped = {}
+        for name, value in out.items():
+            arr = np.asarray(value)
+            if arr.ndim == 0:
+                wrapped[name] = xr.DataArray(arr)
+                continue
+            keep = [i for i, d in enumerate(dims) if arr.shape[i] > 1 or sizes[d] == 1]
+            arr = arr.reshape([arr.shape[i] for i in keep])
+            kd = [dims[i] for i in keep]
+            wrapped[name] = xr.DataArray(arr, dims=kd, coords={d: coords[d] for d in kd if d in coords})
+        return wrapped
+    return run
+
+
+def _slo_met(replicas, batch, arrival_rate, service_time, first_token_time, tpot,
+             factor, quantile, ttft_slo, tpot_slo):
+    """Whether ``replicas`` replicas meet the TTFT quantile and TPOT objectives."""
+    servers = replicas * batch
+    mu = 1.0 / service_time
+    pw = erlang_c(servers, arrival_rate / mu)
+    w = wait_quantile(pw, factor * mmc_wait_mean(servers, arrival_rate, mu, pw), quantile)
+    return (w + first_token_time <= ttft_slo) & (tpot <= tpot_slo) & (arrival_rate < servers * mu)
+
+
+def replicas_for_slo(batch, arrival_rate, service_time, first_token_time, tpot, quantile,
+                     ttft_slo, tpot_slo, factor=1.0, max_doublings=48):
+    """Fewest replicas whose ``quantile`` TTFT and TPOT meet the objectives.
+
+    Integer bisection between the smallest stable count ``⌊λ S/B⌋ + 1`` and a sufficient
+    count (from ``C ≤ 1``: ``c μ − λ ≥ k ln(1/(1−q)) / (TTFT_slo − t_first)``); each step
+    is one vectorised Erlang C evaluation and the number of steps is
+    ``⌈log2(largest bracket)⌉`` (≤ ``max_doublings``), independent of how many
+    configurations are evaluated.
+
+    Parameters
+    ----------
+    batch : float or array
+        Slots per replica (concurrent sequences).
+    arrival_rate : float or array
+        Requests per second offered to the whole deployment (1/s).
+    service_time : float or array
+        Mean time a request holds a slot (s), i.e. the unloaded end-to-end latency.
+    first_token_time : float or array
+        Unloaded time to first token (s).
+    tpot : float or array
+        Time per output token (s).
+    quantile : float or array
+        Quantile of TTFT the objective applies to.
+    ttft_slo, tpot_slo : float or array
+        Objectives (s); ``inf`` for none.
+    factor : float or array
+        Allen–Cunneen factor ``(c_a² + c_s²)/2``.
+
+    Returns
+    -------
+    float or array
+        Replicas needed (≥ 1); NaN where no replica count meets the objective (TPOT or
+        unloaded TTFT already above it).
+
+    >>> float(replicas_for_slo(1, 0.5, 1.0, 0.1, 0.01, 0.99, np.inf, np.inf))   # ρ<1 needs 1
+    1.0
+    >>> float(replicas_for_slo(1, 0.5, 1.0, 0.1, 0.01, 0.99, 2.0, np.inf))
+    2.0
+    """
+    lam_s = arrival_rate * service_time
+    lo = np.maximum(np.floor(lam_s / batch) + 1.0, 1.0)
+    slack_t = ttft_slo - first_token_time
+    with np.errstate(divide="ignore", invalid="ignore"):
+        extra = factor * np.log(1.0 / (1.0 - quantile)) * service_time / slack_t
+    extra = where(np.isfinite(extra) & (slack_t > 0), np.maximum(extra, 0.0), 0.0)
+    hi = np.maximum(np.ceil((lam_s + extra) / batch) + 1.0, lo)
+    possible = (tpot <= tpot_slo) & (slack_t >= 0)
+    if np.all(np.isinf(ttft_slo)):  # (shortcut) no TTFT objective: the fewest stable replicas
+        return where(possible, lo, np.nan)
+    ok_lo = _slo_met(lo, batch, arrival_rate, service_time, first_token_time, tpot,
+                     factor, quantile, ttft_slo, tpot_slo)
+    # invariant: pred(hi) holds (sufficient count); pred(lo) may not
+    width = np.asarray(hi - lo, dtype=float)
+    width = width[np.isfinite(width)]
+    steps = int(np.ceil(np.log2(np.max(width) + 1.0))) if width.size else 0
+    steps = min(steps, max_doublings)
+    left, right = lo, hi  # pred(left) unknown/false, pred(right) true
+    for _ in range(steps):  # fixed trip count: bisection steps over the value range
+        mid = np.floor(0.5 * (left + right))
+        ok = _slo_met(mid, batch, arrival_rate, service_time, first_token_time, tpot,
+                      factor, quantile, ttft_slo, tpot_slo)
+        right = where(ok, mid, right)
+        left = where(ok, left, mid)
+    needed = where(ok_lo, lo, right)
+    return where(possible, needed, np.nan)
+
+
+@solver({
+    "utilization": ("", "slot utilization ρ = λ·E2E/(replicas·batch)"),
+    "saturated": ("", "offered load at or above capacity: no steady state"),
+    "ok_queue": ("", "queue is stable (not saturated)"),
+    "wait_time_mean": ("s", "mean queueing delay before prefill starts"),
+    "wait_time_q": ("s", "queueing delay at the requested quantile"),
+    "ttft_q": ("s", "time to first token at the requested quantile, with queueing"),
+    "tpot_q": ("s", "time per output token at the requested quantile"),
+    "e2e_q": ("s", "end-to-end request latency at the requested quantile, with queueing"),
+    "replicas_needed": ("", "fewest replicas meeting the TTFT/TPOT objectives at the quantile"),
+})
+@numpy_kernel
+def queueing(ttft, tpot, e2e_latency, request_capacity, batch=BATCH,
+             arrival_rate=ARRIVAL_RATE, replicas=REPLICAS,
+             quantile=Input(0.99, "", "Quantile of the latency distribution reported in *_q (vLLM "
+                            "benchmarks report p99).", minimum=0.0),
+             arrival_cv2=Input(1.0, "", "Squared coefficient of variation of inter-arrival times "
+                               "(1 = Poisson).", minimum=0.0),
+             service_cv2=Input(1.0, "", "Squared coefficient of variation of request service times "
+                               "(1 = exponential, a conservative default for the wide spread of "
+                               "output lengths; 0 = identical requests).", minimum=0.0),
+             ttft_slo=Input(np.inf, "s", "Objective on TTFT at `quantile` for replicas_needed "
+                            "(default: none).", minimum=0.0),
+             tpot_slo=Input(np.inf, "s", "Objective on TPOT for replicas_needed (default: none).",
+                            minimum=0.0)):
+    """Continuous-batching queue: utilization, saturation, waiting and tail latency.
+
+    ``c = replicas · batch`` slots, each held for ``batch / request_capacity`` (the
+    unloaded ``e2e_latency``, or the slower pool's share when disaggregated), so
+    ``μ = request_capacity / batch`` per slot. Erlang C gives the
+    probability of waiting and the M/M/c mean wait, scaled by the Allen–Cunneen factor
+    ``(c_a² + c_s²)/2`` for G/G/c; the wait quantile uses the conditionally exponential
+    tail. Prefill and decode are deterministic in this model, so ``ttft_q`` = wait
+    quantile + ``ttft`` and ``e2e_q`` = wait quantile + ``e2e_latency`` (no mean service
+    time is added to a percentile), and ``tpot_q`` = ``tpot``. Where saturated the wait
+    is ``inf`` (no steady state) and ``ok_queue`` is False.
+
+    Parameters
+    ----------
+    batch : int or array
+        Concurrent sequences per replica.
+    ttft, tpot, e2e_latency : float or array
+        Unloaded latencies at that batch (s).
+    request_capacity : float or array
+        Requests per second one replica completes at that batch (1/s).
+    arrival_rate : float or array
+        Requests per second (1/s).
+    replicas : int or array
+        Replicas.
+    quantile : float or array
+        Quantile in (0, 1).
+    arrival_cv2, service_cv2 : float or array
+        Squared coefficients of variation.
+    ttft_slo, tpot_slo : float or array
+        Objectives for ``replicas_needed`` (s).
+
+    Returns
+    -------
+    dict
+        ``utilization``, ``saturated``, ``ok_queue``, ``wait_time_mean``, ``wait_time_q``,
+        ``ttft_q``, ``tpot_q``, ``e2e_q`` (s) and ``replicas_needed``.
+
+    References
+    ----------
+    Allen 1990 §5; Kingman 1961; Yu et al. 2022 (Orca, OSDI) and Kwon et al. 2023 (vLLM,
+    SOSP) for continuous batching.
+
+    >>> r = queueing.kernel(batch=1, ttft=0.1, tpot=0.01, e2e_latency=1.0, request_capacity=1.0,
+    ...                     arrival_rate=0.5,
+    ...                     replicas=1, quantile=0.99, arrival_cv2=1.0, service_cv2=1.0,
+    ...                     ttft_slo=2.0, tpot_slo=np.inf)
+    >>> round(float(r["wait_time_mean"]), 6), round(float(r["ttft_q"]), 4), float(r["replicas_needed"])
+    (1.0, 7.924, 2.0)
+    """
+    servers = replicas * batch
+    hold = batch / request_capacity  # slot holding time (= e2e_latency unless disaggregated)
+    mu = 1.0 / hold
+    load = arrival_rate / mu
+    rho = load / servers
+    saturated = rho >= 1.0
+    factor = allen_cunneen_factor(arrival_cv2, service_cv2)
+    if np.any(arrival_rate > 0):
+        pw = erlang_c(servers, load)
+        wq = factor * mmc_wait_mean(servers, arrival_rate, mu, pw)
+        wq_q = wait_quantile(pw, wq, quantile)
+    else:  # (shortcut) no load anywhere: nobody waits
+        wq = wq_q = 0.0 * arrival_rate
+    needed = replicas_for_slo(batch, arrival_rate, hold, ttft, tpot, quantile,
+                              ttft_slo, tpot_slo, factor)
+    return {
+        "utilization": rho,
+        "saturated": saturated,
+        "ok_queue": np.logical_not(saturated),
+        "wait_time_mean": wq,
+        "wait_time_q": wq_q,
+        "ttft_q": ttft + wq_q,
+        "tpot_q": tpot,
+        "e2e_q": e2e_latency + wq_q,
+        "replicas_needed": needed,
+    }
