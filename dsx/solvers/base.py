@@ -96,10 +96,15 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
 
         @functools.wraps(kernel)
         def run(ds: xr.Dataset) -> xr.Dataset:
-            kwargs = {}
+            kwargs: dict[str, Any] = {}
+            labelled: dict[str, Any] = {}
             for p in params:
                 if p.name in ds.variables:
-                    kwargs[p.name] = _operand(ds, p.name)
+                    var = ds.variables[p.name]
+                    if var.ndim == 0:
+                        kwargs[p.name] = var.values[()]
+                    else:
+                        labelled[p.name] = var
                 elif isinstance(p.default, Input):
                     kwargs[p.name] = p.default.default
                 elif p.default is not inspect.Parameter.empty:
@@ -111,6 +116,12 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
                     raise MissingVariableError(
                         f"solver {kernel.__name__!r} needs variable {p.name!r}, which is not in the dataset: {hint}"
                     )
+            used = {d for v in labelled.values() for d in v.dims}
+            order = [d for d in ds.dims if d in used]
+            traced = None
+            if any(ds.sizes[d] == 1 for d in order):
+                traced = _trace_dims(kernel, kwargs, labelled)
+            kwargs.update(_aligned(labelled, order, ds.sizes))
             result = kernel(**kwargs)
             extra = set(result) - set(outputs)
             missing = set(outputs) - set(result)
@@ -120,10 +131,9 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
             new = {}
             for name, value in result.items():
                 units, long_name = outputs[name]
-                da = value if isinstance(value, xr.DataArray) else xr.DataArray(value)
-                da = da.copy(deep=False)
-                da.attrs = {"units": units, "long_name": long_name}
-                new[name] = da
+                deps = None if traced is None else traced.get(name)
+                new[name] = _label(value, order, ds, name, kernel.__name__, deps)
+                new[name].attrs = {"units": units, "long_name": long_name}
             return ds.assign(new)
 
         @functools.wraps(kernel)
@@ -144,17 +154,105 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
     return wrap
 
 
-def _operand(ds: xr.Dataset, name: str) -> Any:
-    """A variable as the kernel sees it: 0-d -> numpy scalar, else a DataArray with index coords only.
+def _aligned(variables: dict[str, xr.Variable], order: list[str], sizes: Any) -> dict[str, np.ndarray]:
+    """Labelled variables as plain numpy arrays that broadcast by dimension name.
 
-    Scalar coordinates (the fixed ``model``, ``hardware``, ``region``, ...) would otherwise ride
-    along on every DataArray and be re-merged by every arithmetic operation, which costs far
-    more than the arithmetic on small spaces.
+    Each array is transposed to the common ``order`` and given length-1 axes for the
+    dimensions it lacks, so numpy broadcasting is xarray broadcasting — without xarray's
+    per-operation alignment, which costs far more than the arithmetic on these arrays.
     """
-    var = ds.variables[name]
-    if var.ndim == 0:
-        return var.values[()]
-    return xr.DataArray(var, coords={d: ds.indexes[d] for d in var.dims if d in ds.indexes}, name=name)
+    out = {}
+    for name, var in variables.items():
+        data = var.transpose(*[d for d in order if d in var.dims]).values
+        out[name] = data.reshape([sizes[d] if d in var.dims else 1 for d in order])
+    return out
+
+
+def _label(value: Any, order: list[str], ds: xr.Dataset, name: str, owner: str,
+           deps: frozenset | None = None) -> xr.DataArray:
+    """A kernel result back as a DataArray with only the dimensions it depends on.
+
+    A dimension of length > 1 is kept where the result varies along it. A dimension of
+    length 1 cannot show that, so the dependency traced by :func:`_trace_dims` decides; if
+    tracing was not possible it is kept whenever some input had it (it costs nothing).
+    """
+    if isinstance(value, xr.DataArray):
+        return value.copy(deep=False)
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return xr.DataArray(arr)
+    if arr.ndim != len(order):
+        raise RuntimeError(f"solver {owner!r}: output {name!r} has {arr.ndim} axes, expected 0 or {len(order)} "
+                           "(kernels must broadcast, not reduce)")
+    keep = [i for i, d in enumerate(order)
+            if arr.shape[i] > 1 or (ds.sizes[d] == 1 and (deps is None or d in deps))]
+    dims = [order[i] for i in keep]
+    arr = arr.reshape([arr.shape[i] for i in keep])
+    coords = {d: ds.indexes[d] for d in dims if d in ds.indexes}
+    return xr.DataArray(arr, dims=dims, coords=coords)
+
+
+class _Dims:
+    """Stands in for an array during a dependency trace: carries only its dimension names."""
+
+    __array_priority__ = 1000
+
+    def __init__(self, dims: Any) -> None:
+        self.dims = frozenset(dims)
+
+    def _join(self, *others: Any) -> "_Dims":
+        return _Dims(self.dims.union(*(_dims_of(o) for o in others)))
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _join
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _join
+    __pow__ = __rpow__ = __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _join
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _join
+
+    def __neg__(self) -> "_Dims":
+        return self
+
+    __pos__ = __abs__ = __invert__ = __neg__
+
+    def astype(self, *args: Any, **kwargs: Any) -> "_Dims":
+        return self
+
+    copy = round = astype
+
+    def clip(self, *args: Any, **kwargs: Any) -> "_Dims":
+        return self._join(*args, *kwargs.values())
+
+    ndim = 1  # never 0-d: a traced value stands for an array
+
+    def __bool__(self) -> bool:
+        raise TypeError("data-dependent branch")
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        out = _Dims(frozenset().union(*(_dims_of(i) for i in inputs)))
+        return tuple(out for _ in range(ufunc.nout)) if ufunc.nout > 1 else out
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> "_Dims":
+        return _Dims(_dims_of(args) | _dims_of(tuple(kwargs.values())))
+
+
+def _dims_of(value: Any) -> frozenset:
+    if isinstance(value, _Dims):
+        return value.dims
+    if isinstance(value, (tuple, list)):
+        return frozenset().union(*(_dims_of(v) for v in value))
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return frozenset().union(*(_dims_of(v) for v in value.flat))
+    return frozenset()
+
+
+def _trace_dims(kernel: Callable, scalars: dict, labelled: dict) -> dict | None:
+    """Which dimensions each output of ``kernel`` depends on (None if the trace fails)."""
+    try:
+        result = kernel(**scalars, **{k: _Dims(v.dims) for k, v in labelled.items()})
+        return {k: _dims_of(v) for k, v in result.items()}
+    except Exception:  # a kernel the tracer cannot follow: keep length-1 dims conservatively
+        return None
 
 
 def where(cond: Any, x: Any, y: Any) -> Any:
@@ -166,7 +264,7 @@ def where(cond: Any, x: Any, y: Any) -> Any:
     if any(isinstance(a, xr.DataArray) for a in (cond, x, y)):
         return xr.where(cond, x, y)
     out = np.where(cond, x, y)
-    return out[()] if out.ndim == 0 else out
+    return out[()] if getattr(out, "ndim", 1) == 0 else out
 
 
 def first_reason(checks: list[tuple[str, Any]]) -> Any:
