@@ -10,12 +10,23 @@ from __future__ import annotations
 import pandas as pd
 
 from . import accessor, catalog, units  # noqa: F401  (accessor registers ds.dsx)
+from .analysis import best, pareto, sensitivity, synthesize
 from .errors import DsxInputError
 from .space import Space
 from .stacks import serving, training
 
+
+def __getattr__(name: str):
+    # dsx.plot imports matplotlib: load it on first use so `dsx audit` starts fast
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module 'dsx' has no attribute {name!r}")
+
 __version__ = "0.1.0"
-__all__ = ["Space", "training", "serving", "catalog", "units", "inputs", "DsxInputError"]
+__all__ = ["Space", "training", "serving", "pareto", "best", "sensitivity", "synthesize", "plot",
+           "catalog", "units", "inputs", "DsxInputError"]
 
 
 def inputs() -> pd.DataFrame:
