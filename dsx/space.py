@@ -197,9 +197,11 @@ class Space:
                 ds.coords[name] = val
             elif val is not None:
                 ds[name] = xr.DataArray(val, attrs=_attrs(name, inputs))
+        joined: dict[str, xr.Variable] = {}
         for key, (kind, columns) in KEYS.items():
             if key in ds.coords:
-                self._join(ds, key, kind, columns)
+                self._join(ds, key, kind, columns, joined)
+        ds = ds.assign(joined)  # one merge: per-column assignment would align ~50 times
         self._derive(ds)
         # user overrides of catalog columns win over the joined values
         for name in list(self._values) + list(self._axes):
@@ -209,7 +211,7 @@ class Space:
                 ds[name] = xr.DataArray(self._values[name], attrs=_attrs(name, inputs))
         return ds
 
-    def _join(self, ds: xr.Dataset, key: str, kind: str, columns: Any) -> None:
+    def _join(self, ds: xr.Dataset, key: str, kind: str, columns: Any, joined: dict) -> None:
         table = catalog.load(kind)
         dim = catalog.DIMENSION[kind]
         label = ds.coords[key]
@@ -235,12 +237,7 @@ class Space:
                 if key in da.dims:
                     self._peak_table = self._peak_table.assign_coords({key: ds.coords[key].values})
                 continue
-            if key in da.dims:
-                da = da.drop_vars([c for c in da.coords if c not in da.dims])
-                da = da.assign_coords({key: ds.coords[key].values})
-            else:
-                da = da.drop_vars([c for c in da.coords if c not in da.dims])
-            ds[target] = da
+            joined[target] = xr.Variable(da.dims, da.values, da.attrs)
 
     def _derive(self, ds: xr.Dataset) -> None:
         """Joins that depend on two keys: peak FLOP/s at the compute precision; byte widths."""

@@ -169,7 +169,7 @@ def _aligned(variables: dict[str, xr.Variable], order: list[str], sizes: Any) ->
 
 
 def _label(value: Any, order: list[str], ds: xr.Dataset, name: str, owner: str,
-           deps: frozenset | None = None) -> xr.DataArray:
+           deps: frozenset | None = None) -> xr.Variable | xr.DataArray:
     """A kernel result back as a DataArray with only the dimensions it depends on.
 
     A dimension of length > 1 is kept where the result varies along it. A dimension of
@@ -180,16 +180,15 @@ def _label(value: Any, order: list[str], ds: xr.Dataset, name: str, owner: str,
         return value.copy(deep=False)
     arr = np.asarray(value)
     if arr.ndim == 0:
-        return xr.DataArray(arr)
+        return xr.Variable((), arr)
     if arr.ndim != len(order):
         raise RuntimeError(f"solver {owner!r}: output {name!r} has {arr.ndim} axes, expected 0 or {len(order)} "
                            "(kernels must broadcast, not reduce)")
     keep = [i for i, d in enumerate(order)
             if arr.shape[i] > 1 or (ds.sizes[d] == 1 and (deps is None or d in deps))]
     dims = [order[i] for i in keep]
-    arr = arr.reshape([arr.shape[i] for i in keep])
-    coords = {d: ds.indexes[d] for d in dims if d in ds.indexes}
-    return xr.DataArray(arr, dims=dims, coords=coords)
+    # a bare Variable: its dimensions are the dataset's own, so assigning it needs no alignment
+    return xr.Variable(dims, arr.reshape([arr.shape[i] for i in keep]))
 
 
 class _Dims:

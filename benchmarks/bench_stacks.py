@@ -1,0 +1,156 @@
+"""Configurations per second: dsx (vectorized) vs mlsysim 0.1.1 (per configuration).
+
+    python benchmarks/bench_stacks.py [--mlsysim-python PATH] [--sample N] [--repeat R]
+
+1. compute + memory (model shape, layout, roofline, memory) over a >= 1,000,000-configuration space;
+2. the whole training stack (to cost and carbon) over a >= 100,000-configuration space of
+   hardware x gpus x tp x pp x global_batch x precision x region;
+3. mlsysim 0.1.1 on a random sample of the same configurations, in its own environment:
+   ``SingleNodeModel.solve`` (vs 1) and ``DistributedModel + EconomicsModel +
+   SustainabilityModel`` (vs 2). mlsysim is never a dependency of dsx: give its interpreter
+   with --mlsysim-python or MLSYSIM_PYTHON, or let this script create
+   ``benchmarks/.mlsysim-venv`` (``pip install mlsysim==0.1.1``).
+
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import dsx
+from dsx import stacks
+from dsx.solvers import compute, layout, memory, model
+
+HERE = Path(__file__).parent
+
+COMPUTE_MEMORY = (model.model_shape, layout.layout, compute.training_compute, memory.training_memory)
+
+BIG = dict(  # 2 x 5 x 8 x 4 x 4 x 5 x 4 x 5 x 2 x 3 x 2 = 1,536,000 configurations (compute + memory)
+    model=["llama-3.1-8b", "llama-3.1-70b"],
+    hardware=["H100", "A100-80GB", "B200", "H200", "MI300X"],
+    gpus=[64, 128, 256, 512, 1024, 2048, 4096, 8192],
+    tp=[1, 2, 4, 8], pp=[1, 2, 4, 8],
+    global_batch=[256, 512, 1024, 2048, 4096],
+    micro_batch=[1, 2, 4, 8], seq_len=[1024, 2048, 4096, 8192, 16384],
+    precision=["bf16", "fp8"], recompute=["none", "selective", "full"], cp=[1, 2],
+)
+TRAIN = dict(  # 2 x 5 x 8 x 4 x 4 x 5 x 2 x 4 x 3 = 153,600 configurations (whole training stack)
+    model=["llama-3.1-8b", "llama-3.1-70b"],
+    hardware=["H100", "A100-80GB", "B200", "H200", "MI300X"],
+    gpus=[64, 128, 256, 512, 1024, 2048, 4096, 8192],
+    tp=[1, 2, 4, 8], pp=[1, 2, 4, 8],
+    global_batch=[256, 512, 1024, 2048, 4096],
+    precision=["bf16", "fp8"],
+    region=["quebec", "poland", "norway", "us-average"],
+    seq_len=[2048, 4096, 8192], scale_out_fabric="ib-ndr", train_tokens=1e12,
+)
+SERVE = dict(  # 2 x 5 x 4 x 11 x 4 x 4 x 2 x 2 x 4 = 112,640 configurations (whole serving stack)
+    model=["llama-3.1-8b", "llama-3.1-70b"],
+    hardware=["H100", "H200", "B200", "MI300X", "A100-80GB"],
+    tp=[1, 2, 4, 8], batch=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    input_len=[128, 512, 2048, 8192], output_len=[64, 256, 1024, 4096],
+    precision=["bf16", "fp8"], region=["quebec", "poland"], arrival_rate=[0.0, 1.0, 5.0, 20.0],
+)
+
+
+def best_of(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def sample_configs(axes: dict, n: int, rng) -> list[dict]:
+    lists = {k: v for k, v in axes.items() if isinstance(v, list)}
+    fixed = {k: v for k, v in axes.items() if not isinstance(v, list)}
+    out = []
+    for _ in range(n):
+        c = {k: v[rng.integers(len(v))] for k, v in lists.items()}
+        c.update(fixed)
+        c.setdefault("micro_batch", 1)
+        c.setdefault("seq_len", 2048)
+        c.setdefault("model", "llama-3.1-70b")
+        c.setdefault("region", "quebec")
+        c["hardware"] = dsx.catalog.resolve("hardware", c["hardware"])
+        out.append({k: (v.item() if hasattr(v, "item") else v) for k, v in c.items()})
+    return out
+
+
+def mlsysim_python(arg: str | None) -> str | None:
+    cand = arg or os.environ.get("MLSYSIM_PYTHON")
+    if cand:
+        return cand
+    venv = HERE / ".mlsysim-venv"
+    py = venv / "bin" / "python"
+    if not py.exists():
+        print("creating benchmarks/.mlsysim-venv with mlsysim==0.1.1 ...", file=sys.stderr)
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(py), "-m", "pip", "install", "-q", "mlsysim==0.1.1"], check=True)
+        except subprocess.CalledProcessError as exc:
+            print(f"could not install mlsysim ({exc}); skipping the comparison", file=sys.stderr)
+            return None
+    return str(py)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mlsysim-python", default=None)
+    ap.add_argument("--sample", type=int, default=200, help="mlsysim configurations to time")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+
+    space = dsx.Space(**BIG)
+    t_build, ds_in = best_of(space.to_dataset, args.repeat)
+    t_cm, _ = best_of(lambda: stacks.evaluate(COMPUTE_MEMORY, space.to_dataset()), args.repeat)
+    print(f"compute+memory: {space.size:,} configurations in {t_cm:.3f} s "
+          f"-> {space.size / t_cm:,.0f} configurations/s (incl. Space.to_dataset {t_build:.3f} s)")
+
+    tspace = dsx.Space(**TRAIN)
+    t_tr, ds = best_of(lambda: dsx.training(tspace), args.repeat)
+    print(f"training stack: {tspace.size:,} configurations in {t_tr:.3f} s "
+          f"-> {tspace.size / t_tr:,.0f} configurations/s; result {ds.nbytes / 1e6:.1f} MB, "
+          f"{len(ds.data_vars)} variables")
+
+    sspace = dsx.Space(**SERVE)
+    t_sv, ds = best_of(lambda: dsx.serving(sspace), args.repeat)
+    print(f"serving stack:  {sspace.size:,} configurations in {t_sv:.3f} s "
+          f"-> {sspace.size / t_sv:,.0f} configurations/s; result {ds.nbytes / 1e6:.1f} MB")
+
+    py = mlsysim_python(args.mlsysim_python)
+    if py is None:
+        return
+    rng = np.random.default_rng(0)
+    configs = sample_configs(TRAIN, args.sample, rng)
+    proc = subprocess.run([py, str(HERE / "mlsysim_side.py")], input=json.dumps(configs),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        print("mlsysim run failed:\n" + proc.stderr[-2000:], file=sys.stderr)
+        return
+    res = json.loads(proc.stdout)
+    sn = float(np.median(res["single_node_us"]))
+    fl = float(np.median(res["fleet_us"]))
+    dsx_cm_us = t_cm / space.size * 1e6
+    dsx_tr_us = t_tr / tspace.size * 1e6
+    print(f"mlsysim {res['version']} SingleNodeModel.solve: {sn:,.0f} us/configuration "
+          f"({1e6 / sn:,.0f}/s) on {len(configs)} sampled configurations")
+    print(f"mlsysim DistributedModel+EconomicsModel+SustainabilityModel: {fl:,.0f} us/configuration "
+          f"({1e6 / fl:,.0f}/s)")
+    print(f"ratio compute+memory: dsx is {sn / dsx_cm_us:,.0f}x faster per configuration")
+    print(f"ratio training stack (dsx does more: + reliability, water, cloud cost...): "
+          f"dsx is {fl / dsx_tr_us:,.0f}x faster per configuration")
+
+
+if __name__ == "__main__":
+    main()
