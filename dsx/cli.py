@@ -1,0 +1,302 @@
+"""The ``dsx`` command: ``audit`` one configuration (or compare a few), ``run`` a sweep file,
+print a ``catalog``.
+
+    dsx audit                                 # the seed's job: Llama-3.1-70B, 512 H100, Quebec, 30 days
+    dsx audit --region quebec,poland          # comparison, one column per configuration
+    dsx audit --workload serving --json       # serving audit as JSON
+    dsx run sweeps/cluster_sizing.toml -o out/
+    dsx catalog hardware
+
+Every Space input is an option (``--global-batch 1024``; ``--global_batch`` works too); any
+option takes comma-separated values. Bad input prints one line naming the option and exits
+with status 2. Imports are lazy so that ``dsx audit`` answers quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["main", "TRAINING_DEFAULTS", "SERVING_DEFAULTS"]
+
+#: The seed's job (``seed/full_stack_audit.qmd``): 64 DGX H100 nodes, TP 8 inside a node.
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "model": "llama-3.1-70b", "hardware": "H100-SXM", "gpus": 512, "gpus_per_node": 8,
+    "scale_out_fabric": "ib-ndr", "tp": 8, "pp": 1, "global_batch": 2048, "seq_len": 2048,
+    "precision": "bf16", "region": "quebec", "days": 30,
+}
+#: A 70B model served on one 4-GPU tensor-parallel replica.
+SERVING_DEFAULTS: dict[str, Any] = {
+    "model": "llama-3.1-70b", "hardware": "H100-SXM", "gpus": 4, "tp": 4, "precision": "bf16",
+    "input_len": 2048, "output_len": 256, "region": "quebec",
+}
+
+_KINDS = {"hardware": "hardware", "models": "models", "model": "models", "regions": "regions",
+          "region": "regions", "fabrics": "fabrics", "fabric": "fabrics", "precisions": "precisions",
+          "precision": "precisions"}
+#: Columns shown by ``dsx catalog KIND``: (column, display unit); ``peak:<p>`` is peak_flops at <p>.
+_COLUMNS = {
+    "hardware": [("name", None), ("peak:bf16", "TFLOP/s"), ("peak:fp8", "TFLOP/s"), ("hbm_capacity", "GB"),
+                 ("hbm_bandwidth", "TB/s"), ("tdp", "W"), ("scale_up_bandwidth", "GB/s"),
+                 ("scale_out_bandwidth", "Gbit/s"), ("gpus_per_node", ""), ("price", "USD")],
+    "models": [("name", None), ("params_published", "Gparam"), ("layers", ""), ("hidden", ""), ("heads", ""),
+               ("kv_heads", ""), ("ffn", ""), ("vocab", ""), ("experts", ""), ("max_context", "")],
+    "regions": [("name", None), ("carbon_intensity", "gCO2e/kWh"), ("pue", ""), ("wue", "L/kWh"),
+                ("ewif", "L/kWh"), ("electricity_price", "USD/kWh")],
+    "fabrics": [("name", None), ("scope", None), ("bandwidth", "Gbit/s"), ("latency", "us")],
+    "precisions": [("name", None), ("bytes", "B")],
+}
+
+
+class _Fail(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _known() -> dict[str, tuple[str, Any]]:
+    """Every Space input: name -> (help text, Input spec or None)."""
+    from . import space
+    from .solvers import base
+
+    space._inputs()  # registers every solver's inputs
+    out: dict[str, tuple[str, Any]] = {}
+    for key, (kind, _) in space.KEYS.items():
+        out[key] = (f"catalog id or alias from `dsx catalog {kind}`", None)
+    for name, spec in sorted(base.INPUTS.items()):
+        unit = "text" if spec.unit is None else (spec.unit or "number")
+        extra = f"; one of {', '.join(map(str, spec.choices))}" if spec.choices else ""
+        doc = spec.doc.split(". ")[0].rstrip(".")
+        out[name] = (f"{doc} [{unit}; default {spec.default}{extra}]".replace("%", "%%"), spec)
+    for name, unit in sorted(space._catalog_columns().items()):
+        out.setdefault(name, (f"override the catalog column [{unit or 'number'}]", None))
+    return out
+
+
+def _parser(inputs: dict | None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dsx", description="Vectorized design-space exploration for ML systems.")
+    sub = p.add_subparsers(dest="command", metavar="{audit,run,catalog}")
+    a = sub.add_parser("audit", help="six-domain audit of one configuration (or a comparison of a few)",
+                       usage="dsx audit [-h] [--workload {training,serving}] [--json | --html] "
+                             "[--INPUT VALUE[,VALUE...] ...]",
+                       description="Audit one configuration; comma-separated values make a comparison "
+                                   "(one column per configuration). Defaults: the seed's job.")
+    a.add_argument("--workload", choices=("training", "serving"), default="training")
+    fmt = a.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the result variables as JSON")
+    fmt.add_argument("--html", action="store_true", help="print the report as an HTML table")
+    group = a.add_argument_group("inputs (VALUE or V1,V2,...; numbers in the unit shown, or with units: '400 Gbit/s')")
+    for name, (doc, _) in (inputs or {}).items():
+        group.add_argument(_option(name), dest="in_" + name, metavar="VALUE", help=doc)
+    r = sub.add_parser("run", help="run a sweep file (TOML) and write its results to a directory")
+    r.add_argument("sweep", help="the sweep file (see docs/sweeps.md)")
+    r.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory (written atomically)")
+    r.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    r.add_argument("--limit", type=int, metavar="N", help="keep at most N values per axis (quick runs, tests)")
+    r.add_argument("--chunk-size", type=int, default=None, metavar="N",
+                   help="configurations per evaluation chunk (default 2,000,000)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    c = sub.add_parser("catalog", help="print a catalog as a table")
+    c.add_argument("kind", nargs="?", help="hardware, models, regions, fabrics or precisions (default: list kinds)")
+    c.add_argument("--json", action="store_true", help="every column, canonical units, as JSON")
+    return p
+
+
+def _normalize(argv: list[str]) -> list[str]:
+    """``--global_batch=8`` -> ``--global-batch=8``."""
+    out = []
+    for a in argv:
+        if a.startswith("--"):
+            head, sep, tail = a.partition("=")
+            a = head.replace("_", "-") + sep + tail
+        out.append(a)
+    return out
+
+
+def _value(text: str, spec: Any) -> Any:
+    text = text.strip()
+    if spec is not None and isinstance(spec.default, bool):
+        low = text.lower()
+        if low in ("true", "yes", "1", "on"):
+            return True
+        if low in ("false", "no", "0", "off"):
+            return False
+        raise _Fail(f"expected true or false, got {text!r}")
+    if spec is not None and spec.unit is None:
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text  # a catalog id, or a quantity with units: Space reads it
+    return int(number) if number.is_integer() and (spec is None or spec.integer) else number
+
+
+#: Hardware inputs whose elasticity the audit reports (the Analysis row), per workload output.
+SENSITIVITY = {"training": ("step_time", ("peak_flops", "hbm_bandwidth", "scale_up_bandwidth", "scale_out_bandwidth")),
+               "serving": ("e2e_latency", ("peak_flops", "hbm_bandwidth", "scale_up_bandwidth"))}
+
+
+def _sensitivity(ds: Any, inputs: Any, axes: list[str], workload: str) -> Any:
+    """Add ``elasticity_<input>`` (d ln output / d ln input) and ``binding_input`` to the result."""
+    from . import stacks
+    from .analysis import sensitivity
+
+    output, names = SENSITIVITY[workload]
+    names = [n for n in names if n in inputs.data_vars and n not in axes]
+    if output not in ds or not names:
+        return ds
+    sens = sensitivity(stacks.TRAINING if workload == "training" else stacks.SERVING, inputs,
+                       output=output, inputs=names)
+    new = {f"elasticity_{n}": sens["elasticity"].sel(input=n, drop=True).assign_attrs(
+        units="", long_name=f"d ln {output} / d ln {n}") for n in names}
+    new["binding_input"] = sens["binding"].assign_attrs(units="", long_name=f"input {output} is most sensitive to")
+    return ds.assign(new)
+
+
+def _json(data: dict | list) -> str:
+    """One variable per line: readable, and still one JSON document."""
+    if isinstance(data, list):
+        return "[\n" + ",\n".join(_json(d) for d in data) + "\n]"
+    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in data.items())
+    return "{\n" + body + "\n}"
+
+
+def _audit(args: argparse.Namespace, inputs: dict) -> int:
+    from . import report, stacks
+    from .errors import DsxInputError
+    from .space import Space
+
+    defaults = TRAINING_DEFAULTS if args.workload == "training" else SERVING_DEFAULTS
+    values = {k: v for k, v in defaults.items() if k in inputs}
+    for name, (_, spec) in inputs.items():
+        raw = getattr(args, "in_" + name)
+        if raw is None:
+            continue
+        parts = [s for s in raw.split(",")]
+        if any(not s.strip() for s in parts):
+            raise _Fail(f"{_option(name)} {raw!r}: empty value in the list")
+        try:
+            vals = [_value(s, spec) for s in parts]
+            value = vals if len(vals) > 1 else vals[0]
+            Space(**{name: value})  # validates this option alone, so the error can name it
+        except (_Fail, DsxInputError) as exc:
+            raise _Fail(f"{_option(name)} {raw!r}: {exc}") from None
+        values[name] = value
+    space = Space(**values)
+    if space.size > report.MAX_CONFIGS:
+        raise _Fail(f"{space.size} configurations is too many for an audit (at most {report.MAX_CONFIGS}); "
+                    "write a sweep file and use `dsx run`")
+    inputs = space.to_dataset()
+    ds = (stacks.training if args.workload == "training" else stacks.serving)(inputs)
+    ds = _sensitivity(ds, inputs, list(space.axes), args.workload)
+    if args.json:
+        print(_json(report.as_json(ds)))
+    elif args.html:
+        print(report.html(ds))
+    else:
+        print(report.text(ds), end="")
+    return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import catalog
+    from .report import _grid
+    from .units import ureg
+
+    if args.kind is None:
+        body = [[k, str(len(catalog.names(k))), f"dsx catalog {k}"] for k in catalog.SCHEMA]
+        print(_grid(["kind", "entries", "command"], body))
+        return 0
+    kind = _KINDS.get(args.kind.lower())
+    if kind is None:
+        raise _Fail(f"catalog: unknown kind {args.kind!r}; expected one of {', '.join(catalog.SCHEMA)}")
+    ds = catalog.load(kind)
+    dim = catalog.DIMENSION[kind]
+    ids = [str(i) for i in ds[dim].values]
+    if args.json:
+        out = {}
+        for i, ident in enumerate(ids):
+            row = {}
+            for name, da in ds.data_vars.items():
+                v = da.isel({dim: i}).values
+                row[name] = v.tolist() if np.ndim(v) else (None if isinstance(v[()], float) and np.isnan(v) else v[()].item()
+                                                             if hasattr(v[()], "item") else v[()])
+            out[ident] = row
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    header, cols = ["id"], []
+    for col, unit in _COLUMNS[kind]:
+        name, _, prec = col.partition(":")
+        da = ds["peak_flops"].sel(precision=prec) if name == "peak" and "peak_flops" in ds else ds.get(name)
+        if da is None or (name == "peak" and prec not in ds["peak_flops"].precision):
+            continue
+        label = f"{prec} peak" if name == "peak" else name
+        factor = 1.0
+        if unit:
+            factor = ureg.Quantity(1.0, da.attrs.get("units") or "dimensionless").to(unit).magnitude
+        header.append(f"{label} [{unit}]" if unit else label)
+        cols.append((da.values, factor, unit is None))
+    body = []
+    for i, ident in enumerate(ids):
+        row = [ident]
+        for values, factor, is_text in cols:
+            v = values[i]
+            if is_text:
+                row.append(str(v) if v not in (None, "") else "-")
+            elif v is None or not np.isfinite(float(v)):
+                row.append("-")
+            else:
+                x = float(v) * factor
+                row.append(f"{x:,.0f}" if x.is_integer() else f"{x:,.4g}")
+        body.append(row)
+    print(_grid(header, body))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from . import sweep
+
+    sweep.run(args.sweep, args.output, limit=args.limit, force=args.force,
+              chunk_size=args.chunk_size, progress=not args.quiet)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dsx`` console script; returns the exit status."""
+    from .errors import DsxInputError, MissingVariableError
+
+    argv = _normalize(list(sys.argv[1:] if argv is None else argv))
+    command = next((a for a in argv if not a.startswith("-")), None)
+    try:
+        inputs = _known() if command == "audit" else None
+        parser = _parser(inputs)
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        if args.command == "audit":
+            return _audit(args, inputs or {})
+        if args.command == "catalog":
+            return _catalog(args)
+        return _run(args)
+    except (_Fail, DsxInputError, MissingVariableError) as exc:  # bad input: one line, status 2
+        print(f"dsx {command or ''}: error: {exc}".replace("  ", " "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dsx: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `dsx ... | head`: the reader left; stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

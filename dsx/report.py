@@ -1,0 +1,499 @@
+"""The audit report: domain -> key metric -> binding constraint, as text, HTML and JSON.
+
+Built from a result Dataset of one configuration (every variable 0-d) or of a few
+(then a comparison, one column per configuration). Every metric is read from the Dataset
+and every binding constraint is *derived from the numbers* (the largest step-time term,
+the larger of two costs, ...); a variable the stack did not compute shows as ``n/a``.
+
+>>> fmt(9625.2e-3, "s"), fmt(3.17e6, "gCO2e"), fmt(502983.0, "USD"), fmt(0.9630, "", "goodput")
+('9.63 s', '3.17 t CO2e', '$502,983', '96.3 %')
+"""
+
+from __future__ import annotations
+
+import html as _html
+import math
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["fmt", "rows", "text", "html", "as_json", "Report", "report", "MAX_CONFIGS"]
+
+#: Largest number of configurations a comparison report shows (use ``dsx run`` for sweeps).
+MAX_CONFIGS = 24
+
+_PREFIX = [(1e24, "Y"), (1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
+_COUNT = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")]
+_FRACTIONS = ("mfu", "hfu", "goodput", "efficiency", "utilization", "fraction", "probability",
+              "headroom_fraction", "prefix_cache_hit", "acceptance")
+
+
+def _num(x: float) -> str:
+    """Three significant figures, thousands separators above 1000."""
+    a = abs(x)
+    if a >= 1000:
+        return f"{x:,.0f}"
+    if a >= 100:
+        return f"{x:.0f}"
+    if a >= 10:
+        return f"{x:.1f}"
+    if a >= 1:
+        return f"{x:.2f}"
+    if a == 0:
+        return "0"
+    return f"{x:#.3g}"
+
+
+def _si(x: float, unit: str, table: list = _PREFIX) -> str:
+    """SI prefix glued to the unit (``1.2 GB``) or, for counts, a word apart (``1.2 T tokens``)."""
+    sep = " " if table is _COUNT else ""
+    for scale, p in table:
+        if abs(x) >= scale:
+            return f"{_num(x / scale)} {p}{sep}{unit}"
+    return f"{_num(x)} {unit}"
+
+
+def _time(x: float) -> str:
+    a = abs(x)
+    if a == 0:
+        return "0 s"
+    if a < 1e-3:
+        return f"{_num(x * 1e6)} µs"
+    if a < 1:
+        return f"{_num(x * 1e3)} ms"
+    if a < 120:
+        return f"{_num(x)} s"
+    if a < 7200:
+        return f"{_num(x / 60)} min"
+    if a < 72 * 3600:
+        return f"{_num(x / 3600)} h"
+    return f"{_num(x / 86400)} days"
+
+
+def _usd(x: float) -> str:
+    sign = "-" if x < 0 else ""
+    a = abs(x)
+    if a >= 100:
+        return f"{sign}${a:,.0f}"
+    if a >= 0.01:
+        return f"{sign}${a:.2f}"
+    return f"{sign}${a:.3g}"
+
+
+def fmt(value: Any, units: str | None = "", name: str | None = None) -> str:
+    """A readable string for one value given its canonical ``units`` (and variable name).
+
+    >>> fmt(1.2e11, "B"), fmt(149.7e9 * 3.6, "J"), fmt(8.4e23, "flop"), fmt(1e8, "token")
+    ('120 GB', '150 MWh', '840 Zflop', '100 M tokens')
+    """
+    if value is None:
+        return "n/a"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (str, np.str_)):
+        return str(value) or "-"
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(x):
+        return "n/a"
+    if math.isinf(x):
+        return "∞"
+    u = units or ""
+    if u == "" and name and any(k in name for k in _FRACTIONS):
+        return f"{_num(x * 100)} %"
+    simple = {
+        "s": _time, "USD": _usd, "B": lambda v: _si(v, "B"), "B/s": lambda v: _si(v, "B/s"),
+        "flop": lambda v: _si(v, "flop"), "flop/s": lambda v: _si(v, "flop/s"),
+        "W": lambda v: _si(v, "W"), "token": lambda v: _si(v, "tokens", _COUNT),
+        "token/s": lambda v: _si(v, "tokens/s", _COUNT), "param": lambda v: _si(v, "params", _COUNT),
+        "L": lambda v: f"{_num(v)} L" if abs(v) < 1e4 else f"{_num(v / 1e3)} m³",
+        "J": lambda v: f"{_num(v)} J" if abs(v) < 3.6e3 else _si(v / 3.6e3, "Wh"),
+        "gCO2e": lambda v: (f"{_num(v)} g CO2e" if abs(v) < 1e3 else
+                            f"{_num(v / 1e3)} kg CO2e" if abs(v) < 1e6 else f"{_num(v / 1e6)} t CO2e"),
+        "": lambda v: f"{v:,.0f}" if v.is_integer() and abs(v) < 1e15 else _num(v),
+    }
+    if u in simple:
+        return simple[u](x)
+    if u.startswith("USD/"):
+        return f"{_usd(x)}/{u[4:]}"
+    return f"{_num(x)} {u}"
+
+
+# -- reading one configuration -------------------------------------------------------------
+class _Cfg:
+    """Values of one configuration, ``None`` where the stack did not compute them."""
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        self.ds = ds
+
+    def __call__(self, name: str) -> Any:
+        if name not in self.ds.variables:
+            return self._default(name)
+        v = np.asarray(self.ds[name].values)
+        if v.ndim:  # a variable with a dimension left: not one configuration
+            return None
+        v = v[()]
+        if isinstance(v, (np.floating, np.integer)):
+            v = float(v)
+            return None if math.isnan(v) else v
+        return v.item() if isinstance(v, np.generic) else v
+
+    @staticmethod
+    def _default(name: str) -> Any:
+        """An input the space left at its default (the stack used the default too)."""
+        from .solvers.base import INPUTS
+
+        spec = INPUTS.get(name)
+        return None if spec is None or isinstance(spec.default, (list, tuple, dict)) else spec.default
+
+    def to(self, name: str, unit: str) -> float | None:
+        """The value converted from its ``attrs["units"]`` to ``unit`` (None if missing)."""
+        v = self(name)
+        if v is None or isinstance(v, (str, bool)):
+            return None
+        from .units import ureg
+
+        return v * ureg.Quantity(1.0, self.ds[name].attrs.get("units") or "dimensionless").to(unit).magnitude
+
+    def f(self, name: str) -> str:
+        if name in self.ds.variables:
+            units = self.ds[name].attrs.get("units", "")
+        else:
+            from .solvers.base import INPUTS
+            units = getattr(INPUTS.get(name), "unit", "") or ""
+        return fmt(self(name), units, name)
+
+
+@dataclass
+class Row:
+    domain: str
+    items: list[tuple[str, str]] = field(default_factory=list)
+    binding: str = "n/a"
+
+
+def _share(parts: dict[str, float | None], total: float | None = None) -> tuple[str, float] | None:
+    """(name, share) of the largest non-missing part."""
+    known = {k: v for k, v in parts.items() if v is not None}
+    if not known:
+        return None
+    tot = total if total else sum(known.values())
+    name = max(known, key=lambda k: known[k])
+    return name, (known[name] / tot if tot else float("nan"))
+
+
+def _pct(x: float) -> str:
+    return f"{_num(100 * x)} %"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+_STEP_TERMS = {"step_compute_time": "compute", "step_comm_time": "TP/CP/EP/PP communication",
+               "step_bubble_time": "pipeline bubble", "step_dp_exposed_time": "exposed data-parallel sync",
+               "step_optimizer_time": "optimizer step"}
+
+
+def _training_rows(c: _Cfg) -> list[Row]:
+    out = []
+    # Node: roofline of the per-GPU step, and memory fit
+    tc, tm = c("mb_compute_time"), c("mb_memory_time")
+    bound = c("bound") or (None if tc is None or tm is None else ("compute" if tc >= tm else "memory"))
+    mem, cap = c("memory_per_gpu"), c("hbm_capacity")
+    node = Row("Node", [("roofline bound", fmt(bound)),
+                        ("compute / memory time per micro-batch", f"{c.f('mb_compute_time')} / {c.f('mb_memory_time')}"),
+                        ("arithmetic intensity / ridge", f"{c.f('arithmetic_intensity')} / {c.f('ridge_intensity')}"),
+                        ("memory per GPU", f"{c.f('memory_per_gpu')} of {c.f('hbm_capacity')}"
+                         + (f" ({_pct(mem / cap)})" if mem is not None and cap else ""))])
+    if c("ok_memory") is False or (mem is not None and cap is not None and mem > cap):
+        node.binding = f"memory capacity: needs {c.f('memory_per_gpu')} > {c.f('hbm_capacity')} (oom)"
+    elif tc is not None and tm is not None and min(tc, tm) > 0:
+        node.binding = (f"peak FLOP/s: compute time {_num(tc / tm)}× memory time" if bound == "compute"
+                        else f"HBM bandwidth: memory time {_num(tm / tc)}× compute time")
+    out.append(node)
+    # Data pipeline
+    util, stalled = c("data_utilization"), c("data_stalled")
+    data = Row("Data", [("utilization", c.f("data_utilization")), ("stalled", c.f("data_stalled")),
+                        ("demand / supply", f"{c.f('data_demand')} / {c.f('data_supply')}")])
+    if util is not None:
+        data.binding = (f"data pipeline: demand is {_pct(util)} of supply" if stalled or util > 1
+                        else f"not binding: demand is {_pct(util)} of supply")
+    out.append(data)
+    # Algorithm: tokens per parameter vs the compute-optimal ratio
+    tpp = c("tokens_per_param")
+    opt = _ratio(c("chinchilla_tokens"), c("chinchilla_params"))
+    algo = Row("Algorithm", [("tokens per parameter", c.f("tokens_per_param")),
+                             (f"compute-optimal ({c('law') or 'scaling'} law)", fmt(opt)),
+                             ("optimal size for this budget", c.f("chinchilla_params"))])
+    if tpp is not None and opt:
+        r = tpp / opt
+        algo.binding = (f"over-trained: {_num(r)}× the compute-optimal tokens per parameter" if r > 1.25 else
+                        f"under-trained: {_num(r)}× the compute-optimal tokens per parameter" if r < 0.8 else
+                        f"near compute-optimal ({_num(r)}×)")
+    out.append(algo)
+    # Fleet: communication and the step-time breakdown
+    step = c("step_time")
+    terms = {label: c(name) for name, label in _STEP_TERMS.items()}
+    comm = Row("Fleet/communication", [("scaling efficiency", c.f("scaling_efficiency")),
+                                       ("MFU", fmt(c("mfu"), "", "mfu")), ("step time", c.f("step_time"))])
+    comm.items += [(f"  {k}", fmt(v, "s") + (f" ({_pct(v / step)})" if v is not None and step else ""))
+                   for k, v in terms.items()]
+    top = _share(terms, step)
+    if top:
+        over = _share({k: v for k, v in terms.items() if k != "compute"}, step)
+        comm.binding = f"{top[0]}: {_pct(top[1])} of the step" + (
+            f"; largest overhead {over[0]} {_pct(over[1])}" if over and top[0] == "compute" else "")
+    out.append(comm)
+    # Fleet: reliability
+    gp, ck, ci = c("goodput"), c("checkpoint_time"), c("checkpoint_interval")
+    rel = Row("Fleet/reliability", [("fleet MTBF", c.f("fleet_mtbf")), ("expected failures", c.f("expected_failures")),
+                                    ("checkpoint interval", c.f("checkpoint_interval")), ("goodput", c.f("goodput"))])
+    if gp is not None:
+        ckpt = _ratio(ck, ci)
+        losses = {"checkpoint writes": ckpt, "failures (lost work + restarts)":
+                  (1 - gp - ckpt) if ckpt is not None else (1 - gp)}
+        name, share = _share(losses, 1.0) or ("", 0.0)
+        rel.binding = f"{name}: {_pct(share)} of wall time"
+    out.append(rel)
+    # Ops: cost and environment
+    tco = c("tco")
+    cost = Row("Ops/cost", [("TCO", c.f("tco")), ("capex (amortized) / opex",
+                            f"{c.f('capex_amortized' if 'capex_amortized' in c.ds else 'capex')} / {c.f('opex')}"),
+                            ("cost per M tokens", fmt(c.to("cost_per_mtoken", "USD/Mtoken")
+                                                      if "cost_per_mtoken" in c.ds else None, "USD"))])
+    terms_cost = {"capex": c("capex_amortized") if c("capex_amortized") is not None else c("capex"),
+                  "energy": c("opex_energy"), "maintenance": c("opex_maintenance")}
+    top = _share(terms_cost, tco)
+    if top:
+        cost.binding = f"{top[0]}: {_pct(top[1])} of TCO"
+    out.append(cost)
+    env = Row("Ops/environment", [("energy", c.f("energy")), ("carbon", c.f("carbon")), ("water", c.f("water"))])
+    bits = []
+    for total, parts in (("carbon", {"operational": "carbon_operational", "embodied": "carbon_embodied"}),
+                         ("water", {"on-site": "water_onsite", "off-site": "water_offsite"})):
+        top = _share({k: c(v) for k, v in parts.items()}, c(total))
+        if top:
+            bits.append(f"{top[0]} {_pct(top[1])} of {total}")
+    env.binding = "; ".join(bits) or "n/a"
+    out.append(env)
+    # Analysis: what the wall-clock time is spent on
+    ana = Row("Analysis", [("feasible", c.f("feasible")), ("time to train", c.f("time_to_train")),
+                           ("wall time", c.f("wall_time"))])
+    if c("feasible") is False:
+        ana.binding = f"infeasible: {c('reason') or 'unknown reason'}"
+    elif step:
+        g = gp if gp is not None else 1.0
+        wall = {k: v / step * g for k, v in terms.items() if v is not None}
+        wall["reliability losses"] = 1 - g
+        name, share = _share(wall, 1.0) or ("", 0.0)
+        if name == "compute":
+            name = "compute (peak FLOP/s)" if bound == "compute" else "GPU kernels (HBM bandwidth)"
+        ana.binding = f"{name}: {_pct(share)} of wall time"
+    _elasticities(c, ana, "step time")
+    out.append(ana)
+    return out
+
+
+_INPUT_LABELS = {"peak_flops": "peak FLOP/s", "hbm_bandwidth": "HBM bandwidth",
+                 "scale_up_bandwidth": "scale-up bandwidth", "scale_out_bandwidth": "scale-out bandwidth"}
+
+
+def _elasticities(c: _Cfg, row: Row, output: str) -> None:
+    """Elasticities ``elasticity_<input>`` (added by ``dsx audit``) as items; the largest leads the binding."""
+    found = {n[len("elasticity_"):]: c(n) for n in map(str, c.ds.variables) if n.startswith("elasticity_")}
+    for name, e in found.items():
+        row.items.append((f"elasticity of {output} to {_INPUT_LABELS.get(name, name)}",
+                          "n/a" if e is None else f"{e:+.2f}"))
+    top = str(c("binding_input") or "").split("=")
+    if found.get(top[0]) is not None and c("feasible") is not False:
+        label = " = ".join(_INPUT_LABELS.get(t, t) for t in top)
+        row.binding = f"{label} (elasticity {found[top[0]]:+.2f}); " + row.binding
+
+
+def _serving_rows(c: _Cfg) -> list[Row]:
+    out = []
+    ttft, tpot, n_out = c("ttft"), c("tpot"), c("output_len")
+    lat = Row("Latency", [("TTFT", c.f("ttft")), ("TPOT", c.f("tpot")), ("end-to-end", c.f("e2e_latency"))])
+    if ttft is not None and tpot is not None and n_out:
+        top = _share({"prefill (TTFT)": ttft, "decode (TPOT × output tokens)": tpot * n_out})
+        if top:
+            lat.binding = f"{top[0]}: {_pct(top[1])} of end-to-end latency"
+    out.append(lat)
+    thr = Row("Throughput", [("tokens/s per replica", c.f("tokens_per_s")),
+                             ("tokens/s per GPU", c.f("tokens_per_s_per_gpu")),
+                             ("prefill / decode bound", f"{fmt(c('prefill_bound'))} / {fmt(c('decode_bound'))}")])
+    if c("decode_bound") is not None:
+        thr.binding = f"decode is {c('decode_bound')}-bound"
+    out.append(thr)
+    batch, mb = c("batch"), c("max_batch")
+    cap = Row("Capacity", [("batch", c.f("batch")), ("max batch (KV cache)", c.f("max_batch")),
+                           ("KV cache per token", c.f("kv_bytes_per_token")), ("utilization", c.f("utilization"))])
+    if batch is not None and mb is not None:
+        cap.binding = (f"KV cache: batch {_num(batch)} > max {_num(mb)}" if batch > mb
+                       else f"KV cache {_pct(batch / mb)} full" if mb else "KV cache does not fit")
+    if c("saturated"):
+        cap.binding = "queue saturated: arrival rate exceeds service rate"
+    out.append(cap)
+    per_m = {"cost": ("cost_per_mtoken", "USD"), "energy": ("energy_per_token", "J"),
+             "carbon": ("carbon_per_mtoken", "gCO2e")}
+    ops = Row("Ops", [(f"{k} per M tokens", fmt(c.to(n, f"{u}/Mtoken") if n in c.ds else None, u))
+                      for k, (n, u) in per_m.items()])
+    top = _share({"capex": c("capex_amortized"), "energy": c("opex_energy"), "maintenance": c("opex_maintenance")},
+                 c("tco"))
+    if top:
+        ops.binding = f"{top[0]}: {_pct(top[1])} of cost"
+    out.append(ops)
+    ana = Row("Analysis", [("feasible", c.f("feasible"))])
+    ana.binding = (f"infeasible: {c('reason') or 'unknown reason'}" if c("feasible") is False
+                   else lat.binding)
+    _elasticities(c, ana, "end-to-end latency")
+    out.append(ana)
+    return out
+
+
+def _workload(ds: xr.Dataset) -> str:
+    return "serving" if "ttft" in ds.variables or "tpot" in ds.variables else "training"
+
+
+def rows(ds: xr.Dataset) -> list[Row]:
+    """The audit rows of a one-configuration result (training or serving, detected)."""
+    c = _Cfg(ds)
+    return _serving_rows(c) if _workload(ds) == "serving" else _training_rows(c)
+
+
+# -- configurations -------------------------------------------------------------------------
+def _configs(ds: xr.Dataset) -> list[tuple[str, xr.Dataset]]:
+    dims = [d for d in ds.dims if ds.sizes[d] > 0]
+    shape = [ds.sizes[d] for d in dims]
+    n = int(np.prod(shape)) if dims else 1
+    if n > MAX_CONFIGS:
+        from .errors import DsxInputError
+        raise DsxInputError(f"report: {n} configurations is too many for a comparison (at most {MAX_CONFIGS}); "
+                            "select a few, or run a sweep file with `dsx run`")
+    out = []
+    for k in range(n):
+        idx = dict(zip(dims, np.unravel_index(k, shape))) if dims else {}
+        sub = ds.isel({d: int(i) for d, i in idx.items()})
+        label = ", ".join(f"{d}={fmt(sub[d].values[()], sub[d].attrs.get('units', ''), d)}" for d in dims)
+        out.append((label or "configuration", sub))
+    return out
+
+
+def _title(ds: xr.Dataset) -> str:
+    c = _Cfg(ds)
+    g = lambda n: c(n) if c(n) is not None else "?"  # noqa: E731
+    if _workload(ds) == "serving":
+        return (f"serving audit: {g('model')} on {fmt(c('gpus'))} × {g('hardware')} "
+                f"(tp {fmt(c('tp'))}), {fmt(c('input_len'))} in / {fmt(c('output_len'))} out, {g('precision')}")
+    return (f"training audit: {g('model')} on {fmt(c('gpus'))} × {g('hardware')} (tp {fmt(c('tp'))}, "
+            f"pp {fmt(c('pp'))}, dp {fmt(c('dp'))}), {fmt(c('global_batch'))} × {fmt(c('seq_len'))} tokens "
+            f"per step, {g('precision')}, region {g('region')}")
+
+
+def _grid(header: list[str], body: list[list[str]], wrap: int | None = None) -> str:
+    """Aligned columns; with ``wrap``, cells of the value columns are wrapped to that width."""
+    if wrap:
+        lines = []
+        for row in body:
+            cells = [textwrap.wrap(c, wrap) or [""] if i >= 2 else [c] for i, c in enumerate(row)]
+            lines += [[c[k] if k < len(c) else "" for c in cells] for k in range(max(map(len, cells)))]
+        body = lines
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    line = lambda r: "  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), "  ".join("─" * w for w in widths), *map(line, body)])
+
+
+def _table(ds: xr.Dataset) -> tuple[list[str], list[list[str]], str]:
+    """(header, body, title) of the report; one value column per configuration."""
+    configs = _configs(ds)
+    if len(configs) == 1:
+        body = []
+        for r in rows(configs[0][1]):
+            for i, (label, value) in enumerate(r.items):
+                body.append([r.domain if i == 0 else "", label, value, r.binding if i == 0 else ""])
+        return ["Domain", "Metric", "Value", "Binding constraint"], body, _title(configs[0][1])
+    per = [rows(sub) for _, sub in configs]
+    body = []
+    for j, r in enumerate(per[0]):
+        for i, (label, _) in enumerate(r.items):
+            body.append([r.domain if i == 0 else "", label, *[p[j].items[i][1] for p in per]])
+        body.append(["", "binding constraint", *[p[j].binding for p in per]])
+    dims = " × ".join(d for d in ds.dims if ds.sizes[d] > 1)
+    title = (f"{_workload(ds)} comparison of {len(configs)} configurations over {dims} (one column each); "
+             f"first: {_title(configs[0][1]).split(': ', 1)[1]}")
+    return ["Domain", "Metric", *[label for label, _ in configs]], body, title
+
+
+def text(ds: xr.Dataset) -> str:
+    """The audit as an aligned text table (a comparison when ``ds`` has several configurations)."""
+    header, body, title = _table(ds)
+    return f"{title}\n\n{_grid(header, body, wrap=40 if len(header) > 3 and header[2] != 'Value' else None)}\n"
+
+
+def html(ds: xr.Dataset) -> str:
+    """The audit as an HTML table (what ``_repr_html_`` shows in a notebook)."""
+    header, body, title = _table(ds)
+    esc = _html.escape
+    head = "".join(f"<th style='text-align:left'>{esc(h)}</th>" for h in header)
+    trs = []
+    for r in body:
+        style = " style='border-top:1px solid #999'" if r[0] else ""
+        cells = "".join(f"<td style='text-align:left'>{'<b>' + esc(v) + '</b>' if i == 0 and v else esc(v)}</td>"
+                        for i, v in enumerate(r))
+        trs.append(f"<tr{style}>{cells}</tr>")
+    return (f"<div class='dsx-report'><p><b>{esc(title)}</b></p><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(trs)}</tbody></table></div>")
+
+
+class Report:
+    """Text in a terminal (``str``), a table in a notebook (``_repr_html_``)."""
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        self.ds = ds
+
+    def __str__(self) -> str:
+        return text(self.ds)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return html(self.ds)
+
+
+def report(ds: xr.Dataset) -> Report:
+    """The audit report object of a result Dataset."""
+    return Report(ds)
+
+
+# -- JSON ----------------------------------------------------------------------------------
+def _json_value(da: xr.DataArray) -> Any:
+    v = np.asarray(da.values)[()]
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (str, np.str_)) or da.dtype.kind in "OUS":
+        return str(v)
+    x = float(v)
+    value: Any = None if math.isnan(x) or math.isinf(x) else (int(x) if da.dtype.kind in "iu" else x)
+    return {"value": value, "units": da.attrs.get("units", "")}
+
+
+def as_json(ds: xr.Dataset) -> dict | list:
+    """One configuration: ``{name: {"value": number, "units": str} | str | bool}`` for every
+    input and result variable. Several configurations: a list of such objects, one per
+    configuration, in the order of the comparison table.
+
+    >>> ds = xr.Dataset({"step_time": ((), 2.0, {"units": "s"}), "bound": ((), "compute")})
+    >>> as_json(ds)
+    {'step_time': {'value': 2.0, 'units': 's'}, 'bound': 'compute'}
+    """
+    configs = _configs(ds)
+    out = []
+    for _, sub in configs:
+        names = [n for n in sub.variables if np.asarray(sub[n].values).ndim == 0]
+        out.append({str(n): _json_value(sub[n]) for n in names})
+    return out[0] if len(out) == 1 else out

@@ -1,0 +1,478 @@
+"""Sweep files: a parameter study written as TOML, run by ``dsx run SWEEP.toml -o DIR``.
+
+The file format is documented in ``docs/sweeps.md``. In short::
+
+    workload = "training"                       # or "serving"
+    description = "time vs cost vs carbon"
+    outputs = ["time_to_train", "tco", "carbon"] # variables to keep (default: all)
+    constraints = ["time_to_train < 30 day"]    # expressions (dsx.expr), combined with `and`
+    best = ["gpus", "tp", "pp"]                  # dimensions the optimum is taken over
+    [space]                                      # exactly Space's names; lists are axes
+    model = "llama-3.1-70b"
+    gpus = [256, 512, 1024]
+    [derived]                                    # new variables from expressions
+    cost_per_day = "tco / (time_to_train / 1 day)"
+    [objectives]
+    minimize = ["time_to_train", "tco"]
+    [[figures]]
+    kind = "pareto_front"                        # a function of dsx.plot; other keys are its arguments
+
+The whole file is validated before anything runs (unknown keys, wrong types, unknown
+variable names, expression syntax), then the space is evaluated in chunks along its largest
+axis (memory stays bounded) with a progress bar on stderr, and the outputs are written into
+a temporary directory next to DIR that is renamed to DIR only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import inspect
+import os
+import shutil
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from . import expr
+from .errors import DsxInputError
+
+__all__ = ["Sweep", "load", "evaluate", "run", "Progress", "CHUNK_SIZE"]
+
+#: Configurations evaluated at once (the largest axis is split to stay below this).
+CHUNK_SIZE = 2_000_000
+_KEYS = {"workload": str, "description": str, "space": dict, "outputs": list, "derived": dict,
+         "constraints": list, "objectives": dict, "best": list, "figures": list}
+_TYPES = {str: "a string", dict: "a table", list: "a list", int: "an integer"}
+
+
+@dataclass
+class Sweep:
+    """A validated sweep file."""
+
+    source: str
+    workload: str = "training"
+    description: str = ""
+    space: dict = field(default_factory=dict)
+    outputs: list | None = None
+    derived: dict = field(default_factory=dict)
+    constraints: list = field(default_factory=list)
+    minimize: list = field(default_factory=list)
+    maximize: list = field(default_factory=list)
+    best: list | None = None
+    figures: list = field(default_factory=list)
+
+    @property
+    def objectives(self) -> list[str]:
+        return [*self.minimize, *self.maximize]
+
+    def names(self) -> set[str]:
+        """Every variable the file refers to (outputs, expressions, objectives)."""
+        out = set(self.outputs or ()) | set(self.objectives)
+        for e in [*self.constraints, *self.derived.values()]:
+            out |= expr.names(e)
+        return out - set(self.derived)
+
+
+def _err(source: str, msg: str) -> DsxInputError:
+    return DsxInputError(f"{source}: {msg}")
+
+
+def _typed(source: str, key: str, value: Any, kind: type) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _err(source, f"{key} must be {_TYPES[kind]}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _strings(source: str, key: str, value: Any) -> list[str]:
+    value = [value] if isinstance(value, str) else value
+    _typed(source, key, value, list)
+    for i, v in enumerate(value):
+        _typed(source, f"{key}[{i}]", v, str)
+    return list(value)
+
+
+def _unknown(source: str, where: str, keys: set, allowed: set) -> None:
+    for k in sorted(keys - allowed):
+        close = difflib.get_close_matches(k, sorted(allowed), n=2)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise _err(source, f"unknown key {k!r} in {where}{hint} (allowed: {', '.join(sorted(allowed))})")
+
+
+def parse(data: dict, source: str = "<sweep>") -> Sweep:
+    """Validate the keys, types and expressions of a sweep (the dict of a TOML file)."""
+    from .space import Space
+
+    _unknown(source, "the file", set(data), set(_KEYS))
+    for k, v in data.items():
+        if k not in ("outputs", "constraints", "best"):
+            _typed(source, k, v, _KEYS[k])
+    s = Sweep(source)
+    s.workload = data.get("workload", "training")
+    if s.workload not in ("training", "serving"):
+        raise _err(source, f"workload must be 'training' or 'serving', got {s.workload!r}")
+    s.description = data.get("description", "")
+    if "space" not in data:
+        raise _err(source, "missing [space] table (the inputs and axes to evaluate)")
+    for k, v in data["space"].items():
+        vals = v if isinstance(v, list) else [v]
+        if any(isinstance(x, (dict, list)) for x in vals):
+            raise _err(source, f"space.{k} must be a value or a list of values, got {v!r}")
+        try:
+            Space(**{k: v})
+        except DsxInputError as exc:
+            raise _err(source, f"space.{k}: {exc}") from None
+    s.space = dict(data["space"])
+    if "outputs" in data:
+        s.outputs = _strings(source, "outputs", data["outputs"])
+    for k, v in data.get("derived", {}).items():
+        _typed(source, f"derived.{k}", v, str)
+    s.derived = dict(data.get("derived", {}))
+    s.constraints = _strings(source, "constraints", data.get("constraints", []))
+    obj = data.get("objectives", {})
+    _unknown(source, "[objectives]", set(obj), {"minimize", "maximize"})
+    s.minimize = _strings(source, "objectives.minimize", obj.get("minimize", []))
+    s.maximize = _strings(source, "objectives.maximize", obj.get("maximize", []))
+    if "best" in data:
+        s.best = _strings(source, "best", data["best"])
+        if not s.objectives:
+            raise _err(source, "best needs [objectives] (minimize or maximize)")
+        axes = {k for k, v in s.space.items() if isinstance(v, list)}
+        for d in s.best:
+            if d not in axes:
+                raise _err(source, f"best: {d!r} is not an axis of [space] (axes: {', '.join(sorted(axes)) or 'none'})")
+    for i, fig in enumerate(data.get("figures", [])):
+        _typed(source, f"figures[{i}]", fig, dict)
+        if not isinstance(fig.get("kind"), str):
+            raise _err(source, f"figures[{i}] needs kind = \"<function of dsx.plot>\"")
+        if "name" in fig:
+            _typed(source, f"figures[{i}].name", fig["name"], str)
+        if "select" in fig:
+            _typed(source, f"figures[{i}].select", fig["select"], dict)
+    s.figures = [dict(f) for f in data.get("figures", [])]
+    for label, e in [*((f"constraints[{i}]", c) for i, c in enumerate(s.constraints)),
+                     *((f"derived.{k}", v) for k, v in s.derived.items())]:
+        try:
+            expr.parse(e)
+        except DsxInputError as exc:
+            raise _err(source, f"{label}: {exc}") from None
+    return s
+
+
+def load(path: str | os.PathLike) -> Sweep:
+    """Read and validate a sweep file."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise DsxInputError(f"sweep file {str(p)!r} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise DsxInputError(f"{p.name}: not valid TOML: {exc}") from None
+    return parse(data, p.name)
+
+
+# -- evaluation ----------------------------------------------------------------------------
+class Progress:
+    """A minimal progress bar on stderr (no dependency)."""
+
+    def __init__(self, total: int, label: str = "", enabled: bool = True, stream: Any = None) -> None:
+        self.total, self.label, self.enabled = total, label, enabled
+        self.stream = stream or sys.stderr
+        self.start = time.perf_counter()
+        self.done = 0
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        width = 30
+        fill = int(width * self.done / max(self.total, 1))
+        elapsed = time.perf_counter() - self.start
+        end = "\n" if self.done >= self.total else ""
+        self.stream.write(f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] "
+                          f"{self.done}/{self.total} chunks {elapsed:.1f} s{end}")
+        self.stream.flush()
+
+
+def _limit(values: list, n: int | None) -> list:
+    if n is None or len(values) <= n:
+        return values
+    idx = np.unique(np.linspace(0, len(values) - 1, max(n, 1)).round().astype(int))
+    return [values[i] for i in idx]
+
+
+def _space_values(s: Sweep, limit: int | None) -> dict:
+    return {k: (_limit(v, limit) if isinstance(v, list) else v) for k, v in s.space.items()}
+
+
+def _stack(s: Sweep) -> Any:
+    from . import stacks
+
+    return stacks.training if s.workload == "training" else stacks.serving
+
+
+def _finish(s: Sweep, ds: xr.Dataset, keep: set[str] | None) -> xr.Dataset:
+    for name, e in s.derived.items():
+        try:
+            ds[name] = expr.evaluate(e, ds)
+        except DsxInputError as exc:
+            raise _err(s.source, f"derived.{name}: {exc}") from None
+    if keep is not None:
+        ds = ds.drop_vars([v for v in ds.data_vars if v not in keep])
+    return ds
+
+
+#: Figure arguments that name variables (checked with the rest of the file before the run).
+_FIGURE_VARIABLES = ("x", "y", "var", "vars", "col", "hue", "intensity", "performance")
+
+
+def _check_names(s: Sweep, probe: xr.Dataset) -> None:
+    known = set(map(str, probe.variables)) | set(s.derived)
+    used = set(s.names())
+    for f in s.figures:
+        for k in _FIGURE_VARIABLES:
+            v = f.get(k)
+            used |= {v} if isinstance(v, str) else {x for x in v if isinstance(x, str)} if isinstance(v, list) else set()
+    for name in sorted(used):
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=3)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise _err(s.source, f"unknown variable {name!r}{hint}")
+
+
+def evaluate(s: Sweep, limit: int | None = None, chunk_size: int | None = None,
+             progress: bool = False) -> xr.Dataset:
+    """Evaluate the sweep's space in chunks along its largest axis; derived variables added."""
+    from .space import Space
+
+    values = _space_values(s, limit)
+    space = Space(**values)
+    stack = _stack(s)
+    # a one-configuration probe validates every name before the real work
+    probe = _finish(s, stack(Space(**{k: (v[0] if isinstance(v, list) else v) for k, v in values.items()})), None)
+    _check_names(s, probe)
+    keep = None
+    if s.outputs is not None:
+        keep = set(s.outputs) | s.names() | set(s.derived) | {"feasible", "reason"}
+    chunk = max(int(chunk_size or CHUNK_SIZE), 1)
+    axes = space.axes
+    if not axes or space.size <= chunk:
+        bar = Progress(1, "dsx run", progress)
+        ds = _finish(s, stack(space), keep)
+        bar.update()
+        return ds
+    axis = max(axes, key=lambda k: len(axes[k]))
+    per_value = space.size // len(axes[axis])
+    step = max(chunk // per_value, 1)
+    pieces = [axes[axis][i:i + step] for i in range(0, len(axes[axis]), step)]
+    bar = Progress(len(pieces), "dsx run", progress)
+    parts = []
+    for piece in pieces:  # a few chunks, each a full broadcast evaluation
+        parts.append(_finish(s, stack(space.replace(**{axis: piece})), keep))
+        bar.update()
+    if len(parts) == 1:
+        return parts[0]
+    ds = xr.concat(parts, dim=axis, data_vars="minimal", coords="minimal", compat="override",
+                   combine_attrs="override")
+    return ds.transpose(*[d for d in axes if d in ds.dims], ...)  # the space's axis order
+
+
+# -- outputs -------------------------------------------------------------------------------
+def _frame(ds: xr.Dataset, obj: Any) -> Any:
+    """A pandas table, units in the column names, from an analysis result."""
+    import pandas as pd
+
+    if isinstance(obj, pd.DataFrame):
+        return obj
+    if isinstance(obj, xr.DataArray):
+        obj = obj.to_dataset(name=obj.name or "value")
+    df = obj.to_dataframe().reset_index() if obj.dims else pd.DataFrame(
+        [{n: np.asarray(obj[n].values)[()] for n in obj.variables}])
+    return df.rename(columns={c: f"{c} [{obj[c].attrs['units']}]" for c in df.columns
+                              if c in obj.variables and obj[c].attrs.get("units")})
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float) and 1e4 <= abs(v) < 1e12:
+        return f"{v:,.0f}"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _md_table(df: Any, rows: int = 10) -> str:
+    cols = list(map(str, df.columns))
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.head(rows).iterrows():  # at most `rows` lines of a summary table
+        lines.append("| " + " | ".join(_cell(v) for v in r) + " |")
+    if len(df) > rows:
+        lines.append(f"\n({len(df) - rows} more rows in the CSV file)")
+    return "\n".join(lines)
+
+
+def _analysis(s: Sweep, ds: xr.Dataset, where: Any, tmp: Path, notes: list[str]) -> dict:
+    made: dict = {}
+    if not s.objectives:
+        return made
+    try:
+        from . import analysis
+    except ImportError as exc:  # pragma: no cover - analysis is part of the package
+        notes.append(f"front.csv and best.csv skipped: dsx.analysis cannot be imported ({exc})")
+        return made
+    kw = {"minimize": s.minimize, "maximize": s.maximize, "where": where}
+    if hasattr(analysis, "pareto"):
+        front = analysis.pareto(ds, **kw)
+        cols = [c for c in [*s.objectives, *sorted(expr.names(" and ".join(s.constraints)) if s.constraints else [])]
+                if c in ds.data_vars and set(ds[c].dims) <= set(front.dims)]
+        table = (analysis.front_table(ds, front, list(dict.fromkeys(cols))) if hasattr(analysis, "front_table")
+                 else _frame(ds, ds[cols].where(front, drop=True)))
+        table.to_csv(tmp / "front.csv", index=False)
+        made["front"] = table
+    else:
+        notes.append("front.csv skipped: dsx.analysis has no pareto()")
+    if hasattr(analysis, "best"):
+        goal = {"minimize": s.minimize[0]} if s.minimize else {"maximize": s.maximize[0]}
+        span = {d for n in (*goal.values(), "feasible") if n in ds.variables for d in ds[n].dims}
+        span |= set(where.dims if where is not None else ()) | set(s.best or ())
+        others = [o for o in s.objectives[1:] if o in ds.data_vars and set(ds[o].dims) <= span]
+        over = s.best if s.best is not None else None
+        table = _frame(ds, analysis.best(ds, **goal, where=where, over=over, include=others))
+        table.to_csv(tmp / "best.csv", index=False)
+        made["best"] = table
+    else:
+        notes.append("best.csv skipped: dsx.analysis has no best()")
+    return made
+
+
+def _figures(s: Sweep, ds: xr.Dataset, where: Any, tmp: Path, notes: list[str]) -> list[str]:
+    if not s.figures:
+        return []
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from . import plot
+    except ImportError as exc:
+        notes.append(f"figures skipped: dsx.plot cannot be imported ({exc})")
+        return []
+    files = []
+    for i, spec in enumerate(s.figures):
+        args = {k: v for k, v in spec.items() if k not in ("kind", "name", "select")}
+        sub, mask = ds, where
+        if spec.get("select"):
+            try:
+                sub = ds.sel(spec["select"])
+            except (KeyError, ValueError) as exc:
+                raise _err(s.source, f"figures[{i}].select {spec['select']}: {exc}") from None
+            if mask is not None:
+                mask = mask.sel({k: v for k, v in spec["select"].items() if k in mask.dims})
+        fn = getattr(plot, spec["kind"], None)
+        if fn is None or spec["kind"].startswith("_"):
+            names = [n for n in getattr(plot, "__all__", dir(plot)) if not n.startswith("_")]
+            raise _err(s.source, f"figures[{i}]: dsx.plot has no {spec['kind']!r} (available: {', '.join(names)})")
+        if isinstance(args.get("where"), str):
+            args["where"] = expr.mask(args["where"], sub)
+        elif mask is not None and "where" in inspect.signature(fn).parameters and "where" not in args:
+            args["where"] = mask
+        try:
+            inspect.signature(fn).bind(sub, **args)
+        except TypeError as exc:
+            raise _err(s.source, f"figures[{i}] ({spec['kind']}): {exc}") from None
+        fig = fn(sub, **args)
+        fig = getattr(fig, "figure", fig)
+        stem = spec.get("name", f"{i + 1:02d}_{spec['kind']}")
+        if hasattr(plot, "save"):
+            files += [Path(p).name for p in plot.save(fig, tmp / stem)]
+        else:  # pragma: no cover - dsx.plot always has save
+            for ext in ("pdf", "png"):
+                fig.savefig(tmp / f"{stem}.{ext}", bbox_inches="tight")
+                files.append(f"{stem}.{ext}")
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return files
+
+
+def _summary(s: Sweep, ds: xr.Dataset, where: Any, made: dict, files: list[str], notes: list[str],
+             seconds: float) -> str:
+    size = int(np.prod([ds.sizes[d] for d in ds.dims])) if ds.dims else 1
+    axes = " × ".join(f"{d}[{ds.sizes[d]}]" for d in ds.dims) or "one configuration"
+    lines = [f"# {Path(s.source).stem}", "", *([s.description, ""] if s.description else []),
+             f"- workload: {s.workload}; {size:,} configurations ({axes}); evaluated in {seconds:.2f} s"]
+    if "feasible" in ds:
+        lines.append(f"- feasible: {int(ds['feasible'].sum()) * size // max(ds['feasible'].size, 1):,}")
+    if where is not None:
+        n = int(where.sum()) * size // max(where.size, 1)
+        lines.append(f"- constraints ({' and '.join(s.constraints)}): {n:,} configurations satisfy them")
+    if s.objectives:
+        lines.append(f"- objectives: minimize {', '.join(s.minimize) or '-'}; maximize {', '.join(s.maximize) or '-'}")
+    for key, title in (("best", "Best configuration"), ("front", "Pareto front")):
+        if key in made:
+            n = len(made[key])
+            lines += ["", f"## {title} ({key}.csv, {n} row{'s' if n != 1 else ''})", "", _md_table(made[key])]
+    if files:
+        lines += ["", "## Figures", "", *[f"- {f}" for f in files]]
+    if notes:
+        lines += ["", "## Notes", "", *[f"- {n}" for n in notes]]
+    return "\n".join(x for x in lines if x is not None) + "\n"
+
+
+def _netcdf_engine() -> str:
+    """h5netcdf when its HDF5 backend (h5py) is installed, else netCDF4; both write netCDF-4."""
+    for engine, module in (("h5netcdf", "h5py"), ("netcdf4", "netCDF4")):
+        if importlib.util.find_spec(module) is not None:
+            return engine
+    raise DsxInputError("writing result.nc needs h5py (for h5netcdf) or netCDF4: pip install h5py")
+
+
+def _to_netcdf(ds: xr.Dataset, path: Path) -> None:
+    """netCDF-4 with units in attrs; booleans and strings are encoded by xarray (CF)."""
+    ds.to_netcdf(path, engine=_netcdf_engine())
+
+
+def run(path: str | os.PathLike, out: str | os.PathLike, limit: int | None = None, force: bool = False,
+        chunk_size: int | None = None, progress: bool = True) -> Path:
+    """Run a sweep file and write ``result.nc``, ``front.csv``, ``best.csv``, figures and
+    ``summary.md`` into ``out`` atomically (nothing is left behind on error).
+
+    ``limit`` keeps at most that many values per axis (default: env ``DSX_SWEEP_LIMIT``).
+    """
+    s = load(path)
+    if limit is None and os.environ.get("DSX_SWEEP_LIMIT"):
+        limit = int(os.environ["DSX_SWEEP_LIMIT"])
+    out = Path(out)
+    if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
+        raise DsxInputError(f"output {str(out)!r} exists; choose another directory or pass --force")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    ds = evaluate(s, limit=limit, chunk_size=chunk_size, progress=progress)
+    seconds = time.perf_counter() - t0
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        where = expr.mask(s.constraints, ds) if s.constraints else None
+        if where is not None:
+            ds["meets_constraints"] = where.assign_attrs(units="", long_name=" and ".join(s.constraints))
+        notes: list[str] = []
+        made = _analysis(s, ds, where, tmp, notes)
+        files = _figures(s, ds, where, tmp, notes)
+        ds.attrs.update({"dsx_sweep": Path(s.source).name, "dsx_workload": s.workload})
+        _to_netcdf(ds, tmp / "result.nc")
+        (tmp / "summary.md").write_text(_summary(s, ds, where, made, files, notes, seconds))
+        for n in notes:
+            print(f"dsx run: note: {n}", file=sys.stderr)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
