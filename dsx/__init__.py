@@ -14,6 +14,9 @@ from .analysis import best, pareto, sensitivity, synthesize
 from .errors import DsxInputError
 from .space import Space
 from .stacks import serving, training
+from . import analysis as _analysis, expr as _expr
+
+_analysis.register_where_parser(_expr.where)  # where="ttft < 500 ms" strings use the safe parser
 
 
 def __getattr__(name: str):

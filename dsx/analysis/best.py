@@ -105,7 +105,7 @@ def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = Non
     where_idx = np.unravel_index(idx, shape[len(keep):]) if over_dims else ()
     for d, ix in zip(over_dims, where_idx):
         labels = ds[d].values if d in ds.coords else np.arange(ds.sizes[d])
-        picked = labels[ix]
+        picked = np.asarray(labels[ix])
         if picked.dtype.kind in "iuf":
             picked = np.where(found, picked, np.nan) if not found.all() else picked
         else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ SCHEMA: dict[str, dict[str, object]] = {
         "scale_up_bandwidth": "B/s", "scale_up_domain": int, "scale_up_latency": "s",
         "scale_out_bandwidth": "B/s", "scale_out_latency": "s", "host_bandwidth": "B/s",
         "gpus_per_node": int, "system_power": "W", "price": "USD", "embodied_carbon": "gCO2e",
-        "source": None,
+        "matmul_efficiency": "", "source": None,
     },
     "models": {
         "name": None, "family": None, "arch": None,
@@ -120,11 +121,28 @@ def _convert(kind: str, col: str, values: pd.Series) -> np.ndarray:
             raise DsxInputError(f"{kind} catalog column {col!r}: expected true/false, got {list(values[bad])}")
         return low.isin(["true", "1", "yes"]).to_numpy()
     out = np.full(len(values), np.nan)
+    target = "" if unit is int else unit
     for i, (ident, text) in enumerate(values.items()):
         if blank.iloc[i]:
             continue
-        out[i] = magnitude(text, "" if unit is int else unit, name=f"{kind} catalog {ident!r} column {col!r}")
+        name = f"{kind} catalog {ident!r} column {col!r}"
+        match = _NUMBER_UNIT.match(text)
+        if match:  # "989 TFLOP/s": scale by the unit's factor, parsed once per unit string
+            try:
+                out[i] = float(match.group(1)) * _factor(match.group(2).strip(), target)
+            except DsxInputError:
+                out[i] = magnitude(text, target, name=name)  # re-raises, naming the cell
+        else:
+            out[i] = magnitude(text, target, name=name)
     return out
+
+
+_NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*)$")
+
+
+@functools.lru_cache(maxsize=None)
+def _factor(unit: str, target: str) -> float:
+    return magnitude(f"1 {unit}", target) if unit else 1.0
 
 
 @functools.lru_cache(maxsize=None)

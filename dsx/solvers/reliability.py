@@ -226,7 +226,8 @@ def checkpointing(params, weight_bytes, gpus, host_bandwidth, fleet_mtbf,
     980 GB in 0.49 s
     """
     size = params * (checkpoint_state_bytes + weight_bytes)
-    bandwidth = np.minimum(gpus * host_bandwidth, checkpoint_bandwidth)
+    # fmin: a device with no published host link is limited by the storage system alone
+    bandwidth = np.fmin(gpus * host_bandwidth, checkpoint_bandwidth)
     delta = size / bandwidth
     return {"checkpoint_size": size, "checkpoint_time": delta,
             "checkpoint_interval": daly_interval(delta, fleet_mtbf)}
