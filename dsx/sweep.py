@@ -44,7 +44,7 @@ import xarray as xr
 from . import expr
 from .errors import DsxInputError
 
-__all__ = ["Sweep", "load", "evaluate", "run", "Progress", "CHUNK_SIZE"]
+__all__ = ["Sweep", "load", "evaluate", "run", "CHUNK_SIZE"]
 
 #: Configurations evaluated at once (the largest axis is split to stay below this).
 CHUNK_SIZE = 2_000_000
@@ -179,28 +179,6 @@ def load(path: str | os.PathLike) -> Sweep:
 
 
 # -- evaluation ----------------------------------------------------------------------------
-class Progress:
-    """A minimal progress bar on stderr (no dependency)."""
-
-    def __init__(self, total: int, label: str = "", enabled: bool = True, stream: Any = None) -> None:
-        self.total, self.label, self.enabled = total, label, enabled
-        self.stream = stream or sys.stderr
-        self.start = time.perf_counter()
-        self.done = 0
-
-    def update(self, n: int = 1) -> None:
-        self.done += n
-        if not self.enabled:
-            return
-        width = 30
-        fill = int(width * self.done / max(self.total, 1))
-        elapsed = time.perf_counter() - self.start
-        end = "\n" if self.done >= self.total else ""
-        self.stream.write(f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] "
-                          f"{self.done}/{self.total} chunks {elapsed:.1f} s{end}")
-        self.stream.flush()
-
-
 def _limit(values: list, n: int | None) -> list:
     if n is None or len(values) <= n:
         return values
@@ -261,27 +239,10 @@ def evaluate(s: Sweep, limit: int | None = None, chunk_size: int | None = None,
     keep = None
     if s.outputs is not None:
         keep = set(s.outputs) | s.names() | set(s.derived) | {"feasible", "reason"}
-    chunk = max(int(chunk_size or CHUNK_SIZE), 1)
-    axes = space.axes
-    if not axes or space.size <= chunk:
-        bar = Progress(1, "dsx run", progress)
-        ds = _finish(s, stack(space), keep)
-        bar.update()
-        return ds
-    axis = max(axes, key=lambda k: len(axes[k]))
-    per_value = space.size // len(axes[axis])
-    step = max(chunk // per_value, 1)
-    pieces = [axes[axis][i:i + step] for i in range(0, len(axes[axis]), step)]
-    bar = Progress(len(pieces), "dsx run", progress)
-    parts = []
-    for piece in pieces:  # a few chunks, each a full broadcast evaluation
-        parts.append(_finish(s, stack(space.replace(**{axis: piece})), keep))
-        bar.update()
-    if len(parts) == 1:
-        return parts[0]
-    ds = xr.concat(parts, dim=axis, data_vars="minimal", coords="minimal", compat="override",
-                   combine_attrs="override")
-    return ds.transpose(*[d for d in axes if d in ds.dims], ...)  # the space's axis order
+    from .stacks import chunked
+
+    return chunked(stack, space, max(int(chunk_size or CHUNK_SIZE), 1), lambda ds: _finish(s, ds, keep),
+                   progress, "dsx run")
 
 
 # -- outputs -------------------------------------------------------------------------------

@@ -1,0 +1,52 @@
+"""The composed stacks: one call over a whole space, chunking, memory refusal, compact results."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import dsx
+from dsx import DsxInputError, stacks
+
+SPACE = dict(model="llama-3.1-70b", hardware=["H100", "B200"], gpus=[256, 512], tp=[4, 8], pp=[1, 2],
+             global_batch=1024, region=["quebec", "poland"], train_tokens=1e12)
+
+
+def test_issue_example_36_configurations_each_variable_compact():
+    s = dsx.Space(model=["llama-3.1-8b", "llama-3.1-70b"], hardware=["H100", "B200", "MI300X"],
+                  global_batch=[256, 512, 1024], precision=["bf16", "fp8"], gpus=64, tp=8)
+    assert s.size == 36
+    ds = dsx.training(s)
+    assert ds["params"].dims == ("model",)
+    assert set(ds["memory_per_gpu"].dims) <= {"model", "precision", "global_batch"}
+    assert "hardware" not in ds["params"].dims and "region" not in ds["capex"].dims
+    for name in ("step_time", "mfu", "memory_per_gpu", "carbon", "tco", "feasible"):
+        assert ds[name].attrs.get("long_name") and "units" in ds[name].attrs, name
+
+
+def test_chunked_equals_whole_and_keeps_outputs():
+    whole = dsx.training(dsx.Space(**SPACE))
+    parts = dsx.training(dsx.Space(**SPACE), chunk_size=8, outputs=["step_time", "tco", "carbon"])
+    assert set(parts.data_vars) == {"step_time", "tco", "carbon", "feasible", "reason"}
+    for name in ("step_time", "tco", "carbon"):
+        a, b = xr.broadcast(whole[name], parts[name])
+        np.testing.assert_allclose(a.transpose(*b.dims).values, b.values, rtol=1e-12)
+
+
+def test_too_large_space_is_refused_with_estimate(monkeypatch):
+    monkeypatch.setattr(stacks, "_available_memory", lambda: 1e4)  # pretend 10 kB are free
+    with pytest.raises(DsxInputError) as exc:
+        dsx.training(dsx.Space(**SPACE))
+    msg = str(exc.value)
+    assert "GiB" in msg and "chunk_size=" in msg and "32 configurations" in msg
+    # with chunks it runs
+    assert dsx.training(dsx.Space(**SPACE), chunk_size=4, outputs=["tco"])["tco"].size > 0
+
+
+def test_region_changes_carbon_tens_of_times_and_cost():
+    ds = dsx.training(dsx.Space(model="llama-3.1-70b", hardware="H100", gpus=512, tp=8, global_batch=2048,
+                                days=30, scale_out_fabric="ib-ndr", region=["quebec", "poland"]))
+    carbon = ds.carbon_operational.sel(region="poland") / ds.carbon_operational.sel(region="quebec")
+    cost = ds.opex_energy.sel(region="poland") / ds.opex_energy.sel(region="quebec")
+    print(f"Poland/Quebec: operational carbon x{float(carbon):.1f}, energy cost x{float(cost):.2f}")
+    assert 30 < float(carbon) < 100
+    assert float(cost) > 2
