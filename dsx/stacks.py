@@ -8,6 +8,9 @@ water -> cost. Each step is a pure ``Dataset -> Dataset`` solver (``dsx.solvers`
 from __future__ import annotations
 
 import os
+import shutil
+import warnings
+from pathlib import Path
 from typing import Any, Callable
 
 import xarray as xr
@@ -89,25 +92,28 @@ def evaluate(steps: tuple, ds: xr.Dataset) -> xr.Dataset:
 
 def chunked(run: Callable[[Space], xr.Dataset], space: Space, chunk_size: int,
             finish: Callable[[xr.Dataset], xr.Dataset] | None = None, progress: bool = False,
-            label: str = "dsx") -> xr.Dataset:
+            label: str = "dsx", store: str | os.PathLike | None = None) -> xr.Dataset:
     """Evaluate ``space`` in pieces along its longest axis and concatenate the (finished) results.
 
     Memory stays bounded by one piece plus what ``finish`` keeps of each (e.g. a few outputs).
+    With ``store`` (a ``.zarr`` path; needs the ``dask`` extra) each piece is appended to the
+    store as it is computed and the store is returned opened lazily, so the result never has
+    to fit in memory; the store appears only when complete.
     """
     finish = finish or (lambda ds: ds)
     axes = space.axes
-    if not axes or space.size <= chunk_size:
-        bar = Progress(1, label, progress)
-        out = finish(run(space))
-        bar.update()
-        return out
-    axis = max(axes, key=lambda k: len(axes[k]))
-    step = max(chunk_size // (space.size // len(axes[axis])), 1)
-    pieces = [axes[axis][i:i + step] for i in range(0, len(axes[axis]), step)]
+    axis = max(axes, key=lambda k: len(axes[k])) if axes else None
+    if axis is None or space.size <= chunk_size:
+        pieces = [None]
+    else:
+        step = max(chunk_size // (space.size // len(axes[axis])), 1)
+        pieces = [axes[axis][i:i + step] for i in range(0, len(axes[axis]), step)]
     bar = Progress(len(pieces), label, progress)
+    if store is not None:
+        return _stream(run, space, axis, pieces, finish, bar, Path(store))
     parts = []
     for piece in pieces:  # a handful of pieces, each a full broadcast evaluation
-        parts.append(finish(run(space.replace(**{axis: piece}))))
+        parts.append(finish(run(space if piece is None else space.replace(**{axis: piece}))))
         bar.update()
     if len(parts) == 1:
         return parts[0]
@@ -116,8 +122,47 @@ def chunked(run: Callable[[Space], xr.Dataset], space: Space, chunk_size: int,
     return ds.transpose(*[d for d in axes if d in ds.dims], ...)  # the space's axis order
 
 
+#: Width of text variables in a zarr store (fixed, so that later pieces are never truncated).
+_TEXT_WIDTH = 48
+
+
+def _stream(run: Callable[[Space], xr.Dataset], space: Space, axis: str | None, pieces: list,
+            finish: Callable[[xr.Dataset], xr.Dataset], bar: Progress, store: Path) -> xr.Dataset:
+    """Append each evaluated piece to a zarr store (written aside, renamed when complete)."""
+    try:
+        import zarr  # noqa: F401
+    except ImportError:
+        raise DsxInputError("store=: writing a zarr store needs the dask extra: pip install 'dsx[dask]'") from None
+    if store.exists():
+        raise DsxInputError(f"store=: {str(store)!r} exists; remove it or name another path")
+    partial = store.with_name(store.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        for i, piece in enumerate(pieces):
+            ds = finish(run(space if piece is None else space.replace(**{axis: piece})))
+            for name in list(ds.variables):
+                if ds[name].dtype.kind in "OU":
+                    ds[name] = ds[name].astype(f"<U{_TEXT_WIDTH}")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # zarr's notes on format-2 string dtypes
+                if i == 0:
+                    ds.to_zarr(partial, mode="w", zarr_format=2)
+                else:
+                    ds.drop_vars([v for v in ds.variables if axis not in ds[v].dims]).to_zarr(
+                        partial, append_dim=axis, zarr_format=2)
+            bar.update()
+        partial.rename(store)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    try:
+        return xr.open_zarr(store, zarr_format=2)
+    except (ImportError, ValueError):  # no dask: open eagerly
+        return xr.open_dataset(store, engine="zarr", chunks=None, zarr_format=2)
+
+
 def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any], outputs: list[str] | None,
-         chunk_size: int | None, progress: bool, label: str) -> xr.Dataset:
+         chunk_size: int | None, progress: bool, label: str, store: Any = None) -> xr.Dataset:
     if isinstance(space, xr.Dataset):  # an input dataset built elsewhere (sensitivity, synthesis)
         ds = space.assign(Space(**options).to_dataset().data_vars) if options else space
         return evaluate(steps, ds)
@@ -128,7 +173,7 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
         return ds if keep is None else ds.drop_vars([v for v in ds.data_vars if v not in keep])
 
     need = space.size * BYTES_PER_CONFIGURATION
-    if chunk_size is None:
+    if chunk_size is None and store is None:
         budget = 0.5 * _available_memory()
         if need > budget:
             axis = max(space.dims, key=space.dims.get)
@@ -136,14 +181,17 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
                 f"space: {space.size:,} configurations need about {need / 2**30:.1f} GiB to evaluate at once, "
                 f"more than half the free memory ({budget / 2**30:.1f} GiB); pass chunk_size= (e.g. "
                 f"chunk_size={max(int(budget // BYTES_PER_CONFIGURATION // 4), 1):,}, split along {axis!r}) "
-                f"with outputs=[...] to keep only what you need, or run it as a sweep file (`dsx run`)"
+                f"with outputs=[...] to keep only what you need, store='result.zarr' to stream it to disk, "
+                f"or run it as a sweep file (`dsx run`)"
             )
-        chunk_size = space.size
-    return chunked(lambda sp: evaluate(steps, sp.to_dataset()), space, chunk_size, finish, progress, label)
+    if chunk_size is None:
+        chunk_size = space.size if store is None else max(int(0.1 * _available_memory() // BYTES_PER_CONFIGURATION), 1)
+    return chunked(lambda sp: evaluate(steps, sp.to_dataset()), space, chunk_size, finish, progress, label, store)
 
 
 def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | None = None,
-             chunk_size: int | None = None, progress: bool = False, **options: Any) -> xr.Dataset:
+             chunk_size: int | None = None, progress: bool = False, store: Any = None,
+             **options: Any) -> xr.Dataset:
     """Evaluate the training stack over every configuration of ``space`` at once.
 
     Parameters
@@ -158,13 +206,17 @@ def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | No
         an estimate.
     progress : bool
         Show a progress bar on stderr while chunks run.
+    store : path, optional
+        Stream the result, piece by piece, into this zarr store and return it opened lazily
+        (dask-backed) — for spaces larger than memory. Needs ``pip install 'dsx[dask]'``.
     **options
         Further inputs (scalars or lists), merged into the space.
     """
-    return _run(TRAINING, space, options, outputs, chunk_size, progress, "dsx.training")
+    return _run(TRAINING, space, options, outputs, chunk_size, progress, "dsx.training", store)
 
 
 def serving(space: Space | xr.Dataset | None = None, *, outputs: list[str] | None = None,
-            chunk_size: int | None = None, progress: bool = False, **options: Any) -> xr.Dataset:
+            chunk_size: int | None = None, progress: bool = False, store: Any = None,
+            **options: Any) -> xr.Dataset:
     """Evaluate the serving stack over every configuration of ``space`` at once (see :func:`training`)."""
-    return _run(SERVING, space, options, outputs, chunk_size, progress, "dsx.serving")
+    return _run(SERVING, space, options, outputs, chunk_size, progress, "dsx.serving", store)

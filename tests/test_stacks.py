@@ -50,3 +50,31 @@ def test_region_changes_carbon_tens_of_times_and_cost():
     print(f"Poland/Quebec: operational carbon x{float(carbon):.1f}, energy cost x{float(cost):.2f}")
     assert 30 < float(carbon) < 100
     assert float(cost) > 2
+
+
+def test_store_streams_pieces_to_zarr_and_matches(tmp_path):
+    pytest.importorskip("zarr")
+    whole = dsx.training(dsx.Space(**SPACE))
+    store = tmp_path / "result.zarr"
+    lazy = dsx.training(dsx.Space(**SPACE), chunk_size=8, outputs=["step_time", "tco", "reason"], store=store)
+    assert store.exists() and not (tmp_path / "result.zarr.partial").exists()
+    a, b = xr.broadcast(whole["tco"], lazy["tco"].load())
+    np.testing.assert_allclose(a.transpose(*b.dims).values, b.values, rtol=1e-12)
+    assert set(np.unique(lazy["reason"].values)) == set(np.unique(whole["reason"].values))
+
+
+def test_store_leaves_nothing_on_error(tmp_path, monkeypatch):
+    pytest.importorskip("zarr")
+    calls = {"n": 0}
+    real = stacks.evaluate
+
+    def failing(steps, ds):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk full")
+        return real(steps, ds)
+
+    monkeypatch.setattr(stacks, "evaluate", failing)
+    with pytest.raises(RuntimeError):
+        dsx.training(dsx.Space(**SPACE), chunk_size=8, outputs=["tco"], store=tmp_path / "r.zarr")
+    assert list(tmp_path.iterdir()) == []
