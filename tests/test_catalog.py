@@ -397,7 +397,7 @@ def test_hardware_scale_up_matches_its_fabric(hw, fab):
 def test_precision_bytes():
     p = cat.precisions()
     b = p.bytes.to_series()
-    assert b["fp32"] == 4 and b["bf16"] == 2 and b["fp8"] == 1 and b["fp4"] == 0.5 and b["int4"] == 0.5
+    assert b["fp32"] == 4 and b["bf16"] == 2 and b["fp8"] == 1 and b["fp4"] == 0.5625 and b["int4"] == 0.5  # NVFP4: + one fp8 scale per 16
     # every hardware peak column names a precision of the catalog
     assert set(cat.hardware().precision.values) <= set(b.index)
 

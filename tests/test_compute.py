@@ -75,7 +75,8 @@ def test_seed_training_step_is_compute_bound_on_one_h100():
     assert one(ds, "model_flops_step") == pytest.approx(6 * 7.06e10 * 4 * 2048, rel=0.05)
     assert str(ds.bound.squeeze().item()) == "compute"
     assert one(ds, "arithmetic_intensity") > 3 * one(ds, "ridge_intensity")
-    assert one(ds, "ridge_intensity") == pytest.approx(0.8 * 989e12 / (0.85 * 3.35e12))
+    eta = float(dsx.catalog.hardware().matmul_efficiency.sel(hardware="H100-SXM"))   # measured, 0.803
+    assert one(ds, "ridge_intensity") == pytest.approx(eta * 989e12 / (0.85 * 3.35e12))
     # and it does not fit (seed error #3): infeasible is data
     assert not bool(ds.ok_memory.squeeze())
 
@@ -222,7 +223,8 @@ def test_training_matches_scalar_oracle(model, hardware, tp, pp, cp, micro_batch
                  flash_attention=flash, dropout=dropout, causal_attention=causal, weight_bytes=nbytes,
                  activation_bytes=nbytes, gradient_bytes=4.0, optimizer_bytes=12.0,
                  peak_flops=float(hw.peak_flops.sel(precision=precision)),
-                 hbm_bandwidth=float(hw.hbm_bandwidth), matmul_efficiency=0.8, hbm_efficiency=0.85,
+                 hbm_bandwidth=float(hw.hbm_bandwidth), matmul_efficiency=float(hw.matmul_efficiency),
+                 hbm_efficiency=0.85,
                  memory_reserve=2e9, memory_fragmentation=0.05, tied_embeddings=m["tied_embeddings"])
         ref = oracle.training(m, c)
         for name in ("dp", "micro_batches", "mb_flops", "mb_hbm_bytes", "mb_time", "activation_memory",
@@ -274,3 +276,37 @@ def test_inputs_registered_with_units():
                        ("batch", ""), ("input_len", "token")):
         assert base.INPUTS[name].unit == unit
     assert base.INPUTS["recompute"].choices == ("none", "selective", "full")
+
+
+# -- per-device matmul ceiling and attention precision ------------------------------------------------
+
+def test_matmul_efficiency_is_per_device_and_a_user_value_wins():
+    hw = ["H100", "A100-80GB", "MI300X", "L4"]
+    ds = dsx.Space(model="llama-3.1-8b", hardware=hw).to_dataset()
+    # MAMF over the catalog peak; L4 has no measurement: the compute solver's default (fallback)
+    assert ds.matmul_efficiency.dims == ("hardware",)
+    np.testing.assert_allclose(ds.matmul_efficiency.values, [0.803, 0.869, 0.511, 0.8])
+    per_device = train(model="llama-3.1-8b", hardware=hw, gpus=1, global_batch=1, seq_len=1024)
+    mine = train(model="llama-3.1-8b", hardware=hw, gpus=1, global_batch=1, seq_len=1024, matmul_efficiency=0.5)
+    assert float(mine.matmul_efficiency) == 0.5                              # the user's value, not joined
+    ratio = (mine.mb_compute_time / per_device.mb_compute_time).values
+    np.testing.assert_allclose(ratio, np.array([0.803, 0.869, 0.511, 0.8]) / 0.5)
+
+
+def test_attention_never_runs_at_fp4():
+    """NVFP4 GEMMs at the FP4 peak; attention at the FP8 KV rate (half of it), in prefill and decode."""
+    kw = dict(model="llama-3.1-70b", hardware="B200", precision="fp4", kv_precision="fp8", batch=8,
+              input_len=8192, output_len=256)
+    fp4 = serve(**kw)
+    m = fp4  # model shape is in the result
+    s_in, B, eta, peak = 8192.0, 8, float(fp4.matmul_efficiency), float(fp4.peak_flops)
+    f_attn = float(m.attention_flops_per_token_ctx) * B * s_in * s_in / 2
+    f_rest = float(fp4.prefill_flops) - f_attn
+    expected = f_rest / (eta * peak) + f_attn / (eta * peak / 2)
+    assert float(fp4.prefill_compute_time) == pytest.approx(expected, rel=1e-9)
+    # NVFP4 weights carry their block scales: 0.5625 B per element
+    assert float(fp4.weight_bytes) == 0.5625
+    # 16-bit KV: attention at the 16-bit rate, a quarter of the FP4 peak
+    bf = serve(**{**kw, "kv_precision": "bf16"})
+    expected16 = f_rest / (eta * peak) + f_attn / (eta * peak / 4)
+    assert float(bf.prefill_compute_time) == pytest.approx(expected16, rel=1e-9)

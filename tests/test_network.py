@@ -135,7 +135,7 @@ def _inputs(**over):
 
 
 def test_tp_four_collectives_per_layer():
-    c = _inputs(layers_per_stage=1, scale_up_latency=0.0, link_efficiency=1.0)
+    c = _inputs(layers_per_stage=1, scale_up_latency=0.0, collective_latency=0.0, link_efficiency=1.0)
     act = 8192 * 8192 * 2.0
     per_ar = 2 * 7 / 8 * act / (450 * GB)
     assert float(communication.kernel(**c)["mb_tp_comm_time"]) == pytest.approx(4 * per_ar)

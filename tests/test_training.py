@@ -24,7 +24,7 @@ def _step_inputs(**over):
     """Inputs of ``step_time.kernel`` for a compute-only pipeline (1 s micro-batches)."""
     c = {k: v.default for k, v in step_time.inputs.items()}
     c.update(mb_time=1.0, mb_flops_matmul=0.0, mb_flops_attention=0.0, mb_flops_logits=0.0, mb_memory_time=0.0,
-             peak_flops=1e15, precision_bytes=2.0, micro_batches=8, bound="compute", mb_tp_comm_time=0.0,
+             peak_flops=1e15, activation_bytes=2.0, micro_batches=8, bound="compute", mb_tp_comm_time=0.0,
              mb_cp_comm_time=0.0, mb_ep_comm_time=0.0, mb_pp_comm_time=0.0, dp_comm_time=0.0, zero3_comm_time=0.0,
              weights_memory=0.0, gradients_memory=0.0, optimizer_memory=0.0, hbm_bandwidth=3e12, pp=1,
              virtual_stages=1, zero=1)
@@ -70,7 +70,7 @@ def test_attention_runs_at_16_bit_under_fp8():
     c = _step_inputs(mb_time=0.0, mb_flops_attention=1e15, attention_efficiency=1.0, kernel_efficiency=1.0,
                      matmul_efficiency=1.0)
     t16 = float(step_time.kernel(**c)["mb_kernel_time"])
-    t8 = float(step_time.kernel(**{**c, "precision_bytes": 1.0})["mb_kernel_time"])
+    t8 = float(step_time.kernel(**{**c, "activation_bytes": 1.0})["mb_kernel_time"])
     assert t16 == pytest.approx(1.0) and t8 == pytest.approx(2.0)
 
 
@@ -82,7 +82,7 @@ def test_step_matches_scalar_oracle(m, p, v, zero, tp, fl, att, tm, comm, dpc, z
     c = _step_inputs(micro_batches=m, pp=p, virtual_stages=v, zero=zero, tp_overlap=tp, mb_flops_matmul=fl,
                      mb_flops_attention=att, mb_memory_time=tm, mb_time=max(fl / 8e14, tm), mb_tp_comm_time=comm,
                      mb_cp_comm_time=comm / 2, mb_ep_comm_time=comm / 3, mb_pp_comm_time=comm / 4,
-                     dp_comm_time=dpc, zero3_comm_time=z3, precision_bytes=pb, optimizer_memory=opt,
+                     dp_comm_time=dpc, zero3_comm_time=z3, activation_bytes=pb, optimizer_memory=opt,
                      gradients_memory=opt / 3, weights_memory=opt / 6)
     got = step_time.kernel(**c)
     for k, v_ in oracle.step_time(c).items():

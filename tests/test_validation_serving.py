@@ -214,13 +214,12 @@ def table(**options) -> pd.DataFrame:
     return out
 
 
-def gated(t: pd.DataFrame) -> pd.Series:
-    """Rows inside the accuracy gate: the current TensorRT-LLM generation on Hopper FP8, and the
-    2023 tables on one GPU. Outside (kept in the table, explained in docs/validation-serving.md):
-    Blackwell FP4 and the 2023 multi-GPU rows."""
-    current = (t.table == "perf-overview") & (t.precision == "fp8")
-    old_single = (t.table != "perf-overview") & (t.tp == 1)
-    return current | old_single
+def multi_gpu_2023(t: pd.DataFrame) -> pd.Series:
+    """The 2023 TensorRT-LLM rows on more than one GPU (12 of 127). They stay in every mean; only
+    the per-row factor-of-two bound leaves them out: at small decode batches their published
+    figures imply ~90 us per tensor-parallel all-reduce, several times NCCL's small-message cost
+    that dsx models (docs/validation-serving.md)."""
+    return (t.table != "perf-overview") & (t.tp > 1)
 
 
 @pytest.fixture(scope="module")
@@ -232,44 +231,52 @@ def errors():
 
 
 def test_mean_absolute_error_within_20_percent(errors):
-    g = errors[gated(errors)]
-    mae = g.error.abs().mean()
-    print(f"gated rows: {len(g)}, MAE {mae:.1%}, bias {g.error.mean():+.1%}")
+    """Every published row counts: no gate."""
+    mae = errors.error.abs().mean()
+    print(f"all rows: {len(errors)}, MAE {mae:.1%}, bias {errors.error.mean():+.1%}")
     for name, sub in errors.groupby(["table", "precision"]):
         print(name, f"MAE {sub.error.abs().mean():.1%}")
-    assert len(g) >= 70
+    assert len(errors) == len(PERF_OVERVIEW) + len(FIXED_BATCH) == 127
     assert mae <= 0.20
 
 
-def test_every_gated_row_within_a_factor_of_two(errors):
-    g = errors[gated(errors)]
-    assert (g.error.abs() < 1.0).all(), g[g.error.abs() >= 1.0]
+def test_current_hopper_fp8_within_10_percent(errors):
+    """The current TensorRT-LLM generation on Hopper FP8 (60 rows) is the best-characterised set."""
+    sub = errors[(errors.table == "perf-overview") & (errors.precision == "fp8")]
+    assert len(sub) == 60
+    assert sub.error.abs().mean() <= 0.10
 
 
-def test_outside_gate_is_optimistic_not_random(errors):
-    """FP4 Blackwell and 2023 multi-GPU rows are over-predicted (missing overheads), never under."""
-    out = errors[~gated(errors)]
+def test_every_row_within_a_factor_of_two(errors):
+    rest = errors[~multi_gpu_2023(errors)]
+    assert (rest.error.abs() < 1.0).all(), rest[rest.error.abs() >= 1.0]
+
+
+def test_2023_multi_gpu_rows_are_optimistic_not_random(errors):
+    """Missing engine overheads (all-reduce latency of that generation) only make dsx optimistic."""
+    out = errors[multi_gpu_2023(errors)]
+    assert len(out) == 12
     assert (out.error > -0.35).all()
     assert out.error.mean() > 0
 
 
 def markdown(t: pd.DataFrame) -> str:
     """The table kept in docs/validation-serving.md."""
-    lines = ["| table | hardware | TP | precision | model | in | out | batch | metric | published | predicted | error | gate |",
+    lines = ["| table | hardware | TP | precision | model | in | out | batch | metric | published | predicted | error | 2023 multi-GPU |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in t.iterrows():
         lines.append(f"| {r.table} | {r.hardware} | {r.tp} | {r.precision} | {r.model} | {r.input_len} | "
                      f"{r.output_len} | {r.batch} | {r.metric} | {r.published:,.0f} | {r.predicted:,.0f} | "
-                     f"{r.error:+.1%} | {'yes' if r.gated else 'no'} |")
+                     f"{r.error:+.1%} | {'yes' if r.multi_2023 else ''} |")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover
     t = table()
-    t["gated"] = gated(t)
+    t["multi_2023"] = multi_gpu_2023(t)
     print(markdown(t))
     print()
-    for name, sub in t.groupby(["table", "precision", "gated"]):
+    for name, sub in t.groupby(["table", "precision", "tp"]):
         print(f"| {' | '.join(map(str, name))} | {len(sub)} | {sub.error.abs().mean():.1%} | {sub.error.mean():+.1%} |")
-    g = t[t.gated]
-    print(f"gated MAE {g.error.abs().mean():.1%} bias {g.error.mean():+.1%} n={len(g)}; all MAE {t.error.abs().mean():.1%}")
+    print(f"all rows MAE {t.error.abs().mean():.1%} bias {t.error.mean():+.1%} n={len(t)}; "
+          f"without the 2023 multi-GPU rows {t[~t.multi_2023].error.abs().mean():.1%}")

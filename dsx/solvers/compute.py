@@ -28,14 +28,17 @@ from .base import Input, solver, where
 from .layout import CP, EP, MICRO_BATCH, PP, RECOMPUTE, SEQ_LEN, SEQUENCE_PARALLEL, TP
 
 __all__ = ["training_compute", "inference_compute", "stage_params", "stored_activation_bytes",
-           "MATMUL_EFFICIENCY", "HBM_EFFICIENCY", "GRADIENT_BYTES", "FLASH_ATTENTION", "DROPOUT"]
+           "attention_peak_fraction", "MATMUL_EFFICIENCY", "HBM_EFFICIENCY", "GRADIENT_BYTES",
+           "FLASH_ATTENTION", "DROPOUT", "TRAINING_ATTENTION_BYTES"]
 
 MATMUL_EFFICIENCY = Input(
     0.8, "",
-    "Achieved fraction of dense peak FLOP/s for matmul-class work (GEMMs, attention, logits). "
-    "Default: the kernel ceiling, maximum achievable matmul FLOPS of H100 SXM BF16 794.5/989 = 0.80 "
-    "(stas00/ml-engineering MAMF table; B200 0.78, A100 0.87, MI300X 0.51, H100 FP8 0.71). "
-    "Whole-model MFU is lower; end-to-end calibration lives in the training solver", minimum=0.0)
+    "Achieved fraction of dense peak FLOP/s for matmul-class work (GEMMs, attention, logits): the "
+    "kernel ceiling. Per device from the hardware catalog's matmul_efficiency column (maximum "
+    "achievable matmul FLOPS, BF16, stas00/ml-engineering MAMF table: A100 0.87, H100/H200 0.80, "
+    "B200 0.78, GB200 0.73, MI300X 0.51, Gaudi 2 0.97); this default 0.8 (H100 SXM BF16 794.5/989) "
+    "is the fallback for devices without a measurement. Whole-model MFU is lower; end-to-end "
+    "calibration lives in the training and serving solvers", minimum=0.0)
 HBM_EFFICIENCY = Input(
     0.85, "",
     "Achieved fraction of HBM bandwidth for streaming reads/writes. Default 0.85, middle of the "
@@ -57,6 +60,10 @@ CAUSAL_ATTENTION = Input(
     "Charge attention hardware FLOPs for the causal half only (what masked flash kernels execute; "
     "Megatron-LM training.py convention). Default False: the full square, as PaLM and Korthikanti "
     "count it; at matmul efficiency this stands in for attention kernels' lower efficiency")
+
+#: Operand width of the training attention core (B): Transformer Engine's DotProductAttention
+#: (fused/flash) runs BF16 even in FP8 recipes, so FP8 training keeps attention at the 16-bit rate.
+TRAINING_ATTENTION_BYTES = 2.0
 
 BATCH = Input(1, "", "Concurrent sequences in a serving batch (decode) / prompts prefilled together",
               integer=True)
@@ -157,6 +164,46 @@ def _touched(experts, experts_per_token, tokens):
     return 1.0 - (1.0 - np.fmax(experts_per_token, 0.0) / np.fmax(experts, 1.0)) ** tokens
 
 
+def attention_peak_fraction(compute_bytes, attention_bytes):
+    """Fraction of the compute-precision dense peak available to attention's matmuls.
+
+    Tensor-core peaks scale inversely with operand width (H100 989 TFLOP/s BF16, 1979 FP8;
+    B200 2250 / 4500 / 9000 BF16 / FP8 / FP4), so attention whose operands are
+    ``attention_bytes`` wide runs at ``peak · min(1, b_compute / b_attention)``: never faster
+    than the compute precision, and at the 16-bit (or KV-precision) rate when the GEMMs run
+    at FP8 or FP4. The single definition used by the training path
+    (:func:`training_compute`, :func:`dsx.solvers.training.step_time`, attention at
+    :data:`TRAINING_ATTENTION_BYTES`) and the inference path (:func:`inference_compute`,
+    attention at the KV precision, at least 8 bit).
+
+    Parameters
+    ----------
+    compute_bytes : float or array
+        B per element of the compute precision (the precision ``peak_flops`` is quoted at).
+    attention_bytes : float or array
+        B per element of attention's operands.
+
+    Returns
+    -------
+    float or array
+        Dimensionless, in (0, 1].
+
+    Notes
+    -----
+    Widths are compared at their nominal element size, ``2^⌊log₂ b⌋``: block-scaled formats
+    (NVFP4 0.5625 B, MXFP4 0.53125 B per element with their scales) count as 4-bit, since the
+    scales change the bytes moved, not the tensor-core rate.
+
+    >>> float(attention_peak_fraction(1.0, 2.0)), float(attention_peak_fraction(0.5625, 1.0))
+    (0.5, 0.5)
+    >>> float(attention_peak_fraction(2.0, 1.0))     # 16-bit GEMMs: attention no faster
+    1.0
+    """
+    def nominal(b):
+        return 2.0 ** np.floor(np.log2(b) + 1e-9)
+    return np.minimum(1.0, nominal(compute_bytes) / nominal(attention_bytes))
+
+
 @solver({
     "model_flops_step": ("flop", "model FLOPs per step, whole job (PaLM definition, no recompute)"),
     "hardware_flops_step": ("flop", "matmul-class FLOPs executed per step, whole job (incl. recompute)"),
@@ -229,7 +276,10 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
     App. A Eq. 8). Per GPU: layer FLOPs / (tp·cp·pp); logits (the head, ``2Vh`` per token) on
     the last stage / (tp·cp). ``model_flops_step = 3(2 N_mm + C_attn(s))·B·s`` (PaLM App. B,
     full-square attention); ``hardware_flops_step`` adds recomputation and excludes the
-    elementwise FLOPs (as Korthikanti App. A does).
+    elementwise FLOPs (as Korthikanti App. A does). Compute time: GEMMs and logits at
+    ``η_c F``, the attention core at ``η_c F · attention_peak_fraction(b_a, 2)``: the 16-bit
+    rate (Transformer Engine keeps attention in BF16 in FP8 recipes), ``b_a`` the compute
+    precision's bytes (``activation_bytes``).
 
     HBM bytes per micro-batch and GPU (derived): stage weights ``W`` (``stage_params``; MoE
     experts hit by the micro-batch) x ``(b_w (2 + [full]) + 2 b_g)``; stored activations
@@ -293,7 +343,10 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
 
     rate_c = matmul_efficiency * peak_flops
     rate_m = hbm_efficiency * hbm_bandwidth
-    t_c = f_matmul_class / rate_c
+    # attention core at the 16-bit rate even when the GEMMs run at FP8/FP4 (charged once here;
+    # step_time's executed-time estimate applies the same fraction to its own rate, not on top)
+    attn_frac = attention_peak_fraction(activation_bytes, TRAINING_ATTENTION_BYTES)
+    t_c = (f_mm + f_logits) / rate_c + f_attn / (rate_c * attn_frac)
     t_m = mb_bytes / rate_m
     return {
         "model_flops_step": model_flops,
@@ -347,6 +400,7 @@ def kv_share(kv_heads, attention, tp):
     "prefill_compute_time": ("s", "prefill compute time through all stages"),
     "prefill_memory_time": ("s", "prefill HBM time through all stages"),
     "prefill_time": ("s", "prefill time (roofline, no communication), through all pp stages"),
+    "decode_compute_time": ("s", "decode-step compute time through all stages (attention at its own rate)"),
     "decode_step_time": ("s", "one decode step (roofline, no communication), through all pp stages"),
     "prefill_bound": ("", "roofline bound of the prefill"),
     "decode_bound": ("", "roofline bound of a decode step"),
@@ -358,7 +412,8 @@ def inference_compute(arch, params, embedding_params, matmul_params, head_params
                       weight_bytes, kv_bytes, activation_bytes, peak_flops, hbm_bandwidth,
                       tp=TP, pp=PP, ep=EP,
                       batch=BATCH, input_len=INPUT_LEN, output_len=OUTPUT_LEN,
-                      matmul_efficiency=MATMUL_EFFICIENCY, hbm_efficiency=HBM_EFFICIENCY):
+                      matmul_efficiency=MATMUL_EFFICIENCY, hbm_efficiency=HBM_EFFICIENCY,
+                      weight_stream_efficiency=1.0):
     """Prefill and decode-step FLOPs, bytes and roofline times per GPU for serving.
 
     Parameters
@@ -383,6 +438,9 @@ def inference_compute(arch, params, embedding_params, matmul_params, head_params
     input_len, output_len : int
         token.
     matmul_efficiency, hbm_efficiency : float
+    weight_stream_efficiency : float
+        Further derating of the HBM rate of the GEMM phase (weights and activations) only; the
+        serving solver passes its ``engine_memory_efficiency`` (1 when called alone).
 
     Returns
     -------
@@ -399,6 +457,20 @@ def inference_compute(arch, params, embedding_params, matmul_params, head_params
     reads) + KV write of the new token + activations. MoE reads the experts touched,
     ``E(1 − (1 − k/E)^T)``. Per GPU: layers / pp, heads / tp, KV heads per GPU
     :func:`kv_share`. Communication (TP all-reduces) is added by the serving solver.
+
+    Compute time: the GEMMs and logits at ``η_c F`` (``F`` at the compute precision); the
+    attention FLOPs (``C_attn`` terms) at ``η_c F · attention_peak_fraction(b_a, max(b_kv, 1))``
+    — the KV cache's precision, at least 8 bit, never FP4: an FP8 KV cache allows FP8
+    attention kernels, a BF16 cache keeps attention at 16 bit, and NVFP4 checkpoints quantise
+    the linear layers only (their KV cache is FP8 at the narrowest).
+    The GEMMs and the attention are separate kernels that run one after the other, so each
+    phase is a roofline of its own and the step is their sum (Williams et al. 2009, per
+    kernel): ``T = max(C_gemm/R_c, Q_gemm/R_w) + max(C_attn/R_a, Q_kv/R_m)``, ``Q_kv`` the KV
+    bytes read and written, ``Q_gemm`` the rest; ``R_m = η_m W`` for the KV stream,
+    ``R_w = η_w R_m`` for the GEMM phase (``η_w`` = ``weight_stream_efficiency``). This equals
+    the single roofline when both phases are bound by the same resource; at large decode batches on fast low-precision
+    tensor cores the GEMMs turn compute-bound while attention stays bound by the KV reads.
+    ``prefill_bound``/``decode_bound`` compare the summed compute and memory times.
 
     Examples
     --------
@@ -427,19 +499,32 @@ def inference_compute(arch, params, embedding_params, matmul_params, head_params
     w_all = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep)
     w_idle = expert_params / (pp * tp * ep)
 
-    f_pre = (2.0 * mm_layers * t_pre + attention_flops_per_token_ctx * batch * s_in * s_in / 2.0) / (tp * pp) \
-        + 2.0 * head_params * batch / tp
+    fa_pre = attention_flops_per_token_ctx * batch * s_in * s_in / 2.0 / (tp * pp)
+    f_pre = 2.0 * mm_layers * t_pre / (tp * pp) + fa_pre + 2.0 * head_params * batch / tp
+    qkv_pre = t_pre * kv_gpu                                  # KV written by the attention phase
     q_pre = (w_all - w_idle * (1.0 - _touched(experts, experts_per_token, t_pre))) * weight_bytes \
-        + t_pre * (kv_gpu + 2.0 * act_gpu)
-    f_dec = (2.0 * mm_layers * batch + attention_flops_per_token_ctx * batch * ctx) / (tp * pp) \
-        + 2.0 * head_params * batch / tp
+        + t_pre * 2.0 * act_gpu + qkv_pre
+    fa_dec = attention_flops_per_token_ctx * batch * ctx / (tp * pp)
+    f_dec = 2.0 * mm_layers * batch / (tp * pp) + fa_dec + 2.0 * head_params * batch / tp
+    qkv_dec = batch * kv_gpu * (ctx + 1.0)                     # KV read (and the new token written)
     q_dec = (w_all - w_idle * (1.0 - _touched(experts, experts_per_token, batch))) * weight_bytes \
-        + batch * (kv_gpu * (ctx + 1.0) + 2.0 * act_gpu)
+        + batch * 2.0 * act_gpu + qkv_dec
 
     rate_c = matmul_efficiency * peak_flops
     rate_m = hbm_efficiency * hbm_bandwidth
-    tc_pre, tm_pre = pp * f_pre / rate_c, pp * q_pre / rate_m
-    tc_dec, tm_dec = pp * f_dec / rate_c, pp * q_dec / rate_m
+    # attention (QK^T, PV) runs at the KV cache's precision, at least 8 bit: never at FP4
+    # (NVFP4/FP4 engines quantise the GEMM weights, not the attention math)
+    rate_a = rate_c * attention_peak_fraction(activation_bytes, np.fmax(kv_bytes, 1.0))
+    tc_pre = pp * ((f_pre - fa_pre) / rate_c + fa_pre / rate_a)
+    tc_dec = pp * ((f_dec - fa_dec) / rate_c + fa_dec / rate_a)
+    tm_pre = pp * ((q_pre - qkv_pre) / (rate_m * weight_stream_efficiency) + qkv_pre / rate_m)
+    tm_dec = pp * ((q_dec - qkv_dec) / (rate_m * weight_stream_efficiency) + qkv_dec / rate_m)
+
+    rate_w = rate_m * weight_stream_efficiency
+
+    def phases(f, fa, q, qkv):
+        """Per-kernel roofline: GEMM phase (weights, activations) then attention phase (KV)."""
+        return pp * (np.maximum((f - fa) / rate_c, (q - qkv) / rate_w) + np.maximum(fa / rate_a, qkv / rate_m))
     return {
         "prefill_flops": f_pre,
         "prefill_hbm_bytes": q_pre,
@@ -447,8 +532,9 @@ def inference_compute(arch, params, embedding_params, matmul_params, head_params
         "decode_hbm_bytes": q_dec,
         "prefill_compute_time": tc_pre,
         "prefill_memory_time": tm_pre,
-        "prefill_time": np.maximum(tc_pre, tm_pre),
-        "decode_step_time": np.maximum(tc_dec, tm_dec),
+        "prefill_time": phases(f_pre, fa_pre, q_pre, qkv_pre),
+        "decode_compute_time": tc_dec,
+        "decode_step_time": phases(f_dec, fa_dec, q_dec, qkv_dec),
         "prefill_bound": where(tc_pre >= tm_pre, "compute", "memory"),
         "decode_bound": where(tc_dec >= tm_dec, "compute", "memory"),
     }

@@ -34,7 +34,20 @@ __all__ = [
     "all_reduce_time", "reduce_scatter_time", "all_gather_time", "all_to_all_time", "p2p_time",
     "hierarchical_all_reduce_time", "group_split", "group_bandwidth",
     "group_all_reduce_time", "group_all_gather_time", "group_all_to_all_time", "communication",
+    "COLLECTIVE_LATENCY",
 ]
+
+COLLECTIVE_LATENCY = Input(
+    10e-6, "s",
+    "Fixed cost of one collective call over two or more ranks (kernel launch, rank "
+    "synchronisation, protocol set-up), added once per all-reduce, all-gather, reduce-scatter or "
+    "all-to-all on top of the links' per-hop latency. It is what a small message pays: with the "
+    "0.5 us NVLink hop, a few-KB all-reduce over 8 GPUs costs 10 + 2·7·0.5 = 17 us. Default 10 us: "
+    "NCCL's small-message all-reduce inside an 8x H100 NVLink node measures ~6 us on 2 GPUs with "
+    "NVLink SHARP and CUDA graphs and grows with the number of GPUs (NVIDIA/nccl issue #1259, NCCL "
+    "2.20); without CUDA graphs the host launch adds several us more. Custom one-shot all-reduce "
+    "kernels (TensorRT-LLM, vLLM) sit lower, pre-2024 NCCL paths in serving engines higher",
+    minimum=0.0)
 
 
 # -- flat collectives --------------------------------------------------------------------------
@@ -290,7 +303,7 @@ def group_bandwidth(n, stride, domain, bw_up, bw_out):
     return where(stride * n <= domain, bw_up, bw_out)
 
 
-def group_all_reduce_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0):
+def group_all_reduce_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0, call=0.0):
     """All-reduce over a placed group (hierarchical where it spans domains).
 
     Parameters
@@ -302,7 +315,9 @@ def group_all_reduce_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, la
     bw_up, bw_out : float or array
         Per-direction bandwidths per GPU (B/s).
     lat_up, lat_out : float or array
-        Latencies (s).
+        Per-hop latencies (s).
+    call : float or array
+        Fixed cost of the collective call (s), once when ``n > 1`` (:data:`COLLECTIVE_LATENCY`).
 
     Returns
     -------
@@ -313,12 +328,15 @@ def group_all_reduce_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, la
     --------
     >>> round(float(group_all_reduce_time(17.65e9, 64, 8, 8, 450e9, 50e9)), 4)   # seed DP term
     0.695
+    >>> round(float(group_all_reduce_time(16e3, 8, 1, 8, 360e9, 50e9, 0.5e-6, 5e-6, 10e-6)) * 1e6, 1)
+    17.1
     """
     n_in, n_out = group_split(n, stride, domain)
-    return hierarchical_all_reduce_time(size, n_in, n_out, bw_up, bw_out, lat_up, lat_out)
+    return where(n > 1, call, 0.0) + hierarchical_all_reduce_time(size, n_in, n_out, bw_up, bw_out,
+                                                                  lat_up, lat_out)
 
 
-def group_all_gather_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0):
+def group_all_gather_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0, call=0.0):
     """All-gather (= reduce-scatter time) of a ``size``-byte buffer over a placed group.
 
     Across domains first (``M/n_in`` per rail), then inside the domain.
@@ -332,7 +350,9 @@ def group_all_gather_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, la
     bw_up, bw_out : float or array
         Per-direction bandwidths per GPU (B/s).
     lat_up, lat_out : float or array
-        Latencies (s).
+        Per-hop latencies (s).
+    call : float or array
+        Fixed cost of the collective call (s), once when ``n > 1``.
 
     Returns
     -------
@@ -345,11 +365,11 @@ def group_all_gather_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, la
     0.0175
     """
     n_in, n_out = group_split(n, stride, domain)
-    return (all_gather_time(size / n_in, n_out, bw_out, lat_out)
+    return (where(n > 1, call, 0.0) + all_gather_time(size / n_in, n_out, bw_out, lat_out)
             + all_gather_time(size, n_in, bw_up, lat_up))
 
 
-def group_all_to_all_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0):
+def group_all_to_all_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0, call=0.0):
     """All-to-all over a placed group; intra- and inter-domain shares run concurrently.
 
     Parameters
@@ -361,12 +381,14 @@ def group_all_to_all_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, la
     bw_up, bw_out : float or array
         Per-direction bandwidths per GPU (B/s).
     lat_up, lat_out : float or array
-        Latencies (s).
+        Per-hop latencies (s).
+    call : float or array
+        Fixed cost of the collective call (s), once when ``n > 1``.
 
     Returns
     -------
     float or array
-        Seconds: ``max(M(n_in-1)/n/β_up + (n_in-1)α_up, M(n-n_in)/n/β_out + (n-n_in)α_out)``.
+        Seconds: ``α₀ + max(M(n_in-1)/n/β_up + (n_in-1)α_up, M(n-n_in)/n/β_out + (n-n_in)α_out)``.
 
     Examples
     --------
@@ -377,7 +399,7 @@ def group_all_to_all_time(size, n, stride, domain, bw_up, bw_out, lat_up=0.0, la
     share = size / n
     t_up = where(n_in > 1, share * (n_in - 1) / bw_up + (n_in - 1) * lat_up, 0.0)
     t_out = where(n > n_in, share * (n - n_in) / bw_out + (n - n_in) * lat_out, 0.0)
-    return np.maximum(t_up, t_out)
+    return where(n > 1, call, 0.0) + np.maximum(t_up, t_out)
 
 
 # -- the solver --------------------------------------------------------------------------------
@@ -407,6 +429,7 @@ def communication(
     oversubscription=Input(1.0, "", "Scale-out fabric oversubscription (1 = non-blocking fat tree); "
                            "divides the scale-out bandwidth", minimum=1.0),
     gradient_bytes=GRADIENT_BYTES,
+    collective_latency=COLLECTIVE_LATENCY,
 ):
     """Per-micro-batch and per-step communication time of each parallel group.
 
@@ -461,6 +484,9 @@ def communication(
     gradient_bytes : float
         Bytes per gradient element reduced (the compute solver's input: 4, Megatron's fp32
         main gradients; 2 for a bf16 reduce).
+    collective_latency : float
+        Fixed cost of each collective call (s), on top of the per-hop latencies (pipeline
+        point-to-point sends pay the per-hop latency only).
 
     Returns
     -------
@@ -468,7 +494,7 @@ def communication(
         ``mb_tp_comm_time`` (s): ``n_c`` collectives per layer on ``(s/c)·b·h`` activations over
         the ``t`` group, ``n_c`` = 4 (2 forward + 2 backward), 6 with full recompute; with
         sequence parallelism each all-reduce is an all-gather + reduce-scatter of the same
-        volume. ``mb_cp_comm_time`` (s): per layer 3 all-gather-sized exchanges of the
+        volume (two calls, so twice the fixed ``collective_latency``). ``mb_cp_comm_time`` (s): per layer 3 all-gather-sized exchanges of the
         full-sequence K,V (forward all-gather; backward all-gather + reduce-scatter of dK,dV),
         4 with full recompute. ``mb_ep_comm_time`` (s): per MoE layer dispatch + combine
         all-to-all forward and backward (4; 6 with full recompute) of ``T_loc·k·h`` elements.
@@ -499,7 +525,7 @@ def communication(
     ...     scale_up_bandwidth=450e9, scale_up_latency=0.0, scale_out_bandwidth=50e9,
     ...     scale_out_latency=0.0, activation_bytes=2, weight_bytes=2, recompute="none",
     ...     sequence_parallel=True, zero=1, virtual_stages=1, gpus_per_node=8,
-    ...     link_efficiency=1.0, oversubscription=1.0, gradient_bytes=2)
+    ...     link_efficiency=1.0, oversubscription=1.0, gradient_bytes=2, collective_latency=0.0)
     >>> round(float(out["dp_comm_time"]), 3)
     0.695
     >>> round(float(out["mb_tp_comm_time"]), 3)        # 80 · 4 · 2·7/8 · 134 MB / 450 GB/s
@@ -508,7 +534,7 @@ def communication(
     domain = gpus_per_node if scale_up_domain is None else np.fmax(gpus_per_node, scale_up_domain)
     bw_up = link_efficiency * scale_up_bandwidth
     bw_out = link_efficiency * scale_out_bandwidth / oversubscription
-    lat = (scale_up_latency, scale_out_latency)
+    lat = (scale_up_latency, scale_out_latency, collective_latency)
     full = recompute == "full"
     wire = np.maximum(activation_bytes, 2.0)
     h = np.fmax(hidden, 0.0)                               # NaN (CNN) -> no activations on the wire
@@ -516,9 +542,11 @@ def communication(
     act = tok * h * wire                                   # one (s/c)·b·h activation tensor (B)
 
     # TP: per layer 4 all-reduces (6 with full recompute) of the activation. SP's
-    # all-gather + reduce-scatter pair has the same α–β cost as one all-reduce.
+    # all-gather + reduce-scatter pair has the same α–β cost as one all-reduce, but is two
+    # calls: one more fixed call cost each.
+    sp_call = where(sequence_parallel & (tp > 1), collective_latency, 0.0)
     mb_tp = (layers_per_stage * where(full, 6.0, 4.0)
-             * group_all_reduce_time(act, tp, 1, domain, bw_up, bw_out, *lat))
+             * (group_all_reduce_time(act, tp, 1, domain, bw_up, bw_out, *lat) + sp_call))
 
     # CP: K,V of the full sequence (heads split by t, replicated when t > a_kv).
     kv = 2.0 * seq_len * micro_batch * np.maximum(1.0, np.fmax(kv_heads, 0.0) / tp) \
@@ -538,7 +566,7 @@ def communication(
     pp_stride = tp * cp * dp
     inside = pp_stride * pp <= domain
     mb_pp = where(pp > 1, 2.0 * virtual_stages * p2p_time(act / tp, where(inside, bw_up, bw_out),
-                                                          where(inside, *lat)), 0.0)
+                                                          where(inside, *lat[:2])), 0.0)
 
     # DP: this GPU's shard of the most-loaded stage, reduced over the DP×CP group once per
     # step; routed experts over the expert-data-parallel group (d·c/e ranks, stride t·e).

@@ -47,7 +47,7 @@ import numpy as np
 from .base import Input, solver, where
 from .compute import INPUT_LEN, OUTPUT_LEN, inference_compute, kv_share, stage_params
 from .layout import EP, PP, TP, layout
-from .network import communication, group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
+from .network import COLLECTIVE_LATENCY, communication, group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
 from .queueing import numpy_kernel
 from .speculative import _compute, _draft, _p, _with_params, offload_stream_time, paged_tokens, spec_tokens_per_step
 
@@ -78,13 +78,16 @@ SPEC_TOKENS = Input(0, "token", "Draft tokens proposed per speculative-decoding 
                     "without a draft model the drafts are free (n-gram / prompt lookup).",
                     integer=True, minimum=0)
 ENGINE_COMPUTE_EFFICIENCY = Input(
-    0.6, "", "Fraction of the kernel-level matmul rate (matmul_efficiency x peak) that a serving "
-    "engine step sustains end to end (attention on paged KV, sampling, scheduling, launch gaps). "
-    "Calibrated on TensorRT-LLM throughput tables (docs/validation-serving.md).", minimum=0.0)
+    0.56, "", "Fraction of the kernel-level matmul rate (matmul_efficiency x peak) that a serving "
+    "engine step sustains end to end (GEMMs at serving shapes, attention on paged KV, sampling, "
+    "scheduling, launch gaps). Calibrated with engine_memory_efficiency on all 127 TensorRT-LLM "
+    "throughput rows (docs/validation-serving.md).", minimum=0.0)
 ENGINE_MEMORY_EFFICIENCY = Input(
-    0.8, "", "Fraction of the kernel-level HBM rate (hbm_efficiency x bandwidth) that a serving "
-    "engine's decode step sustains end to end. Calibrated on TensorRT-LLM throughput tables "
-    "(docs/validation-serving.md).", minimum=0.0)
+    0.75, "", "Fraction of the kernel-level HBM rate (hbm_efficiency x bandwidth) that the "
+    "weight-streaming GEMMs of a serving step sustain end to end (skinny GEMMs at decode batch "
+    "sizes, launch gaps). The KV-cache stream of the attention kernels is not derated: "
+    "flash-decoding reads the cache at copy bandwidth (docs/validation-gpu.md). Calibrated on "
+    "TensorRT-LLM throughput tables (docs/validation-serving.md).", minimum=0.0)
 # -- 1. layout ---------------------------------------------------------------------------------
 @solver({
     "gpus_per_replica": ("", "GPUs of one serving replica: tp·pp (x2 when disaggregated)"),
@@ -283,6 +286,7 @@ def kv_capacity(**kw):
                _p("scale_up_bandwidth"), _p("scale_up_latency", 0.0), _p("scale_up_domain", 8.0),
                _p("scale_out_bandwidth"), _p("scale_out_latency", 0.0), _p("host_bandwidth", np.nan),
                _p("link_efficiency", _LINK_EFFICIENCY), _p("disaggregated", False),
+               _p("collective_latency", COLLECTIVE_LATENCY),
                _p("prefix_cache_hit", Input(0.0, "", "Fraction of each prompt's tokens found in the "
                                             "prefix cache; their prefill FLOPs and KV writes are skipped.",
                                             minimum=0.0)),
@@ -301,7 +305,7 @@ def serving_latency(**kw):
     mean context of ``generated_len = output_len + reasoning_tokens`` outputs.
     Communication through all ``pp`` stages, per step (physics §5, §11): ``2L`` tensor-
     parallel all-reduces of ``T·h·b_a`` bytes (``T`` tokens in the step; latency-bound at
-    decode sizes), 2 all-to-alls of ``T·k·h·b_a`` per MoE layer over ``ep``, ``pp − 1``
+    decode sizes: each pays ``collective_latency`` plus the per-hop latencies), 2 all-to-alls of ``T·k·h·b_a`` per MoE layer over ``ep``, ``pp − 1``
     point-to-point sends of ``T·h·b_a``; on the scale-up links when the group fits in the
     domain. Weight offload streams ``offloaded_weights`` per stage over the host link,
     overlapped with compute (``max``). Speculative decoding (Leviathan et al. 2023): a step
@@ -337,13 +341,15 @@ def serving_latency(**kw):
     >>> from dsx.solvers.model import model_shape
     >>> r = evaluate((model_shape, serving_layout, inference_memory, kv_capacity, serving_latency), ds)
     >>> round(float(r.tpot) * 1e3, 2), str(r.decode_bound.values)
-    (7.07, 'memory')
+    (7.53, 'memory')
     """
     tp, pp, ep, B = kw["tp"], kw["pp"], kw["ep"], kw["batch"]
     gen = kw["generated_len"]
     s_new = np.fmax(kw["input_len"] * (1.0 - kw["prefix_cache_hit"]), 1.0)
+    # engine factors: the compute one derates every matmul-class FLOP; the memory one derates the
+    # weight-streaming GEMM phase only (the KV stream of attention runs at hbm_efficiency)
     kw = {**kw, "matmul_efficiency": kw["matmul_efficiency"] * kw["engine_compute_efficiency"],
-          "hbm_efficiency": kw["hbm_efficiency"] * kw["engine_memory_efficiency"]}
+          "weight_stream_efficiency": kw["engine_memory_efficiency"]}
     dec = _compute(kw, output_len=gen)
     pre = _compute(kw, input_len=s_new, output_len=gen) if np.any(kw["prefix_cache_hit"] != 0) else dec
 
@@ -359,10 +365,9 @@ def serving_latency(**kw):
 
     def comm(tokens, width=act, layers=L, moe=moe_layers, k=kw["experts_per_token"]):
         size = tokens * width
-        t_tp = 2.0 * layers * group_all_reduce_time(size, tp, 1, dom, up, out, kw["scale_up_latency"],
-                                                    kw["scale_out_latency"])
-        t_ep = 2.0 * moe * group_all_to_all_time(size * k, ep, 1, dom, up, out,
-                                                 kw["scale_up_latency"], kw["scale_out_latency"])
+        lat = (kw["scale_up_latency"], kw["scale_out_latency"], kw["collective_latency"])
+        t_tp = 2.0 * layers * group_all_reduce_time(size, tp, 1, dom, up, out, *lat)
+        t_ep = 2.0 * moe * group_all_to_all_time(size * k, ep, 1, dom, up, out, *lat)
         return t_tp + t_ep + (pp - 1.0) * p2p_time(size, pp_bw, pp_lat)
 
     stream = pp * offload_stream_time(kw["offloaded_weights"], kw["host_bandwidth"], eff)
@@ -371,7 +376,7 @@ def serving_latency(**kw):
     # speculative decoding: gamma draft steps + one verify step of gamma+1 tokens per sequence
     g = kw["spec_tokens"]
     e_tok = spec_tokens_per_step(kw["spec_acceptance"], g)
-    t_verify_compute = (g + 1.0) * pp * dec["decode_flops"] / (kw["matmul_efficiency"] * kw["peak_flops"])
+    t_verify_compute = (g + 1.0) * dec["decode_compute_time"]  # (attention at its own rate, as in compute)
     t_verify = np.fmax(dec["decode_step_time"], t_verify_compute)
     draft = _draft(kw)
     t_draft = 0.0

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
 from .base import INPUTS, Input, first_reason, solver, where
-from .compute import HBM_EFFICIENCY, MATMUL_EFFICIENCY
+from .compute import HBM_EFFICIENCY, MATMUL_EFFICIENCY, TRAINING_ATTENTION_BYTES, attention_peak_fraction
 
 __all__ = ["step_time", "throughput", "time_to_train", "feasibility"]
 
@@ -52,30 +52,33 @@ def _take(labels, code):
     "scaling_efficiency": ("", "compute-only step time over step time"),
 })
 def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_memory_time,
-              peak_flops, precision_bytes, micro_batches, bound,
+              peak_flops, activation_bytes, micro_batches, bound,
               mb_tp_comm_time, mb_cp_comm_time, mb_ep_comm_time, mb_pp_comm_time,
               dp_comm_time, zero3_comm_time,
               weights_memory, gradients_memory, optimizer_memory, hbm_bandwidth,
               pp=INPUTS["pp"], virtual_stages=INPUTS["virtual_stages"], zero=INPUTS["zero"],
               hbm_efficiency=HBM_EFFICIENCY, matmul_efficiency=MATMUL_EFFICIENCY,
-              kernel_efficiency=Input(0.875, "", "End-to-end fraction of the kernel-level GEMM rate "
+              kernel_efficiency=Input(0.82, "", "End-to-end fraction of the kernel-level GEMM rate "
                                       "(matmul_efficiency x peak) a training step achieves: launch gaps, "
                                       "framework and optimizer-hook overhead, odd GEMM shapes, FP8 casts. "
-                                      "Calibrated with attention_efficiency and memory_exposure on 35 "
+                                      "Calibrated with attention_efficiency and memory_exposure on 36 "
                                       "published runs (Megatron-LM, llm-foundry MPT, NeMo; "
-                                      "docs/validation-training.md)", minimum=0.0),
-              attention_efficiency=Input(0.5, "", "Attention-core (fused flash attention, forward + "
+                                      "docs/validation-training.md), on top of each device's measured "
+                                      "matmul_efficiency (hardware catalog)", minimum=0.0),
+              attention_efficiency=Input(0.7, "", "Attention-core (fused flash attention, forward + "
                                          "backward) throughput relative to the GEMMs'; it runs at 16-bit "
                                          "even in FP8 recipes (Transformer Engine's default "
                                          "DotProductAttention). FlashAttention-2 reaches 50-73 % of A100 "
                                          "peak forward and less backward (Dao 2023), GEMMs ~87 % "
-                                         "(MAMF); calibrated with kernel_efficiency", minimum=0.0),
-              memory_exposure=Input(0.8, "", "Fraction of the micro-batch's HBM time (mb_memory_time) "
+                                         "(MAMF): 0.6-0.8 of the GEMM rate; calibrated with "
+                                         "kernel_efficiency (0.7 also keeps the 8K-context H100 layer "
+                                         "measurement within 27 %, docs/validation-gpu.md)", minimum=0.0),
+              memory_exposure=Input(1.0, "", "Fraction of the micro-batch's HBM time (mb_memory_time) "
                                     "not hidden under the GEMMs: norms, activations, residual adds and "
                                     "casts are separate memory-bound kernels between the GEMMs, so a "
                                     "step is closer to a sum of per-kernel rooflines than to one max "
                                     "(Williams et al. 2009 applied per kernel); calibrated with "
-                                    "kernel_efficiency", minimum=0.0),
+                                    "kernel_efficiency: 1, no overlap at all", minimum=0.0),
               tp_overlap=Input(0.0, "", "Fraction of tensor-parallel collectives hidden under compute. "
                                "Default 0: Megatron-LM's TP all-reduces / all-gathers sit on the critical "
                                "path between dependent GEMMs (Shoeybi et al. 2019 §3; Korthikanti et al. "
@@ -110,8 +113,9 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
         Its HBM time at ``hbm_efficiency`` (s).
     peak_flops : float or array
         Dense peak at the compute precision (flop/s).
-    precision_bytes : float or array
-        Bytes of the compute precision (< 2: the attention core still runs at 16 bit).
+    activation_bytes : float or array
+        Bytes of the compute precision (the one ``peak_flops`` is quoted at; < 2: the attention
+        core still runs at 16 bit, :func:`dsx.solvers.compute.attention_peak_fraction`).
     micro_batches : int or array
         Micro-batches per pipeline per step ``m = B/(d·b)``.
     bound : str or array
@@ -138,8 +142,8 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
     Returns
     -------
     dict
-        ``mb_kernel_time`` ``t_mb = max(mb_time, (F_mm + F_logits)/R + F_attn/(R·η_a·min(1, b/2))
-        + ε·T_hbm)`` with ``R = η_k·η_c·F`` (s); ``step_time`` (s) and its additive breakdown
+        ``mb_kernel_time`` ``t_mb = max(mb_time, (F_mm + F_logits)/R + F_attn/(R·η_a·φ)
+        + ε·T_hbm)`` with ``R = η_k·η_c·F`` and ``φ = min(1, b_a/2)`` the 16-bit fraction (s); ``step_time`` (s) and its additive breakdown
         ``step_compute_time = m·t_mb``, ``step_comm_time = m·(exposed TP + CP + EP + PP)``,
         ``step_bubble_time = (p-1)/v·(t_mb + comm)``, ``step_dp_exposed_time =
         max(0, T_dp − η·w·t_mb, T_dp + T_z3 − η·m·t_mb)`` (the reduction hides under the last
@@ -167,14 +171,16 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
     ...              optimizer_memory=0.0)
     >>> opts = {k: v.default for k, v in step_time.inputs.items()}
     >>> out = step_time.kernel(**{**opts, **zero_, "pp": 4}, mb_time=1.0, peak_flops=1e15,
-    ...     precision_bytes=2, micro_batches=8, bound="compute", hbm_bandwidth=3e12)
+    ...     activation_bytes=2, micro_batches=8, bound="compute", hbm_bandwidth=3e12)
     >>> float(out["step_time"]), float(out["step_bubble_time"]), str(out["bottleneck"])
     (11.0, 3.0, 'compute')
     """
     # executed micro-batch time: GEMMs at the derated kernel rate, attention at 16-bit and
-    # attention_efficiency of that rate, plus the memory-bound kernels' exposed HBM time
+    # attention_efficiency of that rate, plus the memory-bound kernels' exposed HBM time. The
+    # 16-bit fraction is the compute solver's (one definition); it is applied to this rate
+    # only: mb_time (its own roofline, with the same fraction) enters through max(), not a product.
     rate = kernel_efficiency * matmul_efficiency * peak_flops
-    attn_rate = rate * attention_efficiency * np.minimum(1.0, precision_bytes / 2.0)
+    attn_rate = rate * attention_efficiency * attention_peak_fraction(activation_bytes, TRAINING_ATTENTION_BYTES)
     kernels = (mb_flops_matmul + mb_flops_logits) / rate + mb_flops_attention / attn_rate \
         + memory_exposure * mb_memory_time
     mb_kernel = np.maximum(kernels, mb_time)

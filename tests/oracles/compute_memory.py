@@ -137,7 +137,8 @@ def training(m: dict, c: dict) -> dict:
     act_traffic = (5 + (2 if rec == "full" else 0)) * stored * tokens  # stored is already per cp rank
     logit_traffic = 16 * _num(m["vocab"]) / tp * tokens / cp
     mb_bytes = weight_traffic + act_traffic + logit_traffic
-    t_c = (mm + attn + logits) / (c["matmul_efficiency"] * c["peak_flops"])
+    rate = c["matmul_efficiency"] * c["peak_flops"]
+    t_c = (mm + logits) / rate + attn / (rate * min(1.0, c["activation_bytes"] / 2))  # attention at 16 bit
     t_m = mb_bytes / (c["hbm_efficiency"] * c["hbm_bandwidth"])
 
     # memory
@@ -202,4 +203,6 @@ def decode(m: dict, c: dict) -> dict:
     work = B * (c["input_len"] * act * pp / _num(m["layers"]) + 4 * _num(m["vocab"]) / tp)
     tensors = w_all * c["weight_bytes"] + kv_mem + work
     return {"decode_flops": flops, "decode_hbm_bytes": q, "kv_cache_memory": kv_mem,
+            "decode_attention_flops": s["attention_flops_per_token_ctx"] * B * ctx / (tp * pp),
+            "decode_kv_bytes": B * kv_tok * (ctx + 1),
             "memory_per_gpu": tensors * (1 + c["memory_fragmentation"]) + c["memory_reserve"]}

@@ -76,19 +76,24 @@ def max_batch(m: dict, c: dict) -> float:
     return max(0.0, math.floor(max(budget, 0.0) / (kv_gpu * paged)))
 
 
-def ring_all_reduce(size, n, bw, lat):
-    return 0.0 if n == 1 else 2 * (n - 1) * lat + 2 * (n - 1) / n * size / bw
+def ring_all_reduce(size, n, bw, lat, call=0.0):
+    return 0.0 if n == 1 else call + 2 * (n - 1) * lat + 2 * (n - 1) / n * size / bw
 
 
 def decode_step(m: dict, c: dict) -> float:
-    """TPOT of a dense model inside one scale-up domain, no speculation: roofline + TP all-reduces."""
+    """TPOT of a dense model inside one scale-up domain, no speculation: per-kernel roofline
+    (GEMM phase, then attention over the KV cache) + TP all-reduces."""
     d = cm.decode(m, c)
     rate_c = c["matmul_efficiency"] * c["engine_compute_efficiency"] * c["peak_flops"]
-    rate_m = c["hbm_efficiency"] * c["engine_memory_efficiency"] * c["hbm_bandwidth"]
-    roof = c["pp"] * max(d["decode_flops"] / rate_c, d["decode_hbm_bytes"] / rate_m)
+    rate_a = rate_c * min(1.0, c["activation_bytes"] / max(c["kv_bytes"], 1.0))   # attention at KV width
+    rate_m = c["hbm_efficiency"] * c["hbm_bandwidth"]                 # KV stream
+    rate_w = rate_m * c["engine_memory_efficiency"]                   # weight-streaming GEMMs
+    fa, qkv = d["decode_attention_flops"], d["decode_kv_bytes"]
+    roof = c["pp"] * (max((d["decode_flops"] - fa) / rate_c, (d["decode_hbm_bytes"] - qkv) / rate_w)
+                      + max(fa / rate_a, qkv / rate_m))
     size = c["batch"] * m["hidden"] * max(c["activation_bytes"], 2.0)
     bw = c["scale_up_bandwidth"] * c["link_efficiency"]
-    comm = 2 * m["layers"] * ring_all_reduce(size, c["tp"], bw, c["scale_up_latency"])
+    comm = 2 * m["layers"] * ring_all_reduce(size, c["tp"], bw, c["scale_up_latency"], c["collective_latency"])
     comm += (c["pp"] - 1) * (c["scale_up_latency"] + size / bw)
     return roof + comm
 

@@ -35,7 +35,9 @@ def placement(n, stride, domain):
     return inside, n / inside
 
 
-def all_reduce_on(m, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0):
+def all_reduce_on(m, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0, call=0.0):
+    if call and n > 1:   # one collective call: fixed cost once, then the ring / hierarchical phases
+        return call + all_reduce_on(m, n, stride, domain, bw_up, bw_out, lat_up, lat_out)
     n_in, n_out = placement(n, stride, domain)
     if n_out == 1:
         return ring_all_reduce(m, n_in, bw_up, lat_up)
@@ -46,17 +48,18 @@ def all_reduce_on(m, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0):
             + ring_gather(m, n_in, bw_up, lat_up))
 
 
-def gather_on(m, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0):
+def gather_on(m, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0, call=0.0):
     n_in, n_out = placement(n, stride, domain)
-    return ring_gather(m / n_in, n_out, bw_out, lat_out) + ring_gather(m, n_in, bw_up, lat_up)
+    return ((call if n > 1 else 0.0) + ring_gather(m / n_in, n_out, bw_out, lat_out)
+            + ring_gather(m, n_in, bw_up, lat_up))
 
 
-def all_to_all_on(m, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0):
+def all_to_all_on(m, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0, call=0.0):
     n_in, _ = placement(n, stride, domain)
     share = m / n
     inside = share * (n_in - 1) / bw_up + (n_in - 1) * lat_up if n_in > 1 else 0.0
     across = share * (n - n_in) / bw_out + (n - n_in) * lat_out if n > n_in else 0.0
-    return max(inside, across)
+    return (call if n > 1 else 0.0) + max(inside, across)
 
 
 # -- the communication solver, one configuration -----------------------------------------------
@@ -65,14 +68,16 @@ def communication(c):
     domain = max(c["gpus_per_node"], c.get("scale_up_domain", 0) or 0)
     up = c["link_efficiency"] * c["scale_up_bandwidth"]
     out = c["link_efficiency"] * c["scale_out_bandwidth"] / c["oversubscription"]
-    lat = (c["scale_up_latency"], c["scale_out_latency"])
+    lat = (c["scale_up_latency"], c["scale_out_latency"], c["collective_latency"])
     t, p, cp, e, d = c["tp"], c["pp"], c["cp"], c["ep"], c["dp"]
     full = c["recompute"] == "full"
     wire = max(c["activation_bytes"], 2.0)
     act = c["seq_len"] / cp * c["micro_batch"] * c["hidden"] * wire
     lps = c["layers_per_stage"]
 
-    tp = lps * (6 if full else 4) * all_reduce_on(act, t, 1, domain, up, out, *lat)
+    # sequence parallelism: all-gather + reduce-scatter, two calls per all-reduce's worth
+    sp_call = c["collective_latency"] if (c["sequence_parallel"] and t > 1) else 0.0
+    tp = lps * (6 if full else 4) * (all_reduce_on(act, t, 1, domain, up, out, *lat) + sp_call)
     kv = 2 * c["seq_len"] * c["micro_batch"] * max(1.0, c["kv_heads"] / t) * c["head_dim"] * wire
     cpt = lps * (4 if full else 3) * gather_on(kv, cp, t, domain, up, out, *lat)
     ept = 0.0
@@ -106,7 +111,7 @@ def communication(c):
 # -- step time (physics.md §6) ----------------------------------------------------------------
 def step_time(c):
     rate = c["kernel_efficiency"] * c["matmul_efficiency"] * c["peak_flops"]
-    attn_rate = rate * c["attention_efficiency"] * min(1.0, c["precision_bytes"] / 2)
+    attn_rate = rate * c["attention_efficiency"] * min(1.0, c["activation_bytes"] / 2)
     kernels = ((c["mb_flops_matmul"] + c["mb_flops_logits"]) / rate + c["mb_flops_attention"] / attn_rate
                + c["memory_exposure"] * c["mb_memory_time"])
     mb = max(kernels, c["mb_time"])
