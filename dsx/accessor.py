@@ -27,11 +27,6 @@ def _numeric(da: xr.DataArray) -> bool:
     return np.issubdtype(da.dtype, np.number) and not np.issubdtype(da.dtype, np.bool_)
 
 
-def label(da: xr.DataArray, name: str | None = None) -> str:
-    """``long_name [units]`` for axis labels and table headers."""
-    name = da.attrs.get("long_name", name or da.name)
-    units = da.attrs.get("units", "")
-    return f"{name} [{units}]" if units else str(name)
 
 
 @xr.register_dataset_accessor("dsx")

@@ -48,8 +48,16 @@ def style() -> Iterator[None]:
     import matplotlib.pyplot as plt
     from cycler import cycler
 
+    import matplotlib
+
     with plt.rc_context({**_RC, "axes.prop_cycle": cycler(color=PALETTE)}):
-        yield
+        try:
+            yield
+        finally:
+            # the first figure of a Jupyter session switches interactive mode on inside this
+            # context; leaving rc_context would switch it off again and hide every later figure
+            interactive = matplotlib.is_interactive()
+    matplotlib.interactive(interactive)
 
 
 def label(da: xr.DataArray, name: str | None = None) -> str:
@@ -58,7 +66,9 @@ def label(da: xr.DataArray, name: str | None = None) -> str:
     >>> label(xr.DataArray(1.0, attrs={"long_name": "step time", "units": "s"}))
     'step time [s]'
     """
-    text = da.attrs.get("long_name") or name or da.name or ""
+    text = str(da.attrs.get("long_name") or name or da.name or "")
+    if len(text) > 40 and ":" in text:  # "total cost of ownership: capex + opex" -> the part that names it
+        text = text.split(":")[0]
     units = da.attrs.get("units")
     if units is None:
         return str(text)
