@@ -109,10 +109,14 @@ class Layer(torch.nn.Module):
         return x + (F.silu(g) * u) @ self.wd.t()
 
 
-def decode(rows, layers):
+DECODE_SHORT = [(b, 2048) for b in (1, 8, 32, 64, 128)]
+#: long contexts: the KV cache, not the weights, dominates the bytes of a step
+DECODE_LONG = [(64, 4096), (16, 8192), (8, 32768)]
+
+
+def decode(rows, layers, cases=DECODE_SHORT):
     head = torch.randn(V, H, device=DEV, dtype=BF16) * 0.02
-    for batch in (1, 8, 32, 64, 128):
-        ctx = 2048
+    for batch, ctx in cases:
         kc = [torch.randn(batch, AKV, ctx + 1, DH, device=DEV, dtype=BF16) for _ in layers]
         vc = [torch.randn(batch, AKV, ctx + 1, DH, device=DEV, dtype=BF16) for _ in layers]
         x = torch.randn(batch, 1, H, device=DEV, dtype=BF16)
@@ -172,21 +176,29 @@ def train_layer(rows):
                          seconds=t, value=batch * seq / t, unit="token/s"))
 
 
-def main(path="gpu_measurements.csv"):
+def main(path="gpu_measurements.csv", parts="gemm,hbm,decode,prefill,train,decode_long"):
     torch.manual_seed(0)
+    parts = set(parts.split(","))
     props = torch.cuda.get_device_properties(0)
     print(f"device: {props.name}, {props.total_memory / 2**30:.0f} GiB, torch {torch.__version__}")
     rows: list[dict] = []
-    gemms(rows)
-    hbm(rows)
+    if "gemm" in parts:
+        gemms(rows)
+    if "hbm" in parts:
+        hbm(rows)
     layers = [Layer().to(DEV) for _ in range(L)]
     for p in (q for layer in layers for q in layer.parameters()):
         p.requires_grad_(False)
-    decode(rows, layers)
-    prefill(rows, layers)
+    if "decode" in parts:
+        decode(rows, layers)
+    if "decode_long" in parts:
+        decode(rows, layers, DECODE_LONG)
+    if "prefill" in parts:
+        prefill(rows, layers)
     del layers
     torch.cuda.empty_cache()
-    train_layer(rows)
+    if "train" in parts:
+        train_layer(rows)
     for r in rows:
         r["device"] = props.name
     with open(path, "w", newline="") as f:
