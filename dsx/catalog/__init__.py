@@ -242,8 +242,9 @@ def resolve(kind: str, name: str) -> str:
     key = str(name).strip().lower()
     if key in table:
         return table[key]
-    close = difflib.get_close_matches(key, list(table), n=4, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(table[c]) for c in close)}?" if close else ""
+    close = difflib.get_close_matches(key, list(table), n=8, cutoff=0.5)
+    ids = list(dict.fromkeys(table[c] for c in close))[:4]  # several aliases may name one id
+    hint = f"; did you mean {', '.join(map(repr, ids))}?" if ids else ""
     raise DsxInputError(
         f"{DIMENSION[kind]}: unknown {kind[:-1] if kind.endswith('s') else kind} {name!r}{hint} "
         f"(`dsx catalog {kind}` lists all {len(_table(kind))}; add your own with a user catalog file)"
