@@ -78,3 +78,13 @@ def test_store_leaves_nothing_on_error(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         dsx.training(dsx.Space(**SPACE), chunk_size=8, outputs=["tco"], store=tmp_path / "r.zarr")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("stack", [dsx.training, dsx.serving])
+def test_every_variable_states_units_and_meaning_and_defaults_are_shared(stack):
+    ds = stack(dsx.Space(model="llama-3.1-70b", hardware=["H100", "B200"], tp=[4, 8]))
+    assert [v for v in ds.data_vars if "units" not in ds[v].attrs] == []
+    assert [v for v in ds.data_vars if not ds[v].attrs.get("long_name")] == []
+    # an input left at its default is one variable in the result, seen by every solver
+    assert ds["link_efficiency"].attrs.get("input") == "default"
+    assert float(ds["link_efficiency"]) == dsx.inputs().loc["link_efficiency", "default"]

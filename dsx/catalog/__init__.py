@@ -180,10 +180,8 @@ def _dataset(kind: str) -> xr.Dataset:
             peak[col[5:]] = data
             continue
         attrs = {"long_name": _LONG_NAMES.get(col, col.replace("_", " "))}
-        if isinstance(unit, str):
-            attrs["units"] = unit
-        elif unit is int:
-            attrs["units"] = ""
+        # counts, flags and labels are dimensionless: every variable states its units
+        attrs["units"] = unit if isinstance(unit, str) else ""
         ds[col] = (dim, data, attrs)
     if peak:
         ds["peak_flops"] = xr.DataArray(

@@ -98,6 +98,7 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
         def run(ds: xr.Dataset) -> xr.Dataset:
             kwargs: dict[str, Any] = {}
             labelled: dict[str, Any] = {}
+            defaults: dict[str, Input] = {}
             for p in params:
                 if p.name in ds.variables:
                     var = ds.variables[p.name]
@@ -107,6 +108,7 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
                         labelled[p.name] = var
                 elif isinstance(p.default, Input):
                     kwargs[p.name] = p.default.default
+                    defaults[p.name] = p.default
                 elif p.default is not inspect.Parameter.empty:
                     kwargs[p.name] = p.default
                 else:
@@ -136,6 +138,13 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
                 deps = None if traced is None else traced.get(name)
                 new[name] = _label(value, order, ds, name, kernel.__name__, deps)
                 new[name].attrs = {"units": units, "long_name": long_name}
+            # the defaults this solver assumed become variables, so later solvers (and the user)
+            # see the same value: one default per input, stated in the result
+            for name, spec in defaults.items():
+                if name not in new:
+                    new[name] = xr.Variable((), spec.default, {
+                        "units": spec.unit if spec.unit is not None else "",
+                        "long_name": spec.doc.split(". ")[0], "input": "default"})
             return ds.assign(new)
 
         @functools.wraps(kernel)
