@@ -12,8 +12,7 @@ The queueing-theory kernels (Erlang C in log space, M/M/c and G/G/c waits, quant
 M/M/1 closed forms, the M/M/c sojourn tail) are in :mod:`dsx.solvers.erlang` and
 re-exported here; :func:`queueing` is the solver, and :func:`replicas_for_slo` finds the
 fewest replicas that meet a TTFT / TPOT objective by a fixed-trip integer bisection (no
-loop over configurations). :func:`numpy_kernel` runs the serving kernels on plain numpy
-arrays.
+loop over configurations).
 
 References
 ----------
@@ -27,18 +26,15 @@ time is exponential with rate μ − λ).
 
 from __future__ import annotations
 
-import functools
-import inspect
 
 import numpy as np
-import xarray as xr
 
 from .base import Input, solver, where
 from .compute import BATCH
 from .erlang import (allen_cunneen_factor, erlang_c, mm1_sojourn_quantile, mm1_wait_mean,  # noqa: F401
                      mmc_sojourn_quantile, mmc_wait_mean, wait_quantile)
 
-__all__ = ["numpy_kernel", "ARRIVAL_RATE", "REPLICAS", "erlang_c", "mmc_wait_mean", "allen_cunneen_factor", "wait_quantile",
+__all__ = ["ARRIVAL_RATE", "REPLICAS", "erlang_c", "mmc_wait_mean", "allen_cunneen_factor", "wait_quantile",
            "mm1_wait_mean", "mm1_sojourn_quantile", "mmc_sojourn_quantile",
            "replicas_for_slo", "queueing"]
 
@@ -48,57 +44,6 @@ ARRIVAL_RATE = Input(0.0, "1/s", "Requests per second offered to the whole deplo
                      "and operations assume full (offline) load.", minimum=0.0)
 REPLICAS = Input(1, "", "Identical serving replicas sharing the arrivals (each of tp·pp GPUs, twice "
                  "that when disaggregated).", integer=True)
-
-
-def numpy_kernel(kernel):
-    """Run a keyword-only kernel on plain numpy arrays, then label the results again.
-
-    The variables a solver receives come from one Dataset, so they share its indexes:
-    each DataArray is transposed to a common dimension order and given length-1 axes for
-    the dimensions it lacks, the kernel runs on numpy (no per-operation alignment — xarray
-    costs ~0.1-0.3 ms per operation, which dominates on large stacks), and each output
-    keeps only the dimensions along which it varies (plus length-1 dimensions some input
-    had). Results equal the DataArray evaluation; floats and arrays pass through.
-    """
-    sig = inspect.signature(kernel)
-
-    @functools.wraps(kernel)
-    def run(*args, **kw):
-        if args:
-            kw = dict(sig.bind_partial(*args, **kw).arguments)
-        arrays = [v for v in kw.values() if isinstance(v, xr.DataArray)]
-        if not arrays:
-            return kernel(**kw)
-        dims: list = []
-        sizes: dict = {}
-        coords: dict = {}
-        for da in arrays:
-            for d in da.dims:
-                if d not in sizes:
-                    dims.append(d)
-                    sizes[d] = da.sizes[d]
-                    if d in da.indexes:
-                        coords[d] = da.indexes[d]
-        flat = {}
-        for k, v in kw.items():
-            if isinstance(v, xr.DataArray):
-                data = v.transpose(*[d for d in dims if d in v.dims]).values
-                flat[k] = data.reshape([sizes[d] if d in v.dims else 1 for d in dims])
-            else:
-                flat[k] = v
-        out = kernel(**flat)
-        wrapped = {}
-        for name, value in out.items():
-            arr = np.asarray(value)
-            if arr.ndim == 0:
-                wrapped[name] = xr.DataArray(arr)
-                continue
-            keep = [i for i, d in enumerate(dims) if arr.shape[i] > 1 or sizes[d] == 1]
-            arr = arr.reshape([arr.shape[i] for i in keep])
-            kd = [dims[i] for i in keep]
-            wrapped[name] = xr.DataArray(arr, dims=kd, coords={d: coords[d] for d in kd if d in coords})
-        return wrapped
-    return run
 
 
 def _slo_met(replicas, batch, arrival_rate, service_time, first_token_time, tpot,
@@ -190,7 +135,6 @@ def replicas_for_slo(batch, arrival_rate, service_time, first_token_time, tpot, 
     "e2e_q": ("s", "end-to-end request latency at the requested quantile, with queueing"),
     "replicas_needed": ("", "fewest replicas meeting the TTFT/TPOT objectives at the quantile"),
 })
-@numpy_kernel
 def queueing(ttft, tpot, e2e_latency, request_capacity, batch=BATCH,
              arrival_rate=ARRIVAL_RATE, replicas=REPLICAS,
              quantile=Input(0.99, "", "Quantile of the latency distribution reported in *_q (vLLM "

@@ -48,7 +48,6 @@ from .base import Input, solver, where
 from .compute import INPUT_LEN, OUTPUT_LEN, inference_compute, kv_share, stage_params
 from .layout import EP, PP, TP, layout
 from .network import COLLECTIVE_LATENCY, communication, group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
-from .queueing import numpy_kernel
 from .speculative import _compute, _draft, _p, _with_params, offload_stream_time, paged_tokens, spec_tokens_per_step
 
 __all__ = ["serving_layout", "kv_capacity", "serving_latency", "SERVING_CHECKS", "MEMORY_UTILIZATION",
@@ -99,7 +98,6 @@ ENGINE_MEMORY_EFFICIENCY = Input(
     "ok_experts_divisible": ("", "ep divides the experts and the replica's GPUs (ep = 1 for dense)"),
     "ok_context": ("", "context within the model's max_context"),
 })
-@numpy_kernel
 def serving_layout(arch, layers, heads, experts, max_context, peak_flops,
                    tp=TP, pp=PP, ep=EP, input_len=INPUT_LEN, output_len=OUTPUT_LEN,
                    reasoning_tokens=Input(0, "token", "Hidden reasoning tokens generated per request "
@@ -170,7 +168,6 @@ def serving_layout(arch, layers, heads, experts, max_context, peak_flops,
     "ok_kv": ("", "the KV cache of at least one sequence fits"),
     "ok_batch": ("", "batch <= max_batch"),
 })
-@numpy_kernel
 @_with_params([_p("context_len"), _p("hbm_capacity"), _p("weights_memory"),
                _p("page_size", Input(16, "token", "Tokens per KV-cache block (vLLM block_size default 16).",
                                      integer=True)),
@@ -280,7 +277,6 @@ def kv_capacity(**kw):
     "tokens_per_s": ("token/s", "generated tokens per second of one replica at full batch"),
     "tokens_per_s_per_gpu": ("token/s", "generated tokens per second per GPU"),
 })
-@numpy_kernel
 @_with_params([_p("context_len"), _p("generated_len"), _p("gpus_per_replica"), _p("offloaded_weights"),
                _p("kv_bytes_per_token_gpu"), _p("hidden"), _p("layers"), _p("dense_layers", 0.0),
                _p("scale_up_bandwidth"), _p("scale_up_latency", 0.0), _p("scale_up_domain", 8.0),

@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from .base import Input, solver, where
-from .queueing import ARRIVAL_RATE, REPLICAS, numpy_kernel
+from .queueing import ARRIVAL_RATE, REPLICAS
 from .serving import SERVING_CHECKS
 
 __all__ = ["serving_operations", "serving_feasibility", "best_batch", "DURATION"]
@@ -38,7 +38,6 @@ DURATION = Input(30 * 86_400.0, "s", "Period the serving deployment is operated 
     "tokens_total": ("token", "tokens generated over the period"),
     "power_fraction": ("", "average over maximum node power"),
 })
-@numpy_kernel
 def serving_operations(gpus_per_replica, tokens_per_s, utilization, arrival_rate=ARRIVAL_RATE,
                        replicas=REPLICAS,
                        duration=DURATION,
@@ -132,7 +131,7 @@ _feasibility.__doc__ = """Whether a serving configuration runs, and the first re
     'kv_does_not_fit'
     """
 serving_feasibility = solver({"feasible": ("", "configuration runs: every serving check passes"),
-                              "reason": ("", "first failing check, '' where feasible")})(numpy_kernel(_feasibility))
+                              "reason": ("", "first failing check, '' where feasible")})(_feasibility)
 
 
 def best_batch(ds: xr.Dataset, ttft_slo=None, tpot_slo=None, e2e_slo=None, *,
