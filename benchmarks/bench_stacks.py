@@ -133,8 +133,12 @@ def main() -> None:
         return
     rng = np.random.default_rng(0)
     configs = sample_configs(TRAIN, args.sample, rng)
-    proc = subprocess.run([py, str(HERE / "mlsysim_side.py")], input=json.dumps(configs),
-                          capture_output=True, text=True)
+    try:
+        proc = subprocess.run([py, str(HERE / "mlsysim_side.py")], input=json.dumps(configs),
+                              capture_output=True, text=True)
+    except OSError as exc:
+        print(f"cannot run mlsysim's interpreter {py!r} ({exc}); skipping the comparison", file=sys.stderr)
+        return
     if proc.returncode != 0:
         print("mlsysim run failed:\n" + proc.stderr[-2000:], file=sys.stderr)
         return
