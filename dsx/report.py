@@ -230,11 +230,17 @@ def _training_rows(c: _Cfg) -> list[Row]:
     algo = Row("Algorithm", [("tokens per parameter", c.f("tokens_per_param")),
                              (f"compute-optimal ({c('law') or 'scaling'} law)", fmt(opt)),
                              ("optimal size for this budget", c.f("chinchilla_params"))])
+    budget = c("compute_budget")
+    if budget is not None and c("law") != "20x":
+        # the 20-tokens-per-parameter rule beside the fitted law: C = 6·N·20N  ->  N = sqrt(C/120)
+        algo.items.append(("optimal size, 20 tokens/param rule", fmt((budget / 120.0) ** 0.5 / 1e9, "B params")))
     if tpp is not None and opt:
         r = tpp / opt
         algo.binding = (f"over-trained: {_num(r)}× the compute-optimal tokens per parameter" if r > 1.25 else
                         f"under-trained: {_num(r)}× the compute-optimal tokens per parameter" if r < 0.8 else
                         f"near compute-optimal ({_num(r)}×)")
+        if c("law") != "20x":
+            algo.binding += f" ({_num(tpp / 20.0)}× the 20-tokens-per-parameter rule)"
     out.append(algo)
     # Fleet: communication and the step-time breakdown
     step = c("step_time")
