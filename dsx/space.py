@@ -16,7 +16,7 @@ their catalog columns joined by label, so ``hbm_bandwidth`` has dimension ``hard
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np

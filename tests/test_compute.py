@@ -1,7 +1,5 @@
 """Compute roofline: hand calculations, published closed forms, bounds, scalar oracle, invariants."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,10 +14,7 @@ from dsx.solvers.memory import inference_memory, training_memory
 from dsx.solvers.model import model_shape
 from dsx.stacks import evaluate
 
-_spec = importlib.util.spec_from_file_location("oracle_compute_memory",
-                                               Path(__file__).parent / "oracles" / "compute_memory.py")
-oracle = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(oracle)
+from oracles import compute_memory as oracle
 
 TRAIN = (model_shape, layout, training_compute, training_memory)
 SERVE = (model_shape, inference_compute, inference_memory)

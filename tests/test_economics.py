@@ -1,8 +1,6 @@
 """Economics: all-in capex, amortisation, region-priced energy, TCO, cloud cost; the seed job end to end."""
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +12,7 @@ from dsx.solvers.economics import capital, operating_cost
 from dsx.solvers.reliability import checkpointing, job_goodput, reliability
 from dsx.solvers.sustainability import J_PER_KWH, SECONDS_PER_YEAR, carbon_footprint, power, water_footprint
 
-_spec = importlib.util.spec_from_file_location("oracle_operations", Path(__file__).parent / "oracles" / "operations.py")
-oracle = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(oracle)
+from oracles import operations as oracle
 
 DAY = 86_400.0
 OPERATIONS = (reliability, checkpointing, job_goodput, power, carbon_footprint, water_footprint,

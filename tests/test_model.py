@@ -1,7 +1,5 @@
 """Model shape: parameter counts against published figures and the physics reference, KV widths."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,10 +8,7 @@ import xarray as xr
 import dsx
 from dsx.solvers.model import model_shape
 
-_spec = importlib.util.spec_from_file_location("oracle_compute_memory",
-                                               Path(__file__).parent / "oracles" / "compute_memory.py")
-oracle = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(oracle)
+from oracles import compute_memory as oracle
 
 MODELS = dsx.catalog.models()
 LLMS = [n for n in MODELS.model.values if MODELS.arch.sel(model=n).item() != "cnn"]

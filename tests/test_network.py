@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +15,7 @@ from dsx.solvers.network import (all_gather_time, all_reduce_time, all_to_all_ti
                                  group_all_reduce_time, group_all_to_all_time, group_bandwidth, group_split,
                                  hierarchical_all_reduce_time, p2p_time, reduce_scatter_time)
 
-_spec = importlib.util.spec_from_file_location("oracle_training", Path(__file__).parent / "oracles" / "training.py")
-oracle = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(oracle)
+from oracles import training as oracle
 
 GB = 1e9
 

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "full_stack_audit.ipynb"
 
-_spec = importlib.util.spec_from_file_location("notebook_runner", Path(__file__).parent / "notebook_runner.py")
-runner = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = runner   # dataclasses look their module up by name
-_spec.loader.exec_module(runner)
+import notebook_runner as runner
 
 
 def test_full_stack_audit_notebook_runs(tmp_path, monkeypatch):

@@ -3,18 +3,13 @@ Pareto fronts, best layouts, sensitivities, inverse design, a serving slice and 
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "design_space.ipynb"
 
-_spec = importlib.util.spec_from_file_location("notebook_runner", Path(__file__).parent / "notebook_runner.py")
-runner = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = runner   # dataclasses look their module up by name
-_spec.loader.exec_module(runner)
+import notebook_runner as runner
 
 
 def _number(pattern: str, text: str) -> float:

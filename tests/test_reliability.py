@@ -1,8 +1,6 @@
 """Reliability: fleet MTBF, checkpoint interval (Young/Daly), goodput with lost work."""
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +11,7 @@ from hypothesis import strategies as st
 from dsx.solvers.reliability import (LLAMA3_INTERRUPTION_RATE, checkpointing, daly_interval,
                                      daly_useful_fraction, job_goodput, reliability, young_interval)
 
-_spec = importlib.util.spec_from_file_location("oracle_operations", Path(__file__).parent / "oracles" / "operations.py")
-oracle = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(oracle)
+from oracles import operations as oracle
 
 DAY = 86_400.0
 HOUR = 3_600.0

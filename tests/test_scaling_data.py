@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,9 +12,7 @@ import dsx
 from dsx.solvers.data import data_pipeline, token_bytes
 from dsx.solvers.scaling import LAWS, chinchilla_loss, optimal_allocation, scaling_law
 
-_spec = importlib.util.spec_from_file_location("oracle_training", Path(__file__).parent / "oracles" / "training.py")
-oracle = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(oracle)
+from oracles import training as oracle
 
 
 # -- scaling laws ------------------------------------------------------------------------------

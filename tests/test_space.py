@@ -1,8 +1,6 @@
 import numpy as np
 import pytest
-import xarray as xr
 
-import dsx
 from dsx import DsxInputError, Space
 
 

@@ -1,7 +1,5 @@
 """Sustainability: whole-node energy, operational + embodied carbon, on-site + off-site water."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +9,7 @@ from hypothesis import strategies as st
 
 from dsx.solvers.sustainability import J_PER_KWH, SECONDS_PER_YEAR, carbon_footprint, power, water_footprint
 
-_spec = importlib.util.spec_from_file_location("oracle_operations", Path(__file__).parent / "oracles" / "operations.py")
-oracle = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(oracle)
+from oracles import operations as oracle
 
 DAY = 86_400.0
 

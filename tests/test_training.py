@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +11,7 @@ from hypothesis import strategies as st
 import dsx
 from dsx.solvers.training import feasibility, step_time, throughput, time_to_train
 
-_spec = importlib.util.spec_from_file_location("oracle_training", Path(__file__).parent / "oracles" / "training.py")
-oracle = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(oracle)
+from oracles import training as oracle
 
 DAY = 86_400.0
 

@@ -221,7 +221,7 @@ def kv_capacity(**kw):
     >>> float(out["kv_bytes_per_token"]) / 1024, int(out["max_batch"])
     (128.0, 185)
     """
-    tp, pp, ep = kw["tp"], kw["pp"], kw["ep"]
+    tp, pp = kw["tp"], kw["pp"]
     share = kv_share(kw["kv_heads"], kw["attention"], tp)
     kv_tok = kw["kv_elements_per_token"] * kw["kv_bytes"]
     kv_gpu = kv_tok / pp * share
