@@ -1,8 +1,8 @@
 """Execute a notebook top to bottom in a kernel running this test interpreter; collect its outputs.
 
-Shared by the notebook tests (load it with ``importlib``, as the oracles are loaded)::
+Shared by the notebook tests (``tests/`` is on pytest's ``pythonpath``)::
 
-    runner = load("notebook_runner.py")
+    import notebook_runner as runner
     run = runner.execute(NOTEBOOK, tmp_path, monkeypatch)
     assert not run.errors and run.figures >= 3
 
