@@ -26,6 +26,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import DsxInputError
+from .front3d import front_3d
 
 __all__ = ["pareto", "pareto_kernel", "front_table", "constraint_mask", "register_where_parser"]
 
@@ -207,9 +208,10 @@ def pareto_kernel(points: np.ndarray, groups: np.ndarray | None = None) -> np.nd
     Notes
     -----
     Values are replaced by dense integer ranks (exact ties, no rounding issues). Two
-    objectives: O(n log n) sort and running minimum. Three or more: blocked sort-filter
-    sweep (sort by the sum of ranks, then numpy dominance checks against the front found so
-    far), near O(n log n + n·F) for a front of F points.
+    objectives: O(n log n) sort and running minimum. Three: lexicographic sweep with a
+    prefix-minimum tree, O(n log n) whatever the front's size (:mod:`dsx.analysis.front3d`).
+    Four or more: blocked sort-filter sweep (sort by the sum of ranks, then numpy dominance
+    checks against the front found so far), near O(n log n + n·F) for a front of F points.
 
     >>> pareto_kernel(np.array([[1, 3], [2, 2], [2, 2], [3, 3]], float)).tolist()
     [True, True, True, False]
@@ -228,6 +230,8 @@ def pareto_kernel(points: np.ndarray, groups: np.ndarray | None = None) -> np.nd
         r = np.concatenate([r, np.zeros((n, 1), np.int64)], axis=1)
     if r.shape[1] == 2:
         return _front_2d(r, g)
+    if r.shape[1] == 3:
+        return front_3d(r, g)
     return _front_nd(r, g)
 
 
