@@ -7,6 +7,7 @@ water -> cost. Each step is a pure ``Dataset -> Dataset`` solver (``dsx.solvers`
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import warnings
@@ -16,6 +17,7 @@ from typing import Any, Callable
 import xarray as xr
 
 from .errors import DsxInputError
+from .lazy import evaluate_lazy
 from .progress import Progress
 
 from .solvers import compute, data, economics, layout, memory, model, network, queueing, reliability
@@ -161,8 +163,14 @@ def _stream(run: Callable[[Space], xr.Dataset], space: Space, axis: str | None, 
         return xr.open_dataset(store, engine="zarr", chunks=None, zarr_format=2)
 
 
+def evaluate_space(steps: tuple, space: Space) -> xr.Dataset:
+    """Run ``steps`` over the input Dataset of ``space`` (one piece of a lazy evaluation)."""
+    return evaluate(steps, space.to_dataset())
+
+
 def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any], outputs: list[str] | None,
-         chunk_size: int | None, progress: bool, label: str, store: Any = None) -> xr.Dataset:
+         chunk_size: int | None, progress: bool, label: str, store: Any = None,
+         chunks: Any = None) -> xr.Dataset:
     if isinstance(space, xr.Dataset):  # an input dataset built elsewhere (sensitivity, synthesis)
         ds = space.assign(Space(**options).to_dataset().data_vars) if options else space
         return evaluate(steps, ds)
@@ -171,6 +179,12 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
 
     def finish(ds: xr.Dataset) -> xr.Dataset:
         return ds if keep is None else ds.drop_vars([v for v in ds.data_vars if v not in keep])
+
+    if chunks is not None:
+        if chunk_size is not None or store is not None:
+            raise DsxInputError("chunks=: give chunks= alone (it replaces chunk_size=; write a lazy result "
+                                "with ds.to_zarr(path))")
+        return finish(evaluate_lazy(functools.partial(evaluate_space, steps), space, chunks))
 
     need = space.size * BYTES_PER_CONFIGURATION
     if chunk_size is None and store is None:
@@ -191,7 +205,7 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
 
 def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | None = None,
              chunk_size: int | None = None, progress: bool = False, store: Any = None,
-             **options: Any) -> xr.Dataset:
+             chunks: Any = None, **options: Any) -> xr.Dataset:
     """Evaluate the training stack over every configuration of ``space`` at once.
 
     Parameters
@@ -209,14 +223,20 @@ def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | No
     store : path, optional
         Stream the result, piece by piece, into this zarr store and return it opened lazily
         (dask-backed) — for spaces larger than memory. Needs ``pip install 'dsx[dask]'``.
+    chunks : "auto" or mapping, optional
+        Return at once a lazy, dask-backed result: one task per piece of the space, run by
+        whatever dask scheduler is active (threads, processes, a ``dask.distributed``
+        cluster). ``"auto"`` picks pieces that fit a task's memory, split along the axes the
+        heavy variables carry; a mapping sets piece lengths (``{"gpus": 1}``). ``dsx.best``
+        and ``dsx.pareto`` on such a result reduce each piece where it is computed.
     **options
         Further inputs (scalars or lists), merged into the space.
     """
-    return _run(TRAINING, space, options, outputs, chunk_size, progress, "dsx.training", store)
+    return _run(TRAINING, space, options, outputs, chunk_size, progress, "dsx.training", store, chunks)
 
 
 def serving(space: Space | xr.Dataset | None = None, *, outputs: list[str] | None = None,
             chunk_size: int | None = None, progress: bool = False, store: Any = None,
-            **options: Any) -> xr.Dataset:
+            chunks: Any = None, **options: Any) -> xr.Dataset:
     """Evaluate the serving stack over every configuration of ``space`` at once (see :func:`training`)."""
-    return _run(SERVING, space, options, outputs, chunk_size, progress, "dsx.serving", store)
+    return _run(SERVING, space, options, outputs, chunk_size, progress, "dsx.serving", store, chunks)

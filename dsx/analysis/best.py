@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import DsxInputError
+from ..lazy import pieces_of
 from .pareto import _joint_dims, _names, constraint_mask
 
 __all__ = ["best"]
@@ -66,6 +67,11 @@ def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = Non
     """
     if (minimize is None) == (maximize is None):
         raise DsxInputError("best: give exactly one objective, minimize='name' or maximize='name'")
+    plan = pieces_of(ds)
+    if plan is not None:  # a lazy result: reduce each piece where it is computed
+        from .ingraph import best_in_graph
+
+        return best_in_graph(ds, plan, minimize=minimize, maximize=maximize, where=where, over=over, include=include)
     name = minimize if minimize is not None else maximize
     if not isinstance(name, str):
         raise DsxInputError("best: the objective must be one variable name (use dsx.pareto for several)")

@@ -26,6 +26,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import DsxInputError
+from ..lazy import pieces_of
 from .front3d import front_3d
 
 __all__ = ["pareto", "pareto_kernel", "front_table", "constraint_mask", "register_where_parser"]
@@ -296,6 +297,11 @@ def pareto(ds: xr.Dataset, minimize: str | Sequence[str] = (), maximize: str | S
     """
     mins, maxs = _objectives(ds, minimize, maximize)
     over_dims = _names(over)
+    plan = pieces_of(ds)
+    if plan is not None:  # a lazy result: reduce each piece where it is computed
+        from .ingraph import pareto_in_graph
+
+        return pareto_in_graph(ds, plan, minimize=minimize, maximize=maximize, where=where, over=over)
     for d in over_dims:
         if d not in ds.dims:
             raise DsxInputError(f"pareto: over={d!r} is not a dimension of the dataset (have {list(ds.dims)})")

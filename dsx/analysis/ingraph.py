@@ -1,0 +1,159 @@
+"""Reductions of a lazy result inside the task graph: only small results reach the client.
+
+A lazy result (``dsx.training(space, chunks=...)``) is a set of piece tasks, each the eager
+evaluation of a sub-space. ``best`` and ``pareto`` run on each piece where it is computed
+(one reduction task per piece) and the client merges the small per-piece answers:
+
+- best: pieces cut along a dimension that is kept (not optimised over) answer disjoint
+  groups; pieces cut along an optimised dimension compete, and the better candidate wins
+  (ties: the first configuration in axis order, as the eager reduction reports).
+- pareto: the front of a union is the front of the union of per-piece fronts, so each piece
+  sends only its own front points; the global front is computed from those, and the mask is
+  a lazy array whose blocks mark the points of that front.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..lazy import Pieces, normalized
+from .pareto import pareto, pareto_kernel
+
+__all__ = ["best_in_graph", "pareto_in_graph"]
+
+
+def _compute(plan: Pieces, fn: Any, *args: Any) -> list:
+    """Run ``fn(piece, index, dims, *args)`` on every piece as a task; gather the small results
+    (with whatever scheduler is active: threads, processes or a distributed client)."""
+    import dask
+    from dask.delayed import Delayed
+
+    graph = dict(plan.graph)
+    outs = []
+    for key in plan.keys():
+        k = ("dsx-reduce-" + fn.__name__, *key[1:])
+        graph[k] = (fn, key, list(key[1:]), plan.dims, *args)  # the index as a list: not a key
+        outs.append(Delayed(k, graph))
+    return list(dask.compute(*outs))
+
+
+# --------------------------------------------------------------------------------------------
+# best
+# --------------------------------------------------------------------------------------------
+def _best_piece(piece: xr.Dataset, index: list, dims: dict, kwargs: dict) -> xr.Dataset:
+    from .best import best
+
+    return best(normalized(piece, dims), **kwargs)
+
+
+def best_in_graph(ds: xr.Dataset, plan: Pieces, **kwargs: Any) -> xr.Dataset:
+    """:func:`dsx.best` on a lazy result, one reduction task per piece (same arguments)."""
+    results = _compute(plan, _best_piece, kwargs)
+    over = [d for d in results[0].attrs.get("over", "").split(",") if d]
+    name = results[0].attrs["objective"]
+    sign = 1.0 if results[0].attrs.get("sense", "minimize") == "minimize" else -1.0
+    # pieces that differ only along optimised dimensions compete for the same groups
+    groups: dict[tuple, list] = defaultdict(list)
+    for key, res in zip(plan.keys(), results):
+        at = dict(zip(plan.split, key[1:]))
+        if any(i and a not in over and a not in res.dims for a, i in at.items()):
+            continue  # the answer does not depend on this axis: its first piece stands for all
+        groups[tuple(i for a, i in at.items() if a not in over)].append(res)
+    merged = [_merge_best(cands, name, sign, over, plan.axes) for cands in groups.values()]
+    out = merged[0] if len(merged) == 1 else xr.combine_by_coords(merged, combine_attrs="override")
+    # combine_by_coords sorts the labels; restore the space's own order
+    out = out.reindex({d: plan.axes[d] for d in out.dims if d in plan.axes})
+    keep = [d for d in ds.dims if d in out.dims]
+    return out.transpose(*keep, ...)
+
+
+def _merge_best(cands: list, name: str, sign: float, over: list, axes: dict) -> xr.Dataset:
+    if len(cands) == 1:
+        return cands[0]
+    c = xr.concat(cands, dim="piece", data_vars="all", coords="minimal", compat="override",
+                  combine_attrs="override")
+    score = (sign * c[name]).where(c["found"], np.inf)
+    top = score.min("piece")
+    # among equal candidates, the first configuration in axis order (as the eager best)
+    position = xr.zeros_like(score)
+    for d in over:
+        if d in axes:
+            labels = c[d].values
+            pos = pd.Index(axes[d]).get_indexer(labels.ravel()).reshape(labels.shape)
+            position = position * len(axes[d]) + xr.DataArray(pos, dims=c[d].dims)
+    rank = position.where(score == top, np.inf)
+    pick = rank.argmin("piece")
+    out = c.isel(piece=pick)
+    out["found"] = c["found"].any("piece")
+    out["ties"] = c["ties"].where(score == top, 0).sum("piece").where(out["found"], 0).astype(c["ties"].dtype)
+    out["ties"].attrs = cands[0]["ties"].attrs
+    out["found"].attrs = cands[0]["found"].attrs
+    return out.drop_vars("piece", errors="ignore")
+
+
+# --------------------------------------------------------------------------------------------
+# pareto
+# --------------------------------------------------------------------------------------------
+def _front_piece(piece: xr.Dataset, index: list, dims: dict, kwargs: dict, split: list,
+                 starts: dict) -> dict:
+    """This piece's front points: global positions along the joint dims, objective values."""
+    piece = normalized(piece, dims)
+    mask = pareto(piece, **kwargs)
+    offset = {a: starts[a][i] for a, i in zip(split, index)}
+    hit = np.nonzero(np.asarray(mask.values, bool))
+    rows = {d: xr.DataArray(ix, dims="row") for d, ix in zip(mask.dims, hit)}
+    mins = [n for n in mask.attrs.get("minimize", "").split(",") if n]
+    maxs = [n for n in mask.attrs.get("maximize", "").split(",") if n]
+    n_hit = int(np.asarray(mask.values, bool).sum())
+
+    def picked(name: str) -> np.ndarray:
+        var = piece[name]
+        return np.broadcast_to(var.isel({d: rows[d] for d in var.dims}).values, (n_hit,)).astype(float)
+
+    values = np.stack([picked(n) for n in mins] + [-picked(n) for n in maxs], axis=1)
+    return {"dims": mask.dims, "attrs": dict(mask.attrs), "values": values,
+            "pos": {d: ix + offset.get(d, 0) for d, ix in zip(mask.dims, hit)} if mask.dims else {}}
+
+
+def pareto_in_graph(ds: xr.Dataset, plan: Pieces, **kwargs: Any) -> xr.DataArray:
+    """:func:`dsx.pareto` on a lazy result: per-piece fronts, merged; the mask stays lazy."""
+    import dask.array as da
+
+    starts = {a: [s.start for s in plan.cuts[a]] for a in plan.split}
+    parts = _compute(plan, _front_piece, kwargs, plan.split, starts)
+    dims = parts[0]["dims"]
+    over = kwargs.get("over")
+    over = [over] if isinstance(over, str) else list(over or [])
+    group_dims = [d for d in dims if over and d not in over]
+    values = np.concatenate([p["values"] for p in parts], axis=0)
+    pos = {d: np.concatenate([p["pos"][d] for p in parts]).astype(np.int64) for d in dims}
+    group = np.zeros(len(values), np.int64)
+    for d in group_dims:
+        group = group * ds.sizes[d] + pos[d]
+    keep = pareto_kernel(values, group if group_dims else None) if len(values) else np.zeros(0, bool)
+    front = {d: pos[d][keep] for d in dims}
+    coords = {d: ds[d] for d in dims if d in ds.coords}
+    if not dims:
+        return xr.DataArray(bool(keep.any()), name="pareto", attrs=parts[0]["attrs"])
+    chunks = tuple(tuple(s.stop - s.start for s in plan.cuts[d]) if d in plan.cuts else (ds.sizes[d],)
+                   for d in dims)
+    mask = da.map_blocks(_mark, front=front, dims=dims, dtype=bool, chunks=chunks,
+                         meta=np.empty((0,) * len(dims), bool))
+    out = xr.DataArray(mask, dims=dims, coords=coords, name="pareto", attrs=parts[0]["attrs"])
+    return out.transpose(*[d for d in ds.dims if d in dims])
+
+
+def _mark(block_info: Any = None, front: dict | None = None, dims: tuple = ()) -> np.ndarray:
+    """One block of the front mask: True at the front points that fall inside it."""
+    loc = block_info[None]["array-location"]
+    out = np.zeros(tuple(hi - lo for lo, hi in loc), bool)
+    inside = np.ones(len(front[dims[0]]), bool)
+    for d, (lo, hi) in zip(dims, loc):
+        inside &= (front[d] >= lo) & (front[d] < hi)
+    out[tuple(front[d][inside] - lo for d, (lo, _) in zip(dims, loc))] = True
+    return out

@@ -1,0 +1,248 @@
+"""Lazy, dask-backed evaluation: one task per piece of a space, any dask scheduler runs it.
+
+``dsx.training(space, chunks=...)`` returns at once a Dataset whose variables are dask
+arrays. Each task evaluates one piece of the space (a sub-``Space``) with the ordinary eager
+stack, so threads, processes or a ``dask.distributed`` cluster all run the same graph, and
+nothing is computed until asked for. Every variable keeps only its own dimensions: a variable
+that does not depend on a split axis takes its block from the first piece along that axis, so
+``capex`` is never copied along ``region`` pieces.
+
+``chunks="auto"`` splits along the axes that most variables carry (the heavy core), never
+along an axis that only a few cheap variables carry (such as ``region``) while another split
+exists, until a piece fits the per-task memory target.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .errors import DsxInputError
+from .space import Space
+
+__all__ = ["evaluate_lazy", "piece_lengths", "pieces_of", "TEXT_WIDTH"]
+
+#: Width of text variables in lazy results (fixed, so every piece has the same dtype).
+TEXT_WIDTH = 48
+#: Result bytes per configuration at the peak of one piece's evaluation (see stacks).
+_BYTES_PER_CONFIGURATION = 512
+#: Default memory target of one task (a piece, with its intermediates).
+TASK_BYTES = 256 * 2**20
+
+
+@dataclass
+class Pieces:
+    """How a lazy result was cut: the piece tasks and where each piece sits in the space."""
+
+    graph: dict                      # piece key -> task (an eager evaluation of a sub-space)
+    name: str                        # key prefix of the piece tasks
+    split: list[str]                 # axes cut into several pieces, in space order
+    cuts: dict[str, list[slice]]     # axis -> the pieces' index ranges along it
+    axes: dict[str, list]            # the whole space's axes
+    dims: dict[str, tuple]           # variable -> its dimensions in the result
+
+    def keys(self) -> list[tuple]:
+        return list(self.graph)
+
+    def offsets(self, key: tuple) -> dict[str, int]:
+        """Start index, along each split axis, of the piece with this key."""
+        return {a: self.cuts[a][i].start for a, i in zip(self.split, key[1:])}
+
+
+#: Lazy results still alive in this process: token -> how they were cut (reductions run on
+#: the piece tasks themselves, so only small results come back to the client).
+_PIECES: dict[str, Pieces] = {}
+_KEEP = 16  # cut plans remembered (each holds one task per piece, no data)
+
+
+def pieces_of(ds: xr.Dataset) -> Pieces | None:
+    """The cut plan of a lazy dsx result, or None (eager, sliced, or from elsewhere)."""
+    plan = _PIECES.get(ds.attrs.get("dsx_pieces", ""))
+    if plan is None:
+        return None
+    if any(ds.sizes.get(a, len(v)) != len(v) for a, v in plan.axes.items()):
+        return None  # sliced since: the pieces no longer tile it
+    if not set(ds.data_vars) <= set(plan.dims):
+        return None  # variables added since: the pieces do not compute them
+    return plan
+
+
+def normalized(piece: xr.Dataset, dims: Mapping[str, tuple]) -> xr.Dataset:
+    """A piece's variables with exactly the result's dimensions (see :func:`_block`)."""
+    out = {}
+    for name, var in piece.data_vars.items():
+        want = dims.get(name)
+        out[name] = var if want is None or var.dims == want else _conform(var, want, piece.sizes)
+    return xr.Dataset(out, coords=piece.coords, attrs=piece.attrs)
+
+
+def _conform(var: xr.DataArray, dims: tuple, sizes: Mapping[str, int]) -> xr.DataArray:
+    # a piece of length 1 along an axis may carry it where the template does not, or the
+    # reverse (the traced dependency of a length-1 axis is conservative); the value does not
+    # vary along such an axis, so squeeze or repeat it
+    extra = [d for d in var.dims if d not in dims]
+    missing = {d: sizes[d] for d in dims if d not in var.dims}
+    var = var.squeeze(extra, drop=True) if extra else var
+    var = var.expand_dims(missing) if missing else var
+    return var.transpose(*dims)
+
+
+def _probe(space: Space) -> Space:
+    """The space cut to the first two values of every axis: the smallest evaluation whose
+    variables show exactly which axes they carry (a length-1 axis cannot show it)."""
+    return space.replace(**{k: v[:2] for k, v in space.axes.items()})
+
+
+def _carriers(template: xr.Dataset, axes: Mapping[str, list]) -> dict[str, int]:
+    """How many result variables carry each axis (the weight of splitting along it)."""
+    return {a: sum(a in template[v].dims for v in template.data_vars) for a in axes}
+
+
+def piece_lengths(space: Space, chunks: Any, template: xr.Dataset,
+                  task_bytes: float = TASK_BYTES) -> dict[str, int]:
+    """Piece length along each axis of ``space``.
+
+    Parameters
+    ----------
+    space : Space
+        The design space.
+    chunks : "auto" or mapping
+        ``"auto"``, or axis name -> piece length (axes not named stay whole; ``-1`` or
+        ``None`` means whole).
+    template : xarray.Dataset
+        An evaluation of a one-configuration probe of the space (its variables' dimensions).
+    task_bytes : float
+        Memory target of one piece, in bytes (``"auto"`` only).
+
+    Returns
+    -------
+    dict
+        Axis -> piece length (1 … axis length), for every axis of the space.
+    """
+    axes = space.dims
+    if isinstance(chunks, str):
+        if chunks != "auto":
+            raise DsxInputError(f"chunks: expected 'auto' or a mapping of axis to piece length, got {chunks!r}")
+        return _auto(axes, _carriers(template, axes), task_bytes)
+    if not isinstance(chunks, Mapping):
+        raise DsxInputError(f"chunks: expected 'auto' or a mapping such as {{'gpus': 1}}, got {type(chunks).__name__}")
+    out = dict(axes)
+    for name, length in chunks.items():
+        if name not in axes:
+            raise DsxInputError(f"chunks: {name!r} is not an axis of the space (axes: {', '.join(axes) or 'none'})")
+        if length is None or length == -1:
+            continue
+        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+            raise DsxInputError(f"chunks: piece length of {name!r} must be a whole number >= 1 (or -1 for whole), "
+                                f"got {length!r}")
+        out[name] = min(int(length), axes[name])
+    return out
+
+
+def _auto(axes: Mapping[str, int], weight: Mapping[str, int], task_bytes: float) -> dict[str, int]:
+    """Split the most-carried axes first until a piece holds about ``task_bytes``."""
+    target = max(int(task_bytes // _BYTES_PER_CONFIGURATION), 1)
+    out = dict(axes)
+    # heavy axes first (carried by most variables), longer first among equals
+    for axis in sorted(axes, key=lambda a: (-weight[a], -axes[a])):
+        size = math.prod(out.values())
+        if size <= target:
+            break
+        rest = size // out[axis]
+        out[axis] = max(1, min(out[axis], target // max(rest, 1)))
+    return out
+
+
+def _slices(length: int, piece: int) -> list[slice]:
+    return [slice(i, min(i + piece, length)) for i in range(0, length, piece)]
+
+
+def _evaluate_piece(run: Callable[[Space], xr.Dataset], space: Space) -> xr.Dataset:
+    return run(space)
+
+
+def _block(ds: xr.Dataset, name: str, dims: tuple, dtype: np.dtype) -> np.ndarray:
+    """One variable of an evaluated piece, in the template's dimension order and dtype."""
+    var = ds[name]
+    if var.dims != dims:
+        var = _conform(var, dims, ds.sizes)
+    return np.asarray(var.values).astype(dtype, copy=False)
+
+
+def _dtype(var: xr.DataArray) -> np.dtype:
+    return np.dtype(f"<U{TEXT_WIDTH}") if var.dtype.kind in "OU" else var.dtype
+
+
+def evaluate_lazy(run: Callable[[Space], xr.Dataset], space: Space, chunks: Any = "auto",
+                  task_bytes: float = TASK_BYTES) -> xr.Dataset:
+    """The result of ``run(space)`` as a Dataset of dask arrays, one task per piece.
+
+    Parameters
+    ----------
+    run : callable
+        ``Space -> Dataset``, the eager evaluation of one piece (picklable for a process or
+        distributed scheduler, e.g. a ``functools.partial`` of a module-level function).
+    space : Space
+        The whole space.
+    chunks : "auto" or mapping
+        Piece lengths per axis (see :func:`piece_lengths`).
+    task_bytes : float
+        Memory target of one piece for ``"auto"``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Same variables, dimensions, coordinates and attributes as ``run(space)``; text
+        variables are fixed-width (``<U48``). ``.compute()`` equals the eager result.
+    """
+    try:
+        import dask.array as da
+    except ImportError:
+        raise DsxInputError("chunks=: lazy evaluation needs dask: pip install 'dsx[dask]'") from None
+    template = run(_probe(space))
+    lengths = piece_lengths(space, chunks, template, task_bytes)
+    axes = space.axes
+    split = [a for a in axes if lengths[a] < len(axes[a])]
+    cuts = {a: _slices(len(axes[a]), lengths[a]) for a in split}
+    token = uuid.uuid4().hex[:12]
+    pieces = f"dsx-piece-{token}"
+    graph: dict = {}
+    for idx in itertools.product(*(range(len(cuts[a])) for a in split)):
+        sub = space.replace(**{a: axes[a][cuts[a][i]] for a, i in zip(split, idx)}) if split else space
+        graph[(pieces, *idx)] = (_evaluate_piece, run, sub)
+
+    coords = {a: xr.DataArray(np.asarray(v), dims=a, attrs=template[a].attrs) for a, v in axes.items()}
+    out = xr.Dataset(coords=coords)
+    for name, coord in template.coords.items():
+        if name not in axes:
+            out.coords[name] = coord
+    for name, var in template.data_vars.items():
+        dims, dtype = var.dims, _dtype(var)
+        key = f"dsx-{name}-{token}"
+        layer: dict = {}
+        ranges = [range(len(cuts[d])) if d in cuts else range(1) for d in dims]
+        for bidx in itertools.product(*ranges):
+            at = dict(zip(dims, bidx))
+            src = (pieces, *(at.get(a, 0) for a in split))
+            layer[(key, *bidx)] = (_block, src, name, dims, dtype)
+        chunk_sizes = tuple(
+            tuple(s.stop - s.start for s in cuts[d]) if d in cuts
+            else ((len(axes[d]),) if d in axes else (template.sizes[d],))
+            for d in dims)
+        arr = da.Array({**graph, **layer}, key, chunk_sizes, dtype=dtype,
+                       meta=np.empty((0,) * len(dims), dtype))
+        out[name] = xr.DataArray(arr, dims=dims, attrs=var.attrs)
+    _PIECES[token] = Pieces(graph, pieces, split, cuts, axes,
+                            {n: v.dims for n, v in template.data_vars.items()})
+    while len(_PIECES) > _KEEP:
+        _PIECES.pop(next(iter(_PIECES)))
+    out.attrs = {**template.attrs, "dsx_pieces": token}
+    order = [d for d in axes if d in out.dims]
+    return out.transpose(*order, ...)

@@ -1,0 +1,112 @@
+"""Lazy, dask-backed evaluation (``chunks=``) and the reductions that run inside its graph.
+
+The lazy result must equal the eager one exactly, whatever the cut; ``dsx.best`` and
+``dsx.pareto`` on it must give the eager answers while reducing piece by piece; and a
+``dask.distributed`` cluster must run the pieces as tasks on its workers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import dsx
+from dsx.errors import DsxInputError
+from dsx.lazy import pieces_of
+
+SPACE = dict(model="llama-3.1-70b", hardware=["H100", "A100-80GB"], gpus=[256, 512, 1024], tp=[2, 4, 8],
+             pp=[1, 2, 4], region=["quebec", "poland"], zero=[0, 1, 3])
+
+
+@pytest.fixture(scope="module")
+def eager():
+    return dsx.training(dsx.Space(**SPACE))
+
+
+def assert_same(a: xr.Dataset, b: xr.Dataset) -> None:
+    assert set(a.data_vars) == set(b.data_vars)
+    for name in a.data_vars:
+        x, y = a[name], b[name]
+        assert x.dims == y.dims, name
+        if x.dtype.kind in "OU":
+            assert (x.values.astype(str) == y.values.astype(str)).all(), name
+        else:
+            assert np.array_equal(x.values, y.values, equal_nan=True), name
+        assert x.attrs.get("units") == y.attrs.get("units"), name
+
+
+@pytest.mark.parametrize("chunks", [{"gpus": 1}, {"gpus": 2, "tp": 1}, {"region": 1, "zero": 2}, "auto"])
+def test_lazy_equals_eager(eager, chunks):
+    lazy = dsx.training(dsx.Space(**SPACE), chunks=chunks)
+    assert all(hasattr(lazy[v].data, "dask") for v in lazy.data_vars)
+    assert_same(eager, lazy.compute())
+
+
+def test_auto_never_cuts_region_while_another_cut_exists(eager):
+    from dsx.lazy import piece_lengths
+
+    lengths = piece_lengths(dsx.Space(**SPACE), "auto", eager, task_bytes=512 * 60)
+    assert lengths["region"] == 2            # only the cheap outputs (carbon, water, cost) carry it
+    assert np.prod(list(lengths.values())) <= 60  # a piece fits the target
+
+
+@pytest.mark.parametrize("kw", [dict(minimize="step_time", over=["tp", "pp", "zero"]),
+                                dict(minimize="tco", over=["tp", "pp"], include=["mfu"]),
+                                dict(minimize="carbon"),
+                                dict(maximize="mfu", over=["tp"], where="memory_per_gpu < 70 GB")])
+@pytest.mark.parametrize("chunks", [{"gpus": 1, "tp": 2}, {"region": 1, "zero": 1}])
+def test_best_in_graph_equals_eager(eager, kw, chunks):
+    lazy = dsx.training(dsx.Space(**SPACE), chunks=chunks)
+    assert pieces_of(lazy) is not None
+    got = dsx.best(lazy, **kw)
+    xr.testing.assert_equal(dsx.best(eager, **kw), got.transpose(*dsx.best(eager, **kw).dims))
+
+
+@pytest.mark.parametrize("kw", [dict(minimize=["step_time", "tco"]),
+                                dict(minimize=["time_to_train", "tco", "carbon"]),
+                                dict(minimize=["step_time", "tco"], over=["tp", "pp", "gpus"])])
+def test_pareto_in_graph_equals_eager(eager, kw):
+    lazy = dsx.training(dsx.Space(**SPACE), chunks={"gpus": 1, "pp": 2})
+    got = dsx.pareto(lazy, **kw)
+    assert hasattr(got.data, "dask")  # the mask stays lazy: only the front points came back
+    want = dsx.pareto(eager, **kw)
+    assert bool((want == got.compute().transpose(*want.dims)).all())
+    assert int(want.sum()) >= 1
+
+
+def test_sliced_or_extended_lazy_results_reduce_eagerly(eager):
+    lazy = dsx.training(dsx.Space(**SPACE), chunks={"gpus": 1})
+    assert pieces_of(lazy.isel(gpus=[0, 1])) is None
+    extended = lazy.assign(hours=lazy.time_to_train / 3600)
+    assert pieces_of(extended) is None
+    r = dsx.best(extended, minimize="hours", over=["tp", "pp", "zero"])
+    np.testing.assert_allclose(r.hours.values,
+                               dsx.best(eager, minimize="time_to_train", over=["tp", "pp", "zero"]).time_to_train / 3600)
+
+
+@pytest.mark.parametrize("chunks, message", [("big", "'auto' or a mapping"), ({"nodes": 1}, "not an axis"),
+                                             ({"gpus": 0}, ">= 1"), ({"gpus": 1.5}, "whole number"),
+                                             (7, "mapping")])
+def test_bad_chunks_are_refused(chunks, message):
+    with pytest.raises(DsxInputError, match="chunks") as err:
+        dsx.training(dsx.Space(**SPACE), chunks=chunks)
+    assert message in str(err.value)
+
+
+def test_serving_lazy_equals_eager():
+    space = dsx.Space(model="llama-3.1-8b", hardware=["H100", "A100-80GB"], tp=[1, 2], batch=[1, 8, 64],
+                      input_len=1024, output_len=128)
+    assert_same(dsx.serving(space), dsx.serving(space, chunks={"batch": 1}).compute())
+
+
+def test_a_local_cluster_runs_the_pieces_on_its_workers(eager):
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        lazy = dsx.training(dsx.Space(**SPACE), chunks={"gpus": 1})
+        with distributed.get_task_stream(client) as stream:
+            got = dsx.best(lazy, minimize="time_to_train", over=["tp", "pp", "zero"])
+        workers = {t["worker"] for t in stream.data if "dsx-reduce" in str(t["key"])}
+        assert workers and workers <= set(client.scheduler_info()["workers"])
+        xr.testing.assert_equal(got, dsx.best(eager, minimize="time_to_train", over=["tp", "pp", "zero"]))
