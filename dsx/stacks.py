@@ -22,6 +22,7 @@ from .progress import Progress
 
 from .solvers import compute, data, economics, layout, memory, model, network, queueing, reliability
 from .solvers import scaling, serving as serving_, serving_ops, sustainability, training
+from .solvers.base import Namespace
 from .space import Space
 
 __all__ = ["training", "serving", "evaluate", "chunked", "TRAINING", "SERVING"]
@@ -86,10 +87,19 @@ def _space(space: Space | None, options: dict[str, Any]) -> Space:
 
 
 def evaluate(steps: tuple, ds: xr.Dataset) -> xr.Dataset:
-    """Run ``steps`` (solvers) over ``ds`` in order."""
+    """Run ``steps`` (solvers) over ``ds`` in order; the result Dataset is built once.
+
+    Solvers (``@solver``) add their variables to one :class:`~dsx.solvers.base.Namespace`;
+    a plain ``Dataset -> Dataset`` step is also allowed and sees the Dataset so far.
+    """
+    ns = Namespace(ds)
     for step in steps:
-        ds = step(ds)
-    return ds
+        compute = getattr(step, "compute", None)
+        if compute is not None:
+            ns.update(compute(ns))
+        else:
+            ns = Namespace(step(ns.to_dataset()))
+    return ns.to_dataset()
 
 
 def chunked(run: Callable[[Space], xr.Dataset], space: Space, chunk_size: int,

@@ -26,7 +26,7 @@ import xarray as xr
 
 from ..errors import DsxInputError, MissingVariableError
 
-__all__ = ["Input", "solver", "INPUTS", "PROVIDERS", "where", "first_reason"]
+__all__ = ["Input", "solver", "Namespace", "INPUTS", "PROVIDERS", "where", "first_reason"]
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,8 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
             PROVIDERS.setdefault(name, kernel.__name__)
             OUTPUTS[name] = meta
 
-        @functools.wraps(kernel)
-        def run(ds: xr.Dataset) -> xr.Dataset:
+        def compute(ds: Any) -> dict[str, Any]:
+            # ``ds``: a Dataset or a Namespace (anything with .variables, .dims and .sizes)
             kwargs: dict[str, Any] = {}
             labelled: dict[str, Any] = {}
             defaults: dict[str, Input] = {}
@@ -145,7 +145,11 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
                     new[name] = xr.Variable((), spec.default, {
                         "units": spec.unit if spec.unit is not None else "",
                         "long_name": spec.doc.split(". ")[0], "input": "default"})
-            return ds.assign(new)
+            return new
+
+        @functools.wraps(kernel)
+        def run(ds: xr.Dataset) -> xr.Dataset:
+            return ds.assign(compute(ds))
 
         @functools.wraps(kernel)
         def plain(*args: Any, **kw: Any) -> Any:
@@ -157,12 +161,51 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
             return kernel(*bound.args, **bound.kwargs)
 
         run.kernel = plain
+        run.compute = compute  # new variables only: stacks evaluate into one Namespace
         run.outputs = outputs
         run.inputs = {p.name: p.default for p in params if isinstance(p.default, Input)}
         run.requires = [p.name for p in params if p.default is inspect.Parameter.empty]
         return run
 
     return wrap
+
+
+class Namespace:
+    """The variables of an evaluation in progress, the Dataset built once at the end.
+
+    Each solver of a stack reads its inputs here and adds its outputs (``solver.compute``);
+    assigning into an ``xr.Dataset`` after every solver would copy and re-align some 200
+    variables each time, which is most of the cost of evaluating a small space.
+    """
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        self.variables: dict[str, Any] = dict(ds.variables)
+        self.sizes: dict[str, int] = dict(ds.sizes)
+        self._coords = list(ds.coords)
+        self._attrs = dict(ds.attrs)
+
+    @property
+    def dims(self) -> list[str]:
+        return list(self.sizes)
+
+    def update(self, new: dict[str, Any]) -> None:
+        """Add (or replace) variables; a DataArray brings its new coordinates along."""
+        for name, value in new.items():
+            if isinstance(value, xr.DataArray):
+                for c, coord in value.coords.items():
+                    if c not in self.variables:
+                        self.variables[c] = coord.variable
+                        self._coords.append(c)
+                value = value.variable
+            for d, n in zip(value.dims, value.shape):
+                self.sizes.setdefault(d, n)
+            self.variables[name] = value
+
+    def to_dataset(self) -> xr.Dataset:
+        coords = {c: self.variables[c] for c in self._coords}
+        data = {n: v for n, v in self.variables.items() if n not in coords}
+        # coordinates first, so the dimensions keep the space's order
+        return xr.Dataset(coords=coords, attrs=self._attrs).assign(data)
 
 
 def _aligned(variables: dict[str, xr.Variable], order: list[str], sizes: Any) -> dict[str, np.ndarray]:
