@@ -18,6 +18,7 @@ import xarray as xr
 
 from .errors import DsxInputError
 from .lazy import evaluate_lazy
+from .store import write_store
 from .progress import Progress
 
 from .solvers import compute, data, economics, layout, memory, model, network, queueing, reliability
@@ -191,10 +192,10 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
         return ds if keep is None else ds.drop_vars([v for v in ds.data_vars if v not in keep])
 
     if chunks is not None:
-        if chunk_size is not None or store is not None:
-            raise DsxInputError("chunks=: give chunks= alone (it replaces chunk_size=; write a lazy result "
-                                "with ds.to_zarr(path))")
-        return finish(evaluate_lazy(functools.partial(evaluate_space, steps), space, chunks))
+        if chunk_size is not None:
+            raise DsxInputError("chunks=: give chunks= or chunk_size=, not both (chunks= replaces chunk_size=)")
+        lazy = finish(evaluate_lazy(functools.partial(evaluate_space, steps), space, chunks))
+        return lazy if store is None else write_store(lazy, store)
 
     need = space.size * BYTES_PER_CONFIGURATION
     if chunk_size is None and store is None:
@@ -238,7 +239,9 @@ def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | No
         whatever dask scheduler is active (threads, processes, a ``dask.distributed``
         cluster). ``"auto"`` picks pieces that fit a task's memory, split along the axes the
         heavy variables carry; a mapping sets piece lengths (``{"gpus": 1}``). ``dsx.best``
-        and ``dsx.pareto`` on such a result reduce each piece where it is computed.
+        and ``dsx.pareto`` on such a result reduce each piece where it is computed. With
+        ``store=``, each task writes its piece into the zarr store (resumable: a killed run
+        leaves only dsx's marked ``.partial``, and the same call again finishes it).
     **options
         Further inputs (scalars or lists), merged into the space.
     """

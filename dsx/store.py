@@ -1,0 +1,132 @@
+"""Writing a lazy result to a zarr store from the workers: resumable, idempotent, atomic.
+
+The store is written aside, as ``NAME.partial``, marked as dsx's own (``.dsx-partial``, which
+records a fingerprint of the space and the cut). First the template (every variable's
+metadata and the coordinates), then one task per piece writes that piece's slice of every
+variable (``region=`` writes; each zarr chunk is one piece, so no two tasks write the same
+chunk) and marks the piece done inside the store. A run stopped by SIGTERM, SIGKILL or
+pre-emption leaves only that marked ``.partial``; running the same evaluation again skips
+the pieces already done. When every piece is written the markers are removed and the folder
+is renamed to ``NAME`` in one step, so a complete store is the only thing that ever appears
+under that name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import xarray as xr
+
+from .errors import DsxInputError
+from .lazy import Pieces, normalized, pieces_of
+
+__all__ = ["write_store", "MARK"]
+
+#: The file that marks a ``.partial`` folder as dsx's own (and says what it holds).
+MARK = ".dsx-partial"
+_DONE = ".dsx-done"
+
+
+def _fingerprint(ds: xr.Dataset, plan: Pieces) -> str:
+    """What the store will hold: the axes, the cut and the variables (not the task tokens)."""
+    spec = {"axes": {a: [str(v) for v in vals] for a, vals in plan.axes.items()},
+            "cuts": {a: [[s.start, s.stop] for s in plan.cuts[a]] for a in plan.split},
+            "vars": sorted(ds.data_vars)}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _piece_id(index: list) -> str:
+    return "-".join(map(str, index)) or "all"
+
+
+def _write_piece(piece: xr.Dataset, index: list, dims: dict, dtypes: dict, split: list, cuts: dict,
+                 partial: str) -> str:
+    """Write one piece's slices into the store (a task run on a worker) and mark it done."""
+    done = Path(partial) / _DONE / _piece_id(index)
+    if done.exists():  # written by an earlier (killed or retried) run
+        return done.name
+    names = list(dtypes)
+    piece = normalized(piece, dims)[names]
+    piece = piece.assign({n: piece[n].astype(dtypes[n]) for n in names if piece[n].dtype != dtypes[n]})
+    at = dict(zip(split, index))
+    # variables that do not carry a split axis are written by the first piece along it only
+    groups: dict[tuple, list] = defaultdict(list)
+    for name in names:
+        carried = tuple(a for a in split if a in dims[name])
+        if all(at[a] == 0 for a in split if a not in carried):
+            groups[carried].append(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zarr's notes on format-2 string dtypes
+        for carried, group in groups.items():
+            region = {a: cuts[a][at[a]] for a in carried}
+            sub = piece[group].drop_vars([c for c in piece[group].coords], errors="ignore")
+            sub.to_zarr(partial, region=region, zarr_format=2) if region else \
+                sub.to_zarr(partial, mode="r+", zarr_format=2)
+    done.touch()
+    return done.name
+
+
+def write_store(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
+    """Write a lazy dsx result to the zarr store ``path``, one task per piece; return it opened.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A lazy result of ``dsx.training(space, chunks=...)`` (or ``dsx.serving``), possibly
+        restricted to some variables (``outputs=``).
+    path : path
+        The store to create. It must not exist; ``PATH.partial`` may exist only as dsx's own
+        unfinished store of the same evaluation (then its finished pieces are kept).
+
+    Returns
+    -------
+    xarray.Dataset
+        The complete store, opened lazily.
+    """
+    import dask
+    from dask.delayed import Delayed
+
+    plan = pieces_of(ds)
+    if plan is None:
+        raise DsxInputError("store: expected a lazy dsx result (dsx.training(space, chunks=...)), "
+                            "unsliced and without added variables; for another Dataset use ds.to_zarr(path)")
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    if path.exists():
+        raise DsxInputError(f"store: {str(path)!r} exists; remove it or name another path")
+    stamp = _fingerprint(ds, plan)
+    mark = partial / MARK
+    if partial.exists():
+        if not mark.is_file():
+            raise DsxInputError(f"store: {str(partial)!r} exists and is not an unfinished dsx store; "
+                                "move it away or name another path (dsx never deletes what it did not write)")
+        if json.loads(mark.read_text()).get("fingerprint") != stamp:
+            raise DsxInputError(f"store: {str(partial)!r} holds an unfinished store of another evaluation; "
+                                "remove it (it is dsx's own) or name another path")
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds.to_zarr(partial, compute=False, mode="w-", zarr_format=2)  # template + coordinates
+        (partial / _DONE).mkdir()
+        mark.write_text(json.dumps({"fingerprint": stamp, "what": "unfinished dsx store"}))
+    dtypes = {n: ds[n].dtype for n in ds.data_vars}  # as the template has them (text: fixed width)
+    graph = dict(plan.graph)
+    tasks = []
+    for key in plan.keys():
+        index = list(key[1:])
+        if (partial / _DONE / _piece_id(index)).exists():
+            continue
+        k = ("dsx-write", *key[1:])
+        graph[k] = (_write_piece, key, index, plan.dims, dtypes, plan.split, plan.cuts, str(partial))
+        tasks.append(Delayed(k, graph))
+    dask.compute(*tasks)
+    shutil.rmtree(partial / _DONE)
+    mark.unlink()
+    partial.rename(path)
+    return xr.open_zarr(path, zarr_format=2)
+
