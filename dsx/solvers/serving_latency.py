@@ -112,6 +112,7 @@ def serving_latency(**kw):
     >>> from dsx.stacks import evaluate
     >>> from dsx.solvers.memory import inference_memory
     >>> from dsx.solvers.model import model_shape
+    >>> from dsx.solvers.serving import kv_capacity, serving_layout
     >>> r = evaluate((model_shape, serving_layout, inference_memory, kv_capacity, serving_latency), ds)
     >>> round(float(r.tpot) * 1e3, 2), str(r.decode_bound.values)
     (7.53, 'memory')
