@@ -58,14 +58,16 @@ def test_at_least_three_public_sources(errors):
 
 def test_tp_latency_stops_scaling_at_batch_1(errors):
     """Published batch-1 latency gains less than 2x from TP1 to TP8 on a 7B model (NeMo: A100
-    234 -> 136.5 ms, H100 153.8 -> 97.6 ms); dsx must show the same saturation, not the ~3.5x that
-    weight streaming alone would give."""
+    234 -> 136.5 ms, 1.71x; H100 153.8 -> 97.6 ms, 1.58x). Weight streaming and link latency alone
+    gave dsx 4.3x and 3.3x; with the per-step and per-all-reduce engine costs the ratio must come
+    within 40 % of the published one."""
     sub = errors[(errors.source == "nemo-llama2-inference") & (errors.batch == 1)]
+    assert sub.hardware.nunique() == 2
     for hw, g in sub.groupby("hardware"):
         g = g.set_index("tp")
         pub, pred = g.published[1] / g.published[8], g.predicted[1] / g.predicted[8]
         print(f"{hw}: TP1/TP8 latency ratio published {pub:.2f}, dsx {pred:.2f}")
-        assert pred < 2.2
+        assert abs(pred / pub - 1) < 0.4
 
 
 def test_mean_absolute_error(errors):

@@ -18,23 +18,48 @@ import numpy as np
 
 from .base import Input, solver, where
 from .compute import inference_compute
-from .network import COLLECTIVE_LATENCY, communication, group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
+from .network import communication, group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
 from .speculative import SPEC_TOKENS, _compute, _draft, _p, _with_params, offload_stream_time, spec_tokens_per_step
 
 __all__ = ["serving_latency", "ENGINE_COMPUTE_EFFICIENCY", "ENGINE_MEMORY_EFFICIENCY"]
 
 _LINK_EFFICIENCY = communication.inputs["link_efficiency"]  # one definition, network's
 ENGINE_COMPUTE_EFFICIENCY = Input(
-    0.56, "", "Fraction of the kernel-level matmul rate (matmul_efficiency x peak) that a serving "
-    "engine step sustains end to end (GEMMs at serving shapes, attention on paged KV, sampling, "
-    "scheduling, launch gaps). Calibrated with engine_memory_efficiency on all 127 TensorRT-LLM "
+    0.64, "", "Fraction of the kernel-level matmul rate (matmul_efficiency x peak) that a serving "
+    "engine step sustains end to end (GEMMs at serving shapes, attention on paged KV). The fixed "
+    "costs of a step (step_overhead, allreduce_latency) and the lower efficiency of 8- and 4-bit "
+    "GEMMs (low_precision_gemm_efficiency) are counted apart. Calibrated with "
+    "engine_memory_efficiency, step_overhead and allreduce_latency on the 127 TensorRT-LLM "
     "throughput rows (docs/validation-serving.md).", minimum=0.0)
 ENGINE_MEMORY_EFFICIENCY = Input(
-    0.75, "", "Fraction of the kernel-level HBM rate (hbm_efficiency x bandwidth) that the "
+    0.80, "", "Fraction of the kernel-level HBM rate (hbm_efficiency x bandwidth) that the "
     "weight-streaming GEMMs of a serving step sustain end to end (skinny GEMMs at decode batch "
-    "sizes, launch gaps). The KV-cache stream of the attention kernels is not derated: "
-    "flash-decoding reads the cache at copy bandwidth (docs/validation-gpu.md). Calibrated on "
-    "TensorRT-LLM throughput tables (docs/validation-serving.md).", minimum=0.0)
+    "sizes). The KV-cache stream of the attention kernels is not derated: flash-decoding reads "
+    "the cache at copy bandwidth (docs/validation-gpu.md). Calibrated on the TensorRT-LLM "
+    "throughput tables (docs/validation-serving.md).", minimum=0.0)
+ALLREDUCE_LATENCY = Input(
+    30e-6, "s", "Fixed cost of one tensor- or expert-parallel collective inside a serving step "
+    "(kernel launch, the flag exchange of the one-shot/two-shot all-reduce, and the wait for the "
+    "slowest rank: every all-reduce is a barrier), paid 2x per layer on top of the per-hop link "
+    "latency. Isolated kernels take 6-12 us on 8x H100 (TensorRT-LLM's and vLLM's custom "
+    "all-reduce, sgl-project/sglang PR #2904) and 17 us for PyTorch's one-shot kernel "
+    "(pytorch/pytorch issue #131739); 30 us, twice the isolated cost, is the upper end of that "
+    "range, where the in-sample calibration on the TensorRT-LLM tables lands "
+    "(docs/validation-serving.md). Engines of 2023 without CUDA graphs pay more.", minimum=0.0)
+STEP_OVERHEAD = Input(
+    1e-3, "s", "Fixed time of every engine step (each decode step and the prefill) that does not "
+    "shrink with the model or the parallelism: host-side scheduling, input preparation, sampling "
+    "and returning tokens. vLLM 0.5 spent 29 % of its time scheduling and only 38 % on the GPU "
+    "for Llama-3-8B on one H100 (vLLM blog 2024-09-05, 'vLLM v0.6.0: 2.7x throughput'), i.e. "
+    "host time of the order of a step. Default 1 ms: the upper end of the range [0, 1 ms] "
+    "searched in the in-sample calibration (docs/validation-serving.md); 0 for a bare forward "
+    "pass without an engine.", minimum=0.0)
+LOW_PRECISION_GEMM_EFFICIENCY = Input(
+    0.85, "", "Fraction of its own data-sheet peak that an 8- or 4-bit GEMM reaches, relative to "
+    "the 16-bit matmul_efficiency: narrow tensor-core peaks double per halving of the width, "
+    "operand loads, scaling and epilogue do not. 0.85 is the mean of six GEMM shapes measured "
+    "with cuBLAS on one H100 (FP8 _scaled_mm vs BF16 at identical shapes: 0.79-0.92, "
+    "benchmarks/gpu/h100_measurements.csv).", minimum=0.0)
 
 # -- 3. latency and throughput -----------------------------------------------------------------
 @solver({
@@ -59,7 +84,8 @@ ENGINE_MEMORY_EFFICIENCY = Input(
                _p("scale_up_bandwidth"), _p("scale_up_latency", 0.0), _p("scale_up_domain", 8.0),
                _p("scale_out_bandwidth"), _p("scale_out_latency", 0.0), _p("host_bandwidth", np.nan),
                _p("link_efficiency", _LINK_EFFICIENCY), _p("disaggregated", False),
-               _p("collective_latency", COLLECTIVE_LATENCY),
+               _p("allreduce_latency", ALLREDUCE_LATENCY), _p("step_overhead", STEP_OVERHEAD),
+               _p("low_precision_gemm_efficiency", LOW_PRECISION_GEMM_EFFICIENCY),
                _p("prefix_cache_hit", Input(0.0, "", "Fraction of each prompt's tokens found in the "
                                             "prefix cache; their prefill FLOPs and KV writes are skipped.",
                                             minimum=0.0)),
@@ -122,7 +148,8 @@ def serving_latency(**kw):
     s_new = np.fmax(kw["input_len"] * (1.0 - kw["prefix_cache_hit"]), 1.0)
     # engine factors: the compute one derates every matmul-class FLOP; the memory one derates the
     # weight-streaming GEMM phase only (the KV stream of attention runs at hbm_efficiency)
-    kw = {**kw, "matmul_efficiency": kw["matmul_efficiency"] * kw["engine_compute_efficiency"],
+    narrow = where(kw["activation_bytes"] < 2.0, kw["low_precision_gemm_efficiency"], 1.0)
+    kw = {**kw, "matmul_efficiency": kw["matmul_efficiency"] * kw["engine_compute_efficiency"] * narrow,
           "weight_stream_efficiency": kw["engine_memory_efficiency"]}
     dec = _compute(kw, output_len=gen)
     pre = _compute(kw, input_len=s_new, output_len=gen) if np.any(kw["prefix_cache_hit"] != 0) else dec
@@ -139,7 +166,7 @@ def serving_latency(**kw):
 
     def comm(tokens, width=act, layers=L, moe=moe_layers, k=kw["experts_per_token"]):
         size = tokens * width
-        lat = (kw["scale_up_latency"], kw["scale_out_latency"], kw["collective_latency"])
+        lat = (kw["scale_up_latency"], kw["scale_out_latency"], kw["allreduce_latency"])
         t_tp = 2.0 * layers * group_all_reduce_time(size, tp, 1, dom, up, out, *lat)
         t_ep = 2.0 * moe * group_all_to_all_time(size * k, ep, 1, dom, up, out, *lat)
         return t_tp + t_ep + (pp - 1.0) * p2p_time(size, pp_bw, pp_lat)
@@ -158,12 +185,13 @@ def serving_latency(**kw):
         d = _compute({**kw, **draft}, output_len=gen)
         draft_width = kw["draft_hidden"] * np.fmax(kw["activation_bytes"], 2.0)
         t_draft = d["decode_step_time"] + comm(B, draft_width, kw["draft_layers"], 0.0, 0.0)  # dense draft
-    step = np.fmax(t_verify, stream) + comm(B * (g + 1.0)) + g * t_draft
+    sigma = kw["step_overhead"]
+    step = np.fmax(t_verify, stream) + comm(B * (g + 1.0)) + g * (t_draft + sigma) + sigma
     tpot = step / e_tok
 
     t_kv = where(kw["disaggregated"],
                  p2p_time(B * kw["input_len"] * kw["kv_bytes_per_token_gpu"], out, kw["scale_out_latency"]), 0.0)
-    t_pre = np.fmax(pre["prefill_time"], stream) + comm(B * s_new)
+    t_pre = np.fmax(pre["prefill_time"], stream) + comm(B * s_new) + sigma
     ttft = t_pre + t_kv
     e2e = ttft + (gen - 1.0) * tpot
     decode_busy = np.fmax((gen - 1.0) * tpot, 1e-30)
