@@ -242,4 +242,6 @@ def kv_capacity(**kw):
     }
 
 
-from .serving_latency import ENGINE_COMPUTE_EFFICIENCY, ENGINE_MEMORY_EFFICIENCY, serving_latency  # noqa: E402,F401  (stack order: layout, KV, latency)
+from .serving_latency import (  # noqa: E402,F401  (stack order: layout, KV capacity, latency)
+    ALLREDUCE_LATENCY, ENGINE_COMPUTE_EFFICIENCY, ENGINE_MEMORY_EFFICIENCY, LOW_PRECISION_GEMM_EFFICIENCY,
+    STEP_OVERHEAD, serving_latency)

@@ -21,7 +21,8 @@ from .compute import inference_compute
 from .network import communication, group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
 from .speculative import SPEC_TOKENS, _compute, _draft, _p, _with_params, offload_stream_time, spec_tokens_per_step
 
-__all__ = ["serving_latency", "ENGINE_COMPUTE_EFFICIENCY", "ENGINE_MEMORY_EFFICIENCY"]
+__all__ = ["serving_latency", "ENGINE_COMPUTE_EFFICIENCY", "ENGINE_MEMORY_EFFICIENCY", "ALLREDUCE_LATENCY",
+           "STEP_OVERHEAD", "LOW_PRECISION_GEMM_EFFICIENCY"]
 
 _LINK_EFFICIENCY = communication.inputs["link_efficiency"]  # one definition, network's
 ENGINE_COMPUTE_EFFICIENCY = Input(
@@ -185,8 +186,8 @@ def serving_latency(**kw):
         d = _compute({**kw, **draft}, output_len=gen)
         draft_width = kw["draft_hidden"] * np.fmax(kw["activation_bytes"], 2.0)
         t_draft = d["decode_step_time"] + comm(B, draft_width, kw["draft_layers"], 0.0, 0.0)  # dense draft
-    sigma = kw["step_overhead"]
-    step = np.fmax(t_verify, stream) + comm(B * (g + 1.0)) + g * (t_draft + sigma) + sigma
+    sigma = kw["step_overhead"]  # once per engine step: the draft passes run inside it
+    step = np.fmax(t_verify, stream) + comm(B * (g + 1.0)) + g * t_draft + sigma
     tpot = step / e_tok
 
     t_kv = where(kw["disaggregated"],
