@@ -11,8 +11,10 @@ Solvers, in stack order (``dsx.stacks.SERVING``):
    :func:`dsx.solvers.compute.inference_compute` (called on the effective workload: cached
    prompt tokens skipped, reasoning tokens generated, the draft model for speculative
    decoding), plus tensor-, expert- and pipeline-parallel communication per step
-   (:mod:`dsx.solvers.network` collectives), disaggregated KV transfer and weight streaming;
-   ``ttft``, ``tpot``, ``e2e_latency``, ``tokens_per_s`` per replica and per GPU.
+   (:mod:`dsx.solvers.network` collectives), the engine's fixed costs (``step_overhead``
+   per step, ``allreduce_latency`` per collective), disaggregated KV transfer and weight
+   streaming; ``ttft``, ``tpot``, ``e2e_latency``, ``tokens_per_s`` per replica and per GPU
+   (in :mod:`dsx.solvers.serving_latency`).
 4. :func:`dsx.solvers.queueing.queueing` — utilization, saturation, tail latency,
    ``replicas_needed``.
 5. :func:`serving_operations` — ``gpus``, ``wall_time_ideal``, ``wall_time``,
