@@ -75,7 +75,8 @@ def test_mean_absolute_error(errors):
     print(f"rows {len(errors)}, MAE {mae:.1%}, bias {errors.error.mean():+.1%}")
     for name, sub in errors.groupby("source"):
         print(f"  {name}: n={len(sub)}, MAE {sub.error.abs().mean():.1%}, bias {sub.error.mean():+.1%}")
-    assert mae <= 0.25
+        assert sub.error.abs().mean() <= 0.30, name       # before the engine costs: up to 45 %
+    assert mae <= 0.25                                      # before: 36.4 %
 
 
 def markdown(t: pd.DataFrame) -> str:
