@@ -17,6 +17,8 @@ import dsx
 
 CSV = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu" / "h100_measurements.csv"
 TOL_EACH, TOL_MEAN = 0.35, 0.20
+#: the harness times bare forward passes: no engine scheduler or sampler, so no step_overhead
+BARE = 0.0
 
 
 def measured() -> pd.DataFrame:
@@ -28,11 +30,11 @@ def predictions() -> pd.DataFrame:
     rows = []
     for _, r in m[m.kind == "decode"].iterrows():  # the step that reads a context of r.ctx tokens
         d = dsx.serving(dsx.Space(model="llama-3.1-8b", hardware="H100", tp=1, batch=int(r.batch),
-                                  input_len=int(r.ctx) - 1, output_len=2))
+                                  input_len=int(r.ctx) - 1, output_len=2, step_overhead=BARE))
         rows.append(("decode step (TPOT)", int(r.batch), int(r.ctx), float(d.tpot), r.seconds))
     for _, r in m[m.kind == "prefill"].iterrows():
         d = dsx.serving(dsx.Space(model="llama-3.1-8b", hardware="H100", tp=1, batch=int(r.batch),
-                                  input_len=int(r.ctx), output_len=1))
+                                  input_len=int(r.ctx), output_len=1, step_overhead=BARE))
         rows.append(("prefill (TTFT)", int(r.batch), int(r.ctx), float(d.ttft), r.seconds))
     for _, r in m[m.kind == "train_layer"].iterrows():
         # one transformer layer, no embedding or logits: layers=1, vocab=1

@@ -217,8 +217,8 @@ def table(**options) -> pd.DataFrame:
 def multi_gpu_2023(t: pd.DataFrame) -> pd.Series:
     """The 2023 TensorRT-LLM rows on more than one GPU (12 of 127). They stay in every mean; only
     the per-row factor-of-two bound leaves them out: at small decode batches their published
-    figures imply ~90 us per tensor-parallel all-reduce, several times NCCL's small-message cost
-    that dsx models (docs/validation-serving.md)."""
+    figures imply ~90 us per tensor-parallel all-reduce, three times the 30 us allreduce_latency
+    of a current engine that dsx models (docs/validation-serving.md)."""
     return (t.table != "perf-overview") & (t.tp > 1)
 
 

@@ -11,8 +11,10 @@ Solvers, in stack order (``dsx.stacks.SERVING``):
    :func:`dsx.solvers.compute.inference_compute` (called on the effective workload: cached
    prompt tokens skipped, reasoning tokens generated, the draft model for speculative
    decoding), plus tensor-, expert- and pipeline-parallel communication per step
-   (:mod:`dsx.solvers.network` collectives), disaggregated KV transfer and weight streaming;
-   ``ttft``, ``tpot``, ``e2e_latency``, ``tokens_per_s`` per replica and per GPU.
+   (:mod:`dsx.solvers.network` collectives), the engine's fixed costs (``step_overhead``
+   per step, ``allreduce_latency`` per collective), disaggregated KV transfer and weight
+   streaming; ``ttft``, ``tpot``, ``e2e_latency``, ``tokens_per_s`` per replica and per GPU
+   (in :mod:`dsx.solvers.serving_latency`).
 4. :func:`dsx.solvers.queueing.queueing` — utilization, saturation, tail latency,
    ``replicas_needed``.
 5. :func:`serving_operations` — ``gpus``, ``wall_time_ideal``, ``wall_time``,
@@ -45,10 +47,9 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Input, solver, where
-from .compute import INPUT_LEN, OUTPUT_LEN, inference_compute, kv_share, stage_params
+from .compute import INPUT_LEN, OUTPUT_LEN, kv_share, stage_params
 from .layout import EP, PP, TP, layout
-from .network import COLLECTIVE_LATENCY, communication, group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
-from .speculative import _compute, _draft, _p, _with_params, offload_stream_time, paged_tokens, spec_tokens_per_step
+from .speculative import SPEC_TOKENS, _draft, _p, _with_params, paged_tokens
 
 __all__ = ["serving_layout", "kv_capacity", "serving_latency", "SERVING_CHECKS", "MEMORY_UTILIZATION",
            "SPEC_TOKENS"]
@@ -66,27 +67,11 @@ SERVING_CHECKS = [
     ("unstable_queue", "ok_queue"),
 ]
 
-_LINK_EFFICIENCY = communication.inputs["link_efficiency"]  # one definition, network's
 MEMORY_UTILIZATION = Input(
     0.9, "", "Fraction of HBM the serving engine may use for weights, workspace and KV cache. "
     "Default 0.9: vLLM's gpu_memory_utilization default (vllm-project/vllm EngineArgs); "
     "TensorRT-LLM gives the KV cache 0.9-0.95 of what is left after the weights", minimum=0.0)
 
-SPEC_TOKENS = Input(0, "token", "Draft tokens proposed per speculative-decoding step (gamma). "
-                    "Default 0: off. Set with spec_draft_model (e.g. 4, Leviathan et al. 2023); "
-                    "without a draft model the drafts are free (n-gram / prompt lookup).",
-                    integer=True, minimum=0)
-ENGINE_COMPUTE_EFFICIENCY = Input(
-    0.56, "", "Fraction of the kernel-level matmul rate (matmul_efficiency x peak) that a serving "
-    "engine step sustains end to end (GEMMs at serving shapes, attention on paged KV, sampling, "
-    "scheduling, launch gaps). Calibrated with engine_memory_efficiency on all 127 TensorRT-LLM "
-    "throughput rows (docs/validation-serving.md).", minimum=0.0)
-ENGINE_MEMORY_EFFICIENCY = Input(
-    0.75, "", "Fraction of the kernel-level HBM rate (hbm_efficiency x bandwidth) that the "
-    "weight-streaming GEMMs of a serving step sustain end to end (skinny GEMMs at decode batch "
-    "sizes, launch gaps). The KV-cache stream of the attention kernels is not derated: "
-    "flash-decoding reads the cache at copy bandwidth (docs/validation-gpu.md). Calibrated on "
-    "TensorRT-LLM throughput tables (docs/validation-serving.md).", minimum=0.0)
 # -- 1. layout ---------------------------------------------------------------------------------
 @solver({
     "gpus_per_replica": ("", "GPUs of one serving replica: tp·pp (x2 when disaggregated)"),
@@ -259,154 +244,6 @@ def kv_capacity(**kw):
     }
 
 
-# -- 3. latency and throughput -----------------------------------------------------------------
-@solver({
-    **{k: inference_compute.outputs[k] for k in ("prefill_flops", "prefill_hbm_bytes", "decode_flops",
-                                                 "decode_hbm_bytes")},
-    "prefill_latency": ("s", "prefill of the batch's prompts incl. communication, offload and KV transfer"),
-    "decode_step_latency": ("s", "one decode (or verify) step incl. communication and offload"),
-    "tp_comm_time": ("s", "tensor/expert/pipeline-parallel communication per decode step"),
-    "kv_transfer_time": ("s", "prefill-to-decode KV transfer of the batch (disaggregated only)"),
-    "spec_tokens_per_step": ("token", "tokens emitted per target step (speculative decoding; 1 without)"),
-    "prefill_bound": ("", "roofline bound of the prefill"),
-    "decode_bound": ("", "roofline bound of a decode step"),
-    "ttft": ("s", "time to first token without queueing (prefill of the batch)"),
-    "tpot": ("s", "time per output token (decode step / tokens per step)"),
-    "e2e_latency": ("s", "request latency without queueing: ttft + (generated - 1)·tpot"),
-    "request_capacity": ("1/s", "requests per second one replica completes at full batch"),
-    "tokens_per_s": ("token/s", "generated tokens per second of one replica at full batch"),
-    "tokens_per_s_per_gpu": ("token/s", "generated tokens per second per GPU"),
-})
-@_with_params([_p("context_len"), _p("generated_len"), _p("gpus_per_replica"), _p("offloaded_weights"),
-               _p("kv_bytes_per_token_gpu"), _p("hidden"), _p("layers"), _p("dense_layers", 0.0),
-               _p("scale_up_bandwidth"), _p("scale_up_latency", 0.0), _p("scale_up_domain", 8.0),
-               _p("scale_out_bandwidth"), _p("scale_out_latency", 0.0), _p("host_bandwidth", np.nan),
-               _p("link_efficiency", _LINK_EFFICIENCY), _p("disaggregated", False),
-               _p("collective_latency", COLLECTIVE_LATENCY),
-               _p("prefix_cache_hit", Input(0.0, "", "Fraction of each prompt's tokens found in the "
-                                            "prefix cache; their prefill FLOPs and KV writes are skipped.",
-                                            minimum=0.0)),
-               _p("engine_compute_efficiency", ENGINE_COMPUTE_EFFICIENCY),
-               _p("engine_memory_efficiency", ENGINE_MEMORY_EFFICIENCY),
-               _p("spec_tokens", SPEC_TOKENS),
-               _p("spec_acceptance", Input(0.7, "", "Probability that a draft token is accepted "
-                                           "(i.i.d., Leviathan et al. 2023 alpha). Default 0.7, the "
-                                           "value mlsysim uses; the paper measures 0.5-0.9 by task "
-                                           "and draft model.", minimum=0.0))])
-def serving_latency(**kw):
-    """TTFT, TPOT, end-to-end latency and throughput of one replica at full batch.
-
-    Compute: :func:`dsx.solvers.compute.inference_compute` on the effective workload —
-    prefill of ``(1 − prefix_cache_hit)·input_len`` new tokens per prompt, decode at the
-    mean context of ``generated_len = output_len + reasoning_tokens`` outputs.
-    Communication through all ``pp`` stages, per step (physics §5, §11): ``2L`` tensor-
-    parallel all-reduces of ``T·h·b_a`` bytes (``T`` tokens in the step; latency-bound at
-    decode sizes: each pays ``collective_latency`` plus the per-hop latencies), 2 all-to-alls of ``T·k·h·b_a`` per MoE layer over ``ep``, ``pp − 1``
-    point-to-point sends of ``T·h·b_a``; on the scale-up links when the group fits in the
-    domain. Weight offload streams ``offloaded_weights`` per stage over the host link,
-    overlapped with compute (``max``). Speculative decoding (Leviathan et al. 2023): a step
-    is ``γ`` draft steps + one verify step of ``γ+1`` tokens per sequence (FLOPs ×(γ+1),
-    weight bytes once), and emits ``E = (1−α^{γ+1})/(1−α)`` tokens. Disaggregated: the
-    prompts' KV moves to the decode instance over the scale-out link (added to TTFT) and
-    the two instances run concurrently.
-
-    Parameters
-    ----------
-    **kw
-        The variables of :func:`inference_compute` and of the decorator list: lengths
-        (token), bandwidths (B/s), latencies (s), ``hidden``/``layers`` (counts),
-        ``offloaded_weights`` (B), ``kv_bytes_per_token_gpu`` (B/token), flags and
-        fractions.
-
-    Returns
-    -------
-    dict
-        Times (s), rates (1/s, token/s), bounds (``"compute"``/``"memory"``).
-
-    References
-    ----------
-    Physics reference §3, §5.1, §11; Pope et al. 2022 §3 (TP in decode); Leviathan et al.
-    2023 Eq. 1; Zhong et al. 2024 (DistServe) §2.
-
-    Llama-3.1-8B on one H100 at batch 1: decode reads the 16 GB of weights each step.
-
-    >>> ds = __import__("dsx").Space(model="llama-3.1-8b", hardware="H100", batch=1,
-    ...                              input_len=128, output_len=128).to_dataset()
-    >>> from dsx.stacks import evaluate
-    >>> from dsx.solvers.memory import inference_memory
-    >>> from dsx.solvers.model import model_shape
-    >>> r = evaluate((model_shape, serving_layout, inference_memory, kv_capacity, serving_latency), ds)
-    >>> round(float(r.tpot) * 1e3, 2), str(r.decode_bound.values)
-    (7.53, 'memory')
-    """
-    tp, pp, ep, B = kw["tp"], kw["pp"], kw["ep"], kw["batch"]
-    gen = kw["generated_len"]
-    s_new = np.fmax(kw["input_len"] * (1.0 - kw["prefix_cache_hit"]), 1.0)
-    # engine factors: the compute one derates every matmul-class FLOP; the memory one derates the
-    # weight-streaming GEMM phase only (the KV stream of attention runs at hbm_efficiency)
-    kw = {**kw, "matmul_efficiency": kw["matmul_efficiency"] * kw["engine_compute_efficiency"],
-          "weight_stream_efficiency": kw["engine_memory_efficiency"]}
-    dec = _compute(kw, output_len=gen)
-    pre = _compute(kw, input_len=s_new, output_len=gen) if np.any(kw["prefix_cache_hit"] != 0) else dec
-
-    # communication per step through all stages
-    eff = kw["link_efficiency"]
-    up, out = kw["scale_up_bandwidth"] * eff, kw["scale_out_bandwidth"] * eff
-    dom = kw["scale_up_domain"]
-    act = kw["hidden"] * np.fmax(kw["activation_bytes"], 2.0)  # reductions run in 16 bit
-    L = kw["layers"]
-    moe_layers = where(kw["experts"] > 0, L - kw["dense_layers"], 0.0)
-    pp_bw = group_bandwidth(pp, tp, dom, up, out)
-    pp_lat = where(tp * pp <= dom, kw["scale_up_latency"], kw["scale_out_latency"])
-
-    def comm(tokens, width=act, layers=L, moe=moe_layers, k=kw["experts_per_token"]):
-        size = tokens * width
-        lat = (kw["scale_up_latency"], kw["scale_out_latency"], kw["collective_latency"])
-        t_tp = 2.0 * layers * group_all_reduce_time(size, tp, 1, dom, up, out, *lat)
-        t_ep = 2.0 * moe * group_all_to_all_time(size * k, ep, 1, dom, up, out, *lat)
-        return t_tp + t_ep + (pp - 1.0) * p2p_time(size, pp_bw, pp_lat)
-
-    stream = pp * offload_stream_time(kw["offloaded_weights"], kw["host_bandwidth"], eff)
-    stream = where(kw["offloaded_weights"] > 0, stream, 0.0)
-
-    # speculative decoding: gamma draft steps + one verify step of gamma+1 tokens per sequence
-    g = kw["spec_tokens"]
-    e_tok = spec_tokens_per_step(kw["spec_acceptance"], g)
-    t_verify_compute = (g + 1.0) * dec["decode_compute_time"]  # (attention at its own rate, as in compute)
-    t_verify = np.fmax(dec["decode_step_time"], t_verify_compute)
-    draft = _draft(kw)
-    t_draft = 0.0
-    if draft is not None:
-        d = _compute({**kw, **draft}, output_len=gen)
-        draft_width = kw["draft_hidden"] * np.fmax(kw["activation_bytes"], 2.0)
-        t_draft = d["decode_step_time"] + comm(B, draft_width, kw["draft_layers"], 0.0, 0.0)  # dense draft
-    step = np.fmax(t_verify, stream) + comm(B * (g + 1.0)) + g * t_draft
-    tpot = step / e_tok
-
-    t_kv = where(kw["disaggregated"],
-                 p2p_time(B * kw["input_len"] * kw["kv_bytes_per_token_gpu"], out, kw["scale_out_latency"]), 0.0)
-    t_pre = np.fmax(pre["prefill_time"], stream) + comm(B * s_new)
-    ttft = t_pre + t_kv
-    e2e = ttft + (gen - 1.0) * tpot
-    decode_busy = np.fmax((gen - 1.0) * tpot, 1e-30)
-    req = where(kw["disaggregated"], B / np.fmax(t_pre, decode_busy), B / e2e)
-    tok = req * gen
-    return {
-        "prefill_flops": pre["prefill_flops"],
-        "prefill_hbm_bytes": pre["prefill_hbm_bytes"],
-        "decode_flops": dec["decode_flops"],
-        "decode_hbm_bytes": dec["decode_hbm_bytes"],
-        "prefill_latency": t_pre + t_kv,
-        "decode_step_latency": step,
-        "tp_comm_time": comm(B),
-        "kv_transfer_time": t_kv,
-        "spec_tokens_per_step": e_tok,
-        "prefill_bound": pre["prefill_bound"],
-        "decode_bound": dec["decode_bound"],
-        "ttft": ttft,
-        "tpot": tpot,
-        "e2e_latency": e2e,
-        "request_capacity": req,
-        "tokens_per_s": tok,
-        "tokens_per_s_per_gpu": tok / kw["gpus_per_replica"],
-    }
+from .serving_latency import (  # noqa: E402,F401  (stack order: layout, KV capacity, latency)
+    ALLREDUCE_LATENCY, ENGINE_COMPUTE_EFFICIENCY, ENGINE_MEMORY_EFFICIENCY, LOW_PRECISION_GEMM_EFFICIENCY,
+    STEP_OVERHEAD, serving_latency)

@@ -24,7 +24,13 @@ from .base import Input, where
 from .compute import inference_compute
 from .model import model_shape
 
-__all__ = ["spec_tokens_per_step", "spec_speedup", "paged_tokens", "offload_stream_time"]
+__all__ = ["SPEC_TOKENS", "spec_tokens_per_step", "spec_speedup", "paged_tokens", "offload_stream_time"]
+
+
+SPEC_TOKENS = Input(0, "token", "Draft tokens proposed per speculative-decoding step (gamma). "
+                    "Default 0: off. Set with spec_draft_model (e.g. 4, Leviathan et al. 2023); "
+                    "without a draft model the drafts are free (n-gram / prompt lookup).",
+                    integer=True, minimum=0)
 
 
 def spec_tokens_per_step(acceptance, draft_tokens):

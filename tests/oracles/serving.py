@@ -82,9 +82,10 @@ def ring_all_reduce(size, n, bw, lat, call=0.0):
 
 def decode_step(m: dict, c: dict) -> float:
     """TPOT of a dense model inside one scale-up domain, no speculation: per-kernel roofline
-    (GEMM phase, then attention over the KV cache) + TP all-reduces."""
+    (GEMM phase, then attention over the KV cache) + TP all-reduces + the engine's step time."""
     d = cm.decode(m, c)
-    rate_c = c["matmul_efficiency"] * c["engine_compute_efficiency"] * c["peak_flops"]
+    narrow = c["low_precision_gemm_efficiency"] if c["activation_bytes"] < 2 else 1.0   # 8/4-bit GEMMs
+    rate_c = c["matmul_efficiency"] * c["engine_compute_efficiency"] * narrow * c["peak_flops"]
     rate_a = rate_c * min(1.0, c["activation_bytes"] / max(c["kv_bytes"], 1.0))   # attention at KV width
     rate_m = c["hbm_efficiency"] * c["hbm_bandwidth"]                 # KV stream
     rate_w = rate_m * c["engine_memory_efficiency"]                   # weight-streaming GEMMs
@@ -93,9 +94,9 @@ def decode_step(m: dict, c: dict) -> float:
                       + max(fa / rate_a, qkv / rate_m))
     size = c["batch"] * m["hidden"] * max(c["activation_bytes"], 2.0)
     bw = c["scale_up_bandwidth"] * c["link_efficiency"]
-    comm = 2 * m["layers"] * ring_all_reduce(size, c["tp"], bw, c["scale_up_latency"], c["collective_latency"])
+    comm = 2 * m["layers"] * ring_all_reduce(size, c["tp"], bw, c["scale_up_latency"], c["allreduce_latency"])
     comm += (c["pp"] - 1) * (c["scale_up_latency"] + size / bw)
-    return roof + comm
+    return roof + comm + c["step_overhead"]
 
 
 def spec_tokens(alpha: float, gamma: int) -> float:
