@@ -1,0 +1,142 @@
+"""Scale: per-call overhead, configurations/s from 1e3 to 1e7, and a sweep on a dask cluster.
+
+    python benchmarks/bench_scale.py [--max 1e7] [--cluster 1e8] [--workers 2]
+
+1. One configuration per call (an interactive use): milliseconds per ``dsx.training`` /
+   ``dsx.serving`` call, and the share spent building the input Dataset and the result.
+2. Configurations per second of the whole training stack at 1e3 … ``--max`` configurations,
+   for a dense space (every axis long) and a sparse one (one long axis, the others fixed).
+3. ``--cluster N``: an N-configuration training sweep on a ``LocalCluster`` (``--workers``
+   processes), ``chunks="auto"``, written to zarr from the workers (``store=``), then
+   ``dsx.best`` and ``dsx.pareto`` on the lazy result: wall time of each step and the peak
+   resident memory of the client and of each worker.
+
+Prints figures; asserts nothing. Needs the dask extra (``pip install -e '.[dask]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import dsx
+from dsx.solvers.base import Namespace
+from dsx.stacks import TRAINING
+
+SEED = dict(model="llama-3.1-70b", hardware="H100", gpus=512, tp=8)
+
+
+def per_call(repeat: int = 50) -> None:
+    space = dsx.Space(**SEED)
+    serve = dsx.Space(model="llama-3.1-8b", hardware="H100")
+    for label, fn in (("training", lambda: dsx.training(space)), ("serving", lambda: dsx.serving(serve))):
+        fn()
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        total = (time.perf_counter() - t0) / repeat
+        print(f"  one configuration, dsx.{label:<9s} {total * 1e3:7.2f} ms per call")
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        ds = space.to_dataset()
+    build_in = (time.perf_counter() - t0) / repeat
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        ns = Namespace(ds)
+        for step in TRAINING:
+            ns.update(step.compute(ns))
+    solvers = (time.perf_counter() - t0) / repeat
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        ns.to_dataset()
+    build_out = (time.perf_counter() - t0) / repeat
+    print(f"    of which: Space.to_dataset {build_in * 1e3:.2f} ms, the 19 solvers {solvers * 1e3:.2f} ms, "
+          f"result Dataset {build_out * 1e3:.2f} ms")
+
+
+def space_of(n: int, dense: bool) -> dsx.Space:
+    """About n configurations: dense (six axes of similar length) or sparse (one long axis)."""
+    if not dense:
+        return dsx.Space(**{**SEED, "gpus": list(range(8, 8 + 8 * n, 8))})
+    k = max(2, round(n ** (1 / 6)))
+    return dsx.Space(model="llama-3.1-70b", hardware="H100", gpus=list(range(64, 64 + 64 * k, 64)),
+                     tp=[1, 2, 4, 8, 16, 32, 64][: min(k, 7)], global_batch=list(range(256, 256 + 256 * k, 256)),
+                     seq_len=list(range(1024, 1024 + 1024 * k, 1024)), pp=list(range(1, k + 1)),
+                     micro_batch=list(range(1, k + 1)), train_tokens=1e12)
+
+
+def rates(top: float) -> None:
+    n = 1_000
+    while n <= top:
+        for dense in (False, True):
+            space = space_of(n, dense)
+            best_t = np.inf
+            for _ in range(3 if space.size < 1e6 else 1):
+                t0 = time.perf_counter()
+                dsx.training(space, outputs=["time_to_train", "tco", "carbon"])
+                best_t = min(best_t, time.perf_counter() - t0)
+            kind = "dense " if dense else "sparse"
+            print(f"  {kind} {space.size:>12,} configurations {best_t:8.3f} s  {space.size / best_t:>12,.0f} /s")
+        n *= 10
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cluster(n: float, workers: int) -> None:
+    from dask.distributed import Client, LocalCluster
+
+    k = max(2, round(n ** (1 / 7)))
+    space = dsx.Space(model="llama-3.1-70b", hardware=["H100", "A100-80GB", "B200", "H200"][: min(k, 4)],
+                      gpus=list(range(64, 64 + 64 * k, 64)), tp=[1, 2, 4, 8][: min(k, 4)],
+                      pp=list(range(1, k + 1)), global_batch=list(range(256, 256 + 256 * k, 256)),
+                      seq_len=list(range(1024, 1024 + 1024 * k, 1024)), micro_batch=list(range(1, k + 1)),
+                      train_tokens=1e12)
+    outputs = ["time_to_train", "tco", "carbon"]
+    where = Path(tempfile.mkdtemp())
+    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as lc, Client(lc) as client:
+        print(f"  {space.size:,} configurations on a LocalCluster of {workers} workers")
+        t0 = time.perf_counter()
+        lazy = dsx.training(space, chunks="auto", outputs=outputs)
+        print(f"    lazy result built in {time.perf_counter() - t0:.2f} s "
+              f"({np.prod([len(c) for c in lazy.chunks.values()]):,} pieces)")
+        t0 = time.perf_counter()
+        dsx.training(space, chunks="auto", outputs=outputs, store=where / "sweep.zarr")
+        print(f"    written to zarr from the workers in {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+        b = dsx.best(lazy, minimize="time_to_train", over=["tp", "pp", "micro_batch"])
+        print(f"    dsx.best in the graph: {time.perf_counter() - t0:.1f} s, {int(b.found.sum())} optima")
+        t0 = time.perf_counter()
+        front = dsx.pareto(lazy, minimize=["time_to_train", "tco", "carbon"])
+        print(f"    dsx.pareto in the graph: {time.perf_counter() - t0:.1f} s (mask stays lazy: "
+              f"{type(front.data).__name__})")
+        peaks = client.run(_peak_mb)
+        print(f"    peak resident memory: client {_peak_mb():,.0f} MB; workers "
+              + ", ".join(f"{v:,.0f} MB" for v in peaks.values()))
+    shutil.rmtree(where, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--max", type=float, default=1e6, help="largest space of the rate table")
+    ap.add_argument("--cluster", type=float, default=0, help="configurations of the LocalCluster sweep (0: skip)")
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    print("per-call overhead")
+    per_call()
+    print("whole training stack, outputs time_to_train, tco, carbon (best of 3 below 1e6)")
+    rates(args.max)
+    if args.cluster:
+        print("dask cluster")
+        cluster(args.cluster, args.workers)
+
+
+if __name__ == "__main__":
+    main()
