@@ -46,7 +46,7 @@ import pint
 import xarray as xr
 
 from .errors import DsxInputError
-from .units import canonical_unit, ureg
+from .units import canonical_unit, normalize, ureg
 
 __all__ = ["Expression", "parse", "evaluate", "mask", "names", "where"]
 
@@ -290,7 +290,7 @@ def parse(source: str) -> Node:
     """Parse ``source`` into a syntax tree, or raise :class:`DsxInputError` saying where and why."""
     if not isinstance(source, str):
         raise DsxInputError(f"expression must be a string, got {type(source).__name__}")
-    return _Parser(source).parse()
+    return _Parser(normalize(source)).parse()  # "t CO2e", "GPU-hours", "$" (dsx.units)
 
 
 def names(source: str | Node) -> set[str]:
