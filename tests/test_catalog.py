@@ -284,6 +284,7 @@ def _dense_param_estimate(m) -> float:
     attn = 2 * h * dh * (a + akv) + ((dh * (a + 2 * akv) + h) if bias else 0.0)
     mlp = (3 if bool(m.gated) else 2) * h * f + ((f + h) if bias else 0.0)
     norm = 4 * h if m.norm.item() == "layer" else 2 * h
+    norm += (h * h + 2 * a * dh) if bool(m.relative_positions) else 0.0  # Transformer-XL W_kR, u, v
     emb = V * h * (1 if bool(m.tied_embeddings) else 2)
     pos = float(m.max_context) * h if bool(m.learned_positions) else 0.0
     return L * (attn + mlp + norm) + emb + pos

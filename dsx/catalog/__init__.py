@@ -58,7 +58,7 @@ SCHEMA: dict[str, dict[str, object]] = {
         "shared_experts": int, "expert_ffn": int, "dense_layers": int, "attention": None,
         "q_lora_rank": int, "kv_lora_rank": int, "rope_dim": int, "nope_dim": int, "v_head_dim": int,
         "forward_flops_per_sample": "flop", "params_published": "param",
-        "active_params_published": "param", "source": None,
+        "active_params_published": "param", "relative_positions": bool, "source": None,
     },
     "regions": {
         "name": None, "country": None, "carbon_intensity": "gCO2e/kWh", "pue": "",
