@@ -30,7 +30,7 @@ import xarray as xr
 
 from ..errors import DsxInputError
 from ..units import magnitude
-from . import hf
+from . import hf, prices
 
 __all__ = ["hardware", "models", "regions", "fabrics", "precisions", "load", "names", "resolve", "use", "SCHEMA"]
 
@@ -262,3 +262,4 @@ def resolve(kind: str, name: str) -> str:
 def _clear_cache() -> None:
     for f in (_table, _dataset, _aliases):
         f.cache_clear()
+    prices.clear_cache()
