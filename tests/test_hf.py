@@ -53,8 +53,10 @@ def test_issue_figures_qwen_and_deepseek():
     """Issue 11: Qwen2.5-7B 7.6 B; Qwen3-30B-A3B 30.5 B / 3.3 B; DeepSeek-V3 671 B / 37 B (within 2 %)."""
     ds = model_shape(dsx.Space(model=[str(FIXTURES / f) for f in ("Qwen2.5-7B", "Qwen3-30B-A3B", "DeepSeek-V3")])
                      .to_dataset())
-    for model, total, active in (("Qwen2.5-7B", 7.6, 7.6), ("Qwen3-30B-A3B", 30.5, 3.3),
-                                 ("DeepSeek-V3", 671, 37)):
+    # the folder names are also built-in ids or aliases: the config rows get "-hf"
+    assert list(ds.model.values) == ["Qwen2.5-7B-hf", "Qwen3-30B-A3B-hf", "DeepSeek-V3-hf"]
+    for model, total, active in (("Qwen2.5-7B-hf", 7.6, 7.6), ("Qwen3-30B-A3B-hf", 30.5, 3.3),
+                                 ("DeepSeek-V3-hf", 671, 37)):
         t, a = float(ds.params.sel(model=model)) / 1e9, float(ds.active_params.sel(model=model)) / 1e9
         print(f"{model}: {t:.2f} B / {a:.2f} B active")
         assert t == pytest.approx(total, rel=0.02) and a == pytest.approx(active, rel=0.02)
@@ -65,11 +67,12 @@ def test_space_accepts_folder_config_file_and_dict():
     by_file = dsx.Space(model=str(FIXTURES / "Mistral-7B-v0.1" / "config.json")).to_dataset()
     cfg = json.loads((FIXTURES / "Mistral-7B-v0.1" / "config.json").read_text())
     by_dict = dsx.Space(model={**cfg, "name": "my-mistral"}).to_dataset()
-    assert by_folder.model.item() == by_file.model.item() == "Mistral-7B-v0.1"
+    assert by_folder.model.item() == by_file.model.item() == "Mistral-7B-v0.1-hf"  # catalog alias taken
     assert by_dict.model.item() == "my-mistral"
     for ds in (by_folder, by_file, by_dict):
         assert int(ds.layers) == 32 and int(ds.kv_heads) == 8 and int(ds.ffn) == 14336
     assert "my-mistral" in dsx.catalog.names("models")
+    assert dsx.catalog.resolve("models", "mistral-7b-v0.1") == "mistral-7b"  # the built-in row is untouched
 
 
 def test_config_model_runs_the_whole_stack():

@@ -242,6 +242,8 @@ def resolve(kind: str, name: str) -> str:
     """Map a name or alias (case-insensitive) to its catalog id, or raise with close matches."""
     if kind == "models" and hf.is_source(name) and str(name).strip().lower() not in _aliases(kind):
         ident, cells = hf.catalog_row(name)  # a Hugging Face config: folder, config.json or dict
+        if _aliases(kind).get(ident.lower(), ident) not in (ident, *_ADDED[kind]):
+            ident += "-hf"  # never shadow a built-in id or alias (e.g. a folder named Qwen2.5-7B)
         if _ADDED[kind].get(ident) != cells:
             _ADDED[kind][ident] = cells
             _clear_cache()

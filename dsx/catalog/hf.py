@@ -4,7 +4,8 @@
 parsed JSON, with a ``name``) reads the architecture fields of a transformers config into
 the same columns a catalog model has (``layers``, ``hidden``, ``heads``, MoE and MLA
 columns), so :func:`dsx.solvers.model.model_shape` counts its parameters like any catalog
-row. The id is the folder name (or ``name`` in a dict). No network access and no
+row. The id is the folder name (or ``name`` in a dict), with ``-hf`` appended when that name is
+already a built-in id or alias (``Qwen2.5-7B`` -> ``Qwen2.5-7B-hf``). No network access and no
 ``transformers``: the JSON is parsed here, family by family (``model_type``).
 
 When ``model.safetensors.index.json`` sits beside the config, its ``metadata.total_size``
