@@ -122,3 +122,23 @@ def test_space_reads_dollar_prices():
 
     ds = dsx.Space(model="llama-3.1-8b", hardware="H100", gpus=8, cloud_price=["2 $/h", "3 USD/h"]).to_dataset()
     np.testing.assert_allclose(ds.cloud_price.values, [2.0, 3.0])
+
+
+def test_units_people_write_in_a_sweep_file():
+    """A sweep (the dict of a TOML file): space values and constraints/derived with these spellings."""
+    from dsx import sweep
+
+    s = sweep.parse({
+        "workload": "training",
+        "space": {"model": "llama-3.1-8b", "hardware": "H100", "gpus": [8, 16], "cloud_price": "2.5 $/h"},
+        "constraints": ["carbon < 50 t CO2e", "tco < 2 MUSD", "energy < 500 MWh"],
+        "derived": {"carbon_kt": "carbon / 1 kt CO2e", "rent_per_gpu_h": "cloud_cost / (gpus * wall_time / 1 GPU-hour)"},
+    })
+    import dsx
+    from dsx.expr import evaluate
+
+    ds = dsx.training(dsx.Space(**s.space))
+    rent = evaluate(s.derived["rent_per_gpu_h"], ds)
+    np.testing.assert_allclose(rent, 2.5)                      # USD per GPU-hour, as the space set it
+    np.testing.assert_allclose(evaluate(s.derived["carbon_kt"], ds), ds.carbon / 1e9)
+    assert evaluate(s.constraints[0], ds).dtype == bool
