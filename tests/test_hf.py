@@ -122,3 +122,15 @@ def test_family_mechanisms():
     assert (v3["attention"], v3["dense_layers"], v3["shared_experts"], v3["q_lora_rank"]) == ("mla", 3, 1, 1536)
     assert rows["Qwen1.5-MoE-A2.7B"]["shared_experts"] == 4  # 5632-wide shared expert = 4 x 1408
     assert rows["gpt-oss-120b"]["bias"] and rows["gpt-oss-120b"]["experts"] == 128
+
+
+def test_moe_layer_placement_fields():
+    """decoder_sparse_step / mlp_only_layers (Qwen-MoE), interleave step (Llama 4), first_k_dense (DeepSeek)."""
+    name, cfg, _ = hf.read(FIXTURES / "Qwen1.5-MoE-A2.7B")
+    assert hf.row(name, cfg)["dense_layers"] == 0
+    assert hf.row(name, {**cfg, "decoder_sparse_step": 2})["dense_layers"] == 12
+    assert hf.row(name, {**cfg, "mlp_only_layers": [0, 1, 23]})["dense_layers"] == 3
+    scout = json.loads((FIXTURES / "Llama-4-Scout-17B-16E" / "config.json").read_text())
+    scout["text_config"]["interleave_moe_layer_step"] = 2  # Maverick's placement
+    assert hf.row("m", scout)["dense_layers"] == 24
+    assert hf.row(*hf.read(FIXTURES / "DeepSeek-V3")[:2])["dense_layers"] == 3

@@ -163,20 +163,34 @@ def row(name: str, cfg: dict) -> dict[str, Any]:
         shared = cfg.get("n_shared_experts") or 0
         if cfg.get("shared_expert_intermediate_size"):  # Qwen2-MoE: one wide shared expert
             shared = cfg["shared_expert_intermediate_size"] / fe
-        if mtype == "llama4_text":  # one shared expert as wide as a routed one; MoE every step-th layer
+        if mtype == "llama4_text":  # one shared expert as wide as a routed one
             shared = 1
-            moe_layers = len(cfg.get("moe_layers") or range(0, layers, int(cfg.get("interleave_moe_layer_step", 1))))
-            dense = layers - moe_layers
-        else:
-            dense = int(cfg.get("first_k_dense_replace", 0)) + len(cfg.get("mlp_only_layers") or [])
         out.update(experts=int(experts), experts_per_token=int(_get(cfg, "num_experts_per_tok", where)),
-                   shared_experts=shared, expert_ffn=int(fe), dense_layers=dense)
+                   shared_experts=shared, expert_ffn=int(fe), dense_layers=layers - _moe_layers(cfg, layers))
     if cfg.get("kv_lora_rank"):
         out.update(attention="mla", q_lora_rank=int(cfg.get("q_lora_rank") or 0),
                    kv_lora_rank=int(cfg["kv_lora_rank"]), rope_dim=int(_get(cfg, "qk_rope_head_dim", where)),
                    nope_dim=int(_get(cfg, "qk_nope_head_dim", where)), v_head_dim=int(_get(cfg, "v_head_dim", where)),
                    kv_heads=heads)
     return out
+
+
+def _moe_layers(cfg: dict, layers: int) -> int:
+    """Layers with a routed MoE block; the others have a dense MLP (model_shape needs only the count).
+
+    DeepSeek: layer ``i`` is MoE when ``i >= first_k_dense_replace`` and ``i % moe_layer_freq == 0``;
+    Qwen-MoE: when ``(i + 1) % decoder_sparse_step == 0`` and ``i`` not in ``mlp_only_layers``;
+    Llama 4: the listed ``moe_layers``, else every ``interleave_moe_layer_step``-th layer.
+    """
+    if cfg.get("moe_layers"):
+        return len(cfg["moe_layers"])
+    first = int(cfg.get("first_k_dense_replace") or 0)
+    freq = int(cfg.get("moe_layer_freq") or 1)
+    step = int(cfg.get("decoder_sparse_step") or 1)
+    inter = int(cfg.get("interleave_moe_layer_step") or 1)
+    dense_only = set(cfg.get("mlp_only_layers") or [])
+    return sum(1 for i in range(layers) if i >= first and i % freq == 0 and (i + 1) % step == 0
+               and (i + 1) % inter == 0 and i not in dense_only)
 
 
 def count_params(columns: dict[str, Any]) -> tuple[float, float]:
