@@ -142,3 +142,13 @@ def test_units_people_write_in_a_sweep_file():
     np.testing.assert_allclose(rent, 2.5)                      # USD per GPU-hour, as the space set it
     np.testing.assert_allclose(evaluate(s.derived["carbon_kt"], ds), ds.carbon / 1e9)
     assert evaluate(s.constraints[0], ds).dtype == bool
+
+
+def test_unknown_unit_in_a_where_expression_suggests_the_nearest():
+    import xarray as xr
+
+    from dsx.expr import evaluate
+
+    ds = xr.Dataset({"carbon": ((), 5e6, {"units": "gCO2e"})})
+    with pytest.raises(DsxInputError, match=r"'tCO2' after a number is not a known unit; did you mean 'tCO2e'"):
+        evaluate("carbon < 10 tCO2", ds)
