@@ -105,6 +105,10 @@ def test_unknown_model_type_and_missing_field_are_named():
     del cfg["num_key_value_heads"], cfg["vocab_size"]
     with pytest.raises(DsxInputError, match="missing field 'vocab_size'"):
         dsx.Space(model={**cfg, "name": "m"})
+    cfg["vocab_size"] = 32000
+    del cfg["intermediate_size"]  # a dense model needs its MLP width
+    with pytest.raises(DsxInputError, match="missing field 'intermediate_size'"):
+        dsx.Space(model={**cfg, "name": "m"})
     with pytest.raises(DsxInputError, match="needs a 'name'"):
         hf.read({"model_type": "llama"})
     with pytest.raises(DsxInputError, match="no config.json"):

@@ -132,7 +132,8 @@ def test_units_people_write_in_a_sweep_file():
         "workload": "training",
         "space": {"model": "llama-3.1-8b", "hardware": "H100", "gpus": [8, 16], "cloud_price": "2.5 $/h"},
         "constraints": ["carbon < 50 t CO2e", "tco < 2 MUSD", "energy < 500 MWh"],
-        "derived": {"carbon_kt": "carbon / 1 kt CO2e", "rent_per_gpu_h": "cloud_cost / (gpus * wall_time / 1 GPU-hour)"},
+        "derived": {"carbon_kt": "carbon / 1 kt CO2e",
+                    "rent_per_gpu_h": "cloud_cost / (gpus * wall_time / 1 GPU-hour)"},
     })
     import dsx
     from dsx.expr import evaluate

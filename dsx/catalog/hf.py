@@ -136,28 +136,30 @@ def row(name: str, cfg: dict) -> dict[str, Any]:
     layers = int(_get(cfg, "num_hidden_layers", where))
     heads = int(_get(cfg, "num_attention_heads", where))
     kv = _get(cfg, "num_key_value_heads", where, None)
-    if mtype == "falcon":  # new_decoder_architecture: num_kv_heads; else multi_query: one KV head
-        kv = cfg.get("num_kv_heads") if cfg.get("new_decoder_architecture") else (1 if cfg.get("multi_query", True) else heads)
+    if mtype == "falcon":  # new decoder architecture: num_kv_heads; otherwise multi-query (one KV head) or MHA
+        multi = 1 if cfg.get("multi_query", True) else heads
+        kv = cfg.get("num_kv_heads") if cfg.get("new_decoder_architecture") else multi
     kv = int(kv if kv is not None else heads)
     head_dim = int(_get(cfg, "head_dim", where, h // heads))
-    if mtype in ("gpt_neox", "gptj", "falcon"):
-        ffn = _get(cfg, "intermediate_size", where, None) or cfg.get("n_inner") or cfg.get("ffn_hidden_size") or 4 * h
+    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts") or 0
+    if mtype in ("gpt_neox", "gptj", "falcon"):  # ungated MLP, 4h unless stated
+        ffn = cfg.get("intermediate_size") or cfg.get("n_inner") or cfg.get("ffn_hidden_size") or 4 * h
     elif mtype == "llama4_text":
         ffn = _get(cfg, "intermediate_size_mlp", where)
-    else:
-        ffn = _get(cfg, "intermediate_size", where, None)
+    else:  # the dense MLP width; an all-MoE config may leave it out
+        ffn = _get(cfg, "intermediate_size", where, 0 if experts else KeyError)
+    bias = bool(cfg.get("attention_bias", fam["bias"])) if mtype == "gpt_oss" else fam["bias"]
     out: dict[str, Any] = {
         "name": name, "family": mtype, "arch": "decoder", "layers": layers, "hidden": h, "heads": heads,
-        "kv_heads": kv, "head_dim": head_dim, "ffn": int(ffn or 0), "gated": fam["gated"],
+        "kv_heads": kv, "head_dim": head_dim, "ffn": int(ffn), "gated": fam["gated"],
         "vocab": int(_get(cfg, "vocab_size", where)),
         "tied_embeddings": bool(cfg.get("tie_word_embeddings", fam["tied"])),
-        "learned_positions": False, "bias": bool(cfg.get("attention_bias", fam["bias"])) if mtype == "gpt_oss" else fam["bias"],
+        "learned_positions": False, "bias": bias,
         "norm": fam["norm"], "max_context": int(_get(cfg, "max_position_embeddings", where, 0)),
         "experts": 0, "experts_per_token": 0, "shared_experts": 0, "expert_ffn": 0, "dense_layers": 0,
         "attention": "gqa" if kv < heads else "mha",
         "q_lora_rank": 0, "kv_lora_rank": 0, "rope_dim": 0, "nope_dim": 0, "v_head_dim": 0,
     }
-    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts") or 0
     if experts:
         fe = _get(cfg, "moe_intermediate_size", where, None) or _get(cfg, "intermediate_size", where)
         shared = cfg.get("n_shared_experts") or 0
