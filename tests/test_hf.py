@@ -14,6 +14,14 @@ from dsx.solvers.model import model_shape
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hf"
 
+
+@pytest.fixture(autouse=True)
+def _forget_config_rows():
+    """Config rows join the process-wide models catalog; drop them so other tests see the built-in one."""
+    yield
+    dsx.catalog._ADDED["models"].clear()
+    dsx.catalog._clear_cache()
+
 # (folder, published total, published active, source of the published figure); billions
 PUBLISHED = [
     ("Qwen2.5-7B", 7.61, 7.61, "Qwen2.5 model card: 7.61 B parameters"),
