@@ -211,7 +211,13 @@ def _catalog(args: argparse.Namespace) -> int:
 
     if args.kind is None:
         body = [[k, str(len(catalog.names(k))), f"dsx catalog {k}"] for k in catalog.SCHEMA]
+        body.append(["cloud-prices", str(len(catalog.prices.table())), "dsx catalog cloud-prices"])
         print(_grid(["kind", "entries", "command"], body))
+        return 0
+    if args.kind.lower() in ("cloud-prices", "cloud_prices", "prices"):  # every listing with its source
+        rows = catalog.prices.table()
+        body = [[r.hardware, r.cloud, r.tier, f"{r.price:.4g}", r.date, r.source] for r in rows.itertuples()]
+        print(_grid(["hardware", "cloud", "tier", "price [USD/h]", "date", "source"], body))
         return 0
     kind = _KINDS.get(args.kind.lower())
     if kind is None:
@@ -242,6 +248,14 @@ def _catalog(args: argparse.Namespace) -> int:
             factor = ureg.Quantity(1.0, da.attrs.get("units") or "dimensionless").to(unit).magnitude
         header.append(f"{label} [{unit}]" if unit else label)
         cols.append((da.values, factor, unit is None))
+    if kind == "hardware":  # rental price: median of the on-demand listings, their range and clouds
+        rent = catalog.prices.summary().reindex(ids)
+        header += ["rent median [USD/h]", "rent range [USD/h]", "rent source (dsx catalog cloud-prices)"]
+        cols += [(rent.cloud_price_median.to_numpy(), 1.0, False),
+                 ([f"{a:.3g}-{b:.3g}" if np.isfinite(a) else "-" for a, b in
+                   zip(rent.cloud_price_lowest, rent.cloud_price_highest)], 1.0, True),
+                 ([f"{c} (to {d})" if isinstance(c, str) else "-" for c, d in zip(rent.clouds, rent.newest)],
+                  1.0, True)]
     body = []
     for i, ident in enumerate(ids):
         row = [ident]

@@ -46,7 +46,7 @@ import pint
 import xarray as xr
 
 from .errors import DsxInputError
-from .units import canonical_unit, ureg
+from .units import canonical_unit, normalize, suggest, ureg
 
 __all__ = ["Expression", "parse", "evaluate", "mask", "names", "where"]
 
@@ -271,7 +271,9 @@ class _Parser:
             return "percent"
         if t.kind != "name" or not _is_unit(t.text):
             if t.kind == "name" and t.text not in _KEYWORDS:
-                raise _fail(self.src, t.pos, f"{t.text!r} after a number is not a known unit")
+                close = suggest(t.text)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise _fail(self.src, t.pos, f"{t.text!r} after a number is not a known unit{hint}")
             return None
         parts = [self._take().text]
         variables = _known_variables()
@@ -290,7 +292,7 @@ def parse(source: str) -> Node:
     """Parse ``source`` into a syntax tree, or raise :class:`DsxInputError` saying where and why."""
     if not isinstance(source, str):
         raise DsxInputError(f"expression must be a string, got {type(source).__name__}")
-    return _Parser(source).parse()
+    return _Parser(normalize(source)).parse()  # "t CO2e", "GPU-hours", "$" (dsx.units)
 
 
 def names(source: str | Node) -> set[str]:

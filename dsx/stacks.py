@@ -48,6 +48,7 @@ TRAINING: tuple = (
     sustainability.carbon_footprint,  # operational (grid) + embodied carbon
     sustainability.water_footprint,   # on-site (WUE) + off-site (generation) water
     economics.capital,            # all-in capex, this job's amortised share
+    economics.rental_price,       # listed rental price of the hardware at the chosen cloud and tier
     economics.operating_cost,     # energy at the region's price, maintenance, TCO, cloud alternative
 )
 #: Serving: prefill and decode per GPU -> capacity -> queueing -> energy, carbon, water -> cost.
@@ -64,6 +65,7 @@ SERVING: tuple = (
     sustainability.carbon_footprint,   # operational + embodied carbon
     sustainability.water_footprint,    # on-site + off-site water
     economics.capital,                 # capex, amortised share
+    economics.rental_price,            # listed rental price at the chosen cloud and tier
     economics.operating_cost,          # opex, TCO, cost per million tokens
     serving_ops.serving_feasibility,   # ok_* flags -> feasible, reason
 )

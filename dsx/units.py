@@ -18,7 +18,9 @@ pint.errors.DimensionalityError: ...
 
 from __future__ import annotations
 
+import difflib
 import numbers
+import re
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -29,7 +31,24 @@ import pint
 
 from .errors import DsxInputError
 
-__all__ = ["ureg", "Quantity", "CANONICAL", "magnitude", "canonical_unit", "parse"]
+__all__ = ["ureg", "Quantity", "CANONICAL", "magnitude", "canonical_unit", "parse", "normalize", "suggest"]
+
+# Spellings people write that pint's grammar cannot read, rewritten before parsing:
+# "t CO2e" / "kg CO2eq" (a mass prefix, a space, CO2e), "GPU-hours", and "$" / "k$" / "M$".
+_CARBON = re.compile(r"(?<![A-Za-z0-9_])(g|kg|t|kt|Mt|Gt)\s*CO2(?:e|eq|-eq|_eq)\b")
+_GPU_HOURS = re.compile(r"(?<![A-Za-z0-9_])(?:GPU|gpu)[- ](?:hours?|hrs?|h)\b")
+_DOLLAR = re.compile(r"(?<![A-Za-z0-9_])([kMGB]?)\$")
+
+
+def normalize(text: str) -> str:
+    """Rewrite the unit spellings people write into ones the dsx registry defines.
+
+    >>> normalize("3 t CO2e"), normalize("2 GPU-hours"), normalize("5 M$"), normalize("$/h")
+    ('3 tCO2e', '2 gpu_hour', '5 MUSD', 'USD/h')
+    """
+    text = _CARBON.sub(lambda m: f"{m.group(1)}CO2e", text)
+    text = _GPU_HOURS.sub("gpu_hour", text)
+    return _DOLLAR.sub(lambda m: f"{m.group(1).replace('B', 'G')}USD", text)
 
 
 def _build_registry() -> pint.UnitRegistry:
@@ -61,11 +80,15 @@ def _build_registry() -> pint.UnitRegistry:
     reg.define("request = [requests] = req")
     reg.define("sequence = [sequences] = seq")
     reg.define("image = [images] = img")
-    reg.define("gpu_hour = hour")  # a GPU-hour is a time; the GPU count is a separate factor
+    reg.define("gpu_hour = hour = GPU_hour = gpu_hours = GPUh")  # a time; the GPU count is a separate factor
+    reg.define("ktCO2e = 1e9 * gCO2e")
+    reg.define("MtCO2e = 1e12 * gCO2e")
+    reg.define("GtCO2e = 1e15 * gCO2e")
     reg.define("Gbps = gigabit / second")
     reg.define("Tbps = terabit / second")
     reg.define("GBps = gigabyte / second")
     reg.formatter.default_format = "~P"
+    reg.preprocessors.append(normalize)
     return reg
 
 
@@ -118,6 +141,34 @@ def parse(value: Any) -> pint.Quantity:
     return ureg.Quantity(value)
 
 
+#: Spellings offered when a unit is unknown (besides every name the registry defines).
+_COMMON = ("s ms us ns min hour day week year B kB MB GB TB PB KiB MiB GiB TiB bit Gbit Tbit B/s GB/s "
+           "TB/s GiB/s Gbit/s flop GFLOP TFLOP PFLOP EFLOP flop/s TFLOP/s PFLOP/s W kW MW GW J kWh MWh GWh "
+           "USD kUSD MUSD GUSD USD/h USD/kWh gCO2e kgCO2e tCO2e ktCO2e MtCO2e gCO2e/kWh L kL ML "
+           "token ktok Mtok Gtok tok/s param gpu_hour").split()
+
+
+def suggest(unit: str, n: int = 3) -> list[str]:
+    """Known unit spellings closest to an unknown ``unit`` (for error messages).
+
+    >>> suggest("tCO2")[0]
+    'tCO2e'
+    """
+    names = list(dict.fromkeys([*_COMMON, *ureg._units]))
+    by_case = difflib.get_close_matches(unit, names, n=n, cutoff=0.6)
+    folded = {c.lower(): c for c in names}
+    by_fold = [folded[c] for c in difflib.get_close_matches(unit.lower(), list(folded), n=n, cutoff=0.6)]
+    return list(dict.fromkeys(by_case + by_fold))[:n]
+
+
+def _unknown_unit_hint(exc: Exception) -> str:
+    names = getattr(exc, "unit_names", None) or ()
+    names = [names] if isinstance(names, str) else list(names)
+    hints = [f"{u!r} is not a unit dsx knows" + (f"; did you mean {', '.join(map(repr, suggest(u)))}?"
+                                                  if suggest(u) else "") for u in names]
+    return ("; " + "; ".join(hints)) if hints else ""
+
+
 def _dimension_words(unit: str) -> str:
     return str(ureg.Quantity(1, unit or "dimensionless").dimensionality) or "dimensionless"
 
@@ -152,11 +203,15 @@ def magnitude(value: Any, unit: str, *, name: str = "value") -> float | np.ndarr
         return float(value)
     target = unit or "dimensionless"
     try:
+        ureg.parse_units(target)
+    except pint.errors.UndefinedUnitError as exc:
+        raise DsxInputError(f"{name}: cannot convert to {unit!r}{_unknown_unit_hint(exc)}") from None
+    try:
         q = parse(value)
     except Exception as exc:  # pint raises many types for garbage strings
         raise DsxInputError(
             f"{name}: cannot read {value!r} as a quantity; expected a number in {target!r} "
-            f"or a string with units such as '1 {target}'"
+            f"or a string with units such as '1 {target}'{_unknown_unit_hint(exc)}"
         ) from exc
     if not isinstance(q, pint.Quantity):  # a plain number in a string, e.g. "3"
         return float(q)

@@ -129,18 +129,18 @@ def test_ridge_point_plausible(hw):
     ridge = (half / gpu.hbm_bandwidth).to_series()
     print("\nridge point, 16-bit peak / HBM bandwidth (flop/B):")
     print(ridge.round(1).to_string())
-    bad = ridge[(ridge < 50) | (ridge > 1000)]
-    assert bad.empty, f"ridge point outside 50-1000 flop/B: {bad.to_dict()}"
+    bad = ridge[(ridge < 30) | (ridge > 1000)]  # H20 (export variant): 148 TFLOP/s / 4.0 TB/s = 37
+    assert bad.empty, f"ridge point outside 30-1000 flop/B: {bad.to_dict()}"
 
 
 def test_memory_and_power_ranges(hw):
     gpu = _gpu_like(hw)
     cap = gpu.hbm_capacity.to_series() / 1e9
-    tdp = gpu.tdp.to_series()
+    tdp = gpu.tdp.to_series().dropna()  # blank where unpublished (AWS Trainium1, Inferentia2)
     assert cap.between(8, 300).all(), cap[~cap.between(8, 300)].to_dict()
     assert tdp.between(50, 2000).all(), tdp[~tdp.between(50, 2000)].to_dict()
     # node power per slot covers at least the accelerator itself
-    sp = gpu.system_power.to_series()
+    sp = gpu.system_power.to_series().reindex(tdp.index)
     assert (sp >= tdp).all(), (sp[sp < tdp]).to_dict()
 
 
@@ -177,11 +177,12 @@ def test_scale_up_below_hbm_and_domain_sane(hw):
 def test_dense_not_sparse(hw):
     """Data sheets print sparse peaks; dense figures are half. Lower precision is at most 2x faster."""
     p = hw.peak_flops
-    tol = 1.01  # data sheets round the sparse figures (L4: 242 vs 485 TFLOP/s)
+    tol = 1.015  # data sheets round the sparse figures (L4: 242 vs 485; L40S: 362.05 vs 733 TFLOP/s)
     bf16 = p.sel(precision="bf16").fillna(p.sel(precision="fp16"))
-    for low, high in [("fp8", bf16), ("int8", bf16), ("fp4", p.sel(precision="fp8"))]:
+    # Blackwell Ultra (B300/GB300) runs NVFP4 at 3x its fp8 rate (GB300 NVL72 spec: 15 vs 5 PFLOP/s dense)
+    for low, high, most in [("fp8", bf16, 2), ("int8", bf16, 2), ("fp4", p.sel(precision="fp8"), 3)]:
         ratio = (p.sel(precision=low) / high).to_series().dropna()
-        assert (ratio <= 2 * tol).all(), f"{low}: {ratio[ratio > 2 * tol].to_dict()}"
+        assert (ratio <= most * tol).all(), f"{low}: {ratio[ratio > most * tol].to_dict()}"
     tf32 = (p.sel(precision="tf32") / bf16).to_series().dropna()
     assert (tf32 <= 1 * tol).all(), tf32[tf32 > tol].to_dict()
     fp32 = (p.sel(precision="fp32") / bf16).to_series().dropna()
@@ -284,6 +285,7 @@ def _dense_param_estimate(m) -> float:
     attn = 2 * h * dh * (a + akv) + ((dh * (a + 2 * akv) + h) if bias else 0.0)
     mlp = (3 if bool(m.gated) else 2) * h * f + ((f + h) if bias else 0.0)
     norm = 4 * h if m.norm.item() == "layer" else 2 * h
+    norm += (h * h + 2 * a * dh) if bool(m.relative_positions) else 0.0  # Transformer-XL W_kR, u, v
     emb = V * h * (1 if bool(m.tied_embeddings) else 2)
     pos = float(m.max_context) * h if bool(m.learned_positions) else 0.0
     return L * (attn + mlp + norm) + emb + pos

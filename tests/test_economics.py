@@ -8,7 +8,9 @@ import xarray as xr
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dsx.solvers.economics import capital, operating_cost
+import dsx
+from dsx.catalog import prices
+from dsx.solvers.economics import capital, operating_cost, rental_price
 from dsx.solvers.reliability import checkpointing, job_goodput, reliability
 from dsx.solvers.sustainability import J_PER_KWH, SECONDS_PER_YEAR, carbon_footprint, power, water_footprint
 
@@ -34,7 +36,7 @@ def _job(**kw):
 
 def test_capex_all_in_hand_calculation():
     # Epoch: chip price × 1.64 server factor / (1 − 0.19 interconnect share)
-    out = _chain(_job())
+    out = _chain(_job(cloud_price=3.29))
     per_gpu = 30_000 * 1.64 / 0.81
     assert per_gpu == pytest.approx(60_740.74, abs=0.01)
     assert float(out.capex) == pytest.approx(512 * per_gpu)  # 31.10 M USD; mlsysim: 15.36 M (GPU only)
@@ -45,6 +47,7 @@ def test_capex_all_in_hand_calculation():
     assert float(out.gpu_hour_cost) == pytest.approx(float(out.tco) / (512 * 720))
     assert float(out.cloud_cost) == pytest.approx(512 * 720 * 3.29)
     assert float(out.cost_per_mtoken) == pytest.approx(float(out.tco) / 1e6)
+    assert float(out.cloud_cost_per_mtoken) == pytest.approx(512 * 720 * 3.29 / 1e6)
 
 
 def test_epoch_depreciation_rate_gives_epoch_gpu_hour_capex():
@@ -162,3 +165,43 @@ def test_invariants(p, more, tokens):
     assert float(hi.capex) == float(lo.capex)  # and does not touch the capex
     assert float(hi.cost_per_mtoken) == pytest.approx(float(hi.tco) / (tokens * 2) * 1e6)
     assert float(lo.capex_amortized) < float(lo.capex)
+
+
+def test_listed_rental_prices_at_their_sources():
+    """Rows of cloud_prices.csv against the figures of the cited pages (instance price / accelerators)."""
+    assert prices.price("H100-SXM", "lambda") == 3.29           # Lambda 2025-02-28
+    assert prices.price("H100-SXM", "aws") == 12.29             # p5.48xlarge 98.32 USD/h / 8, 2025-03-17
+    assert prices.price("H100-SXM", "gcp", "reserved-3y") == 4.86
+    assert prices.price("A100-80GB", "aws") == pytest.approx(40.96 / 8)
+    assert prices.price("TPU-v5e", "gcp", "reserved-1y") == 0.84
+    assert prices.price("Trainium1", "aws", "capacity-block") == pytest.approx(15.49 / 16, abs=1e-3)
+    # every listed hardware id resolves, every price is positive and every row has a source and date
+    t = prices.table()
+    assert (t.price > 0).all() and t.source.str.len().min() > 20 and t.date.str.match(r"^\d{4}-\d{2}").all()
+
+
+def test_median_lowest_highest_and_unlisted():
+    h100 = sorted(prices.table().query("hardware == 'H100-SXM' and tier == 'on-demand'").price)
+    assert prices.price("H100-SXM", "median") == pytest.approx(float(np.median(h100)))
+    assert prices.price("H100-SXM", "lowest") == h100[0] and prices.price("H100-SXM", "highest") == h100[-1]
+    assert math.isnan(prices.price("CS-3", "median")) and math.isnan(prices.price("H100-SXM", "lambda", "spot"))
+
+
+def test_cloud_alternative_uses_listed_price_or_the_swept_one():
+    ds = dsx.training(dsx.Space(model="llama-3.1-8b", hardware=["H100", "A100-80GB", "CS-3"], gpus=8,
+                                cloud=["median", "aws"]))
+    rate = ds.cloud_rate.transpose("hardware", "cloud")
+    np.testing.assert_allclose(rate.sel(hardware="H100-SXM"), [prices.price("H100-SXM", "median"), 12.29])
+    assert np.isnan(rate.sel(hardware="CS-3")).all()           # no listing: unknown, not guessed
+    gpu_h = float(ds.gpus) * ds.wall_time / 3600
+    np.testing.assert_allclose(ds.cloud_cost.sel(hardware="H100-SXM", cloud="aws"),
+                               (gpu_h * 12.29).sel(hardware="H100-SXM"))
+    swept = dsx.training(dsx.Space(model="llama-3.1-8b", hardware="H100", gpus=8, cloud_price=["2 $/h", 3.0]))
+    np.testing.assert_allclose(swept.cloud_rate, [2.0, 3.0])
+    np.testing.assert_allclose(swept.cloud_cost.values / swept.cloud_cost.values[0], [1.0, 1.5])
+
+
+def test_unknown_cloud_is_an_input_error():
+    with pytest.raises(dsx.DsxInputError, match="cloud: 'ibm' is not allowed"):
+        dsx.Space(model="llama-3.1-8b", hardware="H100", cloud="ibm")
+    assert float(rental_price.kernel("A40", "vast", "on-demand")["listed_cloud_price"]) == 0.12

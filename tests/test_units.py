@@ -55,3 +55,101 @@ def test_wrong_dimension_names_input_and_expectation(bad):
 def test_canonical_table_is_self_consistent():
     for name, unit in CANONICAL.items():
         assert canonical_unit(unit or "dimensionless") == unit, name
+
+
+@pytest.mark.parametrize("text,unit,expected", [
+    ("3 t CO2e", "gCO2e", 3e6),
+    ("3 tCO2e", "kgCO2e", 3e3),
+    ("2 kg CO2e", "gCO2e", 2e3),
+    ("1.5 MtCO2e", "tCO2e", 1.5e6),
+    ("1 kt CO2eq", "tCO2e", 1e3),
+    ("2 MWh", "J", 2 * 3.6e9),
+    ("10 GPU-hours", "s", 36000.0),
+    ("1 GPU-hour", "h", 1.0),
+    ("5 $", "USD", 5.0),
+    ("2 $/h", "USD/h", 2.0),
+    ("3 kUSD", "USD", 3e3),
+    ("2 MUSD", "USD", 2e6),
+    ("1 M$", "USD", 1e6),
+    ("4 Mtok", "token", 4e6),
+    ("250 tok/s", "token/s", 250.0),
+    ("989 TFLOP/s", "flop/s", 989e12),
+    ("1 GiB/s", "B/s", 2**30),
+])
+def test_units_people_write(text, unit, expected):
+    assert magnitude(text, unit, name="x") == pytest.approx(expected, rel=1e-12)
+
+
+def test_target_units_people_write():
+    """The same spellings work as the target of a conversion (``ds.dsx.to``)."""
+    assert magnitude("3e6 gCO2e", "t CO2e") == pytest.approx(3.0)
+    assert magnitude("7.2e9 J", "MWh") == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("bad,suggested", [("3 tCO2", "tCO2e"), ("3 GBs", "GB"), ("2 hourz", "hour"),
+                                           ("1 Mtokn", "Mtok")])
+def test_unknown_unit_suggests_nearest(bad, suggested):
+    with pytest.raises(DsxInputError) as exc:
+        magnitude(bad, "gCO2e" if "CO2" in bad else "B" if "GB" in bad else "s" if "hour" in bad else "token",
+                  name="budget")
+    msg = str(exc.value)
+    print(msg)
+    assert "budget" in msg and "did you mean" in msg and repr(suggested) in msg
+
+
+def test_unknown_target_unit_suggests_nearest():
+    with pytest.raises(DsxInputError, match="did you mean.*'MWh'"):
+        magnitude("1 J", "MWhr", name="energy")
+
+
+def test_units_people_write_in_where_expressions_and_to():
+    import xarray as xr
+
+    from dsx.expr import evaluate
+
+    ds = xr.Dataset({"carbon": ((), 5e6, {"units": "gCO2e"}), "tco": ((), 2e6, {"units": "USD"}),
+                     "wall_time": ((), 5 * 3600.0, {"units": "s"})})
+    assert bool(evaluate("carbon < 10 t CO2e and carbon > 4 tCO2e", ds))
+    assert bool(evaluate("tco < 3e6 $ and tco > 1.9 MUSD and tco < 2500 kUSD", ds))
+    assert not bool(evaluate("wall_time > 6 GPU-hours", ds))
+    out = ds.dsx.to(carbon="t CO2e", tco="MUSD")
+    assert float(out.carbon) == pytest.approx(5.0) and out.carbon.attrs["units"] == "t CO2e"
+    assert float(out.tco) == pytest.approx(2.0)
+
+
+def test_space_reads_dollar_prices():
+    import dsx
+
+    ds = dsx.Space(model="llama-3.1-8b", hardware="H100", gpus=8, cloud_price=["2 $/h", "3 USD/h"]).to_dataset()
+    np.testing.assert_allclose(ds.cloud_price.values, [2.0, 3.0])
+
+
+def test_units_people_write_in_a_sweep_file():
+    """A sweep (the dict of a TOML file): space values and constraints/derived with these spellings."""
+    from dsx import sweep
+
+    s = sweep.parse({
+        "workload": "training",
+        "space": {"model": "llama-3.1-8b", "hardware": "H100", "gpus": [8, 16], "cloud_price": "2.5 $/h"},
+        "constraints": ["carbon < 50 t CO2e", "tco < 2 MUSD", "energy < 500 MWh"],
+        "derived": {"carbon_kt": "carbon / 1 kt CO2e",
+                    "rent_per_gpu_h": "cloud_cost / (gpus * wall_time / 1 GPU-hour)"},
+    })
+    import dsx
+    from dsx.expr import evaluate
+
+    ds = dsx.training(dsx.Space(**s.space))
+    rent = evaluate(s.derived["rent_per_gpu_h"], ds)
+    np.testing.assert_allclose(rent, 2.5)                      # USD per GPU-hour, as the space set it
+    np.testing.assert_allclose(evaluate(s.derived["carbon_kt"], ds), ds.carbon / 1e9)
+    assert evaluate(s.constraints[0], ds).dtype == bool
+
+
+def test_unknown_unit_in_a_where_expression_suggests_the_nearest():
+    import xarray as xr
+
+    from dsx.expr import evaluate
+
+    ds = xr.Dataset({"carbon": ((), 5e6, {"units": "gCO2e"})})
+    with pytest.raises(DsxInputError, match=r"'tCO2' after a number is not a known unit; did you mean 'tCO2e'"):
+        evaluate("carbon < 10 tCO2", ds)

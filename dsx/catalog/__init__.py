@@ -30,11 +30,13 @@ import xarray as xr
 
 from ..errors import DsxInputError
 from ..units import magnitude
+from . import hf, prices
 
 __all__ = ["hardware", "models", "regions", "fabrics", "precisions", "load", "names", "resolve", "use", "SCHEMA"]
 
 _DATA = Path(__file__).parent / "data"
 _USER_DIRS: list[Path] = []
+_ADDED: dict[str, dict[str, dict[str, str]]] = {"models": {}}  # rows read at run time (Hugging Face configs)
 
 # column -> canonical unit ("" dimensionless number, None text, bool for flags, int for counts)
 SCHEMA: dict[str, dict[str, object]] = {
@@ -56,7 +58,7 @@ SCHEMA: dict[str, dict[str, object]] = {
         "shared_experts": int, "expert_ffn": int, "dense_layers": int, "attention": None,
         "q_lora_rank": int, "kv_lora_rank": int, "rope_dim": int, "nope_dim": int, "v_head_dim": int,
         "forward_flops_per_sample": "flop", "params_published": "param",
-        "active_params_published": "param", "source": None,
+        "active_params_published": "param", "relative_positions": bool, "source": None,
     },
     "regions": {
         "name": None, "country": None, "carbon_intensity": "gCO2e/kWh", "pue": "",
@@ -152,6 +154,8 @@ def _table(kind: str) -> pd.DataFrame:
         f = d / f"{kind}.csv"
         if f.exists():
             frames.append(_read(f, kind))
+    if _ADDED.get(kind):
+        frames.append(pd.DataFrame.from_dict(_ADDED[kind], orient="index", dtype=str))
     df = frames[0]
     for extra in frames[1:]:
         extra = extra.reindex(columns=df.columns, fill_value="")
@@ -236,6 +240,14 @@ def _aliases(kind: str) -> dict[str, str]:
 
 def resolve(kind: str, name: str) -> str:
     """Map a name or alias (case-insensitive) to its catalog id, or raise with close matches."""
+    if kind == "models" and hf.is_source(name) and str(name).strip().lower() not in _aliases(kind):
+        ident, cells = hf.catalog_row(name)  # a Hugging Face config: folder, config.json or dict
+        if _aliases(kind).get(ident.lower(), ident) not in (ident, *_ADDED[kind]):
+            ident += "-hf"  # never shadow a built-in id or alias (e.g. a folder named Qwen2.5-7B)
+        if _ADDED[kind].get(ident) != cells:
+            _ADDED[kind][ident] = cells
+            _clear_cache()
+        return ident
     table = _aliases(kind)
     key = str(name).strip().lower()
     if key in table:
@@ -252,3 +264,4 @@ def resolve(kind: str, name: str) -> str:
 def _clear_cache() -> None:
     for f in (_table, _dataset, _aliases):
         f.cache_clear()
+    prices.clear_cache()

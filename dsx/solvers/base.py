@@ -68,7 +68,9 @@ OUTPUTS: dict[str, tuple[str, str]] = {}
 
 def _register_input(name: str, spec: Input, owner: str) -> None:
     old = INPUTS.get(name)
-    if old is not None and (old.unit != spec.unit or old.default != spec.default):
+    same_default = old is not None and (old.default == spec.default or old.default != old.default
+                                        and spec.default != spec.default)  # NaN ("not set") equals NaN
+    if old is not None and (old.unit != spec.unit or not same_default):
         raise RuntimeError(
             f"input {name!r} declared twice with different unit/default: {old} vs {spec} (in {owner})"
         )

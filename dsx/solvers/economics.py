@@ -5,7 +5,9 @@ chassis, NICs of the node), divided by ``1 − interconnect share`` (cluster net
 pays the share of that purchase its wall time uses (straight-line over
 ``amortization_period``, divided by the fleet utilisation), the facility energy at the
 region's own electricity price, and maintenance as a fraction of capex per year. The cloud
-alternative rents the same GPU-hours at ``cloud_price``.
+alternative rents the same GPU-hours at ``cloud_price``: by default the listed rental price of
+the hardware at ``cloud`` / ``cloud_tier`` (:mod:`dsx.catalog.prices`, median over the
+providers that list it on demand), or a price the user sets or sweeps.
 
 References
 ----------
@@ -19,10 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..catalog import prices
 from .base import Input, solver, where
 from .sustainability import J_PER_KWH, SECONDS_PER_YEAR
 
-__all__ = ["capital", "operating_cost", "SECONDS_PER_HOUR"]
+__all__ = ["capital", "rental_price", "operating_cost", "SECONDS_PER_HOUR"]
 
 #: Seconds in an hour (cloud prices are per GPU-hour).
 SECONDS_PER_HOUR = 3600.0
@@ -98,13 +101,56 @@ def capital(gpus, price, wall_time,
             "capex_amortized": capex * wall_time / (amortization_period * fleet_utilization)}
 
 
+@solver({"listed_cloud_price": ("USD/h", "listed rental price per accelerator-hour at the chosen cloud and tier")})
+def rental_price(hardware="",
+                 cloud=Input("median", None,
+                             "Cloud whose rental price the cloud alternative pays: a provider (aws, gcp, azure, "
+                             "lambda, runpod, ...) or the median, lowest or highest over the providers that list "
+                             "the accelerator (dsx/catalog/data/cloud_prices.csv, each row with its source and "
+                             "date). Default: median",
+                             choices=(*prices.AGGREGATES, *prices.clouds())),
+                 cloud_tier=Input("on-demand", None,
+                                  "Rental tier: on-demand, reserved-1y / reserved-3y (commitments), capacity-block "
+                                  "(AWS reserved blocks) or spot. Default: on-demand", choices=prices.TIERS)):
+    """Listed rental price of the hardware per accelerator-hour.
+
+    A lookup in the sourced price table (instance price / accelerators per instance); NaN
+    where the hardware has no listing at that cloud and tier, so the cloud alternative is
+    unknown rather than guessed.
+
+    Parameters
+    ----------
+    hardware : str or array of str
+        Hardware catalog id(s).
+    cloud : str
+        Provider or aggregate (``median``, ``lowest``, ``highest``).
+    cloud_tier : str
+        Tier.
+
+    Returns
+    -------
+    listed_cloud_price : USD per accelerator-hour
+
+    References
+    ----------
+    Epoch AI, epoch-research/training-cost-trends ``data/Hardware prices.csv`` (cloud listings
+    with archived sources); provider price pages as cited per row.
+
+    >>> float(rental_price.kernel("H100-SXM", "lambda", "on-demand")["listed_cloud_price"])
+    3.29
+    """
+    return {"listed_cloud_price": prices.lookup(hardware, cloud, cloud_tier)}
+
+
 @solver({"opex_energy": ("USD", "facility energy bought at the region's electricity price"),
          "opex_maintenance": ("USD", "hardware maintenance during the job"),
          "opex": ("USD", "operating cost: energy + maintenance"),
          "tco": ("USD", "total cost of ownership of the job: amortised capex + opex"),
          "gpu_hour_cost": ("USD/h", "all-in owned cost per GPU-hour"),
          "cloud_cost": ("USD", "cost of renting the same GPU-hours in the cloud"),
-         "cost_per_mtoken": ("USD/Mtoken", "owned cost (TCO) per million tokens")})
+         "cloud_rate": ("USD/h", "rental price per accelerator-hour the cloud alternative pays"),
+         "cost_per_mtoken": ("USD/Mtoken", "owned cost (TCO) per million tokens"),
+         "cloud_cost_per_mtoken": ("USD/Mtoken", "rented cost per million tokens")})
 def operating_cost(energy, capex, capex_amortized, gpus, wall_time, tokens_total,
                    electricity_price=np.nan,
                    electricity_price_default=Input(
@@ -118,17 +164,20 @@ def operating_cost(energy, capex, capex_amortized, gpus, wall_time, tokens_total
                        "mlsysim 0.1.1 uses; unverified (no published anchor, physics reference §10). "
                        "Pass e.g. '0.05 / year'", minimum=0.0),
                    cloud_price=Input(
-                       3.29, "USD/h",
-                       "Cloud rental price per GPU-hour. Default: H100 SXM on-demand at Lambda Labs, 3.29 "
-                       "USD/GPU-h (2025-02; Epoch AI data/Hardware prices.csv). Other 2025-03 on-demand H100 "
-                       "offers: 2.45-3.95 at smaller clouds, 10.00-12.29 at Oracle, Google, AWS; Google "
-                       "3-year commitment 4.86", minimum=0.0)):
+                       np.nan, "USD/h",
+                       "Cloud rental price per accelerator-hour; sweep it as an axis to compare offers. Default "
+                       "NaN: the hardware's listed price at `cloud` / `cloud_tier` (listed_cloud_price; e.g. "
+                       "H100 SXM on demand, 2025-03: 2.45-3.95 USD/h at smaller clouds, 10.00-12.29 at Oracle, "
+                       "Google, AWS; median 4.03)", minimum=0.0),
+                   listed_cloud_price=np.nan):
     """Opex, TCO, owned cost per GPU-hour, cloud cost and cost per million tokens.
 
     ``opex_energy = E[kWh] · price_region`` (``electricity_price_default`` where the region's
     price is NaN); ``opex_maintenance = K · m · wall_time``; ``tco = K_job + opex``;
-    ``gpu_hour_cost = tco / (gpus · wall_time[h])``; ``cloud_cost = gpus · wall_time[h] ·
-    cloud_price``; ``cost_per_mtoken = tco / tokens_total · 1e6``.
+    ``gpu_hour_cost = tco / (gpus · wall_time[h])``; ``cloud_rate = cloud_price`` (the listed
+    price where ``cloud_price`` is NaN); ``cloud_cost = gpus · wall_time[h] · cloud_rate``;
+    ``cost_per_mtoken = tco / tokens_total · 1e6``; ``cloud_cost_per_mtoken = cloud_cost /
+    tokens_total · 1e6``.
 
     Parameters
     ----------
@@ -149,13 +198,15 @@ def operating_cost(energy, capex, capex_amortized, gpus, wall_time, tokens_total
     maintenance_rate : float
         Fraction of capex per second (1/s), default 5 %/year.
     cloud_price : float
-        USD per GPU-hour, default 3.29.
+        USD per GPU-hour; NaN (default) takes ``listed_cloud_price``.
+    listed_cloud_price : float
+        Listed price of the hardware (USD per GPU-hour, from :func:`rental_price`).
 
     Returns
     -------
     opex_energy, opex_maintenance, opex, tco, cloud_cost : USD
-    gpu_hour_cost : USD per GPU-hour
-    cost_per_mtoken : USD per million tokens
+    gpu_hour_cost, cloud_rate : USD per GPU-hour
+    cost_per_mtoken, cloud_cost_per_mtoken : USD per million tokens
 
     References
     ----------
@@ -174,6 +225,8 @@ def operating_cost(energy, capex, capex_amortized, gpus, wall_time, tokens_total
     opex = opex_energy + opex_maintenance
     tco = capex_amortized + opex
     gpu_hours = gpus * wall_time / SECONDS_PER_HOUR
+    rate = where(np.isnan(cloud_price), listed_cloud_price, cloud_price)
+    cloud_cost = gpu_hours * rate
     return {"opex_energy": opex_energy, "opex_maintenance": opex_maintenance, "opex": opex, "tco": tco,
-            "gpu_hour_cost": tco / gpu_hours, "cloud_cost": gpu_hours * cloud_price,
-            "cost_per_mtoken": tco / tokens_total * 1e6}
+            "gpu_hour_cost": tco / gpu_hours, "cloud_cost": cloud_cost, "cloud_rate": rate,
+            "cost_per_mtoken": tco / tokens_total * 1e6, "cloud_cost_per_mtoken": cloud_cost / tokens_total * 1e6}

@@ -66,6 +66,7 @@ def model_shape(arch, layers, hidden, heads, kv_heads, head_dim, ffn, gated, voc
                 expert_ffn=0.0, dense_layers=0.0, attention="gqa", q_lora_rank=0.0,
                 kv_lora_rank=0.0, rope_dim=0.0, nope_dim=0.0, v_head_dim=0.0,
                 forward_flops_per_sample=float("nan"), params_published=float("nan"),
+                relative_positions=False,
                 cnn_activation_elements=Input(
                     3.0e7, "",
                     "Activation elements stored per image for the backward pass of a CNN "
@@ -98,6 +99,11 @@ def model_shape(arch, layers, hidden, heads, kv_heads, head_dim, ffn, gated, voc
         MLA dimensions :math:`d_c', d_c, d_{rope}, d_{nope}, d_v`.
     forward_flops_per_sample : float
         flop; CNN forward FLOPs per image.
+    relative_positions : bool
+        Transformer-XL relative position attention (Gopher, Chinchilla): per layer a projection
+        of the relative position encodings :math:`W_{k,R}` (:math:`h \times h`) and the two
+        global biases :math:`u, v` (:math:`a d_h` each); Dai et al. 2019 (arXiv:1901.02860) §3.3.
+        It acts on positions, not tokens, so it adds parameters but no per-token matmul.
     params_published : float
         param; used for CNNs only.
     cnn_activation_elements : float
@@ -191,7 +197,8 @@ def model_shape(arch, layers, hidden, heads, kv_heads, head_dim, ffn, gated, voc
     moe_active = k * expert + Es * expert + h * E
     expert_params = n_moe * E * expert
 
-    per_layer_common = attn + attn_bias + 2.0 * norm_w
+    relative = where(relative_positions, h * h + 2.0 * a * dh, 0.0)
+    per_layer_common = attn + attn_bias + 2.0 * norm_w + relative
     layers_total = L * per_layer_common + n_dense * mlp_dense + n_moe * moe_total
     layers_active = L * per_layer_common + n_dense * mlp_dense + n_moe * moe_active
     positions = where(learned_positions, clean(max_context), 0.0)

@@ -28,6 +28,7 @@ def shape(m: dict) -> dict:
     rms = m.get("norm") in ("rms", "rmsnorm", "RMSNorm")
     bias = bool(m.get("bias"))
     one_norm = h if rms else 2 * h
+    relative = h * h + 2 * a * dh if m.get("relative_positions") else 0.0  # Transformer-XL W_kR, u, v
 
     if mla:
         qr, kvr = _num(m["q_lora_rank"]), _num(m["kv_lora_rank"])
@@ -54,7 +55,7 @@ def shape(m: dict) -> dict:
     n_dense = _num(m.get("dense_layers")) if E > 0 else L
     for layer in range(int(L)):
         moe_layer = E > 0 and layer >= n_dense
-        norms = 2 * one_norm
+        norms = 2 * one_norm + relative
         if moe_layer:
             routed = E * mlp(fe)
             experts_total += routed
