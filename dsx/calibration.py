@@ -82,6 +82,7 @@ def measurements_table(measurements: pd.DataFrame | str | Path, workload: str) -
     if not measured:
         raise DsxInputError(f"measurements: no measured column; name one by its output ({', '.join(metrics)}) "
                             "or give 'metric' and 'published' columns")
+    validation.input_columns(df, workload, measured=metrics)
     for column, unit in units.items():
         if column in measured or column in metrics:
             continue
@@ -178,9 +179,16 @@ def _grid_start(problem: _Problem) -> np.ndarray:
     measured = xr.DataArray(problem.measured, dims="run")
     loss = ((pred / measured - 1.0) ** 2).sum("run", skipna=False)
     loss = loss.where(np.isfinite(loss), np.inf)
+    _refuse_flat([n for n in problem.names if f"grid_{n}" not in loss.dims])
     best = np.unravel_index(int(np.argmin(loss.values)), loss.shape)
     at = dict(zip(loss.dims, best))
     return np.array([grids[n][at[f"grid_{n}"]] for n in problem.names])
+
+
+def _refuse_flat(flat: list[str]) -> None:
+    if flat:
+        raise DsxInputError(f"factors: {flat} change(s) no measured row; the measurements cannot identify "
+                            "them, drop them from factors=")
 
 
 def _check_rows(problem: _Problem, defaults: dict[str, float]) -> xr.Dataset:
@@ -252,10 +260,7 @@ def calibrate(measurements: pd.DataFrame | str | Path, workload: str = "training
     fit = least_squares(problem.residuals, start, jac=problem.jacobian, bounds=(lo, hi), x_scale="jac",
                         xtol=1e-10, ftol=1e-12, gtol=1e-12)
     jac = problem.jacobian(fit.x)
-    flat = [name for i, name in enumerate(names) if not np.any(np.abs(jac[:, i]) > 1e-9)]
-    if flat:
-        raise DsxInputError(f"factors: {flat} change(s) no measured row; the measurements cannot identify "
-                            "them, drop them from factors=")
+    _refuse_flat([name for i, name in enumerate(names) if not np.any(np.abs(jac[:, i]) > 1e-9)])
     jtj = jac.T @ jac
     if np.linalg.cond(jtj) > 1e12:
         raise DsxInputError(f"factors: {names} cannot be told apart by these measurements (their effects are "

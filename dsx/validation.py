@@ -167,6 +167,18 @@ def _keys(df: pd.DataFrame) -> dict[str, np.ndarray]:
     return ids
 
 
+def input_columns(df: pd.DataFrame, workload: str, measured: Iterable[str] = ()) -> list[str]:
+    """The input columns of a table; any column that is neither an input, a metric nor META is refused."""
+    _workload(workload)
+    known = set(INPUTS) | set(KEYS) | set(_catalog_columns())
+    columns = [c for c in df.columns if c not in META and c != "file" and c not in set(measured)]
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise DsxInputError(f"measurements: column(s) {unknown} are neither dsx inputs nor {workload} outputs "
+                            f"({', '.join(METRICS[workload])}); dsx.inputs() lists the inputs: remove or rename them")
+    return columns
+
+
 def run_dataset(df: pd.DataFrame, workload: str) -> xr.Dataset:
     """The input Dataset of every row along a ``run`` dimension (row *i* = configuration *i*).
 
@@ -175,13 +187,7 @@ def run_dataset(df: pd.DataFrame, workload: str) -> xr.Dataset:
     are joined once per distinct id, not once per row. Inputs and catalog-column overrides
     are assigned as ``run`` variables; a blank override keeps the row's catalog value.
     """
-    _workload(workload)
-    known = set(INPUTS) | set(KEYS) | set(_catalog_columns())
-    columns = [c for c in df.columns if c not in META and c != "file"]
-    unknown = [c for c in columns if c not in known]
-    if unknown:
-        raise DsxInputError(f"measurements: column(s) {unknown} are neither dsx inputs nor metrics "
-                            "(dsx.inputs() lists the inputs; remove or rename them)")
+    columns = input_columns(df, workload)
     n = len(df)
     if n == 0:
         raise DsxInputError("measurements: no rows")
