@@ -240,7 +240,7 @@ def calibrate(measurements: pd.DataFrame | str | Path, workload: str = "training
     Examples
     --------
     >>> import pandas as pd, dsx
-    >>> m = pd.DataFrame({"model": ["llama-3.1-8b"] * 3, "hardware": "H100", "gpus": 8,
+    >>> m = pd.DataFrame({"model": ["llama-3.1-8b"] * 3, "hardware": "H100", "gpus": 8, "zero": 3,
     ...                   "seq_len": [2048, 4096, 8192], "tokens_per_s_per_gpu": [9000.0, 8500.0, 7600.0]})
     >>> fit = dsx.calibrate(m, factors=["kernel_efficiency"])
     >>> 0.5 < fit.dsx.factors()["kernel_efficiency"] < 1.0
