@@ -210,6 +210,8 @@ def run_dataset(df: pd.DataFrame, workload: str) -> xr.Dataset:
         if name in overrides and spec is None:  # catalog column: blank keeps the catalog's value
             given = xr.DataArray(np.where(blank, np.nan, values).astype(float), dims="run")
             base = ds[name] if name in ds else np.nan
+            if name == "scale_out_link_bandwidth" and name not in ds:  # the device's own per-GPU figure
+                base = ds["scale_out_bandwidth"] / (ds["nics_per_gpu"] if "nics_per_gpu" in ds else 1)
             new[name] = xr.where(blank, base, given) if blank.any() else given
         else:
             if blank.any():
