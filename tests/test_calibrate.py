@@ -127,3 +127,17 @@ def test_to_toml_states_the_fit():
     fit = dsx.calibrate(_rows(), factors=["kernel_efficiency"])
     text = to_toml(fit, "mine.csv")
     assert text.startswith("# dsx calibration: 3 measured values from mine.csv") and "[stderr]" in text
+
+
+def test_zipped_rows_equal_one_evaluation_per_row():
+    """The one-call ``run`` evaluation gives each row what its own dsx.training call gives."""
+    df = validation.load("training")
+    df = df[df.file.isin(["training.csv", "training-published-runs.csv"])].reset_index(drop=True)
+    picked = df.iloc[[0, 12, 17, 30, 36, 39, 42]]  # Megatron, MPT overrides, NeMo, Llama 3, BLOOM, Megatron-Bridge
+    table = validation.predict(picked, "training")
+    for (_, row), predicted in zip(picked.iterrows(), table.predicted):
+        inputs = {k: v for k, v in row.items() if k not in (*validation.META, "file") and not pd.isna(v) and v != ""}
+        ds = dsx.training(**inputs)
+        expected = {"hw_tflops_per_gpu": ds.hfu * ds.peak_flops, "mfu": ds.mfu,
+                    "tokens_per_s_per_gpu": ds.tokens_per_s_per_gpu}[row.metric]
+        assert predicted == pytest.approx(float(expected), rel=1e-9), row.run
