@@ -66,6 +66,13 @@ class DsxAccessor:
             out[name] = da
         return out
 
+    # -- calibration -------------------------------------------------------------------------
+    def factors(self) -> dict[str, float]:
+        """``{factor: value}`` of a ``dsx.calibrate`` result, to apply: ``dsx.Space(**fit.dsx.factors())``."""
+        from .calibration import factors_of
+
+        return factors_of(self._ds)
+
     # -- tables ----------------------------------------------------------------------------
     def to_frame(self, names: list[str] | None = None, feasible_only: bool = False) -> pd.DataFrame:
         """Flat table (one row per configuration) with units in the column names."""

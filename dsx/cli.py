@@ -6,6 +6,7 @@ print a ``catalog``.
     dsx audit --workload serving --json       # serving audit as JSON
     dsx run sweeps/cluster_sizing.toml -o out/
     dsx catalog hardware
+    dsx calibrate measurements.csv            # fit calibration factors, write measurements.toml
 
 Every Space input is an option (``--global-batch 1024``; ``--global_batch`` works too); any
 option takes comma-separated values. Bad input prints one line naming the option and exits
@@ -79,13 +80,14 @@ def _known() -> dict[str, tuple[str, Any]]:
 
 def _parser(inputs: dict | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dsx", description="Vectorized design-space exploration for ML systems.")
-    sub = p.add_subparsers(dest="command", metavar="{audit,run,catalog}")
+    sub = p.add_subparsers(dest="command", metavar="{audit,run,catalog,calibrate}")
     a = sub.add_parser("audit", help="six-domain audit of one configuration (or a comparison of a few)",
                        usage="dsx audit [-h] [--workload {training,serving}] [--json | --html] "
                              "[--INPUT VALUE[,VALUE...] ...]",
                        description="Audit one configuration; comma-separated values make a comparison "
                                    "(one column per configuration). Defaults: the seed's job.")
     a.add_argument("--workload", choices=("training", "serving"), default="training")
+    a.add_argument("--calibration", metavar="FILE", help="calibrated factors from `dsx calibrate` (TOML)")
     fmt = a.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the result variables as JSON")
     fmt.add_argument("--html", action="store_true", help="print the report as an HTML table")
@@ -103,7 +105,32 @@ def _parser(inputs: dict | None) -> argparse.ArgumentParser:
     c = sub.add_parser("catalog", help="print a catalog as a table")
     c.add_argument("kind", nargs="?", help="hardware, models, regions, fabrics or precisions (default: list kinds)")
     c.add_argument("--json", action="store_true", help="every column, canonical units, as JSON")
+    _calibrate_parser(sub)
     return p
+
+
+def _calibrate_parser(sub: Any) -> None:
+    k = sub.add_parser("calibrate", help="fit calibration factors to your measurements (CSV) and write them as TOML")
+    k.add_argument("measurements", help="CSV: dsx inputs and measured outputs by name ('step_time [ms]', ...)")
+    k.add_argument("--workload", choices=("training", "serving"), default="training")
+    k.add_argument("--factors", metavar="F1,F2", help="calibration factors to fit (default: the stack's set)")
+    k.add_argument("-o", "--output", metavar="FILE", help="TOML to write (default: MEASUREMENTS with .toml)")
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .calibration import calibrate, to_toml
+
+    factors = [f.strip() for f in args.factors.split(",")] if args.factors else None
+    fit = calibrate(args.measurements, args.workload, factors)
+    out = Path(args.output) if args.output else Path(args.measurements).with_suffix(".toml")
+    text = to_toml(fit, Path(args.measurements).name)
+    print(text, end="")
+    print(fit[["measured", "predicted", "error", "error_default"]].to_pandas().to_string())
+    out.write_text(text)
+    print(f"wrote {out} (use it with `dsx audit --calibration {out}` or `calibration = \"{out}\"` in a sweep file)")
+    return 0
 
 
 def _normalize(argv: list[str]) -> list[str]:
@@ -172,6 +199,10 @@ def _audit(args: argparse.Namespace, inputs: dict) -> int:
 
     defaults = TRAINING_DEFAULTS if args.workload == "training" else SERVING_DEFAULTS
     values = {k: v for k, v in defaults.items() if k in inputs}
+    if args.calibration:
+        from .calibration import read_toml
+
+        values.update(read_toml(args.calibration))
     for name, (_, spec) in inputs.items():
         raw = getattr(args, "in_" + name)
         if raw is None:
@@ -298,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             return _audit(args, inputs or {})
         if args.command == "catalog":
             return _catalog(args)
+        if args.command == "calibrate":
+            return _calibrate(args)
         return _run(args)
     except (_Fail, DsxInputError, MissingVariableError) as exc:  # bad input: one line, status 2
         print(f"dsx {command or ''}: error: {exc}".replace("  ", " "), file=sys.stderr)

@@ -48,7 +48,7 @@ __all__ = ["Sweep", "load", "evaluate", "run", "CHUNK_SIZE"]
 
 #: Configurations evaluated at once (the largest axis is split to stay below this).
 CHUNK_SIZE = 2_000_000
-_KEYS = {"workload": str, "description": str, "space": dict, "outputs": list, "derived": dict,
+_KEYS = {"workload": str, "description": str, "calibration": str, "space": dict, "outputs": list, "derived": dict,
          "constraints": list, "objectives": dict, "best": list, "figures": list}
 _TYPES = {str: "a string", dict: "a table", list: "a list", int: "an integer"}
 
@@ -130,6 +130,10 @@ def parse(data: dict, source: str = "<sweep>") -> Sweep:
         except DsxInputError as exc:
             raise _err(source, f"space.{k}: {exc}") from None
     s.space = dict(data["space"])
+    if "calibration" in data:  # fitted factors (`dsx calibrate`); the [space] table wins where both set one
+        from .calibration import read_toml
+
+        s.space = {**read_toml(data["calibration"]), **s.space}
     if "outputs" in data:
         s.outputs = _strings(source, "outputs", data["outputs"])
     for k, v in data.get("derived", {}).items():
@@ -175,6 +179,8 @@ def load(path: str | os.PathLike) -> Sweep:
         raise DsxInputError(f"sweep file {str(p)!r} not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise DsxInputError(f"{p.name}: not valid TOML: {exc}") from None
+    if isinstance(data.get("calibration"), str):  # relative to the sweep file
+        data["calibration"] = str(p.parent / data["calibration"])
     return parse(data, p.name)
 
 

@@ -16,6 +16,7 @@ provides it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import xarray as xr
 
 from ..errors import DsxInputError, MissingVariableError
 
-__all__ = ["Input", "solver", "Namespace", "INPUTS", "PROVIDERS", "where", "first_reason"]
+__all__ = ["Input", "solver", "Namespace", "INPUTS", "CALIBRATED", "PROVIDERS", "where", "first_reason"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class Input:
         Allowed values of a categorical input.
     minimum : float, optional
         Smallest allowed value (inclusive).
+    calibrated : bool
+        A calibration factor (efficiency, overlap, latency) that ``dsx.calibrate`` may fit to
+        measurements; names in :data:`CALIBRATED` are marked when they register.
     """
 
     default: Any
@@ -56,6 +60,7 @@ class Input:
     integer: bool = False
     choices: tuple | None = None
     minimum: float | None = None
+    calibrated: bool = False
 
 
 #: Every user input any solver declares: name -> Input.
@@ -66,7 +71,18 @@ PROVIDERS: dict[str, str] = {}
 OUTPUTS: dict[str, tuple[str, str]] = {}
 
 
+#: Inputs that are calibration factors (fitted by ``dsx.calibrate``, refitted by
+#: ``benchmarks/calibrate.py``): efficiencies, overlaps and latencies of the solvers.
+CALIBRATED = frozenset({
+    "kernel_efficiency", "attention_efficiency", "memory_exposure", "hbm_efficiency", "link_efficiency",
+    "collective_latency", "tp_overlap", "cp_overlap", "dp_overlap", "ep_overlap",
+    "engine_compute_efficiency", "engine_memory_efficiency", "step_overhead", "allreduce_latency",
+})
+
+
 def _register_input(name: str, spec: Input, owner: str) -> None:
+    if name in CALIBRATED and not spec.calibrated:
+        spec = dataclasses.replace(spec, calibrated=True)
     old = INPUTS.get(name)
     same_default = old is not None and (old.default == spec.default or old.default != old.default
                                         and spec.default != spec.default)  # NaN ("not set") equals NaN
