@@ -14,6 +14,7 @@ from .analysis import best, pareto, sensitivity, synthesize
 from .errors import DsxInputError
 from .space import Space
 from .stacks import serving, training
+from .uncertainty import lognormal, normal, probability, triangular, uniform
 from . import analysis as _analysis, expr as _expr
 
 _analysis.register_where_parser(_expr.where)  # where="ttft < 500 ms" strings use the safe parser
@@ -29,7 +30,8 @@ def __getattr__(name: str):
 
 __version__ = "0.1.0"
 __all__ = ["Space", "training", "serving", "pareto", "best", "sensitivity", "synthesize", "plot",
-           "catalog", "units", "inputs", "DsxInputError"]
+           "catalog", "units", "inputs", "DsxInputError",
+           "normal", "lognormal", "uniform", "triangular", "probability"]
 
 
 def inputs() -> pd.DataFrame:

@@ -101,6 +101,21 @@ class DsxAccessor:
 
         return best(self._ds, **kwargs)
 
+    # -- uncertainty -----------------------------------------------------------------------
+    def interval(self, name: str, level: float = 0.8) -> xr.Dataset:
+        """Central ``level`` interval of ``name`` over ``draw``: ``low``, ``median``, ``high``."""
+        from .uncertainty import interval
+
+        if name not in self._ds.variables:
+            raise DsxInputError(f"interval(): no variable {name!r} in the dataset")
+        return interval(self._ds[name], level)
+
+    def probability(self, where: Any) -> xr.DataArray:
+        """Probability over the draws of meeting ``where`` (see :func:`dsx.probability`)."""
+        from .uncertainty import probability
+
+        return probability(self._ds, where)
+
     def report(self, html: bool = False) -> str:
         """The audit summary (domain -> key metric -> binding constraint)."""
         from . import report

@@ -21,6 +21,7 @@ from .progress import Progress
 from .solvers import compute, data, economics, layout, memory, model, network, queueing, reliability
 from .solvers import scaling, serving as serving_, serving_ops, sustainability, training
 from .space import Space
+from . import uncertainty
 
 __all__ = ["training", "serving", "evaluate", "chunked", "TRAINING", "SERVING"]
 
@@ -162,17 +163,19 @@ def _stream(run: Callable[[Space], xr.Dataset], space: Space, axis: str | None, 
 
 
 def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any], outputs: list[str] | None,
-         chunk_size: int | None, progress: bool, label: str, store: Any = None) -> xr.Dataset:
+         chunk_size: int | None, progress: bool, label: str, store: Any = None,
+         draws: int | None = None, seed: int | None = None, calibration: Any = None) -> xr.Dataset:
     if isinstance(space, xr.Dataset):  # an input dataset built elsewhere (sensitivity, synthesis)
         ds = space.assign(Space(**options).to_dataset().data_vars) if options else space
-        return evaluate(steps, ds)
+        return evaluate(steps, uncertainty.sampler(steps, None, draws, seed, calibration)(ds))
     space = _space(space, options)
+    sample = uncertainty.sampler(steps, space, draws, seed, calibration)  # identity without draws
     keep = None if outputs is None else set(outputs) | {"feasible", "reason"}
 
     def finish(ds: xr.Dataset) -> xr.Dataset:
         return ds if keep is None else ds.drop_vars([v for v in ds.data_vars if v not in keep])
 
-    need = space.size * BYTES_PER_CONFIGURATION
+    need = space.size * sample.draws * BYTES_PER_CONFIGURATION
     if chunk_size is None and store is None:
         budget = 0.5 * _available_memory()
         if need > budget:
@@ -186,11 +189,13 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
             )
     if chunk_size is None:
         chunk_size = space.size if store is None else max(int(0.1 * _available_memory() // BYTES_PER_CONFIGURATION), 1)
-    return chunked(lambda sp: evaluate(steps, sp.to_dataset()), space, chunk_size, finish, progress, label, store)
+    return chunked(lambda sp: evaluate(steps, sample(sp.to_dataset())), space, max(chunk_size // sample.draws, 1),
+                   finish, progress, label, store)
 
 
 def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | None = None,
              chunk_size: int | None = None, progress: bool = False, store: Any = None,
+             draws: int | None = None, seed: int | None = None, calibration: Any = None,
              **options: Any) -> xr.Dataset:
     """Evaluate the training stack over every configuration of ``space`` at once.
 
@@ -209,14 +214,26 @@ def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | No
     store : path, optional
         Stream the result, piece by piece, into this zarr store and return it opened lazily
         (dask-backed) — for spaces larger than memory. Needs ``pip install 'dsx[dask]'``.
+    draws : int, optional
+        Monte Carlo draws of the uncertain inputs (:mod:`dsx.uncertainty`): results gain a
+        ``draw`` dimension where they depend on one. Default: none, or 200 when the space
+        holds a distribution (``dsx.normal(...)``).
+    seed : int, optional
+        Seed of the draws (default 0; equal seeds give equal draws).
+    calibration : mapping or Dataset, optional
+        Fitted factors ``{factor: (value, stderr)}`` (or ``dsx.calibrate``'s result): drawn as
+        ``normal(value, stderr)`` instead of the registry's spread.
     **options
         Further inputs (scalars or lists), merged into the space.
     """
-    return _run(TRAINING, space, options, outputs, chunk_size, progress, "dsx.training", store)
+    return _run(TRAINING, space, options, outputs, chunk_size, progress, "dsx.training", store,
+                draws, seed, calibration)
 
 
 def serving(space: Space | xr.Dataset | None = None, *, outputs: list[str] | None = None,
             chunk_size: int | None = None, progress: bool = False, store: Any = None,
+            draws: int | None = None, seed: int | None = None, calibration: Any = None,
             **options: Any) -> xr.Dataset:
     """Evaluate the serving stack over every configuration of ``space`` at once (see :func:`training`)."""
-    return _run(SERVING, space, options, outputs, chunk_size, progress, "dsx.serving", store)
+    return _run(SERVING, space, options, outputs, chunk_size, progress, "dsx.serving", store,
+                draws, seed, calibration)
