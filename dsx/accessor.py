@@ -103,7 +103,7 @@ class DsxAccessor:
 
     # -- uncertainty -----------------------------------------------------------------------
     def interval(self, name: str, level: float = 0.8) -> xr.Dataset:
-        """Central ``level`` interval of ``name`` over ``draw``: ``low``, ``median``, ``high``."""
+        """Central ``level`` interval of ``name`` over ``draw``: ``low``, ``mid`` (median), ``high``."""
         from .uncertainty import interval
 
         if name not in self._ds.variables:

@@ -188,7 +188,9 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
                 f"or run it as a sweep file (`dsx run`)"
             )
     if chunk_size is None:
-        chunk_size = space.size if store is None else max(int(0.1 * _available_memory() // BYTES_PER_CONFIGURATION), 1)
+        chunk_size = space.size * sample.draws if store is None else \
+            max(int(0.1 * _available_memory() // BYTES_PER_CONFIGURATION), 1)
+    # with draws, a chunk holds chunk_size configuration-draws (memory is what it bounds)
     return chunked(lambda sp: evaluate(steps, sample(sp.to_dataset())), space, max(chunk_size // sample.draws, 1),
                    finish, progress, label, store)
 

@@ -257,6 +257,8 @@ class _Sampler:
 def sampler(steps: tuple, space: Any, draws: int | None, seed: int | None, calibration: Any) -> _Sampler:
     """The draw step of a stack run: ``draws`` (default: 200 if the space holds a distribution)."""
     dists = space.distributions if space is not None else {}
+    if draws is not None and (not isinstance(draws, (int, np.integer)) or isinstance(draws, bool) or draws < 1):
+        raise DsxInputError(f"draws: expected a whole number >= 1, got {draws!r}")
     if draws is None:
         if not dists and calibration is None:
             if seed is not None:
@@ -264,7 +266,6 @@ def sampler(steps: tuple, space: Any, draws: int | None, seed: int | None, calib
             return _Sampler(1, None)
         draws = DEFAULT_DRAWS
     used = {p for step in steps for p in inspect.signature(step).parameters}
-    dists = {k: v for k, v in dists.items()}
     return _Sampler(int(draws), dict(seed=seed, distributions=dists, calibration=calibration, used=used))
 
 
@@ -276,7 +277,7 @@ def _bound(row: Any, key: str, name: str) -> float | None:
 
 # -- reading results ------------------------------------------------------------------------
 def interval(da: xr.DataArray, level: float = 0.8) -> xr.Dataset:
-    """Central interval over ``draw``: ``low``, ``median``, ``high`` (same units as ``da``).
+    """Central interval over ``draw``: ``low``, ``mid`` (the median), ``high`` (units of ``da``).
 
     >>> da = xr.DataArray(np.arange(101.0), dims="draw", attrs={"units": "s"})
     >>> [float(v) for v in interval(da, 0.8).to_array()]
@@ -286,9 +287,10 @@ def interval(da: xr.DataArray, level: float = 0.8) -> xr.Dataset:
         raise DsxInputError(f"interval: level must be between 0 and 1 (e.g. 0.8), got {level!r}")
     lo, hi = (1 - level) / 2, (1 + level) / 2
     out = xr.Dataset()
-    for key, q in (("low", lo), ("median", 0.5), ("high", hi)):
+    for key, q in (("low", lo), ("mid", 0.5), ("high", hi)):
         v = da.quantile(q, dim=DIM).drop_vars("quantile") if DIM in da.dims else da.copy()
-        v.attrs = {**da.attrs, "long_name": f"{da.attrs.get('long_name', da.name)} ({key}, {level:.0%} interval)"}
+        what = "median" if key == "mid" else f"{key} end of the {level:.0%} interval"
+        v.attrs = {**da.attrs, "long_name": f"{da.attrs.get('long_name', da.name)} ({what})"}
         out[key] = v
     out.attrs = {"variable": str(da.name), "level": level}
     return out
