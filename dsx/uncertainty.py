@@ -469,3 +469,48 @@ if __name__ == "__main__":  # python -m dsx.uncertainty validation/loso_residual
     if len(sys.argv) != 2:
         raise SystemExit("usage: python -m dsx.uncertainty RESIDUALS.csv  (rewrites the factor spreads)")
     print(update_registry(sys.argv[1]).to_string())
+
+
+# -- reports ------------------------------------------------------------------------------------
+#: Key figures the audit shows with their interval, per workload.
+KEY_FIGURES = {
+    "training": ("step_time", "tokens_per_s", "mfu", "time_to_train", "wall_time", "energy", "carbon", "tco",
+                 "cost_per_mtoken"),
+    "serving": ("ttft", "tpot", "e2e_latency", "tokens_per_s", "energy_per_token", "carbon_per_mtoken",
+                "cost_per_mtoken"),
+}
+
+
+def at_median(ds: xr.Dataset) -> xr.Dataset:
+    """Every variable over ``draw`` at its median (text variables: the first draw's value)."""
+    if DIM not in ds.dims:
+        return ds
+    out = {}
+    for name, da in ds.data_vars.items():
+        if DIM not in da.dims:
+            continue
+        if np.issubdtype(da.dtype, np.number) and not np.issubdtype(da.dtype, np.bool_):
+            out[name] = da.quantile(0.5, dim=DIM).drop_vars("quantile").assign_attrs(da.attrs)
+        else:
+            out[name] = da.isel({DIM: 0}, drop=True)
+    return ds.assign(out).drop_dims(DIM)
+
+
+def summary(ds: xr.Dataset, level: float = 0.8) -> str:
+    """Text table: each key figure as its median with the central ``level`` interval over the draws."""
+    from .report import _grid, fmt
+
+    workload = "serving" if "ttft" in ds.variables else "training"
+    body = []
+    for name in KEY_FIGURES[workload]:
+        if name not in ds.variables or DIM not in ds[name].dims:
+            continue
+        band = interval(ds[name], level)
+        units = ds[name].attrs.get("units", "")
+        if band["mid"].ndim:  # a comparison: the first configuration only
+            band = band.isel({d: 0 for d in band["mid"].dims})
+        body.append([name, fmt(float(band["mid"]), units, name),
+                     f"{fmt(float(band['low']), units, name)} – {fmt(float(band['high']), units, name)}"])
+    n = ds.sizes.get(DIM, 0)
+    return (f"Uncertainty: {n} draws of the uncertain inputs (dsx/catalog/data/uncertainty.csv); median and "
+            f"{level:.0%} interval\n\n{_grid(['Figure', 'Median', f'{level:.0%} interval'], body)}\n")
