@@ -427,7 +427,7 @@ def factor_spreads(residuals: pd.DataFrame | str, level: float = 0.8, column: st
     ...                    "metric": ["tokens_per_s"] * 5, "published": [1.0] * 5,
     ...                    "predicted_in_sample": [1.0] * 5, "predicted_loso": [1.1, 0.9, 1.0, 1.2, 0.95]})
     >>> round(float(factor_spreads(df).sigma.iloc[0]), 3)
-    0.117
+    0.094
     """
     df = pd.read_csv(residuals) if not isinstance(residuals, pd.DataFrame) else residuals
     need = {"source", "workload", "published", column}

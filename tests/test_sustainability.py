@@ -209,3 +209,19 @@ def test_model_card_accounting_is_gpu_hours_times_tdp(family, rows):
     assert worst < 0.015
     # the implied intensities are a US grid average (Patterson et al. 2021: 429; OWID/Ember 2023: 370)
     assert 360 < intensity < 440
+
+
+def test_bloom_dynamic_energy_is_gpu_hours_times_tdp():
+    # Luccioni, Viguier, Ligozat 2022 (arXiv:2211.02001) Table 1: BLOOM's final run, 1,082,990 A100-hours,
+    # 433,196 kWh "dynamic" energy (= GPU-hours x 400 W TDP exactly) at 57 gCO2e/kWh -> 24.69 t.
+    ds = xr.Dataset(dict(gpus=1, system_power=1275.0, tdp=400.0, wall_time=1_082_990 * 3600.0, pue=np.nan,
+                         facility_pue=1.0, power_accounting="gpu_tdp", tokens_total=1.0, carbon_intensity=57.0,
+                         gpus_per_node=8, embodied_carbon=0.0, server_embodied_carbon=0.0, wue=0.0, ewif=0.0))
+    out = _chain(ds)
+    kwh = float(out.it_energy) / J_PER_KWH
+    print(f"BLOOM: {kwh:,.0f} kWh vs 433,196 kWh; {float(out.carbon) / 1e6:.2f} t vs 24.69 t")
+    assert kwh == pytest.approx(433_196, rel=1e-5)
+    assert float(out.carbon) / 1e6 == pytest.approx(24.69, abs=0.01)
+    # the same run counted as whole nodes at load (DGX-class 1,275 W slot x 0.75) is 2.4x that
+    node = _chain(ds.assign(power_accounting="node", power_fraction=0.75))
+    assert float(node.it_energy) / float(out.it_energy) == pytest.approx(1275 * 0.75 / 400)

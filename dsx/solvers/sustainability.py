@@ -66,9 +66,11 @@ def power(gpus, system_power, wall_time, pue, tokens_total,
           power_accounting=Input(
               "node", None,
               "Which power an energy figure counts: 'node' (default: whole node at load, "
-              "system_power x power_fraction per accelerator, as measured studies do: Patterson et al. "
-              "2021, Luccioni et al. 2022) or 'gpu_tdp' (accelerator TDP only, at 100 %, for the whole "
-              "wall time: GPU-hours x TDP, as the Llama 2 / Llama 3 model cards account it)",
+              "system_power x power_fraction per accelerator, as measured per-chip system power is "
+              "counted in Patterson et al. 2021 Table 4) or 'gpu_tdp' (accelerator TDP only, at 100 %, "
+              "for the whole wall time: GPU-hours x TDP, as the Llama 2 / Llama 3.1 model cards and "
+              "Luccioni et al. 2022's BLOOM dynamic energy, 1,082,990 A100-h x 400 W = 433,196 kWh, "
+              "account it)",
               choices=("node", "gpu_tdp"))):
     """Average IT power and IT / facility energy of the job.
 
@@ -109,7 +111,7 @@ def power(gpus, system_power, wall_time, pue, tokens_total,
     References
     ----------
     Patterson et al. 2021, arXiv:2104.10350, Table 4 (MWh = hours × chips × average power ×
-    PUE); Luccioni et al. 2022, arXiv:2211.02001 (measured node power); Touvron et al. 2023
+    PUE); Luccioni et al. 2022, arXiv:2211.02001 Table 1 (GPU-hours × TDP); Touvron et al. 2023
     (Llama 2, arXiv:2307.09288) §2.2.1 and Meta's Llama 3 / 3.1 model cards (GPU-hours × TDP,
     no PUE); Epoch AI cost model (0.75 average/TDP; DGX H100 10.2 kW for 8 GPUs; PUE 1.1).
 
