@@ -219,7 +219,7 @@ def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | No
     draws : int, optional
         Monte Carlo draws of the uncertain inputs (:mod:`dsx.uncertainty`): results gain a
         ``draw`` dimension where they depend on one. Default: none, or 200 when the space
-        holds a distribution (``dsx.normal(...)``).
+        holds a distribution (``dsx.normal(...)``) or a calibration is given.
     seed : int, optional
         Seed of the draws (default 0; equal seeds give equal draws).
     calibration : mapping or Dataset, optional

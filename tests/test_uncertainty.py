@@ -97,6 +97,8 @@ def test_calibration_narrows_the_interval():
     fit = xr.Dataset({"kernel_efficiency": 0.80, "kernel_efficiency_stderr": 0.01})
     again = dsx.training(**JOB, draws=300, calibration=fit)
     np.testing.assert_allclose(again.step_time.values, fitted.step_time.values)
+    with pytest.raises(DsxInputError, match="did you mean 'kernel_efficiency'"):
+        dsx.training(**JOB, draws=5, calibration={"kernel_eficiency": (0.8, 0.01)})
     with pytest.raises(DsxInputError, match="standard error"):
         dsx.training(**JOB, draws=5, calibration={"kernel_efficiency": 0.8})
 

@@ -1,4 +1,4 @@
-"""Uncertainty as an axis: draws of uncertain inputs along a ``draw`` dimension.
+"""Draws of the uncertain inputs along a ``draw`` dimension (see :mod:`dsx.uncertainty`).
 
 An uncertain input becomes a variable with dimension ``draw``; every solver broadcasts it
 like any other axis, so a result gains ``draw`` exactly where it depends on an uncertain
@@ -29,18 +29,17 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from statistics import NormalDist
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .errors import DsxInputError
+from ..errors import DsxInputError
 
-__all__ = ["Distribution", "normal", "lognormal", "uniform", "triangular", "registry", "sample",
-           "probability", "interval", "coverage", "factor_spreads", "at_quantile", "parse_objective",
-           "DEFAULT_DRAWS", "DIM"]
+__all__ = ["Distribution", "normal", "lognormal", "uniform", "triangular", "registry", "sample", "sampler",
+           "DEFAULT_DRAWS", "DEFAULT_SEED", "DIM"]
+
 
 #: Name of the draw dimension.
 DIM = "draw"
@@ -196,7 +195,7 @@ def sample(ds: xr.Dataset, draws: int, seed: int | None = None, distributions: M
         (a catalog column keeps its own dimensions: one factor per draw multiplies all rows).
         Inputs swept as axes by the user are left as they are.
     """
-    from .solvers.base import INPUTS
+    from ..solvers.base import INPUTS
 
     if not isinstance(draws, (int, np.integer)) or isinstance(draws, bool) or draws < 1:
         raise DsxInputError(f"draws: expected a whole number >= 1, got {draws!r}")
@@ -216,6 +215,12 @@ def sample(ds: xr.Dataset, draws: int, seed: int | None = None, distributions: M
         new[name] = xr.DataArray(dist.draws(int(draws), _rng(seed, name)), dims=DIM, attrs=attrs(name))
     reg = registry() if use_registry else pd.DataFrame()
     for name, (value, se) in fitted.items():
+        if name not in INPUTS and name not in ds.variables:
+            import difflib
+
+            close = difflib.get_close_matches(name, sorted(INPUTS), n=3)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise DsxInputError(f"calibration: {name!r} is not an input of dsx{hint}")
         if name in new or name in ds.dims:
             continue
         row = reg.loc[name] if name in reg.index else None
@@ -273,244 +278,3 @@ def _bound(row: Any, key: str, name: str) -> float | None:
     if row is None or pd.isna(row[key]):
         return None
     return float(row[key])
-
-
-# -- reading results ------------------------------------------------------------------------
-def interval(da: xr.DataArray, level: float = 0.8) -> xr.Dataset:
-    """Central interval over ``draw``: ``low``, ``mid`` (the median), ``high`` (units of ``da``).
-
-    >>> da = xr.DataArray(np.arange(101.0), dims="draw", attrs={"units": "s"})
-    >>> [float(v) for v in interval(da, 0.8).to_array()]
-    [10.0, 50.0, 90.0]
-    """
-    if not 0 < level < 1:
-        raise DsxInputError(f"interval: level must be between 0 and 1 (e.g. 0.8), got {level!r}")
-    lo, hi = (1 - level) / 2, (1 + level) / 2
-    out = xr.Dataset()
-    for key, q in (("low", lo), ("mid", 0.5), ("high", hi)):
-        v = da.quantile(q, dim=DIM).drop_vars("quantile") if DIM in da.dims else da.copy()
-        what = "median" if key == "mid" else f"{key} end of the {level:.0%} interval"
-        v.attrs = {**da.attrs, "long_name": f"{da.attrs.get('long_name', da.name)} ({what})"}
-        out[key] = v
-    out.attrs = {"variable": str(da.name), "level": level}
-    return out
-
-
-def probability(ds: xr.Dataset, where: Any) -> xr.DataArray:
-    """Probability over the draws that a configuration is feasible and meets ``where``.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        A result with (or without) a ``draw`` dimension.
-    where : str, list of str, callable or bool DataArray
-        The constraint, e.g. ``"wall_time < 30 day"`` (see :func:`dsx.analysis.constraint_mask`).
-
-    Returns
-    -------
-    xarray.DataArray
-        Fraction of draws meeting it (0 or 1 without draws), over the other dimensions.
-
-    >>> ds = xr.Dataset({"t": ("draw", [1.0, 2.0, 3.0, 4.0], {"units": "s"})})
-    >>> float(probability(ds, lambda d: d.t < 3.5))
-    0.75
-    """
-    from .analysis.pareto import constraint_mask
-
-    mask = constraint_mask(ds, where)
-    p = mask.mean(DIM) if DIM in mask.dims else mask.astype(float)
-    p.attrs = {"units": "", "long_name": f"probability that {where if isinstance(where, str) else 'the constraint'} holds"}
-    return p
-
-
-def coverage(predicted: xr.DataArray, published: Any, level: float = 0.8) -> float:
-    """Fraction of published values inside the predictions' central ``level`` interval.
-
-    Parameters
-    ----------
-    predicted : xarray.DataArray
-        Predictions with a ``draw`` dimension, one entry per run along the other dimension(s).
-    published : array-like or DataArray
-        Published values aligned with ``predicted`` without its ``draw`` dimension.
-    level : float
-        Nominal coverage of the interval (0.8: from the 10th to the 90th percentile).
-
-    Returns
-    -------
-    float
-        Observed coverage (the nominal ``level`` when the spreads are honest).
-
-    >>> pred = xr.DataArray(np.tile(np.arange(101.0), (4, 1)), dims=("run", "draw"))
-    >>> coverage(pred, [50.0, 5.0, 89.0, 95.0])
-    0.5
-    """
-    band = interval(predicted, level)
-    pub = published if isinstance(published, xr.DataArray) else xr.DataArray(
-        np.asarray(published, dtype=float), dims=band["low"].dims)
-    inside = (pub >= band["low"]) & (pub <= band["high"])
-    return float(inside.mean())
-
-
-# -- decisions under uncertainty ------------------------------------------------------------
-def parse_objective(name: str, quantile: float | None = None) -> tuple[str, float | None]:
-    """``"time_to_train@q90"`` -> ``("time_to_train", 0.9)``; ``quantile`` applies otherwise.
-
-    >>> parse_objective("time_to_train@q90"), parse_objective("step_time", 0.5)
-    (('time_to_train', 0.9), ('step_time', 0.5))
-    """
-    if "@" not in name:
-        return name, quantile
-    base, _, q = name.partition("@")
-    try:
-        value = float(q.lstrip("qQ")) / 100
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise DsxInputError(f"objective {name!r}: expected name@qNN with NN a percentile, e.g. 'time_to_train@q90'")
-    return base, value
-
-
-def at_quantile(ds: xr.Dataset, names: list[str], quantile: float | None = None) -> tuple[xr.Dataset, list[str]]:
-    """Reduce objectives with a ``draw`` dimension to a quantile (median if none is given).
-
-    Returns the Dataset with each named objective replaced by its quantile over the draws
-    (``attrs["quantile"]``) and the plain names. ``feasible`` with draws becomes
-    "feasible in every draw". Datasets without draws pass through unchanged.
-    """
-    plain = []
-    updates = {}
-    for spec in names:
-        base, q = parse_objective(spec, quantile)
-        plain.append(base)
-        if DIM in ds.dims and base in ds.variables and DIM in ds[base].dims:
-            q = 0.5 if q is None else q
-            v = ds[base].quantile(q, dim=DIM).drop_vars("quantile")
-            v.attrs = {**ds[base].attrs, "quantile": q}
-            updates[base] = v
-    if not updates and DIM not in ds.dims:
-        return ds, plain
-    if "feasible" in ds.variables and DIM in ds["feasible"].dims:
-        updates["feasible"] = ds["feasible"].all(DIM)
-    return ds.assign(updates), plain
-
-
-# -- honest spreads from validation residuals ---------------------------------------------------
-#: Calibration factors whose spread each workload's residuals set.
-FACTORS = {"training": ("kernel_efficiency",),
-           "serving": ("engine_compute_efficiency", "engine_memory_efficiency")}
-
-
-def factor_spreads(residuals: pd.DataFrame | str, level: float = 0.8, column: str = "predicted_loso") -> pd.DataFrame:
-    """Log-normal spreads of the calibration factors from leave-one-source-out residuals.
-
-    ``sigma = Q_level(|ln(published / predicted)|) / z_{(1+level)/2}``: the spread whose
-    central ``level`` interval holds that share of the held-out residuals, so the intervals
-    cover what they claim on sources the fit did not see. A time and a rate have the same
-    ``|ln|`` error, so every metric counts.
-
-    Parameters
-    ----------
-    residuals : DataFrame or path
-        Columns ``run, source, workload, metric, published, predicted_in_sample,
-        predicted_loso`` (``benchmarks/calibrate.py`` writes ``validation/loso_residuals.csv``).
-    level : float
-        Coverage the spread is set for (0.8).
-    column : str
-        Which prediction to use (``predicted_loso``; ``predicted_in_sample`` for comparison).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per factor: ``input, distribution, sigma, runs, sources, source``.
-
-    >>> df = pd.DataFrame({"run": list("abcde"), "source": list("ppqqr"), "workload": ["training"] * 5,
-    ...                    "metric": ["tokens_per_s"] * 5, "published": [1.0] * 5,
-    ...                    "predicted_in_sample": [1.0] * 5, "predicted_loso": [1.1, 0.9, 1.0, 1.2, 0.95]})
-    >>> round(float(factor_spreads(df).sigma.iloc[0]), 3)
-    0.094
-    """
-    df = pd.read_csv(residuals) if not isinstance(residuals, pd.DataFrame) else residuals
-    need = {"source", "workload", "published", column}
-    missing = need - set(df.columns)
-    if missing:
-        raise DsxInputError(f"factor_spreads: residual table lacks columns {sorted(missing)}")
-    z = NormalDist().inv_cdf((1 + level) / 2)
-    rows = []
-    for workload, group in df.groupby("workload"):
-        r = np.abs(np.log(group["published"].astype(float) / group[column].astype(float)))
-        r = r[np.isfinite(r)]
-        if r.empty or workload not in FACTORS:
-            continue
-        sigma = float(np.quantile(r, level)) / z
-        for factor in FACTORS[workload]:
-            rows.append({"input": factor, "distribution": "lognormal", "sigma": round(sigma, 4),
-                         "runs": int(r.size), "sources": int(group["source"].nunique()),
-                         "source": f"{column} residuals of {r.size} {workload} runs from "
-                                   f"{group['source'].nunique()} sources: sigma = Q{level:.0%}|ln(published/"
-                                   f"predicted)| / {z:.4f}"})
-    return pd.DataFrame(rows)
-
-
-def update_registry(residuals: pd.DataFrame | str, path: Any = None, level: float = 0.8) -> pd.DataFrame:
-    """Write :func:`factor_spreads` into the registry CSV (rows of the fitted factors only)."""
-    spreads = factor_spreads(residuals, level).set_index("input")
-    path = path or (resources.files("dsx.catalog") / "data" / "uncertainty.csv")
-    reg = pd.read_csv(path).set_index("input")
-    for name, row in spreads.iterrows():
-        reg.loc[name, ["distribution", "sigma", "basis", "source"]] = [
-            row["distribution"], row["sigma"], "leave_one_source_out", row["source"]]
-    reg.reset_index().to_csv(path, index=False)
-    return reg
-
-
-if __name__ == "__main__":  # python -m dsx.uncertainty validation/loso_residuals.csv
-    import sys
-
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m dsx.uncertainty RESIDUALS.csv  (rewrites the factor spreads)")
-    print(update_registry(sys.argv[1]).to_string())
-
-
-# -- reports ------------------------------------------------------------------------------------
-#: Key figures the audit shows with their interval, per workload.
-KEY_FIGURES = {
-    "training": ("step_time", "tokens_per_s", "mfu", "time_to_train", "wall_time", "energy", "carbon", "tco",
-                 "cost_per_mtoken"),
-    "serving": ("ttft", "tpot", "e2e_latency", "tokens_per_s", "energy_per_token", "carbon_per_mtoken",
-                "cost_per_mtoken"),
-}
-
-
-def at_median(ds: xr.Dataset) -> xr.Dataset:
-    """Every variable over ``draw`` at its median (text variables: the first draw's value)."""
-    if DIM not in ds.dims:
-        return ds
-    out = {}
-    for name, da in ds.data_vars.items():
-        if DIM not in da.dims:
-            continue
-        if np.issubdtype(da.dtype, np.number) and not np.issubdtype(da.dtype, np.bool_):
-            out[name] = da.quantile(0.5, dim=DIM).drop_vars("quantile").assign_attrs(da.attrs)
-        else:
-            out[name] = da.isel({DIM: 0}, drop=True)
-    return ds.assign(out).drop_dims(DIM)
-
-
-def summary(ds: xr.Dataset, level: float = 0.8) -> str:
-    """Text table: each key figure as its median with the central ``level`` interval over the draws."""
-    from .report import _grid, fmt
-
-    workload = "serving" if "ttft" in ds.variables else "training"
-    body = []
-    for name in KEY_FIGURES[workload]:
-        if name not in ds.variables or DIM not in ds[name].dims:
-            continue
-        band = interval(ds[name], level)
-        units = ds[name].attrs.get("units", "")
-        if band["mid"].ndim:  # a comparison: the first configuration only
-            band = band.isel({d: 0 for d in band["mid"].dims})
-        body.append([name, fmt(float(band["mid"]), units, name),
-                     f"{fmt(float(band['low']), units, name)} – {fmt(float(band['high']), units, name)}"])
-    n = ds.sizes.get(DIM, 0)
-    return (f"Uncertainty: {n} draws of the uncertain inputs (dsx/catalog/data/uncertainty.csv); median and "
-            f"{level:.0%} interval\n\n{_grid(['Figure', 'Median', f'{level:.0%} interval'], body)}\n")
