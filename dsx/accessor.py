@@ -89,11 +89,14 @@ class DsxAccessor:
     def front(self, minimize: list[str] | str = (), maximize: list[str] | str = (), **kwargs: Any) -> pd.DataFrame:
         """The Pareto front as a table with units in the column names."""
         from .analysis import front_table, pareto
+        from .uncertainty import at_quantile
 
         mask = pareto(self._ds, minimize=minimize, maximize=maximize, **kwargs)
         cols = [*([minimize] if isinstance(minimize, str) else minimize),
                 *([maximize] if isinstance(maximize, str) else maximize)]
-        return front_table(self._ds, mask, cols)
+        # objectives with draws are tabulated at the quantile the front was taken at
+        ds, cols = at_quantile(self._ds, cols, kwargs.get("quantile"))
+        return front_table(ds, mask, cols)
 
     def best(self, **kwargs: Any) -> xr.Dataset:
         """Constrained optimum along chosen dimensions (see :func:`dsx.best`)."""
