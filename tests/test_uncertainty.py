@@ -206,3 +206,17 @@ def test_shipped_training_spread_covers_the_validation_runs_in_sample():
     print(f"in-sample coverage {cov:.0%} of {len(published)} runs, mean half-width {half:.1%}")
     assert 0.7 <= cov <= 0.9
     assert half < 0.2
+
+
+def test_audit_prints_medians_with_intervals(capsys):
+    from dsx.cli import main
+
+    assert main(["audit", "--draws", "60"]) == 0
+    out = capsys.readouterr().out
+    assert "60 draws" in out and "80% interval" in out
+    line = next(ln for ln in out.splitlines() if ln.startswith("step_time"))
+    print(line)
+    parts = line.split()
+    median, low, high = float(parts[1]), float(parts[3]), float(parts[6])
+    assert low < median < high
+    assert main(["audit", "--draws", "0"]) == 2
