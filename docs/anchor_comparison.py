@@ -141,7 +141,8 @@ def sections(r: Results) -> list[tuple[str, str, list[tuple[str, str, str, str]]
          "§5 items 5 and 11: the seed's node has one NIC; a DGX H100 has eight ConnectX-7 ports, one per GPU "
          "(NVIDIA DGX H100 data sheet), and the DP ring of a TP-8 job runs over those rails."),
         ("Region", "Quebec (Hydro)",
-         f"quebec: {f(a, 'carbon_intensity')}, PUE {num(float(a.pue))}, "
+         f"quebec: {f(a, 'carbon_intensity')}, PUE {num(float(a.pue))} (region; the job's facility: "
+         f"{num(float(a.pue_applied))}), "
          f"{num(float(a.electricity_price))} USD/kWh",
          "§5 item 12: mlsysim's grids carry no electricity price (every region pays 0.12 USD/kWh); dsx's "
          "regions have their own (Hydro-Québec rate L)."),
@@ -185,8 +186,9 @@ def sections(r: Results) -> list[tuple[str, str, list[tuple[str, str, str, str]]
          f"§5 item 10: the seed multiplies peak FLOP/s by an assumed MFU of 0.4; dsx uses the tokens the "
          f"modelled step time trains in 30 days (MFU {pct(float(a.mfu))})."),
         ("Optimal tokens", "1.24e+12", f"{f(a, 'chinchilla_tokens')} (trained: {f(a, 'train_tokens')})",
-         "§5 item 16: C/(6N) for the given N is not an optimum; dsx minimises the Chinchilla loss under the "
-         "budget (Hoffmann et al. 2022, Approach 3, physics reference §8)."),
+         "§5 item 16: C/(6N) for the given N is not an optimum; dsx gives the compute-optimal allocation "
+         "for the budget (default: Hoffmann et al. 2022 Approach 1, 20 tokens/param, which reproduces "
+         "their Table 3 within 8 %; law='chinchilla' minimises the Approach-3 loss, physics reference §8)."),
         ("Tokens per parameter", "17.6", f(a, "tokens_per_param"),
          "Trained tokens over parameters; lower because the budget is lower (row above)."),
         ("Chinchilla ratio", "UNDER-trained",
@@ -248,7 +250,9 @@ def sections(r: Results) -> list[tuple[str, str, list[tuple[str, str, str, str]]
         ("IT Energy", "149.7 MWh", f(a, "it_energy"),
          "§5 item 12: whole-node power (1,275 W per GPU slot for a DGX H100) at 75 % average load, over the "
          "wall time, instead of GPU TDP scaled by an assumed MFU (Patterson et al. 2021; Epoch AI)."),
-        ("Total Energy PUE", "158.6 MWh", f(a, "energy"), "IT energy × PUE 1.06."),
+        ("Total Energy PUE", "158.6 MWh", f(a, "energy"),
+         f"IT energy × PUE {num(float(a.pue_applied))}: PUE is the facility's (a modern AI data centre, Epoch "
+         "AI's 1.1 for hyperscalers), not the region's (pue_source='region' gives 1.06)."),
         ("Carbon footprint", "3173 kg CO2",
          f"{f(a, 'carbon')} ({f(a, 'carbon_operational')} operational + {f(a, 'carbon_embodied')} embodied)",
          "§5 item 13: more energy, plus embodied carbon (150 kg per GPU, 2.5 t per server, amortised over 5 "
@@ -257,11 +261,14 @@ def sections(r: Results) -> list[tuple[str, str, list[tuple[str, str, str, str]]
          f"{f(a, 'water_offsite')} off-site)",
          "§5 item 13: no cooling water in Quebec, but generating the electricity consumes water (Li et al. "
          "2023; Macknick et al. 2012)."),
-        ("PUE", "1.06", num(float(a.pue)), "Same."),
+        ("PUE", "1.06", num(float(a.pue_applied)),
+         "The facility's PUE (default 1.1); Quebec's regional figure 1.06 with pue_source='region'."),
         ("Region", "Quebec (Hydro)", "quebec", "Same."),
         ("Poland / Quebec carbon (exercise 1)", "61.1× (narrative: ~40×)",
          f"{num(carbon_ratio)}× total, {num(op_ratio)}× operational",
-         "§5 item 13: operational carbon scales by intensity × PUE (820/20 × 1.58/1.06); the embodied carbon "
+         "§5 item 13: operational carbon scales by grid intensity (820/20) times the PUE applied: the same "
+         "facility in both regions by default (the seed's 61.1× uses each region's PUE, 1.58/1.06); the "
+         "embodied carbon "
          "does not move, which brings the total ratio down."),
         ("Poland / Quebec TCO (exercise 1)", "+1.86 % (narrative: 20–30 %)", f"{100 * tco_change:+.1f} %",
          "§5 item 12: regional prices now differ, but energy is a small part of the TCO next to the hardware."),

@@ -15,6 +15,7 @@ from .calibration import calibrate
 from .errors import DsxInputError
 from .space import Space
 from .stacks import serving, training
+from .uncertainty import lognormal, normal, probability, triangular, uniform
 from . import analysis as _analysis, expr as _expr
 
 _analysis.register_where_parser(_expr.where)  # where="ttft < 500 ms" strings use the safe parser
@@ -30,7 +31,8 @@ def __getattr__(name: str):
 
 __version__ = "0.1.0"
 __all__ = ["Space", "training", "serving", "pareto", "best", "sensitivity", "synthesize", "calibrate", "plot",
-           "catalog", "units", "inputs", "DsxInputError"]
+           "catalog", "units", "inputs", "DsxInputError",
+           "normal", "lognormal", "uniform", "triangular", "probability"]
 
 
 def inputs() -> pd.DataFrame:

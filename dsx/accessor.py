@@ -96,17 +96,35 @@ class DsxAccessor:
     def front(self, minimize: list[str] | str = (), maximize: list[str] | str = (), **kwargs: Any) -> pd.DataFrame:
         """The Pareto front as a table with units in the column names."""
         from .analysis import front_table, pareto
+        from .uncertainty import at_quantile
 
         mask = pareto(self._ds, minimize=minimize, maximize=maximize, **kwargs)
         cols = [*([minimize] if isinstance(minimize, str) else minimize),
                 *([maximize] if isinstance(maximize, str) else maximize)]
-        return front_table(self._ds, mask, cols)
+        # objectives with draws are tabulated at the quantile the front was taken at
+        ds, cols = at_quantile(self._ds, cols, kwargs.get("quantile"))
+        return front_table(ds, mask, cols)
 
     def best(self, **kwargs: Any) -> xr.Dataset:
         """Constrained optimum along chosen dimensions (see :func:`dsx.best`)."""
         from .analysis import best
 
         return best(self._ds, **kwargs)
+
+    # -- uncertainty -----------------------------------------------------------------------
+    def interval(self, name: str, level: float = 0.8) -> xr.Dataset:
+        """Central ``level`` interval of ``name`` over ``draw``: ``low``, ``mid`` (median), ``high``."""
+        from .uncertainty import interval
+
+        if name not in self._ds.variables:
+            raise DsxInputError(f"interval(): no variable {name!r} in the dataset")
+        return interval(self._ds[name], level)
+
+    def probability(self, where: Any) -> xr.DataArray:
+        """Probability over the draws of meeting ``where`` (see :func:`dsx.probability`)."""
+        from .uncertainty import probability
+
+        return probability(self._ds, where)
 
     def report(self, html: bool = False) -> str:
         """The audit summary (domain -> key metric -> binding constraint)."""

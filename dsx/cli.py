@@ -88,6 +88,8 @@ def _parser(inputs: dict | None) -> argparse.ArgumentParser:
                                    "(one column per configuration). Defaults: the seed's job.")
     a.add_argument("--workload", choices=("training", "serving"), default="training")
     a.add_argument("--calibration", metavar="FILE", help="calibrated factors from `dsx calibrate` (TOML)")
+    a.add_argument("--draws", type=int, default=None, metavar="N",
+                   help="draw the uncertain inputs N times; key figures as median and 80%% interval")
     fmt = a.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the result variables as JSON")
     fmt.add_argument("--html", action="store_true", help="print the report as an HTML table")
@@ -222,8 +224,17 @@ def _audit(args: argparse.Namespace, inputs: dict) -> int:
         raise _Fail(f"{space.size} configurations is too many for an audit (at most {report.MAX_CONFIGS}); "
                     "write a sweep file and use `dsx run`")
     inputs = space.to_dataset()
-    ds = (stacks.training if args.workload == "training" else stacks.serving)(inputs)
+    run = stacks.training if args.workload == "training" else stacks.serving
+    try:
+        drawn = run(space, draws=args.draws) if args.draws is not None else None
+    except DsxInputError as exc:
+        raise _Fail(f"--draws {args.draws}: {exc}") from None
+    if drawn is not None:
+        from .uncertainty import at_median, summary
+    ds = at_median(drawn) if drawn is not None else run(inputs)
     ds = _sensitivity(ds, inputs, list(space.axes), args.workload)
+    if drawn is not None and not (args.json or args.html):
+        print(summary(drawn), end="\n")
     if args.json:
         print(_json(report.as_json(ds)))
     elif args.html:

@@ -24,6 +24,7 @@ import xarray as xr
 
 from . import catalog
 from .errors import DsxInputError
+from .uncertainty import Distribution
 from .units import magnitude
 
 __all__ = ["Space", "KEYS"]
@@ -109,6 +110,9 @@ class Space:
                 close = difflib.get_close_matches(name, sorted(known), n=3)
                 hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
                 raise DsxInputError(f"unknown input {name!r}{hint} (dsx.inputs() lists them all)")
+            if isinstance(value, Distribution):  # an uncertain input: drawn along `draw`
+                self._values[name] = self._distribution(name, value, inputs, overrides)
+                continue
             if _is_axis(value):
                 vals = list(value)
                 if not vals:
@@ -119,6 +123,20 @@ class Space:
                 self._axes[name] = vals
             else:
                 self._values[name] = self._convert(name, value, inputs, overrides)
+
+    @classmethod
+    def _distribution(cls, name: str, dist: Distribution, inputs: Mapping, overrides: Mapping) -> Distribution:
+        spec = inputs.get(name)
+        if name in KEYS or (spec is not None and (spec.unit is None or spec.integer)):
+            raise DsxInputError(f"{name}: a distribution needs a continuous numeric input, not a category or count")
+        lower = spec.minimum if spec is not None else 0.0
+        dist = dist.converted(lambda v: float(magnitude(v, spec.unit if spec else overrides[name], name=name)))
+        return Distribution(dist.kind, dist.params, lower, dist.upper)
+
+    @property
+    def distributions(self) -> dict[str, Distribution]:
+        """Inputs given as distributions (``dsx.normal(...)``): name -> distribution."""
+        return {k: v for k, v in self._values.items() if isinstance(v, Distribution)}
 
     @staticmethod
     def _convert(name: str, value: Any, inputs: Mapping, overrides: Mapping) -> Any:
@@ -196,6 +214,7 @@ class Space:
             if name in KEYS:
                 ds.coords[name] = val
             elif val is not None:
+                val = val.center if isinstance(val, Distribution) else val
                 ds[name] = xr.DataArray(val, attrs=_attrs(name, inputs))
         joined: dict[str, xr.Variable] = {}
         for key, (kind, columns) in KEYS.items():
@@ -208,7 +227,9 @@ class Space:
             if name in _catalog_columns() and name not in KEYS:
                 if name in self._axes:
                     continue  # already a dimension coordinate; joined column was not added
-                ds[name] = xr.DataArray(self._values[name], attrs=_attrs(name, inputs))
+                val = self._values[name]
+                val = val.center if isinstance(val, Distribution) else val
+                ds[name] = xr.DataArray(val, attrs=_attrs(name, inputs))
         return ds
 
     def _join(self, ds: xr.Dataset, key: str, kind: str, columns: Any, joined: dict) -> None:

@@ -25,6 +25,7 @@ from .solvers import compute, data, economics, layout, memory, model, network, q
 from .solvers import scaling, serving as serving_, serving_ops, sustainability, training
 from .solvers.base import Namespace
 from .space import Space
+from . import uncertainty
 
 __all__ = ["training", "serving", "evaluate", "chunked", "TRAINING", "SERVING"]
 
@@ -176,18 +177,20 @@ def _stream(run: Callable[[Space], xr.Dataset], space: Space, axis: str | None, 
         return xr.open_dataset(store, engine="zarr", chunks=None, zarr_format=2)
 
 
-def evaluate_space(steps: tuple, space: Space) -> xr.Dataset:
-    """Run ``steps`` over the input Dataset of ``space`` (one piece of a lazy evaluation)."""
-    return evaluate(steps, space.to_dataset())
+def evaluate_space(steps: tuple, sample: Callable[[xr.Dataset], xr.Dataset], space: Space) -> xr.Dataset:
+    """Run ``steps`` over the (drawn) input Dataset of ``space``: one piece of a lazy evaluation."""
+    return evaluate(steps, sample(space.to_dataset()))
 
 
 def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any], outputs: list[str] | None,
          chunk_size: int | None, progress: bool, label: str, store: Any = None,
-         chunks: Any = None) -> xr.Dataset:
+         chunks: Any = None, draws: int | None = None, seed: int | None = None,
+         calibration: Any = None) -> xr.Dataset:
     if isinstance(space, xr.Dataset):  # an input dataset built elsewhere (sensitivity, synthesis)
         ds = space.assign(Space(**options).to_dataset().data_vars) if options else space
-        return evaluate(steps, ds)
+        return evaluate(steps, uncertainty.sampler(steps, None, draws, seed, calibration)(ds))
     space = _space(space, options)
+    sample = uncertainty.sampler(steps, space, draws, seed, calibration)  # identity without draws
     keep = None if outputs is None else set(outputs) | {"feasible", "reason"}
 
     def finish(ds: xr.Dataset) -> xr.Dataset:
@@ -196,10 +199,10 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
     if chunks is not None:
         if chunk_size is not None:
             raise DsxInputError("chunks=: give chunks= or chunk_size=, not both (chunks= replaces chunk_size=)")
-        lazy = finish(evaluate_lazy(functools.partial(evaluate_space, steps), space, chunks))
+        lazy = finish(evaluate_lazy(functools.partial(evaluate_space, steps, sample), space, chunks))
         return lazy if store is None else write_store(lazy, store)
 
-    need = space.size * BYTES_PER_CONFIGURATION
+    need = space.size * sample.draws * BYTES_PER_CONFIGURATION
     if chunk_size is None and store is None:
         budget = 0.5 * _available_memory()
         if need > budget:
@@ -212,13 +215,17 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
                 f"or run it as a sweep file (`dsx run`)"
             )
     if chunk_size is None:
-        chunk_size = space.size if store is None else max(int(0.1 * _available_memory() // BYTES_PER_CONFIGURATION), 1)
-    return chunked(lambda sp: evaluate(steps, sp.to_dataset()), space, chunk_size, finish, progress, label, store)
+        chunk_size = space.size * sample.draws if store is None else \
+            max(int(0.1 * _available_memory() // BYTES_PER_CONFIGURATION), 1)
+    # with draws, a chunk holds chunk_size configuration-draws (memory is what it bounds)
+    return chunked(lambda sp: evaluate(steps, sample(sp.to_dataset())), space, max(chunk_size // sample.draws, 1),
+                   finish, progress, label, store)
 
 
 def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | None = None,
              chunk_size: int | None = None, progress: bool = False, store: Any = None,
-             chunks: Any = None, **options: Any) -> xr.Dataset:
+             chunks: Any = None, draws: int | None = None, seed: int | None = None,
+             calibration: Any = None, **options: Any) -> xr.Dataset:
     """Evaluate the training stack over every configuration of ``space`` at once.
 
     Parameters
@@ -244,14 +251,26 @@ def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | No
         and ``dsx.pareto`` on such a result reduce each piece where it is computed. With
         ``store=``, each task writes its piece into the zarr store (resumable: a killed run
         leaves only dsx's marked ``.partial``, and the same call again finishes it).
+    draws : int, optional
+        Monte Carlo draws of the uncertain inputs (:mod:`dsx.uncertainty`): results gain a
+        ``draw`` dimension where they depend on one. Default: none, or 200 when the space
+        holds a distribution (``dsx.normal(...)``) or a calibration is given.
+    seed : int, optional
+        Seed of the draws (default 0; equal seeds give equal draws).
+    calibration : mapping or Dataset, optional
+        Fitted factors ``{factor: (value, stderr)}`` (or ``dsx.calibrate``'s result): drawn as
+        ``normal(value, stderr)`` instead of the registry's spread.
     **options
         Further inputs (scalars or lists), merged into the space.
     """
-    return _run(TRAINING, space, options, outputs, chunk_size, progress, "dsx.training", store, chunks)
+    return _run(TRAINING, space, options, outputs, chunk_size, progress, "dsx.training", store,
+                chunks, draws, seed, calibration)
 
 
 def serving(space: Space | xr.Dataset | None = None, *, outputs: list[str] | None = None,
             chunk_size: int | None = None, progress: bool = False, store: Any = None,
-            chunks: Any = None, **options: Any) -> xr.Dataset:
+            chunks: Any = None, draws: int | None = None, seed: int | None = None,
+            calibration: Any = None, **options: Any) -> xr.Dataset:
     """Evaluate the serving stack over every configuration of ``space`` at once (see :func:`training`)."""
-    return _run(SERVING, space, options, outputs, chunk_size, progress, "dsx.serving", store, chunks)
+    return _run(SERVING, space, options, outputs, chunk_size, progress, "dsx.serving", store,
+                chunks, draws, seed, calibration)

@@ -95,7 +95,9 @@ def _seed_dataset(regions):
             ("carbon_intensity", "pue", "wue", "ewif", "electricity_price")}
     return xr.Dataset(dict(gpus=512, params=70.6e9, weight_bytes=2.0, host_bandwidth=64e9,
                            wall_time_ideal=30 * DAY, tokens_total=tokens, system_power=1275.0, price=30_000.0,
-                           embodied_carbon=150e3, gpus_per_node=8, **cols), coords=dict(region=names))
+                           embodied_carbon=150e3, gpus_per_node=8, **cols,
+                           pue_source="region"),  # the seed (mlsysim) applies each region's PUE
+                      coords=dict(region=names))
 
 
 def test_seed_job_operations():

@@ -126,3 +126,15 @@ def test_front_table_units_and_sorting():
     assert df["hw"].tolist() == ["b"]
     empty = front_table(ds, m & False, ["step_time"])
     assert len(empty) == 0
+
+
+def test_front_table_at_a_quantile_of_the_draws():
+    import dsx
+
+    ds = dsx.training(model="llama-3.1-70b", hardware="H100", gpus=[256, 512, 1024], tp=8, pp=[2, 4],
+                      global_batch=1024, seq_len=4096, train_tokens=1e12, draws=50, seed=0)
+    table = ds.dsx.front(minimize=["wall_time@q90", "cost_per_mtoken"])
+    q90 = ds.wall_time.quantile(0.9, dim="draw")
+    for row in table.itertuples(index=False):
+        assert row[2] == pytest.approx(float(q90.sel(gpus=row[0], pp=row[1])))
+    assert "draw" not in dsx.pareto(ds, minimize=["wall_time", "cost_per_mtoken"], quantile=0.9).dims

@@ -21,7 +21,7 @@ def _chain(ds):
 
 
 def _job(**kw):
-    base = dict(gpus=512, system_power=1275.0, wall_time=30 * DAY, pue=1.06, tokens_total=1e12,
+    base = dict(gpus=512, system_power=1275.0, wall_time=30 * DAY, pue=1.06, pue_source="region", tokens_total=1e12,
                 carbon_intensity=20.0, gpus_per_node=8, embodied_carbon=150e3, wue=0.0, ewif=1.0)
     base.update(kw)
     return xr.Dataset(base)
@@ -45,7 +45,8 @@ def test_patterson_table4(run, chips, days, watts, pue, mwh, kg_per_kwh, tco2):
     # the published average power is per chip incl. its system share: system_power = avg W, fraction 1;
     # Patterson counts operational carbon only → embodied 0
     ds = _chain(xr.Dataset(dict(gpus=chips, system_power=float(watts), power_fraction=1.0, wall_time=days * DAY,
-                                pue=pue, tokens_total=1.0, carbon_intensity=kg_per_kwh * 1e3, gpus_per_node=8,
+                                facility_pue=pue, pue=np.nan, tokens_total=1.0, carbon_intensity=kg_per_kwh * 1e3,
+                                gpus_per_node=8,
                                 embodied_carbon=0.0, server_embodied_carbon=0.0, wue=0.0, ewif=0.0)))
     e_mwh = float(ds.energy) / J_PER_KWH / 1e3
     t = float(ds.carbon) / 1e6
@@ -59,7 +60,7 @@ def test_patterson_table4(run, chips, days, watts, pue, mwh, kg_per_kwh, tco2):
 def test_gpt3_worked_example():
     # physics reference §9: 10,000 V100 × 14.8 d × 24 h × 330 W × 1.1 = 1,289 MWh; × 0.429 = 552 t
     ds = _chain(xr.Dataset(dict(gpus=10_000, system_power=440.0, power_fraction=0.75, wall_time=14.8 * DAY,
-                                pue=1.1, tokens_total=1.0, carbon_intensity=429.0, gpus_per_node=8,
+                                pue=1.58, tokens_total=1.0, carbon_intensity=429.0, gpus_per_node=8,
                                 embodied_carbon=0.0, server_embodied_carbon=0.0, wue=0.0, ewif=0.0)))
     assert float(ds.it_power) == pytest.approx(3.3e6)  # 330 W per chip
     assert float(ds.energy) / J_PER_KWH / 1e3 == pytest.approx(1289.4, abs=0.1)
@@ -93,7 +94,7 @@ def test_quebec_vs_poland():
     # seed_outputs §5 item 13: with mlsysim's grids (Quebec 20 g/kWh PUE 1.06, Poland 820 g/kWh PUE 1.58)
     # operational carbon differs (820/20)·(1.58/1.06) = 61.1×
     ds = xr.Dataset(dict(gpus=512, system_power=1275.0, wall_time=30 * DAY, tokens_total=1e12, gpus_per_node=8,
-                         embodied_carbon=150e3, wue=0.0, ewif=1.0,
+                         embodied_carbon=150e3, wue=0.0, ewif=1.0, pue_source="region",
                          carbon_intensity=("region", [20.0, 820.0]), pue=("region", [1.06, 1.58])),
                     coords=dict(region=["quebec", "poland"]))
     out = _chain(ds)
@@ -134,6 +135,7 @@ _pos = dict(allow_nan=False, allow_infinity=False)
        gpn=st.sampled_from([1, 4, 8, 16]), life_y=st.floats(1, 10, **_pos), tokens=st.floats(1e6, 1e14, **_pos))
 def test_matches_scalar_oracle(gpus, sp, pf, days, pue, ci, wue, ewif, emb, gpn, life_y, tokens):
     ds = _chain(xr.Dataset(dict(gpus=gpus, system_power=sp, power_fraction=pf, wall_time=days * DAY, pue=pue,
+                                pue_source="region",
                                 carbon_intensity=ci, wue=wue, ewif=ewif, embodied_carbon=emb, gpus_per_node=gpn,
                                 hardware_lifetime=life_y * SECONDS_PER_YEAR, tokens_total=tokens)))
     ref = oracle.sustainability(gpus, sp, pf, days * DAY, pue, ci, wue, ewif, emb, 2.5e6, gpn,
@@ -150,3 +152,76 @@ def test_invariants(ci, more, wue, ewif):
     assert float(hi.carbon) > float(lo.carbon)  # carbon increases with grid intensity
     assert float(lo.water) >= float(lo.water_onsite)  # total water never below on-site
     assert float(lo.energy) >= float(lo.it_energy)  # PUE >= 1
+
+
+# -- which PUE, which power (issue 8 item 5) ---------------------------------------------------
+def test_facility_pue_is_the_default_and_the_region_figure_an_option():
+    # a modern AI data centre (1.1) whatever the region's typical figure says (Poland: 1.58)
+    job = dict(gpus=512, system_power=1275.0, wall_time=30 * DAY, tokens_total=1e12, pue=1.58)
+    default = power(xr.Dataset(job))
+    assert float(default.pue_applied) == 1.1
+    assert float(default.energy) == pytest.approx(1.1 * float(default.it_energy))
+    region = power(xr.Dataset({**job, "pue_source": "region"}))
+    assert float(region.energy) == pytest.approx(1.58 * float(region.it_energy))
+    own = power(xr.Dataset({**job, "facility_pue": 1.2}))
+    assert float(own.pue_applied) == 1.2
+
+
+def test_stack_states_its_power_accounting():
+    import dsx
+
+    ds = dsx.training(model="llama-3.1-8b", hardware="H100", gpus=8, train_tokens=1e9,
+                      power_accounting=["node", "gpu_tdp"], pue_source=["facility", "region"])
+    per_gpu = ds.it_power / ds.gpus
+    assert float(per_gpu.sel(power_accounting="gpu_tdp")) == pytest.approx(700.0)        # H100 TDP
+    assert float(per_gpu.sel(power_accounting="node")) == pytest.approx(10_200 / 8 * 0.75)  # DGX H100 x 0.75
+    assert float(ds.pue_applied.sel(pue_source="facility")) == 1.1
+    assert float(ds.pue_applied.sel(pue_source="region")) == float(ds.pue)
+    assert "accounting" in ds.it_power.attrs["long_name"]
+
+
+# Touvron et al. 2023 (Llama 2, arXiv:2307.09288) Table 2: GPU-hours on A100-80GB, power (W), tCO2eq;
+# Llama 3.1 model card (meta-llama/llama-models models/llama3_1/MODEL_CARD.md): H100-80GB at 700 W.
+LLAMA2 = [("7B", 184_320, 400.0, 31.22), ("13B", 368_640, 400.0, 62.44), ("34B", 1_038_336, 350.0, 153.90),
+          ("70B", 1_720_320, 400.0, 291.42)]
+LLAMA31 = [("8B", 1.46e6, 700.0, 420), ("70B", 7.0e6, 700.0, 2040), ("405B", 30.84e6, 700.0, 8930)]
+
+
+@pytest.mark.parametrize("family,rows", [("Llama 2", LLAMA2), ("Llama 3.1", LLAMA31)])
+def test_model_card_accounting_is_gpu_hours_times_tdp(family, rows):
+    # The cards count GPU-hours x TDP and no separate PUE. With that accounting one grid intensity
+    # (fitted on the family's total) reproduces every model's published emissions; with whole-node
+    # power at load (the default) the same intensity over-states them by system_power·0.75/TDP.
+    kwh = sum(r[1] * r[2] / 1e3 for r in rows)
+    intensity = sum(r[3] for r in rows) * 1e6 / kwh  # gCO2e/kWh implied by the family's total
+    worst = 0.0
+    for name, gpu_hours, tdp, published in rows:
+        ds = xr.Dataset(dict(gpus=1, system_power=1275.0, tdp=tdp, wall_time=gpu_hours * 3600.0, pue=np.nan,
+                             facility_pue=1.0, power_accounting="gpu_tdp", tokens_total=1.0,
+                             carbon_intensity=intensity, gpus_per_node=8, embodied_carbon=0.0,
+                             server_embodied_carbon=0.0, wue=0.0, ewif=0.0))
+        out = _chain(ds)
+        assert float(out.it_energy) / J_PER_KWH == pytest.approx(gpu_hours * tdp / 1e3)
+        err = float(out.carbon) / 1e6 / published - 1
+        print(f"{family} {name}: {float(out.carbon) / 1e6:.1f} t vs {published} t ({err:+.2%}); "
+              f"implied {intensity:.0f} gCO2e/kWh")
+        worst = max(worst, abs(err))
+    assert worst < 0.015
+    # the implied intensities are a US grid average (Patterson et al. 2021: 429; OWID/Ember 2023: 370)
+    assert 360 < intensity < 440
+
+
+def test_bloom_dynamic_energy_is_gpu_hours_times_tdp():
+    # Luccioni, Viguier, Ligozat 2022 (arXiv:2211.02001) Table 1: BLOOM's final run, 1,082,990 A100-hours,
+    # 433,196 kWh "dynamic" energy (= GPU-hours x 400 W TDP exactly) at 57 gCO2e/kWh -> 24.69 t.
+    ds = xr.Dataset(dict(gpus=1, system_power=1275.0, tdp=400.0, wall_time=1_082_990 * 3600.0, pue=np.nan,
+                         facility_pue=1.0, power_accounting="gpu_tdp", tokens_total=1.0, carbon_intensity=57.0,
+                         gpus_per_node=8, embodied_carbon=0.0, server_embodied_carbon=0.0, wue=0.0, ewif=0.0))
+    out = _chain(ds)
+    kwh = float(out.it_energy) / J_PER_KWH
+    print(f"BLOOM: {kwh:,.0f} kWh vs 433,196 kWh; {float(out.carbon) / 1e6:.2f} t vs 24.69 t")
+    assert kwh == pytest.approx(433_196, rel=1e-5)
+    assert float(out.carbon) / 1e6 == pytest.approx(24.69, abs=0.01)
+    # the same run counted as whole nodes at load (DGX-class 1,275 W slot x 0.75) is 2.4x that
+    node = _chain(ds.assign(power_accounting="node", power_fraction=0.75))
+    assert float(node.it_energy) / float(out.it_energy) == pytest.approx(1275 * 0.75 / 400)

@@ -24,13 +24,15 @@ import xarray as xr
 
 from ..errors import DsxInputError
 from ..lazy import pieces_of
-from .pareto import _joint_dims, _names, constraint_mask
+from ..uncertainty import at_quantile, parse_objective
+from .pareto import _all_draws, _joint_dims, _names, constraint_mask
 
 __all__ = ["best"]
 
 
 def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = None, where: Any = None,
-         over: str | Sequence[str] | None = None, include: Sequence[str] = ()) -> xr.Dataset:
+         over: str | Sequence[str] | None = None, include: Sequence[str] = (),
+         quantile: float | None = None) -> xr.Dataset:
     """Best feasible value of one objective along ``over``, per value of the other dimensions.
 
     Parameters
@@ -46,6 +48,11 @@ def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = Non
         the objective and the mask (one global optimum).
     include : list of str
         Further variables to report at the optimum (e.g. ``["mfu", "memory_per_gpu"]``).
+    quantile : float, optional
+        For results with draws: optimise this quantile of the objective over ``draw``
+        (default: the median), e.g. ``quantile=0.9`` or ``minimize="time_to_train@q90"``;
+        ``include`` variables with draws are reported at the same quantile, and a ``where``
+        constraint must hold in every draw.
 
     Returns
     -------
@@ -71,14 +78,17 @@ def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = Non
     if plan is not None:  # a lazy result: reduce each piece where it is computed
         from .ingraph import best_in_graph
 
-        return best_in_graph(ds, plan, minimize=minimize, maximize=maximize, where=where, over=over, include=include)
+        return best_in_graph(ds, plan, minimize=minimize, maximize=maximize, where=where, over=over,
+                             include=include, quantile=quantile)
     name = minimize if minimize is not None else maximize
     if not isinstance(name, str):
         raise DsxInputError("best: the objective must be one variable name (use dsx.pareto for several)")
+    mask = _all_draws(constraint_mask(ds, where))
+    q = parse_objective(name, quantile)[1]
+    ds, (name, *_) = at_quantile(ds, [name, *[i for i in include if i in ds.variables]], q)
     if name not in ds.variables:
         raise DsxInputError(f"best: no variable {name!r} in the dataset (have {sorted(ds.data_vars)})")
     obj = ds[name]
-    mask = constraint_mask(ds, where)
     over_dims = _names(over)
     for d in over_dims:
         if d not in ds.dims:

@@ -27,6 +27,7 @@ import xarray as xr
 
 from ..errors import DsxInputError
 from ..lazy import pieces_of
+from ..uncertainty import DIM as DRAW, at_quantile
 from .front3d import front_3d
 
 __all__ = ["pareto", "pareto_kernel", "front_table", "constraint_mask", "register_where_parser"]
@@ -264,7 +265,8 @@ def _objectives(ds: xr.Dataset, minimize: Any, maximize: Any) -> tuple[list[str]
 
 
 def pareto(ds: xr.Dataset, minimize: str | Sequence[str] = (), maximize: str | Sequence[str] = (),
-           where: Any = None, over: str | Sequence[str] | None = None) -> xr.DataArray:
+           where: Any = None, over: str | Sequence[str] | None = None,
+           quantile: float | None = None) -> xr.DataArray:
     """Mask of the Pareto-optimal (non-dominated) feasible configurations.
 
     Parameters
@@ -279,11 +281,16 @@ def pareto(ds: xr.Dataset, minimize: str | Sequence[str] = (), maximize: str | S
         Dimensions the front is taken over; every other dimension of the objectives or the
         mask gets its own front (``over=["gpus", "tp", "pp"]`` gives one front per
         ``hardware``). Default: all dimensions (one global front).
+    quantile : float, optional
+        For results with draws (``dsx.training(..., draws=N)``): each objective that varies
+        over ``draw`` is taken at this quantile of its draws (default: the median); a name
+        may carry its own, ``"time_to_train@q90"``. A constraint must hold in every draw
+        (use ``dsx.probability(ds, ...) >= p`` as ``where`` for a chance constraint).
 
     Returns
     -------
     xarray.DataArray of bool
-        Dimensions: the joint dimensions of the objectives and the mask only. True on the
+        Dimensions: the joint dimensions of the objectives and the mask only (never ``draw``). True on the
         front. ``attrs`` record the objectives for :func:`front_table`.
 
     Examples
@@ -295,17 +302,20 @@ def pareto(ds: xr.Dataset, minimize: str | Sequence[str] = (), maximize: str | S
     >>> pareto(ds, minimize=["t", "cost"], over="n").values.tolist()
     [[True, True, True], [True, False, True]]
     """
-    mins, maxs = _objectives(ds, minimize, maximize)
-    over_dims = _names(over)
     plan = pieces_of(ds)
     if plan is not None:  # a lazy result: reduce each piece where it is computed
         from .ingraph import pareto_in_graph
 
-        return pareto_in_graph(ds, plan, minimize=minimize, maximize=maximize, where=where, over=over)
+        return pareto_in_graph(ds, plan, minimize=minimize, maximize=maximize, where=where, over=over,
+                               quantile=quantile)
+    mask = _all_draws(constraint_mask(ds, where))
+    ds, mins = at_quantile(ds, _names(minimize), quantile)
+    ds, maxs = at_quantile(ds, _names(maximize), quantile)
+    mins, maxs = _objectives(ds, mins, maxs)
+    over_dims = _names(over)
     for d in over_dims:
         if d not in ds.dims:
             raise DsxInputError(f"pareto: over={d!r} is not a dimension of the dataset (have {list(ds.dims)})")
-    mask = constraint_mask(ds, where)
     objs = [ds[n] for n in mins] + [-ds[n] for n in maxs]
     dims = _joint_dims(ds, objs + [mask], over_dims)
     group_dims = [d for d in dims if over_dims and d not in over_dims]
@@ -333,6 +343,11 @@ def pareto(ds: xr.Dataset, minimize: str | Sequence[str] = (), maximize: str | S
     result.attrs = {"units": "", "long_name": "on the Pareto front",
                     "minimize": ",".join(mins), "maximize": ",".join(maxs)}
     return result
+
+
+def _all_draws(mask: xr.DataArray) -> xr.DataArray:
+    """A constraint over draws holds where it holds in every draw."""
+    return mask.all(DRAW) if DRAW in mask.dims else mask
 
 
 def _label(ds: xr.Dataset, name: str) -> str:

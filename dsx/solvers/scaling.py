@@ -6,6 +6,13 @@ Chinchilla Approach 3 (Hoffmann et al. 2022, §3.3 and App. D.2) fits
 ``a = β/(α+β)``, ``b = α/(α+β)``. The "20 tokens per parameter" rule instead sets
 ``D = 20·N``, so ``N_opt = sqrt(C/120)``.
 
+The default is that rule: it is Hoffmann et al.'s Approach 1 (and, within its interval,
+Approach 2: Table 2 gives ``N_opt ∝ C^0.50``, ``D_opt ∝ C^0.50``) anchored at Chinchilla itself
+(70 B parameters, 1.4 T tokens), and it reproduces the paper's own published optima (Table 3,
+400 M to 10 T parameters) within 8 % in both N and D. The rounded Approach-3 constants
+(``law="chinchilla"``) put the optimum at about half that size (41 B instead of 91 B at
+1e24 FLOP); they stay available, as does the Besiroglu et al. 2024 refit (``"epoch"``).
+
 ``N`` is the parameter count active per token (``active_params``; total = active for a
 dense model). Chinchilla's ``N`` counts all parameters incl. embeddings (physics.md §8),
 so ``active_params`` from :mod:`dsx.solvers.model` is the matching quantity. The law was
@@ -31,17 +38,21 @@ LAWS = {
 #: Tokens per parameter of the "20x" rule (Hoffmann et al. 2022: Chinchilla 70 B / 1.4 T).
 RULE_TOKENS_PER_PARAM = 20.0
 
+#: Default law: the one that reproduces Hoffmann et al. 2022 Table 3 (Approach 1) within 8 %.
+DEFAULT_LAW = "20x"
 
-def optimal_allocation(compute, law="chinchilla"):
+
+def optimal_allocation(compute, law=DEFAULT_LAW):
     """Compute-optimal parameters and tokens for a training budget.
 
     Parameters
     ----------
     compute : float or array
         Training compute ``C = 6·N·D`` (flop).
-    law : {"chinchilla", "epoch", "20x"}
-        Approach-3 constants of Hoffmann et al. 2022, the Besiroglu et al. 2024 refit, or the
-        20-tokens-per-parameter rule.
+    law : {"20x", "chinchilla", "epoch"}
+        The 20-tokens-per-parameter rule (default: Approach 1 of Hoffmann et al. 2022,
+        Table 3 within 8 %), the Approach-3 constants of Hoffmann et al. 2022, or the
+        Besiroglu et al. 2024 refit.
 
     Returns
     -------
@@ -50,15 +61,18 @@ def optimal_allocation(compute, law="chinchilla"):
 
     References
     ----------
-    Hoffmann et al. 2022 (arXiv:2203.15556) §3.3, App. D.2, Table 2 (a = 0.46 for Approach 3);
-    Besiroglu et al. 2024 (arXiv:2404.10102).
+    Hoffmann et al. 2022 (arXiv:2203.15556) §3.3, App. D.2, Table 2 (a = 0.50 for Approach 1,
+    0.46 for Approach 3), Table 3 (Approach 1 optima); Besiroglu et al. 2024 (arXiv:2404.10102).
 
     Examples
     --------
-    >>> n, d = optimal_allocation(1e24)                 # physics.md §8: 41 B, 4.0 T
+    >>> n, d = optimal_allocation(5.76e23)      # Table 3: 67 B parameters, 1.5 T tokens
+    >>> round(float(n) / 1e9), round(float(d) / 1e12, 2)
+    (69, 1.39)
+    >>> n, d = optimal_allocation(1e24, "chinchilla")   # physics.md §8: 41 B, 4.0 T
     >>> round(float(n) / 1e9), round(float(d) / 1e12, 1)
     (41, 4.0)
-    >>> n, d = optimal_allocation(6 * 70e9 * 1.4e12, "20x")   # Chinchilla itself
+    >>> n, d = optimal_allocation(6 * 70e9 * 1.4e12)    # Chinchilla itself
     >>> round(float(n) / 1e9), round(float(d) / 1e12, 2)
     (70, 1.4)
     """
@@ -109,10 +123,13 @@ def chinchilla_loss(n, d, law="chinchilla"):
     "predicted_loss": ("", "predicted pre-training loss L(N, D) in nats per token"),
 })
 def scaling_law(active_params, train_tokens,
-                law=Input("chinchilla", None, "Scaling law for the compute-optimal allocation: "
-                          "'chinchilla' (Hoffmann et al. 2022 Approach 3, rounded constants E=1.69, "
-                          "A=406.4, B=410.7, alpha=0.34, beta=0.28), 'epoch' (Besiroglu et al. 2024 "
-                          "refit) or '20x' (20 tokens per parameter; loss from the Chinchilla fit)",
+                law=Input(DEFAULT_LAW, None, "Scaling law for the compute-optimal allocation: "
+                          "'20x' (default: 20 tokens per parameter, Hoffmann et al. 2022 Approach 1, "
+                          "Table 2 a = b = 0.50, anchored at Chinchilla 70 B / 1.4 T; reproduces the "
+                          "paper's Table 3 optima within 8 % in N and D from 400 M to 10 T parameters), "
+                          "'chinchilla' (Approach 3, rounded constants E=1.69, A=406.4, B=410.7, "
+                          "alpha=0.34, beta=0.28: about half the Table 3 size) or 'epoch' "
+                          "(Besiroglu et al. 2024 refit). The loss is the Approach-3 fit for '20x'",
                           choices=("chinchilla", "epoch", "20x"))):
     """Compute budget of the job, its compute-optimal allocation and predicted loss.
 

@@ -2,8 +2,10 @@
 
 Power covers the whole node, not only the accelerator: ``system_power`` is the node's
 maximum power per accelerator slot (CPUs, memory, NICs, fans, switches' share; DGX H100:
-10.2 kW / 8), scaled by ``power_fraction`` (average over maximum). Facility energy adds the
-cooling and power-distribution overhead through the region's PUE. Carbon is
+10.2 kW / 8), scaled by ``power_fraction`` (average over maximum); ``power_accounting="gpu_tdp"``
+counts accelerator TDP only, as model cards do. Facility energy adds the cooling and
+power-distribution overhead through the facility's PUE (a modern AI data centre by default;
+the region's typical figure with ``pue_source="region"``). Carbon is
 location-based (energy × grid intensity) plus the embodied carbon of the hardware,
 amortised over its lifetime. Water is on-site cooling water (WUE × IT energy) plus the
 off-site water consumed to generate the electricity (EWIF × facility energy).
@@ -22,9 +24,9 @@ Footprint of BLOOM", arXiv:2211.02001. Li, Yang, Islam, Ren 2023, "Making AI Les
 
 from __future__ import annotations
 
-from .base import Input, solver
+from .base import Input, solver, where
 
-__all__ = ["power", "carbon_footprint", "water_footprint", "J_PER_KWH", "SECONDS_PER_YEAR"]
+__all__ = ["power", "carbon_footprint", "water_footprint", "J_PER_KWH", "SECONDS_PER_YEAR", "FACILITY_PUE"]
 
 #: Joules in one kilowatt-hour (region intensities and prices are per kWh).
 J_PER_KWH = 3.6e6
@@ -32,8 +34,13 @@ J_PER_KWH = 3.6e6
 SECONDS_PER_YEAR = 365.25 * 86_400
 
 
-@solver({"it_power": ("W", "average IT power of the job's nodes"),
-         "it_energy": ("J", "IT energy of the job's nodes"),
+#: Facility PUE when none is given: modern AI / hyperscale data centre (see ``facility_pue``).
+FACILITY_PUE = 1.1
+
+
+@solver({"it_power": ("W", "average IT power of the job (as power_accounting counts it)"),
+         "it_energy": ("J", "IT energy of the job (as power_accounting counts it)"),
+         "pue_applied": ("", "power usage effectiveness applied to the IT energy"),
          "energy": ("J", "facility energy (IT energy x PUE)"),
          "energy_per_token": ("J/token", "facility energy per token")})
 def power(gpus, system_power, wall_time, pue, tokens_total,
@@ -42,11 +49,35 @@ def power(gpus, system_power, wall_time, pue, tokens_total,
               "Average node power over maximum node power during the job. Default: Epoch AI's cost "
               "model, average server power / server TDP = 0.75 for GPUs (0.43 for TPUs) "
               "(epoch-research/training-cost-trends cost_analysis_standalone.py). Patterson et al. "
-              "2021 Table 3 measured V100 at 325 W per chip average vs 300 W TDP", minimum=0.0)):
-    """Average IT power and IT / facility energy of the nodes a job occupies.
+              "2021 Table 3 measured V100 at 325 W per chip average vs 300 W TDP", minimum=0.0),
+          tdp=float("nan"),
+          facility_pue=Input(
+              FACILITY_PUE, "",
+              "PUE of the facility that runs the job (PUE is a property of the data centre, not of the "
+              "grid). Default 1.1: modern AI / hyperscale data centre (Epoch AI's cost model, "
+              "epoch-research/training-cost-trends energy.py: 1.1 for hyperscalers, 1.25 for other "
+              "operators; Google 1.09-1.12 and Microsoft 1.1 in Patterson et al. 2021 Table 4; Meta fleet "
+              "1.09 in 2022). pue_source='region' uses the region's figure instead", minimum=1.0),
+          pue_source=Input(
+              "facility", None,
+              "Which PUE applies: 'facility' (facility_pue, default) or 'region' (the region catalog's "
+              "pue column, a typical figure for data centres in that region)",
+              choices=("facility", "region")),
+          power_accounting=Input(
+              "node", None,
+              "Which power an energy figure counts: 'node' (default: whole node at load, "
+              "system_power x power_fraction per accelerator, as measured per-chip system power is "
+              "counted in Patterson et al. 2021 Table 4) or 'gpu_tdp' (accelerator TDP only, at 100 %, "
+              "for the whole wall time: GPU-hours x TDP, as the Llama 2 / Llama 3.1 model cards and "
+              "Luccioni et al. 2022's BLOOM dynamic energy, 1,082,990 A100-h x 400 W = 433,196 kWh, "
+              "account it)",
+              choices=("node", "gpu_tdp"))):
+    """Average IT power and IT / facility energy of the job.
 
-    ``P_IT = gpus · system_power · power_fraction``; ``E_IT = P_IT · wall_time``;
-    ``E = PUE · E_IT``; ``energy_per_token = E / tokens_total``.
+    ``power_accounting="node"``: ``P_IT = gpus · system_power · power_fraction``;
+    ``"gpu_tdp"``: ``P_IT = gpus · tdp``. ``E_IT = P_IT · wall_time``; ``E = PUE · E_IT`` with
+    ``PUE = facility_pue`` (or the region's ``pue`` with ``pue_source="region"``);
+    ``energy_per_token = E / tokens_total``.
 
     Parameters
     ----------
@@ -57,34 +88,45 @@ def power(gpus, system_power, wall_time, pue, tokens_total,
     wall_time : float or array
         Wall-clock time of the job incl. failures and restarts (s).
     pue : float or array
-        Power usage effectiveness of the facility (dimensionless, >= 1).
+        The region's typical PUE (catalog; used with ``pue_source="region"``).
     tokens_total : float or array
         Tokens processed (training) or produced (serving) (token).
     power_fraction : float
         Average over maximum node power (dimensionless), default 0.75.
+    tdp : float or array
+        Accelerator thermal design power (W; hardware catalog), for ``"gpu_tdp"``.
+    facility_pue : float
+        PUE of the facility, default 1.1.
+    pue_source : {"facility", "region"}
+    power_accounting : {"node", "gpu_tdp"}
 
     Returns
     -------
     it_power : W
     it_energy : J
+    pue_applied : dimensionless
     energy : J (facility)
     energy_per_token : J/token
 
     References
     ----------
     Patterson et al. 2021, arXiv:2104.10350, Table 4 (MWh = hours × chips × average power ×
-    PUE); Epoch AI cost model (0.75 average/TDP; DGX H100 10.2 kW for 8 GPUs).
+    PUE); Luccioni et al. 2022, arXiv:2211.02001 Table 1 (GPU-hours × TDP); Touvron et al. 2023
+    (Llama 2, arXiv:2307.09288) §2.2.1 and Meta's Llama 3 / 3.1 model cards (GPU-hours × TDP,
+    no PUE); Epoch AI cost model (0.75 average/TDP; DGX H100 10.2 kW for 8 GPUs; PUE 1.1).
 
     GPT-3 (Patterson Table 4): 10,000 V100 at 330 W average for 14.8 days, PUE 1.1:
 
-    >>> out = power.kernel(10_000, 330.0, 14.8 * 86_400, 1.1, 1.0, 1.0)
+    >>> out = power.kernel(10_000, 330.0, 14.8 * 86_400, 1.58, 1.0, 1.0)
     >>> print(f"{out['energy'] / J_PER_KWH / 1e3:.0f} MWh")
     1289 MWh
     """
-    it_power = gpus * system_power * power_fraction
+    node = gpus * system_power * power_fraction
+    it_power = where(power_accounting == "gpu_tdp", gpus * tdp, node)
+    applied = where(pue_source == "region", pue, facility_pue)
     it_energy = it_power * wall_time
-    energy = it_energy * pue
-    return {"it_power": it_power, "it_energy": it_energy, "energy": energy,
+    energy = it_energy * applied
+    return {"it_power": it_power, "it_energy": it_energy, "pue_applied": applied, "energy": energy,
             "energy_per_token": energy / tokens_total}
 
 

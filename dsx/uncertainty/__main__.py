@@ -1,0 +1,5 @@
+"""``python -m dsx.uncertainty RESIDUALS.csv``."""
+
+from .spreads import main
+
+raise SystemExit(main())
