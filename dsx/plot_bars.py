@@ -14,7 +14,7 @@ import xarray as xr
 
 from .errors import DsxInputError
 from .plot import PALETTE, _categorical_axis, _feasible, _figure, _only, _var, style
-from .plot_units import display_unit, label, notice, plain_ticks, scaled
+from .plot_units import MAX_LABEL, _short, display_unit, label, notice, plain_ticks, scaled
 
 __all__ = ["breakdown", "tornado", "by_region"]
 
@@ -35,6 +35,7 @@ def breakdown(ds: xr.Dataset, vars: Sequence[str], dim: str | None = None, ylabe
     labels : list of str, optional
         Legend entries (default: each long name, or the variable name when that is long).
     """
+    own = ax is None
     fig, ax = _figure(ax, (4.5, 3.0))
     comps = [_var(ds, v) for v in vars]
     units = {c.attrs.get("units", "") for c in comps}
@@ -58,7 +59,8 @@ def breakdown(ds: xr.Dataset, vars: Sequence[str], dim: str | None = None, ylabe
         for k, (name, v) in enumerate(zip(vars, values)):  # one layer per component (few)
             v = np.broadcast_to(np.nan_to_num(v), base.shape)
             long = ds[name].attrs.get("long_name", name)
-            lab = labels[k] if labels else (long if len(long) <= 32 else name)  # keep the legend short
+            short = _short(long)
+            lab = labels[k] if labels else (short if len(short) <= MAX_LABEL else name)  # keep the legend short
             if horizontal:
                 ax.barh(pos, v, left=base, color=PALETTE[k % len(PALETTE)], label=lab)
             else:
@@ -76,7 +78,11 @@ def breakdown(ds: xr.Dataset, vars: Sequence[str], dim: str | None = None, ylabe
             ax.set_xlabel(cat_label)
         if not np.isfinite(base).any() or not np.any(base):
             notice(ax, "no value in this selection")
-        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
+        if own:  # below the axes and their (possibly two-line) label, placed by the layout engine
+            fig.legend(frameon=False, loc="outside lower center", ncol=2)
+        else:
+            lines = max(ax.get_xlabel().count("\n"), 0) + (0 if horizontal else 1)
+            ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.08 * lines), ncol=2)
         plain_ticks(ax)
     return fig
 
@@ -129,6 +135,8 @@ def by_region(ds: xr.Dataset, var: str, dim: str = "region", hue: str | None = N
     # ``feasible`` alone blanks bars only where it varies along the bars' own dimensions
     if where is not None or set(mask.dims) <= set(dims):
         da = da.where(mask)
+    for d in dims:  # a value the same in every region still gets a bar per region
+        da = da.broadcast_like(ds[d])
     da = _only(da, dims, "by_region")
     fig, ax = _figure(ax, (4.5, 3.2))
     with style():
