@@ -13,7 +13,7 @@ magnitude, :func:`label` writes ``long name [unit]`` short enough for a figure, 
 ('ms', 0.001)
 >>> display_unit("USD", np.array([8e6, 1e8]))
 ('MUSD', 1000000.0)
->>> display_unit("gCO2e", np.array([2e8, 9e9]))
+>>> display_unit("gCO2e", np.array([2e8, 9e8]))
 ('tCO2e', 1000000.0)
 """
 
