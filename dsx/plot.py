@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import DsxInputError
-from .plot_units import display_unit, label, notice, plain_ticks, scaled
+from .plot_units import display_unit, label, legend_below, notice, plain_ticks, scaled
 
 __all__ = ["PALETTE", "CMAP", "label", "roofline", "pareto_front", "heatmap", "breakdown", "tornado",
            "by_region", "save", "style"]
@@ -229,8 +229,6 @@ def pareto_front(ds: xr.Dataset, x: str, y: str, maximize: Sequence[str] = (), w
         if hidden:
             what = "infeasible or excluded" if where is not None else "infeasible"
             ax.plot([], [], " ", label=f"{hidden:,} {what} (not drawn)")
-        if xv.size or hidden:
-            ax.legend(frameon=False)
         if logx:
             ax.set_xscale("log")
         if logy:
@@ -238,6 +236,8 @@ def pareto_front(ds: xr.Dataset, x: str, y: str, maximize: Sequence[str] = (), w
         ax.set_xlabel(label(ds[x], x, x_unit))
         ax.set_ylabel(label(ds[y], y, y_unit))
         plain_ticks(ax)
+        if xv.size or hidden:  # under the axes: a dense cloud leaves no free corner for it
+            legend_below(ax)
     return fig
 
 

@@ -14,7 +14,7 @@ import xarray as xr
 
 from .errors import DsxInputError
 from .plot import PALETTE, _categorical_axis, _feasible, _figure, _only, _var, style
-from .plot_units import MAX_LABEL, _short, display_unit, label, notice, plain_ticks, scaled
+from .plot_units import MAX_LABEL, _short, display_unit, label, legend_below, notice, plain_ticks, scaled
 
 __all__ = ["breakdown", "tornado", "by_region"]
 
@@ -81,8 +81,7 @@ def breakdown(ds: xr.Dataset, vars: Sequence[str], dim: str | None = None, ylabe
         if own:  # below the axes and their (possibly two-line) label, placed by the layout engine
             fig.legend(frameon=False, loc="outside lower center", ncol=2)
         else:
-            lines = max(ax.get_xlabel().count("\n"), 0) + (0 if horizontal else 1)
-            ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.08 * lines), ncol=2)
+            legend_below(ax)
         plain_ticks(ax)
     return fig
 

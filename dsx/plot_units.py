@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LADDERS", "display_unit", "scaled", "label", "plain_ticks", "notice"]
+__all__ = ["LADDERS", "display_unit", "scaled", "label", "plain_ticks", "notice", "legend_below"]
 
 #: Display units per canonical unit, smallest first: (unit, size in the canonical unit).
 LADDERS: dict[str, tuple[tuple[str, float], ...]] = {
@@ -172,3 +172,24 @@ def notice(ax: Any, text: str) -> Any:
     """Write ``text`` in the middle of ``ax`` (an empty selection says so in the figure)."""
     return ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8,
                    color="#444444", wrap=True, gid="dsx-notice")
+
+
+def legend_below(ax: Any, **kw: Any) -> Any:
+    """A legend under ``ax``, below its tick labels and axis label, so it covers no data.
+
+    The offset is measured in points from the axes' bottom edge, so it holds when a layout
+    engine later resizes the axes.
+    """
+    from matplotlib.transforms import ScaledTranslation
+
+    fig = ax.figure
+    try:
+        renderer = fig.canvas.get_renderer()
+        below = (ax.get_window_extent(renderer).y0 - ax.get_tightbbox(renderer).y0) / fig.dpi
+    except (AttributeError, TypeError):  # a canvas without a renderer: a typical tick + label height
+        below = 0.45
+    shift = ScaledTranslation(0.0, -(max(below, 0.0) + 0.04), fig.dpi_scale_trans)
+    if "ncol" not in kw:  # two columns only where the axes are wide enough to hold them
+        kw["ncol"] = 2 if ax.get_position().width * fig.get_figwidth() >= 4.0 else 1
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=ax.transAxes + shift,
+                     frameon=False, **kw)
