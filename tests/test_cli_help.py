@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from dsx import cli
+from dsx import cli, cli_inputs
 from dsx.solvers import base
 
 
@@ -64,15 +64,15 @@ def test_booleans_are_flags(capsys):
     ("No period at the end", "No period at the end"),
 ])
 def test_first_sentence(text, first):
-    assert cli.first_sentence(text) == first
+    assert cli_inputs.first_sentence(text) == first
 
 
 def test_help_strings_are_not_cut_at_abbreviations():
     cut = []
     for name, spec in base.INPUTS.items():
-        first = cli.first_sentence(spec.doc)
+        first = cli_inputs.first_sentence(spec.doc)
         last = re.search(r"([A-Za-z.]+)$", first)
-        if first.count("(") != first.count(")") or (last and last.group(1).lower() in cli._ABBREVIATIONS):
+        if first.count("(") != first.count(")") or (last and last.group(1).lower() in cli_inputs._ABBREVIATIONS):
             cut.append(f"{name}: {first!r}")
     assert not cut, "\n".join(cut)
 
