@@ -214,14 +214,20 @@ def test_hexbin_colour_bar_is_never_degenerate():
     plt.close(fig)
 
 
-def test_sweep_figures_use_human_units(tmp_path):
-    """`dsx run` draws with the same dsx.plot functions: a 30-day job's figure reads in days."""
+def test_sweep_figures_use_human_units(tmp_path, monkeypatch):
+    """`dsx run` draws with the same dsx.plot functions: plain ticks, human units."""
     from dsx import sweep
 
+    drawn = []
+    real_save = plot.save
+    monkeypatch.setattr(plot, "save", lambda fig, path, **kw: drawn.append(fig) or real_save(fig, path, **kw))
     out = tmp_path / "out"
     sweep.run(ROOT / "sweeps" / "seed_audit.toml", out, progress=False)
     assert (out / "carbon_by_region.png").stat().st_size > 0
+    assert len(drawn) == 1 and _offsets(drawn[0]) == []
+    print(drawn[0].axes[0].get_ylabel())
+    assert drawn[0].axes[0].get_ylabel().endswith("[tCO2e]")  # 12-930 tCO2e, not 1e8 gCO2e
     ds = xr.open_dataset(out / "result.nc")
-    fig = plot.by_region(ds.sel(gpus=512) if "gpus" in ds.dims else ds, "time_to_train")
+    fig = plot.by_region(ds, "time_to_train", hue="gpus")  # the 30-day job reads in days
     assert fig.axes[0].get_ylabel().endswith("[day]"), fig.axes[0].get_ylabel()
     plt.close(fig)
