@@ -2,7 +2,8 @@
 
 A citation of the project's own notes ("physics.md §5.3", "physics reference §3, §11") must
 name a numbered heading of ``docs/physics.md``; any other § is a section of a paper and must
-follow a name that identifies an entry of ``docs/references.bib``. Every ``[key]`` cited in
+follow a name that identifies an entry of ``docs/references.bib`` (add a new work there and to
+:data:`WORKS`). Every ``[key]`` cited in
 ``docs/physics.md`` is defined in the bibliography.
 """
 
@@ -30,7 +31,9 @@ WORKS = {
     "Mixtral": "jiang2024", "Jiang": "jiang2024", "Shoeybi": "shoeybi2019", "Tran-Gia": "trangia2021",
     "Hoffmann": "hoffmann2022", "arXiv:2203.15556": "hoffmann2022", "Kaplan": "kaplan2020",
     "Zhong": "zhong2024", "DistServe": "zhong2024", "Patterson": "patterson2021", "Chowdhery": "chowdhery2022",
-    "PaLM": "chowdhery2022", "Leviathan": "leviathan2023",
+    "PaLM": "chowdhery2022", "Leviathan": "leviathan2023", "Dai et al. 2019": "dai2019",
+    "arXiv:1901.02860": "dai2019", "Touvron": "touvron2023", "arXiv:2307.09288": "touvron2023",
+    "Nocedal": "nocedal2006",
 }
 #: How far before a § its work must be named (one reference entry of a docstring).
 REACH = 160
