@@ -1,5 +1,5 @@
 """The ``dsx`` command: ``audit`` one configuration (or compare a few), ``run`` a sweep file,
-print a ``catalog``.
+print a ``catalog`` or the ``inputs`` table.
 
     dsx audit                                 # the seed's job: Llama-3.1-70B, 512 H100, Quebec, 30 days
     dsx audit --region quebec,poland          # comparison, one column per configuration
@@ -7,6 +7,7 @@ print a ``catalog``.
     dsx run sweeps/cluster_sizing.toml -o out/
     dsx catalog hardware
     dsx calibrate measurements.csv            # fit calibration factors, write measurements.toml
+    dsx inputs bandwidth                      # the inputs whose name or meaning mentions bandwidth
 
 Every Space input is an option (``--global-batch 1024``; ``--global_batch`` works too); any
 option takes comma-separated values. Bad input prints one line naming the option and exits
@@ -19,6 +20,8 @@ import argparse
 import json
 import sys
 from typing import Any
+
+from .cli_inputs import DOMAINS, Flag, GroupedHelp, domains, first_sentence, inputs_rows
 
 __all__ = ["main", "TRAINING_DEFAULTS", "SERVING_DEFAULTS"]
 
@@ -69,10 +72,11 @@ def _known() -> dict[str, tuple[str, Any]]:
     for key, (kind, _) in space.KEYS.items():
         out[key] = (f"catalog id or alias from `dsx catalog {kind}`", None)
     for name, spec in sorted(base.INPUTS.items()):
-        unit = "text" if spec.unit is None else (spec.unit or "number")
+        flag = isinstance(spec.default, bool)
+        unit = "flag" if flag else "text" if spec.unit is None else (spec.unit or "number")
         extra = f"; one of {', '.join(map(str, spec.choices))}" if spec.choices else ""
-        doc = spec.doc.split(". ")[0].rstrip(".")
-        out[name] = (f"{doc} [{unit}; default {spec.default}{extra}]".replace("%", "%%"), spec)
+        default = str(spec.default).lower() if flag else spec.default
+        out[name] = (f"{first_sentence(spec.doc)} [{unit}; default {default}{extra}]".replace("%", "%%"), spec)
     for name, unit in sorted(space._catalog_columns().items()):
         out.setdefault(name, (f"override the catalog column [{unit or 'number'}]", None))
     return out
@@ -80,12 +84,14 @@ def _known() -> dict[str, tuple[str, Any]]:
 
 def _parser(inputs: dict | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dsx", description="Vectorized design-space exploration for ML systems.")
-    sub = p.add_subparsers(dest="command", metavar="{audit,run,catalog,calibrate}")
+    sub = p.add_subparsers(dest="command", metavar="{audit,run,inputs,catalog,calibrate}")
     a = sub.add_parser("audit", help="six-domain audit of one configuration (or a comparison of a few)",
                        usage="dsx audit [-h] [--workload {training,serving}] [--json | --html] "
                              "[--INPUT VALUE[,VALUE...] ...]",
                        description="Audit one configuration; comma-separated values make a comparison "
-                                   "(one column per configuration). Defaults: the seed's job.")
+                                   "(one column per configuration). Defaults: the seed's job. "
+                                   "`dsx inputs PATTERN` prints the inputs with their full meaning.",
+                       formatter_class=GroupedHelp)
     a.add_argument("--workload", choices=("training", "serving"), default="training")
     a.add_argument("--calibration", metavar="FILE", help="calibrated factors from `dsx calibrate` (TOML)")
     a.add_argument("--draws", type=int, default=None, metavar="N",
@@ -93,9 +99,16 @@ def _parser(inputs: dict | None) -> argparse.ArgumentParser:
     fmt = a.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the result variables as JSON")
     fmt.add_argument("--html", action="store_true", help="print the report as an HTML table")
-    group = a.add_argument_group("inputs (VALUE or V1,V2,...; numbers in the unit shown, or with units: '400 Gbit/s')")
-    for name, (doc, _) in (inputs or {}).items():
-        group.add_argument(_option(name), dest="in_" + name, metavar="VALUE", help=doc)
+    domains_of = domains() if inputs else {}
+    groups = {d: a.add_argument_group(f"{d} inputs") for d in (*DOMAINS, "other")} if inputs else {}
+    a.epilog = ("Inputs take VALUE or V1,V2,... (a comparison); numbers are in the unit shown, or carry "
+                "their own: '400 Gbit/s'. Boolean inputs are flags: --x, --no-x, or --x true,false.")
+    for name, (doc, spec) in (inputs or {}).items():
+        group = groups[domains_of.get(name, "other")]
+        if spec is not None and isinstance(spec.default, bool):
+            group.add_argument(_option(name), dest="in_" + name, action=Flag, default=None, help=doc)
+        else:
+            group.add_argument(_option(name), dest="in_" + name, metavar="VALUE", help=doc)
     r = sub.add_parser("run", help="run a sweep file (TOML) and write its results to a directory")
     r.add_argument("sweep", help="the sweep file (see docs/sweeps.md)")
     r.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory (written atomically)")
@@ -104,6 +117,12 @@ def _parser(inputs: dict | None) -> argparse.ArgumentParser:
     r.add_argument("--chunk-size", type=int, default=None, metavar="N",
                    help="configurations per evaluation chunk (default 2,000,000)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    i = sub.add_parser("inputs", help="print the inputs table (name, domain, unit, default, meaning)",
+                       description="Every input a Space, a sweep file or `dsx audit` accepts. PATTERN keeps "
+                                   "the inputs whose name or meaning contains it (or matches it as a glob: "
+                                   "'*_bandwidth').")
+    i.add_argument("pattern", nargs="?", metavar="PATTERN", help="substring or glob, case-insensitive")
+    i.add_argument("--full", action="store_true", help="the whole meaning and its references, not the first sentence")
     c = sub.add_parser("catalog", help="print a catalog as a table")
     c.add_argument("kind", nargs="?", help="hardware, models, regions, fabrics or precisions (default: list kinds)")
     c.add_argument("--json", action="store_true", help="every column, canonical units, as JSON")
@@ -315,6 +334,16 @@ def _catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inputs(args: argparse.Namespace) -> int:
+    from .report import _grid
+
+    rows = inputs_rows(args.pattern, args.full)
+    if not rows:
+        raise _Fail(f"nothing matches {args.pattern!r}; run `dsx inputs` for the whole table")
+    print(_grid(["name", "domain", "unit", "default", "meaning"], rows, wrap=90))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from . import sweep
 
@@ -342,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
             return _catalog(args)
         if args.command == "calibrate":
             return _calibrate(args)
+        if args.command == "inputs":
+            return _inputs(args)
         return _run(args)
     except (_Fail, DsxInputError, MissingVariableError) as exc:  # bad input: one line, status 2
         print(f"dsx {command or ''}: error: {exc}".replace("  ", " "), file=sys.stderr)

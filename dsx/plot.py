@@ -1,8 +1,11 @@
 """Paper-ready figures of dsx results (matplotlib; safe under the Agg backend).
 
 Every function takes a result Dataset first, draws on ``ax=`` when given (else a new
-figure), labels axes as ``long_name [units]`` from the variables' attributes, and returns
-the :class:`matplotlib.figure.Figure`. Colours come from one colour-blind-safe palette
+figure), labels axes as ``long_name [unit]`` from the variables' attributes in a human-scale
+unit chosen per axis (days for a job, ms for a decode step, MUSD, tCO2e; :mod:`dsx.plot_units`),
+with plain tick labels (no ``1e7`` offset), and returns the :class:`matplotlib.figure.Figure`.
+Infeasible or excluded configurations get a legend entry; a selection that leaves nothing (or
+one series) empty says so in the figure. Colours come from one colour-blind-safe palette
 (:data:`PALETTE`, Okabe & Ito 2008) and a perceptually uniform colour map (``cividis``).
 :func:`save` writes a vector PDF and a PNG.
 
@@ -25,6 +28,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import DsxInputError
+from .plot_units import display_unit, label, legend_below, notice, plain_ticks, scaled
 
 __all__ = ["PALETTE", "CMAP", "label", "roofline", "pareto_front", "heatmap", "breakdown", "tornado",
            "by_region", "save", "style"]
@@ -58,21 +62,6 @@ def style() -> Iterator[None]:
             # context; leaving rc_context would switch it off again and hide every later figure
             interactive = matplotlib.is_interactive()
     matplotlib.interactive(interactive)
-
-
-def label(da: xr.DataArray, name: str | None = None) -> str:
-    """``long_name [units]``; dimensionless values show ``[1]``.
-
-    >>> label(xr.DataArray(1.0, attrs={"long_name": "step time", "units": "s"}))
-    'step time [s]'
-    """
-    text = str(da.attrs.get("long_name") or name or da.name or "")
-    if len(text) > 40 and ":" in text:  # "total cost of ownership: capex + opex" -> the part that names it
-        text = text.split(":")[0]
-    units = da.attrs.get("units")
-    if units is None:
-        return str(text)
-    return f"{text} [{units or '1'}]"
 
 
 def _figure(ax: Any, size: tuple[float, float] = (4.0, 3.0)) -> tuple[Any, Any]:
@@ -154,6 +143,9 @@ def roofline(ds: xr.Dataset, intensity: str = "arithmetic_intensity", performanc
         lo_i = min(i_all.min() if i_all.size else ridges[0], ridges[0]) / 10
         hi_i = max(i_all.max() if i_all.size else ridges[1], ridges[1]) * 10
         xs = np.geomspace(lo_i, hi_i, 256)
+        # one unit per axis for every roof: intensity as it is, rates in the unit of the peaks
+        x_unit, x_size = display_unit(inten.attrs.get("units"), [1.0])
+        y_unit, y_size = display_unit(perf.attrs.get("units"), pk_all)
         for k, g in enumerate(groups):  # one roof per hardware: a small, fixed set
             sub, m = (work, mask) if g is None else (work.sel({by: g}), mask.sel({by: g}) if by in mask.dims else mask)
             i, p = _flat(sub, ["i", "p"], m)
@@ -162,24 +154,33 @@ def roofline(ds: xr.Dataset, intensity: str = "arithmetic_intensity", performanc
             colour = PALETTE[k % len(PALETTE)]
             pk = np.unique(np.asarray(sub["peak"].values, float).ravel())
             bw = np.unique(np.asarray(sub["bw"].values, float).ravel())
-            ax.plot(xs, np.minimum(pk.max(), bw.max() * xs), color=colour, lw=1.5,
+            ax.plot(xs / x_size, np.minimum(pk.max(), bw.max() * xs) / y_size, color=colour, lw=1.5,
                     label=str(g) if g is not None else "roofline")
             if i.size:
                 step = max(1, i.size // max_points)
-                ax.scatter(i[::step], p[::step], s=6, color=colour, alpha=0.5, lw=0, rasterized=True)
+                ax.scatter(i[::step] / x_size, p[::step] / y_size, s=6, color=colour, alpha=0.5, lw=0,
+                           rasterized=True)
+            elif g is not None:
+                ax.plot([], [], " ", label=f"{g}: no feasible point")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(label(inten, intensity))
-        ax.set_ylabel(label(perf, "performance"))
+        ax.set_xlabel(label(inten, intensity, x_unit))
+        ax.set_ylabel(label(perf, "performance", y_unit))
+        if not i_all.size:
+            notice(ax, "no feasible configuration in this selection")
         ax.legend(frameon=False)
+        plain_ticks(ax)
     return fig
 
 
 def pareto_front(ds: xr.Dataset, x: str, y: str, maximize: Sequence[str] = (), where: Any = None,
-                 gridsize: int = 60, logx: bool = False, logy: bool = False, ax: Any = None) -> Any:
-    """Density of every feasible configuration (hexbin) with its Pareto front as a line.
+                 gridsize: int = 60, logx: bool = False, logy: bool = False, max_markers: int = 2000,
+                 ax: Any = None) -> Any:
+    """Every feasible configuration with its Pareto front as a line.
 
-    Works for millions of points: the cloud is a 2-D histogram, never one marker per point.
+    Up to ``max_markers`` configurations are drawn as points; more become a density (hexbin,
+    a 2-D histogram with a log colour bar), so millions of points stay one cheap image. The
+    legend counts the infeasible (or excluded) configurations that are not drawn.
 
     Parameters
     ----------
@@ -187,26 +188,35 @@ def pareto_front(ds: xr.Dataset, x: str, y: str, maximize: Sequence[str] = (), w
         Objectives; minimized unless listed in ``maximize``.
     where : mask, callable or str, optional
         Extra constraint (as in :func:`dsx.pareto`).
+    max_markers : int
+        Most configurations drawn as individual markers.
     """
     from matplotlib.colors import LogNorm
 
     from .analysis.pareto import pareto_kernel
 
-    fig, ax = _figure(ax)
+    fig, ax = _figure(ax, (4.5, 3.4))
     with style():
         mask = _feasible(ds, where)
-        xv, yv = _flat(ds, [x, y], mask)
-        ok = np.isfinite(xv) & np.isfinite(yv)
+        jx, jy, jm = xr.broadcast(ds[x], ds[y], mask)
+        xv, yv = (np.asarray(j.values, float).ravel() for j in (jx, jy))
+        ok = np.isfinite(xv) & np.isfinite(yv) & np.asarray(jm.values, bool).ravel()
         if logx:
             ok &= xv > 0
         if logy:
             ok &= yv > 0
-        xv, yv = xv[ok], yv[ok]
+        hidden = xv.size - int(ok.sum())
+        xv, x_unit = scaled(ds[x], xv[ok])
+        yv, y_unit = scaled(ds[y], yv[ok])
+        scale = {"xscale": "log" if logx else "linear", "yscale": "log" if logy else "linear"}
+        if xv.size > max_markers:
+            hb = ax.hexbin(xv, yv, gridsize=gridsize, cmap=CMAP, mincnt=1, norm=LogNorm(), rasterized=True, **scale)
+            counts = np.asarray(hb.get_array(), float)
+            hb.set_clim(1.0, max(2.0, float(counts.max())))  # a colour bar never spans a single value
+            fig.colorbar(hb, ax=ax, label="configurations per cell [1]")
+        elif xv.size:
+            ax.scatter(xv, yv, s=10, color=PALETTE[0], alpha=0.6, lw=0, label="configuration", rasterized=True)
         if xv.size:
-            hb = ax.hexbin(xv, yv, gridsize=gridsize, cmap=CMAP, mincnt=1, norm=LogNorm(),
-                           xscale="log" if logx else "linear", yscale="log" if logy else "linear",
-                           rasterized=True)
-            fig.colorbar(hb, ax=ax, label="configurations [1]")
             sx = -1.0 if x in maximize else 1.0
             sy = -1.0 if y in maximize else 1.0
             on = pareto_kernel(np.stack([sx * xv, sy * yv], axis=1))
@@ -214,13 +224,20 @@ def pareto_front(ds: xr.Dataset, x: str, y: str, maximize: Sequence[str] = (), w
             order = np.argsort(sx * fx, kind="stable")
             ax.plot(fx[order], fy[order], color=PALETTE[3], lw=1.5, marker="o", ms=3,
                     drawstyle="steps-post", label="Pareto front")
-            ax.legend(frameon=False)
+        else:
+            notice(ax, "no feasible configuration in this selection")
+        if hidden:
+            what = "infeasible or excluded" if where is not None else "infeasible"
+            ax.plot([], [], " ", label=f"{hidden:,} {what} (not drawn)")
         if logx:
             ax.set_xscale("log")
         if logy:
             ax.set_yscale("log")
-        ax.set_xlabel(label(ds[x], x))
-        ax.set_ylabel(label(ds[y], y))
+        ax.set_xlabel(label(ds[x], x, x_unit))
+        ax.set_ylabel(label(ds[y], y, y_unit))
+        plain_ticks(ax)
+        if xv.size or hidden:  # under the axes: a dense cloud leaves no free corner for it
+            legend_below(ax)
     return fig
 
 
@@ -228,15 +245,33 @@ def _categorical_axis(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return np.arange(len(values)), [f"{v:g}" if isinstance(v, (float, np.floating)) else str(v) for v in values]
 
 
+#: Colour of infeasible or excluded cells (and their legend entry).
+BLANK = "#E5E5E5"
+
+
+def _colour_range(vals: np.ndarray) -> tuple[float, float]:
+    """Finite min and max, widened around a single value so the colour bar spans a range."""
+    finite = vals[np.isfinite(vals)]
+    if not finite.size:
+        return 0.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
+    if hi - lo <= 1e-12 * max(abs(hi), 1e-300):
+        pad = 0.05 * abs(hi) if hi else 1.0
+        lo, hi = lo - pad, hi + pad
+    return lo, hi
+
+
 def heatmap(ds: xr.Dataset, var: str, x: str, y: str, col: str | None = None, where: Any = None,
             annotate: bool = False, ax: Any = None) -> Any:
     """``var`` as a coloured grid over two dimensions, one panel per value of ``col``.
 
-    Infeasible cells (``feasible`` False or ``where`` False) are left blank. Axes are
-    categorical (one cell per coordinate value), so numeric and string axes both work.
-    Dimensions other than ``x``, ``y`` and ``col`` must be selected first.
+    Infeasible cells (``feasible`` False or ``where`` False) are grey, with a legend entry; a
+    panel with no feasible cell says so. Axes are categorical (one cell per coordinate
+    value), so numeric and string axes both work; facets share one x label. Dimensions other
+    than ``x``, ``y`` and ``col`` must be selected first.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     da = _var(ds, var)
     dims = [d for d in (col, y, x) if d is not None]
@@ -250,14 +285,13 @@ def heatmap(ds: xr.Dataset, var: str, x: str, y: str, col: str | None = None, wh
         raise DsxInputError("heatmap: col= makes one panel per value; do not pass ax=")
     with style():
         if ax is None:
-            fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels) + 0.8, 3.0),
+            fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1.4, 3.0),
                                      layout="constrained", squeeze=False, sharey=True)
             axes = list(axes[0])
         else:
             fig, axes = ax.figure, [ax]
-        vals = np.asarray(da.values, float)
-        finite = vals[np.isfinite(vals)]
-        vmin, vmax = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+        vals, unit = scaled(da)
+        vmin, vmax = _colour_range(vals)
         xi, xl = _categorical_axis(ds[x].values)
         yi, yl = _categorical_axis(ds[y].values)
         mesh = None
@@ -265,137 +299,33 @@ def heatmap(ds: xr.Dataset, var: str, x: str, y: str, col: str | None = None, wh
             grid = vals[k] if col else vals
             mesh = a.pcolormesh(np.arange(len(xi) + 1) - 0.5, np.arange(len(yi) + 1) - 0.5,
                                 np.ma.masked_invalid(grid), cmap=CMAP, vmin=vmin, vmax=vmax, shading="flat")
-            a.set_facecolor("#E5E5E5")  # infeasible / excluded cells
-            a.set_xticks(xi, xl)
+            a.set_facecolor(BLANK)
+            a.set_xticks(xi, xl, rotation=45 if max(map(len, xl)) * len(xl) > 24 else 0)
             a.set_yticks(yi, yl)
-            a.set_xlabel(label(ds[x], x))
+            if len(axes) == 1:
+                a.set_xlabel(label(ds[x], x))
             if k == 0:
                 a.set_ylabel(label(ds[y], y))
             if p is not None:
                 a.set_title(f"{col} = {p}")
+            if not np.isfinite(grid).any():
+                notice(a, "no feasible\nconfiguration")
             if annotate:
                 for (r, c), v in np.ndenumerate(grid):  # cell labels of a small grid (a figure, not a sweep)
                     if np.isfinite(v):
                         a.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=7,
                                color="white" if v < (vmin + vmax) / 2 else "black")
-        fig.colorbar(mesh, ax=axes, label=label(ds[var], var))
-    return fig
-
-
-def breakdown(ds: xr.Dataset, vars: Sequence[str], dim: str | None = None, ylabel: str | None = None,
-              labels: Sequence[str] | None = None, horizontal: bool = False, ax: Any = None) -> Any:
-    """Stacked bars of components (e.g. the step-time or cost breakdown) along one dimension.
-
-    Parameters
-    ----------
-    vars : list of str
-        Components, all in the same units (checked).
-    dim : str, optional
-        Dimension along the bars; default the only dimension the components share (a single
-        bar when they are scalars).
-    ylabel : str, optional
-        Name of the whole (e.g. ``"step time"``); the units are appended.
-    labels : list of str, optional
-        Legend entries (default: each long name, or the variable name when that is long).
-    """
-    fig, ax = _figure(ax, (4.5, 3.0))
-    comps = [_var(ds, v) for v in vars]
-    units = {c.attrs.get("units", "") for c in comps}
-    if len(units) > 1:
-        raise DsxInputError(f"breakdown: components have different units {sorted(units)}; convert them first")
-    if dim is None:
-        dims = sorted({d for c in comps for d in c.dims})
-        if len(dims) > 1:
-            raise DsxInputError(f"breakdown: components vary along {dims}; choose dim= and select the others")
-        dim = dims[0] if dims else None
-    with style():
-        if dim is None:
-            pos, ticks = np.arange(1), [""]
-            values = [np.atleast_1d(np.asarray(c.values, float)) for c in comps]
-        else:
-            pos, ticks = _categorical_axis(ds[dim].values)
-            values = [np.asarray(_only(c, [dim], "breakdown").values, float) for c in comps]
-        base = np.zeros(len(pos))
-        for k, (name, v) in enumerate(zip(vars, values)):  # one layer per component (few)
-            v = np.broadcast_to(np.nan_to_num(v), base.shape)
-            long = ds[name].attrs.get("long_name", name)
-            lab = labels[k] if labels else (long if len(long) <= 32 else name)  # keep the legend short
-            if horizontal:
-                ax.barh(pos, v, left=base, color=PALETTE[k % len(PALETTE)], label=lab)
+        if len(axes) > 1:
+            fig.supxlabel(label(ds[x], x), fontsize=9)
+        bar = fig.colorbar(mesh, ax=axes, label=label(ds[var], var, unit))
+        plain_ticks(bar.ax)
+        if not np.isfinite(vals).all():
+            blank = Patch(facecolor=BLANK, edgecolor="#999999", lw=0.5, label="infeasible" if where is None
+                          else "infeasible or excluded")
+            if ax is None:
+                fig.legend(handles=[blank], loc="outside lower right", frameon=False, fontsize=8)
             else:
-                ax.bar(pos, v, bottom=base, color=PALETTE[k % len(PALETTE)], label=lab)
-            base = base + v
-        unit = units.pop() if units else ""
-        whole = f"{ylabel or 'total'} [{unit or '1'}]"
-        cat_label = label(ds[dim], dim) if dim is not None else ""
-        if horizontal:
-            ax.set_yticks(pos, ticks)
-            ax.set_xlabel(whole)
-            ax.set_ylabel(cat_label)
-        else:
-            ax.set_xticks(pos, ticks)
-            ax.set_ylabel(whole)
-            ax.set_xlabel(cat_label)
-        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
-    return fig
-
-
-def tornado(sens: xr.Dataset, ax: Any = None, **select: Any) -> Any:
-    """Elasticities of one configuration as horizontal bars, largest ``|elasticity|`` on top.
-
-    Parameters
-    ----------
-    sens : xarray.Dataset
-        Result of :func:`dsx.sensitivity`.
-    **select
-        Coordinates that pick one configuration (``hardware="H100", gpus=64``) when the
-        sensitivity covers several.
-    """
-    e = sens["elasticity"].sel(select) if select else sens["elasticity"]
-    extra = [d for d in e.dims if d != "input"]
-    if extra:
-        raise DsxInputError(f"tornado: select one configuration, e.g. tornado(sens, {extra[0]}=...)")
-    names = [str(n) for n in e["input"].values]
-    vals = np.asarray(e.values, float)
-    order = np.argsort(np.abs(np.nan_to_num(vals)), kind="stable")
-    fig, ax = _figure(ax, (4.0, 0.35 * len(names) + 1.0))
-    with style():
-        colours = [PALETTE[0] if v < 0 else PALETTE[1] for v in vals[order]]
-        ax.barh(np.arange(len(names)), np.nan_to_num(vals[order]), color=colours)
-        ax.set_yticks(np.arange(len(names)), [names[i] for i in order])
-        ax.axvline(0.0, color="black", lw=0.8)
-        output = sens.attrs.get("output", "output")
-        ax.set_xlabel(f"elasticity d ln {output} / d ln input [1]")
-        if "binding" in sens:
-            b = sens["binding"].sel(select) if select else sens["binding"]
-            ax.set_title(f"binding: {b.values[()]}")
-    return fig
-
-
-def by_region(ds: xr.Dataset, var: str, dim: str = "region", hue: str | None = None, sort: bool = True,
-              where: Any = None, ax: Any = None) -> Any:
-    """Bars of ``var`` per region (carbon, water, cost), optionally grouped by ``hue``."""
-    da = _var(ds, var)
-    if dim not in ds.dims:
-        raise DsxInputError(f"by_region: {dim!r} is not a dimension of the dataset")
-    dims = [dim] + ([hue] if hue else [])
-    da = _only(da.where(_feasible(ds, where)) if where is not None else da, dims, "by_region")
-    fig, ax = _figure(ax, (4.5, 3.0))
-    with style():
-        vals = np.asarray(da.values, float).reshape(len(ds[dim]), -1)
-        order = np.argsort(np.nan_to_num(vals.mean(axis=1)), kind="stable") if sort else np.arange(len(vals))
-        regions = [str(r) for r in ds[dim].values[order]]
-        hues = [None] if hue is None else list(ds[hue].values)
-        width = 0.8 / len(hues)
-        pos = np.arange(len(regions))
-        for k, h in enumerate(hues):  # one bar series per hue value (few)
-            ax.bar(pos + (k - (len(hues) - 1) / 2) * width, vals[order, k], width=width,
-                   color=PALETTE[k % len(PALETTE)], label=None if h is None else f"{hue} = {h}")
-        ax.set_xticks(pos, regions, rotation=30 if len(regions) > 4 else 0, ha="right" if len(regions) > 4 else "center")
-        ax.set_xlabel(label(ds[dim], dim) if ds[dim].attrs else dim)
-        ax.set_ylabel(label(ds[var], var))
-        if hue:
-            ax.legend(frameon=False)
+                ax.legend(handles=[blank], frameon=False, fontsize=8)
     return fig
 
 
@@ -410,3 +340,7 @@ def save(fig: Any, path: str | Path, formats: Sequence[str] = ("pdf", "png"), dp
         fig.savefig(p, dpi=dpi, bbox_inches="tight")
         out.append(p)
     return out
+
+
+# bar charts live in their own module (size); imported last, they use the helpers above
+from .plot_bars import breakdown, by_region, tornado  # noqa: E402

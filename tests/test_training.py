@@ -178,7 +178,7 @@ def test_more_gpus_never_less_aggregate_throughput():
 @given(model=st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "gpt3-175b", "mixtral-8x7b"]),
        hardware=st.sampled_from(["H100", "A100-80GB", "B200"]), tp=st.sampled_from([1, 2, 4, 8]),
        pp=st.sampled_from([1, 2, 4]), zero=st.sampled_from([0, 1, 3]), nodes=st.sampled_from([8, 16, 32]),
-       link=st.floats(0.3, 1.0))
+       link=st.floats(0.3, 0.6))  # link * 1.5 stays below 1: two distinct axis values
 def test_invariants_random_configurations(model, hardware, tp, pp, zero, nodes, link):
     """Hypothesis over configurations: doubling GPUs never lowers the job's achieved FLOP/s, and
     more bandwidth (link efficiency) never slows a step."""

@@ -1,0 +1,140 @@
+"""What ``dsx audit --help`` and ``dsx inputs`` show about the inputs: their domain, their
+first sentence (not cut at "e.g." or "et al."), and booleans as ``--x`` / ``--no-x`` flags.
+
+>>> first_sentence("Share of the link rate, e.g. 0.8 (Smith et al. 2020). Default: a guess.")
+'Share of the link rate, e.g. 0.8 (Smith et al. 2020)'
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+__all__ = ["DOMAINS", "first_sentence", "domains", "inputs_rows", "Flag", "GroupedHelp"]
+
+#: Help groups of ``dsx audit`` and the ``domain`` column of ``dsx inputs``, in order.
+DOMAINS = ("node", "layout", "network", "reliability", "economics", "environment", "serving", "scaling laws")
+_SERVING_MODULES = {"serving", "serving_ops", "speculative", "queueing", "erlang"}
+_MODULE_DOMAIN = {"layout": "layout", "network": "network", "collectives": "network", "reliability": "reliability",
+                  "economics": "economics", "sustainability": "environment", "scaling": "scaling laws"}
+#: Inputs whose domain is not the one their solvers' modules suggest.
+_NAME_DOMAIN = {"region": "environment", "scale_out_fabric": "network", "scale_up_fabric": "network",
+                "spec_draft_model": "serving", "price": "economics", "electricity_price": "economics",
+                "days": "layout", "train_tokens": "layout", "gradient_bytes": "node", "tp_overlap": "network",
+                "dp_overlap": "network", "cp_overlap": "network", "ep_overlap": "network"}
+_CATALOG_DOMAIN = {"hardware": "node", "models": "node", "precisions": "node", "regions": "environment",
+                   "fabrics": "network"}
+#: Words whose trailing period does not end a sentence.
+_ABBREVIATIONS = {"e.g", "i.e", "i.i.d", "vs", "cf", "al", "eq", "eqs", "fig", "sec", "approx", "no", "ca", "etc", "resp",
+                  "app", "tab", "ref", "min", "max"}
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of ``text``, not cut at "e.g.", "vs." or "et al.".
+
+    >>> first_sentence("Efficiency, e.g. 0.8 vs. 0.9 (Smith et al. 2020). More detail.")
+    'Efficiency, e.g. 0.8 vs. 0.9 (Smith et al. 2020)'
+    """
+    for m in re.finditer(r"\.\s+", text):
+        word = re.search(r"([A-Za-z.]+)$", text[:m.start()])
+        if word and word.group(1).lower().lstrip(".") in _ABBREVIATIONS:
+            continue
+        if word and len(word.group(1)) == 1:  # an initial ("A. O. Allen")
+            continue
+        return text[:m.start()]
+    return text.rstrip(".")
+
+
+def domains() -> dict[str, str]:
+    """Input name -> domain (:data:`DOMAINS`), from the modules of the solvers that read it.
+
+    An input read by a layout solver is a layout input, then network, reliability, economics,
+    environment; one read only by serving solvers (and node kernels) is a serving input; the
+    rest (model, compute, memory, data) describe the node.
+    """
+    import dsx.solvers as solvers
+
+    from . import space
+
+    users: dict[str, set[str]] = {}
+    for mod in vars(solvers).values():  # the solver modules: a small fixed set
+        short = getattr(mod, "__name__", "").rpartition(".")[2]
+        for fn in vars(mod).values() if hasattr(mod, "__name__") else ():
+            if getattr(fn, "__module__", None) == mod.__name__ and getattr(fn, "inputs", None):
+                for name in fn.inputs:
+                    users.setdefault(name, set()).add(short)
+    out: dict[str, str] = {}
+    for name, mods in users.items():
+        domain = next((_MODULE_DOMAIN[m] for m in _MODULE_DOMAIN if m in mods), None)
+        if domain is None and mods & _SERVING_MODULES and "training" not in mods:
+            domain = "serving"
+        out[name] = domain or "node"
+    for key, (kind, _) in space.KEYS.items():
+        out[key] = _CATALOG_DOMAIN.get(kind, "node")
+    for name in space._catalog_columns():
+        if name.startswith("scale_"):
+            out.setdefault(name, "network")
+        elif name in ("carbon_intensity", "pue", "wue", "ewif", "embodied_carbon"):
+            out.setdefault(name, "environment")
+        else:
+            out.setdefault(name, "node")
+    return {**out, **_NAME_DOMAIN}
+
+
+class GroupedHelp(argparse.HelpFormatter):
+    """Shows a boolean input as ``--x, --no-x`` (its optional value is explained in the epilog)."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if isinstance(action, Flag):
+            return ", ".join(action.option_strings)
+        return super()._format_action_invocation(action)
+
+
+class Flag(argparse.BooleanOptionalAction):
+    """``--x`` / ``--no-x`` for a boolean input; ``--x true,false`` still compares both."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.nargs = "?"
+        self.metavar = "BOOL"
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        if option_string and option_string.startswith("--no-"):
+            if values is not None:
+                parser.error(f"{option_string} takes no value")
+            values = "false"
+        setattr(namespace, self.dest, "true" if values is None else values)
+
+
+def inputs_rows(pattern: str | None, full: bool) -> list[list[str]]:
+    """Rows ``[name, domain, unit, default, meaning]`` of the inputs matching ``pattern``."""
+    from fnmatch import fnmatch
+
+    from . import space
+    from .solvers import base
+
+    space._inputs()
+    domain_of = domains()
+    rows = []
+    for key, (kind, _) in space.KEYS.items():
+        rows.append([key, "text", "-", f"catalog id or alias from `dsx catalog {kind}`"])
+    for name, spec in base.INPUTS.items():
+        flag = isinstance(spec.default, bool)
+        unit = "flag" if flag else "text" if spec.unit is None else (spec.unit or "1")
+        default = str(spec.default).lower() if flag else f"{spec.default:g}" if isinstance(spec.default, float) \
+            else f"{spec.default}"
+        meaning = spec.doc if full else first_sentence(spec.doc)
+        if spec.choices:
+            meaning += f" (one of {', '.join(map(str, spec.choices))})"
+        rows.append([name, unit, default, meaning])
+    for name, unit in space._catalog_columns().items():
+        if name not in base.INPUTS and name not in space.KEYS:
+            rows.append([name, unit or "1", "catalog", "overrides the catalog column of that name"])
+    rows = [[r[0], domain_of.get(r[0], "other"), *r[1:]] for r in rows]
+    if pattern:
+        pat = pattern.lower()
+        glob = any(ch in pat for ch in "*?[")
+        rows = [r for r in rows if (fnmatch(r[0].lower(), pat) if glob else pat in r[0].lower() or pat in r[4].lower())]
+    order = {d: k for k, d in enumerate((*DOMAINS, "other"))}
+    return sorted(rows, key=lambda r: (order[r[1]], r[0]))

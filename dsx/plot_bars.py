@@ -1,0 +1,175 @@
+"""Bar charts of :mod:`dsx.plot`: component breakdowns, elasticities (tornado), per-region bars.
+
+Imported by :mod:`dsx.plot`, which re-exports them; see there for the conventions (units per
+axis, legend entries for infeasible configurations, notices for empty selections).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .errors import DsxInputError
+from .plot import PALETTE, _categorical_axis, _feasible, _figure, _only, _var, style
+from .plot_units import MAX_LABEL, _short, display_unit, label, legend_below, notice, plain_ticks, scaled
+
+__all__ = ["breakdown", "tornado", "by_region"]
+
+
+def breakdown(ds: xr.Dataset, vars: Sequence[str], dim: str | None = None, ylabel: str | None = None,
+              labels: Sequence[str] | None = None, horizontal: bool = False, ax: Any = None) -> Any:
+    """Stacked bars of components (e.g. the step-time or cost breakdown) along one dimension.
+
+    Parameters
+    ----------
+    vars : list of str
+        Components, all in the same units (checked).
+    dim : str, optional
+        Dimension along the bars; default the only dimension the components share (a single
+        bar when they are scalars).
+    ylabel : str, optional
+        Name of the whole (e.g. ``"step time"``); the units are appended.
+    labels : list of str, optional
+        Legend entries (default: each long name, or the variable name when that is long).
+    """
+    own = ax is None
+    fig, ax = _figure(ax, (4.5, 3.0))
+    comps = [_var(ds, v) for v in vars]
+    units = {c.attrs.get("units", "") for c in comps}
+    if len(units) > 1:
+        raise DsxInputError(f"breakdown: components have different units {sorted(units)}; convert them first")
+    if dim is None:
+        dims = sorted({d for c in comps for d in c.dims})
+        if len(dims) > 1:
+            raise DsxInputError(f"breakdown: components vary along {dims}; choose dim= and select the others")
+        dim = dims[0] if dims else None
+    with style():
+        if dim is None:
+            pos, ticks = np.arange(1), [""]
+            values = [np.atleast_1d(np.asarray(c.values, float)) for c in comps]
+        else:
+            pos, ticks = _categorical_axis(ds[dim].values)
+            values = [np.asarray(_only(c, [dim], "breakdown").values, float) for c in comps]
+        base = np.zeros(len(pos))
+        unit, size = display_unit(units.pop() if units else "", sum(np.nan_to_num(v) for v in values))
+        values = [v / size for v in values]
+        for k, (name, v) in enumerate(zip(vars, values)):  # one layer per component (few)
+            v = np.broadcast_to(np.nan_to_num(v), base.shape)
+            long = ds[name].attrs.get("long_name", name)
+            short = _short(long)
+            lab = labels[k] if labels else (short if len(short) <= MAX_LABEL else name)  # keep the legend short
+            if horizontal:
+                ax.barh(pos, v, left=base, color=PALETTE[k % len(PALETTE)], label=lab)
+            else:
+                ax.bar(pos, v, bottom=base, color=PALETTE[k % len(PALETTE)], label=lab)
+            base = base + v
+        whole = f"{ylabel or 'total'} [{unit or '1'}]"
+        cat_label = label(ds[dim], dim) if dim is not None else ""
+        if horizontal:
+            ax.set_yticks(pos, ticks)
+            ax.set_xlabel(whole)
+            ax.set_ylabel(cat_label)
+        else:
+            ax.set_xticks(pos, ticks)
+            ax.set_ylabel(whole)
+            ax.set_xlabel(cat_label)
+        if not np.isfinite(base).any() or not np.any(base):
+            notice(ax, "no value in this selection")
+        if own:  # below the axes and their (possibly two-line) label, placed by the layout engine
+            fig.legend(frameon=False, loc="outside lower center", ncol=2)
+        else:
+            legend_below(ax)
+        plain_ticks(ax)
+    return fig
+
+
+def tornado(sens: xr.Dataset, ax: Any = None, **select: Any) -> Any:
+    """Elasticities of one configuration as horizontal bars, largest ``|elasticity|`` on top.
+
+    Parameters
+    ----------
+    sens : xarray.Dataset
+        Result of :func:`dsx.sensitivity`.
+    **select
+        Coordinates that pick one configuration (``hardware="H100", gpus=64``) when the
+        sensitivity covers several.
+    """
+    e = sens["elasticity"].sel(select) if select else sens["elasticity"]
+    extra = [d for d in e.dims if d != "input"]
+    if extra:
+        raise DsxInputError(f"tornado: select one configuration, e.g. tornado(sens, {extra[0]}=...)")
+    names = [str(n) for n in e["input"].values]
+    vals = np.asarray(e.values, float)
+    order = np.argsort(np.abs(np.nan_to_num(vals)), kind="stable")
+    fig, ax = _figure(ax, (4.0, 0.35 * len(names) + 1.0))
+    with style():
+        colours = [PALETTE[0] if v < 0 else PALETTE[1] for v in vals[order]]
+        ax.barh(np.arange(len(names)), np.nan_to_num(vals[order]), color=colours)
+        ax.set_yticks(np.arange(len(names)), [names[i] for i in order])
+        ax.axvline(0.0, color="black", lw=0.8)
+        output = sens.attrs.get("output", "output")
+        ax.set_xlabel(f"elasticity d ln {output} / d ln input [1]")
+        if "binding" in sens:
+            b = sens["binding"].sel(select) if select else sens["binding"]
+            ax.set_title(f"binding: {b.values[()]}")
+    return fig
+
+
+def by_region(ds: xr.Dataset, var: str, dim: str = "region", hue: str | None = None, sort: bool = True,
+              where: Any = None, ax: Any = None) -> Any:
+    """Bars of ``var`` per region (carbon, water, cost), optionally grouped by ``hue``.
+
+    A bar without a value (infeasible, or excluded by ``where``) is marked with a grey cross
+    on the axis and a legend entry; a ``hue`` series with no value at all says so in its
+    legend entry and in the figure.
+    """
+    da = _var(ds, var)
+    if dim not in ds.dims:
+        raise DsxInputError(f"by_region: {dim!r} is not a dimension of the dataset")
+    dims = [dim] + ([hue] if hue else [])
+    mask = _feasible(ds, where)
+    # ``feasible`` alone blanks bars only where it varies along the bars' own dimensions
+    if where is not None or set(mask.dims) <= set(dims):
+        da = da.where(mask)
+    for d in dims:  # a value the same in every region still gets a bar per region
+        da = da.broadcast_like(ds[d])
+    da = _only(da, dims, "by_region")
+    fig, ax = _figure(ax, (4.5, 3.2))
+    with style():
+        vals, unit = scaled(ds[var], np.asarray(da.values, float).reshape(len(ds[dim]), -1))
+        order = np.argsort(np.nan_to_num(vals).mean(axis=1), kind="stable") if sort else np.arange(len(vals))
+        regions = [str(r) for r in ds[dim].values[order]]
+        hues = [None] if hue is None else list(ds[hue].values)
+        width = 0.8 / len(hues)
+        pos = np.arange(len(regions))
+        empty, missing = [], False
+        for k, h in enumerate(hues):  # one bar series per hue value (few)
+            at = pos + (k - (len(hues) - 1) / 2) * width
+            v = vals[order, k]
+            name = None if h is None else f"{hue} = {h}"
+            if not np.isfinite(v).any():
+                empty.append(name or var)
+                name = None if name is None else f"{name}: no value"
+            ax.bar(at, np.nan_to_num(v), width=width, color=PALETTE[k % len(PALETTE)], label=name)
+            gaps = ~np.isfinite(v)
+            if gaps.any():
+                missing = True
+                ax.scatter(at[gaps], np.zeros(gaps.sum()), marker="x", s=18, color="#777777", zorder=3, clip_on=False)
+        if missing:
+            ax.scatter([], [], marker="x", s=18, color="#777777",
+                       label="infeasible (no bar)" if where is None else "infeasible or excluded (no bar)")
+        ax.set_xticks(pos, regions, rotation=30 if len(regions) > 4 else 0, ha="right" if len(regions) > 4 else "center")
+        ax.set_xlabel(label(ds[dim], dim) if ds[dim].attrs else dim)
+        ax.set_ylabel(label(ds[var], var, unit))
+        if len(empty) == len(hues):
+            notice(ax, "no feasible value for " + ", ".join(empty))
+        elif empty:
+            ax.text(0.98, 0.98, "no feasible value for " + ", ".join(empty), transform=ax.transAxes, ha="right",
+                    va="top", fontsize=7, color="#444444", gid="dsx-notice")
+        if hue or missing:
+            ax.legend(frameon=False, fontsize=7)
+        plain_ticks(ax)
+    return fig
