@@ -18,6 +18,7 @@ import numpy as np
 from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
 from .base import INPUTS, Input, first_reason, solver, where
 from .compute import HBM_EFFICIENCY, MATMUL_EFFICIENCY, TRAINING_ATTENTION_BYTES, attention_peak_fraction
+from .network import ZERO3_KEEP_GATHERED
 
 __all__ = ["step_time", "throughput", "time_to_train", "feasibility"]
 
@@ -54,9 +55,10 @@ def _take(labels, code):
 def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_memory_time,
               peak_flops, activation_bytes, micro_batches, bound,
               mb_tp_comm_time, mb_cp_comm_time, mb_ep_comm_time, mb_pp_comm_time,
-              dp_comm_time, zero3_comm_time,
+              dp_comm_time, zero3_comm_time, layer_gather_time, layer_reduce_scatter_time, layers_per_stage,
               weights_memory, gradients_memory, optimizer_memory, hbm_bandwidth,
               pp=INPUTS["pp"], virtual_stages=INPUTS["virtual_stages"], zero=INPUTS["zero"],
+              recompute=INPUTS["recompute"], zero3_keep_gathered=ZERO3_KEEP_GATHERED,
               hbm_efficiency=HBM_EFFICIENCY, matmul_efficiency=MATMUL_EFFICIENCY,
               kernel_efficiency=Input(0.82, "", "End-to-end fraction of the kernel-level GEMM rate "
                                       "(matmul_efficiency x peak) a training step achieves: launch gaps, "
@@ -93,13 +95,21 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                                "dispatch and combine sit between the router and the experts (GShard, "
                                "Lepikhin et al. 2021)", minimum=0.0),
               dp_overlap=Input(
-                  1.0, "", "Fraction of the compute that can hide data-parallel traffic: the gradient "
-                  "reduction hides under the last micro-batch's backward (2/3 of its compute), the "
-                  "distributed optimizer's parameter all-gather under the next step's first forward "
-                  "(ZeRO >= 1), ZeRO-3/FSDP gathers under the whole step (prefetch). Default 1: "
-                  "Megatron-LM --overlap-grad-reduce / --overlap-param-gather and FSDP prefetch start "
-                  "each bucket as soon as it is ready; gradients accumulated over micro-batches can "
-                  "only be reduced after the last one", minimum=0.0)):
+                  1.0, "", "Fraction of the compute that can hide data-parallel traffic in the window "
+                  "open to it: the once-per-step gradient reduction under the last micro-batch's "
+                  "backward (2/3 of its compute), the distributed optimizer's parameter all-gather under "
+                  "the next step's first forward (ZeRO >= 1), and each ZeRO-2/3 per-layer collective "
+                  "under the compute of the layer it is prefetched behind. Default 1: Megatron-LM "
+                  "--overlap-grad-reduce / --overlap-param-gather and FSDP prefetch start each bucket as "
+                  "soon as it is ready", minimum=0.0),
+              prefetch_depth=Input(
+                  1, "", "Layers whose parameters ZeRO-3/FSDP gathers ahead of the compute (FSDP "
+                  "forward_prefetch / backward_prefetch=BACKWARD_PRE and FSDP2 implicit prefetch: 1, "
+                  "Zhao et al. 2023 §3.3.2; DeepSpeed stage3_prefetch_bucket_size). 0: each gather "
+                  "waits for the compute before it (fully exposed). With uniform layers one layer ahead "
+                  "already reaches the steady state max(gather, compute) per layer, because the "
+                  "gathers run one after another on one communication stream: deeper prefetch absorbs "
+                  "jitter, which this model does not have", integer=True, minimum=0)):
     """Step time of a pipelined, data-parallel training job and its breakdown.
 
     Parameters
@@ -187,15 +197,38 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
     t_tp = (1.0 - tp_overlap) * mb_tp_comm_time
     t_cp = (1.0 - cp_overlap) * mb_cp_comm_time
     t_ep = (1.0 - ep_overlap) * mb_ep_comm_time
-    t_mb = mb_kernel + t_tp + t_cp + t_ep + mb_pp_comm_time
     compute = micro_batches * mb_kernel
+    # Sharded data parallelism, per layer (ZeRO >= 2 / FSDP): each collective hides under the
+    # compute of the layer it runs behind. The collectives of a pass run one after another on
+    # one communication stream, so a pass of L layers costs
+    #   first collective + (L-1)·max(collective, compute) + last compute
+    # and its exposed part is  c + (L-1)·max(0, c - η·compute)  (prefetch depth >= 1), L·c
+    # without prefetch. Forward: the parameter gather (ZeRO 3); backward: gather + gradient
+    # reduce-scatter, under 2x (3x with full recompute) the forward compute.
+    n_layers = np.fmax(layers_per_stage, 1.0)
+    fwd_units = 1.0 / where(recompute == "full", 4.0, 3.0)
+    c_fwd = dp_overlap * fwd_units * mb_kernel / n_layers
+    c_bwd = dp_overlap * (1.0 - fwd_units) * mb_kernel / n_layers
+    prefetch = prefetch_depth >= 1
+
+    def exposed_pass(gather, reduce_scatter, compute):
+        """Exposed time of one pass over the stage's layers (s)."""
+        per = gather + reduce_scatter
+        pipelined = per + (n_layers - 1.0) * np.maximum(0.0, per - compute)
+        serial = n_layers * gather + reduce_scatter + (n_layers - 1.0) * np.maximum(0.0, reduce_scatter - compute)
+        return where(per > 0, where(prefetch, pipelined, serial), 0.0)
+
+    g_mb = where(zero3_keep_gathered, 0.0, layer_gather_time)
+    t_dp_mb = exposed_pass(g_mb, 0.0, c_fwd) + exposed_pass(g_mb, layer_reduce_scatter_time, c_bwd)
+    # kept gathers: one pass of gathers in the step's first forward
+    once_z3 = where(zero3_keep_gathered, exposed_pass(layer_gather_time, 0.0, c_fwd), 0.0)
+    # traffic run once per step: the gradient reduction hides under the last backward (ZeRO 0),
+    # the parameter all-gather under the next step's first forward (ZeRO 1, 2)
+    window = where(zero <= 0, 2.0 / 3.0, where(zero == 1, 1.0, 1.0 / 3.0))
+    own = np.maximum(0.0, dp_comm_time - dp_overlap * window * mb_kernel)
+    dp_exposed = micro_batches * t_dp_mb + own + once_z3
+    t_mb = mb_kernel + t_tp + t_cp + t_ep + mb_pp_comm_time + t_dp_mb
     bubble = (pp - 1) / virtual_stages * t_mb
-    # the gradient reduction hides under the last backward only; ZeRO-3 gathers anywhere in
-    # the step, so together they hide under at most the step's compute
-    # (ZeRO >= 1 also gathers the updated parameters under the next step's first forward)
-    own = dp_comm_time - dp_overlap * where(zero >= 1, 1.0, 2.0 / 3.0) * mb_kernel
-    together = dp_comm_time + where(zero >= 3, zero3_comm_time, 0.0) - dp_overlap * compute
-    dp_exposed = np.maximum(0.0, np.maximum(own, together))
     opt = (2.0 * optimizer_memory + gradients_memory + weights_memory) / (hbm_efficiency * hbm_bandwidth)
     comm = micro_batches * (t_tp + t_cp + t_ep + mb_pp_comm_time)
     total = compute + comm + bubble + dp_exposed + opt
