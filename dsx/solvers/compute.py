@@ -213,6 +213,8 @@ def attention_peak_fraction(compute_bytes, attention_bytes):
     "mb_flops_elementwise": ("flop", "micro-batch FLOPs: norms, activations, residuals"),
     "mb_flops_logits": ("flop", "micro-batch FLOPs: output projection (last stage)"),
     "mb_hbm_bytes": ("B", "HBM bytes moved by one micro-batch on one GPU of the most-loaded stage"),
+    "stage_layers": ("", "transformer layers on the pipeline stage that sets the pace (the last stage "
+                     "with its head, or a stage with more layers)"),
     "mb_compute_time": ("s", "micro-batch compute time (matmul-class FLOPs at matmul_efficiency)"),
     "mb_memory_time": ("s", "micro-batch HBM time at hbm_efficiency"),
     "mb_time": ("s", "micro-batch time on one GPU, roofline max(compute, memory)"),
@@ -225,7 +227,7 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
                      activation_elements_per_token, replicated_activation_elements_per_token,
                      attention_heads_total, vocab, experts, experts_per_token, tied_embeddings,
                      tokens_per_sample, tokens_per_step, weight_bytes, activation_bytes,
-                     peak_flops, hbm_bandwidth, tp=TP, pp=PP, cp=CP, ep=EP, micro_batch=MICRO_BATCH,
+                     peak_flops, hbm_bandwidth, layers=None, layers_per_stage=None, last_stage_layers=None, tp=TP, pp=PP, cp=CP, ep=EP, micro_batch=MICRO_BATCH,
                      seq_len=SEQ_LEN, recompute=RECOMPUTE, sequence_parallel=SEQUENCE_PARALLEL,
                      matmul_efficiency=MATMUL_EFFICIENCY, hbm_efficiency=HBM_EFFICIENCY,
                      gradient_bytes=GRADIENT_BYTES, flash_attention=FLASH_ATTENTION,
@@ -259,13 +261,19 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
     matmul_efficiency, hbm_efficiency : float
         Achieved fractions (dimensionless).
     flash_attention, dropout, causal_attention : bool
+    layers, layers_per_stage, last_stage_layers : float, optional
+        Transformer layers in the model, on the most-loaded stage and on the last stage (from
+        ``layout``; uneven pipeline stages). Omitted: ``pp`` equal stages.
 
     Returns
     -------
     dict
         ``model_flops_step``, ``hardware_flops_step`` (flop, whole job); ``mb_flops`` and its
         split (flop, per GPU); ``mb_hbm_bytes`` (B); ``mb_compute_time``, ``mb_memory_time``,
-        ``mb_time`` (s); ``arithmetic_intensity``, ``ridge_intensity`` (flop/B); ``bound``.
+        ``mb_time`` (s); ``arithmetic_intensity``, ``ridge_intensity`` (flop/B); ``bound``;
+        ``stage_layers``: layers on the stage modelled, the one that sets the pipeline's pace
+        (uneven stages: the last stage, ``l`` layers plus the head, or a stage of ``c`` layers,
+        whichever has more FLOPs).
 
     Notes
     -----
@@ -315,12 +323,25 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
     tok_gpu = tokens_mb / (tp * cp)                             # per GPU (tp, cp share the work)
     mm_layers = matmul_params - head_params
     s_ctx = seq_len * (1.0 - 0.5 * causal_attention)
-    attn_mult = 3.0 + 0.5 * fl + np.fmin(sel + full, 1.0)
+    # selective recompute re-runs the attention core only where it was not stored: with
+    # FlashAttention nothing of it is stored, so it re-runs nothing (Korthikanti et al. 2022
+    # §5 recomputes the softmax/dropout/score tensors, which flash attention never keeps)
+    attn_mult = 3.0 + 0.5 * fl + np.fmin(sel * (1.0 - fl) + full, 1.0)
 
-    f_mm = (6.0 + 2.0 * full) * (mm_layers / pp) * tok_gpu
-    f_attn = (attn_mult * attention_flops_per_token_ctx / pp) * s_ctx * tok_gpu
-    f_logits = 6.0 * head_params * tok_gpu
-    f_elt = ((3.0 + full) * elementwise_flops_per_token / pp) * tok_gpu
+    # the pipeline stage that sets the pace: the last (its layers + the head) or the fullest
+    f_layers = (6.0 + 2.0 * full) * mm_layers + attn_mult * attention_flops_per_token_ctx * s_ctx
+    if layers is None:
+        pp_eff, use_last, n_stage = pp, True, np.nan
+    else:
+        L = np.fmax(layers, 1.0)
+        use_last = (last_stage_layers / L * f_layers + 6.0 * head_params) >= layers_per_stage / L * f_layers
+        n_stage = where(use_last, last_stage_layers, layers_per_stage)
+        pp_eff = L / n_stage                                    # stage share of the layers = 1/pp_eff
+
+    f_mm = (6.0 + 2.0 * full) * (mm_layers / pp_eff) * tok_gpu
+    f_attn = (attn_mult * attention_flops_per_token_ctx / pp_eff) * s_ctx * tok_gpu
+    f_logits = where(use_last, 6.0 * head_params * tok_gpu, 0.0)
+    f_elt = ((3.0 + full) * elementwise_flops_per_token / pp_eff) * tok_gpu
     f_matmul_class = f_mm + f_attn + f_logits
     mb_flops = f_matmul_class + f_elt
 
@@ -331,14 +352,14 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
 
     # HBM bytes
     touched = _touched(experts, experts_per_token, tokens_mb)
-    w_all = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep)
-    w_stage = w_all - expert_params / (pp * tp * ep) * (1.0 - touched)
+    w_all = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp_eff, ep)
+    w_stage = w_all - expert_params / (pp_eff * tp * ep) * (1.0 - touched)
     weight_traffic = w_stage * (weight_bytes * (2.0 + full) + 2.0 * gradient_bytes)
     stored = stored_activation_bytes(activation_elements_per_token, replicated_activation_elements_per_token,
-                                     attention_heads_total, activation_bytes, seq_len, tp, pp, 1,
+                                     attention_heads_total, activation_bytes, seq_len, tp, pp_eff, 1,
                                      sequence_parallel, flash_attention, dropout)
     act_traffic = (5.0 + 2.0 * full) * stored * (tokens_mb / cp)
-    logits_traffic = 16.0 * V / tp * (tokens_mb / cp)
+    logits_traffic = where(use_last, 16.0 * V / tp * (tokens_mb / cp), 0.0)
     mb_bytes = weight_traffic + act_traffic + logits_traffic
 
     rate_c = matmul_efficiency * peak_flops
@@ -357,6 +378,7 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
         "mb_flops_elementwise": f_elt,
         "mb_flops_logits": f_logits,
         "mb_hbm_bytes": mb_bytes,
+        "stage_layers": n_stage,
         "mb_compute_time": t_c,
         "mb_memory_time": t_m,
         "mb_time": np.maximum(t_c, t_m),  # NaN (unsupported precision) propagates

@@ -92,7 +92,7 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
                     virtual_stages=VIRTUAL_STAGES, recompute=RECOMPUTE, sequence_parallel=SEQUENCE_PARALLEL,
                     zero=ZERO, gradient_bytes=GRADIENT_BYTES, optimizer_bytes=OPTIMIZER_BYTES,
                     flash_attention=FLASH_ATTENTION, dropout=DROPOUT, memory_reserve=MEMORY_RESERVE,
-                    memory_fragmentation=MEMORY_FRAGMENTATION):
+                    memory_fragmentation=MEMORY_FRAGMENTATION, layers_per_stage=None):
     """Training memory per GPU: model states (ZeRO), activations (pipeline-aware) and reserve.
 
     Parameters
@@ -118,6 +118,8 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     sequence_parallel, flash_attention, dropout : bool
     memory_reserve : float
         B.
+    layers_per_stage : float, optional
+        Layers on the most-loaded pipeline stage (``layout``; uneven stages); default ``L/pp``.
     memory_fragmentation : float
         Fraction.
 
@@ -170,10 +172,12 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     L = np.fmax(layers, 1.0)
     h = np.fmax(hidden, 0.0)
     V = np.fmax(vocab, 0.0)
+    # uneven stages: the most-loaded stage holds layers_per_stage of the L layers (1/pp_s of them)
+    pp_s = pp if layers_per_stage is None else L / np.fmax(layers_per_stage, 1.0)
 
     # model states
-    n_gpu = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep)
-    n_exp = expert_params / (pp * tp * ep)
+    n_gpu = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp_s, ep)
+    n_exp = expert_params / (pp_s * tp * ep)
     b_w = np.fmax(weight_bytes, 2.0)
     shard = dp * cp
     wd, gd, od = model_state_bytes(n_gpu - n_exp, b_w, gradient_bytes, optimizer_bytes, zero, shard)
@@ -182,12 +186,12 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
 
     # activations, per token of one micro-batch, L/p layers on one GPU
     stored = stored_activation_bytes(activation_elements_per_token, replicated_activation_elements_per_token,
-                                     attention_heads_total, activation_bytes, seq_len, tp, pp, cp,
+                                     attention_heads_total, activation_bytes, seq_len, tp, pp_s, cp,
                                      sequence_parallel, recompute_scores, dropout)
     sp_div = tp ** (1.0 * sequence_parallel)
-    checkpoint = activation_bytes * h * L / (sp_div * pp * cp)      # full recompute: layer inputs
+    checkpoint = activation_bytes * h * L / (sp_div * pp_s * cp)      # full recompute: layer inputs
     per_token = stored + full * (checkpoint - stored)
-    one_layer = full * stored * pp / L                               # recomputed layer's working set
+    one_layer = full * stored * pp_s / L                               # recomputed layer's working set
     tokens_mb = micro_batch * tokens_per_sample
     in_flight = np.fmin(pp, micro_batches) * (1.0 + (virtual_stages > 1) * (pp - 1.0) / (pp * virtual_stages))
     embed = (8.0 + 1.0 * dropout * h) / (tp * cp)                    # input ids (int64) + embedding dropout

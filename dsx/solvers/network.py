@@ -71,7 +71,7 @@ def communication(
     params, embedding_params, head_params, expert_params, tied_embeddings,
     scale_up_bandwidth, scale_up_latency, scale_out_bandwidth, scale_out_latency,
     activation_bytes, weight_bytes,
-    experts=0, experts_per_token=0, dense_layers=0, scale_up_domain=None,
+    experts=0, experts_per_token=0, dense_layers=0, scale_up_domain=None, stage_layers=None,
     tp=INPUTS["tp"], pp=INPUTS["pp"], cp=INPUTS["cp"], ep=INPUTS["ep"], seq_len=INPUTS["seq_len"],
     micro_batch=INPUTS["micro_batch"], virtual_stages=INPUTS["virtual_stages"],
     sequence_parallel=INPUTS["sequence_parallel"], zero=INPUTS["zero"], recompute=INPUTS["recompute"],
@@ -123,6 +123,9 @@ def communication(
         Interleaved pipeline chunks ``v`` (pipeline sends × ``v``).
     layers_per_stage : int
         Layers on the most-loaded pipeline stage.
+    stage_layers : int, optional
+        Layers on the stage that sets the pipeline's pace (``training_compute``; uneven
+        stages); default ``layers_per_stage``.
     micro_batches : float
         Micro-batches per pipeline per step ``m`` (ZeRO-3 gathers parameters for each).
     zero3_keep_gathered : bool
@@ -197,6 +200,10 @@ def communication(
     >>> round(float(out["mb_tp_comm_time"]), 3)        # 80 · 4 · 2·7/8 · 134 MB / 450 GB/s
     0.167
     """
+    if stage_layers is not None:
+        layers_per_stage = stage_layers
+    pp_eff = np.fmax(layers, 1.0) / np.fmax(layers_per_stage, 1.0)     # 1 / the stage's share of the layers
+    pp_eff = where(np.isfinite(pp_eff), pp_eff, pp)
     domain = gpus_per_node if scale_up_domain is None else np.fmax(gpus_per_node, scale_up_domain)
     bw_up = link_efficiency * scale_up_bandwidth
     bw_out = link_efficiency * scale_out_bandwidth / oversubscription
@@ -240,8 +247,8 @@ def communication(
     # reduce-scatters them and all-gathers the updated 16-bit parameters; ZeRO 2 only
     # all-gathers the parameters (its gradients were reduce-scattered per micro-batch);
     # ZeRO 3 gathers parameters as it computes, nothing after the step.
-    shard = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep)
-    expert_gpu = np.fmax(expert_params, 0.0) / (tp * pp * ep)
+    shard = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp_eff, ep)
+    expert_gpu = np.fmax(expert_params, 0.0) / (tp * pp_eff * ep)
     dense_gpu = shard - expert_gpu
     dpc = dp * cp
 

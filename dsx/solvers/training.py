@@ -81,6 +81,7 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                                     "step is closer to a sum of per-kernel rooflines than to one max "
                                     "(Williams et al. 2009 applied per kernel); calibrated with "
                                     "kernel_efficiency: 1, no overlap at all", minimum=0.0),
+              stage_layers=None,
               tp_overlap=Input(0.0, "", "Fraction of tensor-parallel collectives hidden under compute. "
                                "Default 0: Megatron-LM's TP all-reduces / all-gathers sit on the critical "
                                "path between dependent GEMMs (Shoeybi et al. 2019 §3; Korthikanti et al. "
@@ -205,7 +206,7 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
     # and its exposed part is  c + (L-1)·max(0, c - η·compute)  (prefetch depth >= 1), L·c
     # without prefetch. Forward: the parameter gather (ZeRO 3); backward: gather + gradient
     # reduce-scatter, under 2x (3x with full recompute) the forward compute.
-    n_layers = np.fmax(layers_per_stage, 1.0)
+    n_layers = np.fmax(layers_per_stage if stage_layers is None else stage_layers, 1.0)
     fwd_units = 1.0 / where(recompute == "full", 4.0, 3.0)
     c_fwd = dp_overlap * fwd_units * mb_kernel / n_layers
     c_bwd = dp_overlap * (1.0 - fwd_units) * mb_kernel / n_layers
