@@ -23,7 +23,7 @@ def _step_inputs(**over):
              peak_flops=1e15, activation_bytes=2.0, micro_batches=8, bound="compute", mb_tp_comm_time=0.0,
              mb_cp_comm_time=0.0, mb_ep_comm_time=0.0, mb_pp_comm_time=0.0, dp_comm_time=0.0, zero3_comm_time=0.0,
              weights_memory=0.0, gradients_memory=0.0, optimizer_memory=0.0, hbm_bandwidth=3e12, pp=1,
-             virtual_stages=1, zero=1)
+             virtual_stages=1, zero=1, layer_gather_time=0.0, layer_reduce_scatter_time=0.0, layers_per_stage=10)
     c.update(over)
     return c
 
@@ -71,15 +71,21 @@ def test_attention_runs_at_16_bit_under_fp8():
 
 
 @given(m=st.integers(1, 64), p=st.sampled_from([1, 2, 4, 8]), v=st.sampled_from([1, 2, 3]),
-       zero=st.sampled_from([0, 1, 3]), tp=st.floats(0, 1), fl=st.floats(1e12, 1e16), att=st.floats(0, 1e15),
+       zero=st.sampled_from([0, 1, 2, 3]), tp=st.floats(0, 1), fl=st.floats(1e12, 1e16), att=st.floats(0, 1e15),
        tm=st.floats(0, 2), comm=st.floats(0, 1), dpc=st.floats(0, 10), z3=st.floats(0, 10),
-       pb=st.sampled_from([1.0, 2.0, 4.0]), opt=st.floats(0, 1e11))
-def test_step_matches_scalar_oracle(m, p, v, zero, tp, fl, att, tm, comm, dpc, z3, pb, opt):
+       pb=st.sampled_from([1.0, 2.0, 4.0]), opt=st.floats(0, 1e11), ag=st.floats(0, 0.5), rs=st.floats(0, 0.5),
+       lps=st.sampled_from([1, 7, 80]), keep=st.booleans(), depth=st.sampled_from([0, 1, 2]),
+       rec=st.sampled_from(["none", "selective", "full"]))
+@settings(max_examples=200)
+def test_step_matches_scalar_oracle(m, p, v, zero, tp, fl, att, tm, comm, dpc, z3, pb, opt, ag, rs, lps, keep,
+                                    depth, rec):
     c = _step_inputs(micro_batches=m, pp=p, virtual_stages=v, zero=zero, tp_overlap=tp, mb_flops_matmul=fl,
                      mb_flops_attention=att, mb_memory_time=tm, mb_time=max(fl / 8e14, tm), mb_tp_comm_time=comm,
                      mb_cp_comm_time=comm / 2, mb_ep_comm_time=comm / 3, mb_pp_comm_time=comm / 4,
                      dp_comm_time=dpc, zero3_comm_time=z3, activation_bytes=pb, optimizer_memory=opt,
-                     gradients_memory=opt / 3, weights_memory=opt / 6)
+                     gradients_memory=opt / 3, weights_memory=opt / 6,
+                     layer_gather_time=ag if zero >= 3 else 0.0, layer_reduce_scatter_time=rs if zero >= 2 else 0.0,
+                     layers_per_stage=lps, zero3_keep_gathered=keep, prefetch_depth=depth, recompute=rec)
     got = step_time.kernel(**c)
     for k, v_ in oracle.step_time(c).items():
         assert float(got[k]) == pytest.approx(v_, rel=1e-9, abs=1e-12), k
