@@ -339,3 +339,24 @@ def test_slowest_uneven_stage_sets_the_pace():
     even = dsx.training(model="llama-3.1-70b", hardware="H100", precision="bf16", gpus=64, tp=8, pp=4,
                         global_batch=64, seq_len=8192)
     assert float(even.stage_layers) == 20 and float(even.mb_flops_logits) > 0
+
+
+def test_no_double_counting_of_memory_traffic_or_recompute():
+    """Only the memory-bound kernels' HBM traffic (activations, logits) is exposed on top of the
+    GEMMs; selective recompute with flash attention re-runs nothing (it stores no scores)."""
+    kw = dict(model="llama-3.1-70b", hardware="H100", precision="bf16", gpus=64, tp=8, pp=1,
+              global_batch=64, seq_len=8192, sequence_parallel=True)
+    ds = dsx.training(**kw, recompute="none")
+    nongemm = float(ds.mb_nongemm_memory_time)
+    assert 0 < nongemm < float(ds.mb_memory_time)
+    # the difference is exactly the weight reads (2 passes) + gradient accumulator (read + write)
+    shard = float(ds.params) / 8                                    # pp = 1: every parameter on the stage
+    rate = 0.85 * float(ds.hbm_bandwidth)
+    hand = shard * (2 * 2 + 2 * 4) / rate
+    print(f"weight + accumulator streams {float(ds.mb_memory_time) - nongemm:.4f} s vs hand {hand:.4f} s")
+    assert float(ds.mb_memory_time) - nongemm == pytest.approx(hand, rel=1e-9)
+    sel = dsx.training(**kw, recompute="selective", flash_attention=True)
+    assert float(sel.mb_flops) == float(ds.mb_flops)                # flash: nothing to recompute
+    nofl = dsx.training(**kw, recompute="selective", flash_attention=False)
+    base = dsx.training(**kw, recompute="none", flash_attention=False)
+    assert float(nofl.mb_flops_attention) > float(base.mb_flops_attention)   # Korthikanti §5: re-run

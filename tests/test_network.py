@@ -253,3 +253,13 @@ def test_groups_of_one_need_no_link():
     ds = dsx.training(model="llama-3.1-8b", hardware="L4", precision="bf16", gpus=1, global_batch=8)
     assert float(ds.mb_tp_comm_time) == 0.0 and float(ds.dp_comm_time) == 0.0
     assert np.isfinite(float(ds.step_time))
+
+
+def test_placement_is_an_integer_number_of_peers_per_domain():
+    """Largest divisor of the group size that fits the domain, not D/S: on an NVL72 domain a 64-rank
+    DP group with t = 8 has 8 peers per domain on 8 domains (72/8 = 9 would give 7.1 domains)."""
+    assert [float(x) for x in group_split(64, 8, 72)] == [8.0, 8.0]
+    assert [float(x) for x in group_split(12, 1, 8)] == [6.0, 2.0]      # 6 + 6, never 8 + 4
+    assert [float(x) for x in group_split(64, 2, 8)] == [4.0, 16.0]     # powers of two: D/S as before
+    n_in, n_out = group_split(xr.DataArray([64, 12, 9], dims="n"), 1, 8)
+    assert list(n_in.values) == [8.0, 6.0, 3.0] and list(n_out.values) == [8.0, 2.0, 3.0]

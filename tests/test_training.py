@@ -195,3 +195,34 @@ def test_invariants_random_configurations(model, hardware, tp, pp, zero, nodes, 
     assert np.all(agg[1] >= agg[0] * (1 - 1e-9))
     step = ds.step_time.transpose("link_efficiency", ...).values
     assert np.all(step[1] <= step[0] * (1 + 1e-12))
+
+
+def test_mfu_against_the_16bit_peak_and_fp8_beside_it():
+    """Chowdhery et al. 2022 App. B: MFU against the dense 16-bit peak; an FP8 run's MFU against its
+    FP8 peak (2x) is reported beside it. Same step, same model FLOPs: bf16 989 vs fp8 1979 TFLOP/s."""
+    bf16 = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 989e12, 2.0, 1024)
+    fp8 = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 1979e12, 1.0, 1024)
+    assert float(fp8["mfu"]) == pytest.approx(1.2e18 / (2.0 * 1024 * 989.5e12))
+    assert float(fp8["mfu_compute_peak"]) == pytest.approx(float(fp8["mfu"]) / 2)
+    assert float(bf16["mfu"]) == float(bf16["mfu_compute_peak"])
+    asked = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 1979e12, 1.0, 1024, mfu_peak="compute")
+    assert float(asked["mfu"]) == float(fp8["mfu_compute_peak"])
+
+
+def test_zero3_loses_throughput_with_dp_at_fixed_batch_ptdp_stays_flat():
+    """Published behaviour (ZeRO++, Wang et al. 2023 §1; FSDP, Zhao et al. 2023 §7): at a fixed global
+    batch, ZeRO-3 without model parallelism hides the same per-layer gathers under fewer tokens per GPU
+    as DP grows and loses most of its per-GPU throughput; PTD-P (TP 8, PP 4, ZeRO-1) stays near flat.
+    Hand check at 1,024 GPUs: 1,024 tokens per GPU give a layer 13 ms of compute (3.3 forward), less
+    than its 10.4 ms parameter gather plus the gradient reduce-scatter on 50 GB/s rails."""
+    z3 = dsx.training(model="llama-3.1-70b", hardware="H100", precision="bf16", gpus=[128, 1024], tp=1,
+                      global_batch=1024, seq_len=1024, micro_batch=[8, 1], zero=3, recompute="full")
+    small = float(z3.tokens_per_s_per_gpu.sel(gpus=128, micro_batch=8))
+    large = float(z3.tokens_per_s_per_gpu.sel(gpus=1024, micro_batch=1))
+    ptdp = dsx.training(model="llama-3.1-70b", hardware="H100", precision="bf16", gpus=[128, 1024], tp=8, pp=4,
+                        global_batch=1024, seq_len=1024, micro_batch=1, zero=1, recompute="none", virtual_stages=5)
+    p_small, p_large = (float(ptdp.tokens_per_s_per_gpu.sel(gpus=g)) for g in (128, 1024))
+    print(f"ZeRO-3: {small:.0f} -> {large:.0f} tok/s/GPU ({large / small - 1:+.0%}); "
+          f"PTD-P: {p_small:.0f} -> {p_large:.0f} ({p_large / p_small - 1:+.0%})")
+    assert large < 0.5 * small
+    assert p_large > 0.75 * p_small and p_large > 2 * large

@@ -217,6 +217,8 @@ def attention_peak_fraction(compute_bytes, attention_bytes):
                      "with its head, or a stage with more layers)"),
     "mb_compute_time": ("s", "micro-batch compute time (matmul-class FLOPs at matmul_efficiency)"),
     "mb_memory_time": ("s", "micro-batch HBM time at hbm_efficiency"),
+    "mb_nongemm_memory_time": ("s", "micro-batch HBM time of the memory-bound kernels between the GEMMs "
+                               "(activations, logits), at hbm_efficiency"),
     "mb_time": ("s", "micro-batch time on one GPU, roofline max(compute, memory)"),
     "arithmetic_intensity": ("flop/B", "micro-batch FLOPs per HBM byte"),
     "ridge_intensity": ("flop/B", "derated ridge point (η_c F)/(η_m W)"),
@@ -369,6 +371,10 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
     attn_frac = attention_peak_fraction(activation_bytes, TRAINING_ATTENTION_BYTES)
     t_c = (f_mm + f_logits) / rate_c + f_attn / (rate_c * attn_frac)
     t_m = mb_bytes / rate_m
+    # the weights and the gradient accumulator stream through the GEMMs that use them (read as
+    # operands, accumulated in the epilogue): only the activation and logits traffic belongs to
+    # separate memory-bound kernels (norms, activations, residuals, casts, softmax/loss)
+    t_nongemm = (act_traffic + logits_traffic) / rate_m
     return {
         "model_flops_step": model_flops,
         "hardware_flops_step": hardware_flops,
@@ -381,6 +387,7 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
         "stage_layers": n_stage,
         "mb_compute_time": t_c,
         "mb_memory_time": t_m,
+        "mb_nongemm_memory_time": t_nongemm,
         "mb_time": np.maximum(t_c, t_m),  # NaN (unsupported precision) propagates
         "arithmetic_intensity": mb_flops / mb_bytes,
         "ridge_intensity": rate_c / rate_m,

@@ -109,8 +109,11 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     tokens_per_sample, seq_len : float
         token.
     weight_bytes, activation_bytes, gradient_bytes, optimizer_bytes : float
-        B per element / parameter. Weights are held at ``max(weight_bytes, 2)``: FP8 training
-        keeps 16-bit model weights and casts per GEMM (NVIDIA Transformer Engine).
+        B per element / parameter. Weights are held at ``weight_bytes``, the one size they have
+        in memory, on the wire (DP/ZeRO gathers) and in checkpoints: FP8 weights
+        (``weight_precision="fp8"``; Transformer Engine ``fp8_model_init``, Megatron-LM
+        ``--fp8-param-gather``) are 1 B everywhere; the common FP8 recipe that keeps 16-bit
+        weights and casts per GEMM is ``precision="fp8", weight_precision="bf16"``.
     hbm_capacity : float
         B.
     tp, pp, cp, ep, micro_batch, virtual_stages, zero : int
@@ -178,7 +181,7 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     # model states
     n_gpu = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp_s, ep)
     n_exp = expert_params / (pp_s * tp * ep)
-    b_w = np.fmax(weight_bytes, 2.0)
+    b_w = weight_bytes                          # one size: memory, wire, checkpoint
     shard = dp * cp
     wd, gd, od = model_state_bytes(n_gpu - n_exp, b_w, gradient_bytes, optimizer_bytes, zero, shard)
     we, ge, oe = model_state_bytes(n_exp, b_w, gradient_bytes, optimizer_bytes, zero, shard / ep)

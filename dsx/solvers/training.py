@@ -60,13 +60,15 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
               pp=INPUTS["pp"], virtual_stages=INPUTS["virtual_stages"], zero=INPUTS["zero"],
               recompute=INPUTS["recompute"], zero3_keep_gathered=ZERO3_KEEP_GATHERED,
               hbm_efficiency=HBM_EFFICIENCY, matmul_efficiency=MATMUL_EFFICIENCY,
-              kernel_efficiency=Input(0.82, "", "End-to-end fraction of the kernel-level GEMM rate "
+              kernel_efficiency=Input(0.76, "", "End-to-end fraction of the kernel-level GEMM rate "
                                       "(matmul_efficiency x peak) a training step achieves: launch gaps, "
                                       "framework and optimizer-hook overhead, odd GEMM shapes, FP8 casts. "
-                                      "Calibrated with attention_efficiency and memory_exposure on 36 "
-                                      "published runs (Megatron-LM, llm-foundry MPT, NeMo; "
+                                      "Calibrated with attention_efficiency and memory_exposure on the same "
+                                      "36 published runs (Megatron-LM, llm-foundry MPT, NeMo; "
                                       "docs/validation-training.md), on top of each device's measured "
-                                      "matmul_efficiency (hardware catalog)", minimum=0.0),
+                                      "matmul_efficiency (hardware catalog); 0.82 before the weight and "
+                                      "gradient streams stopped being counted twice (they overlap the "
+                                      "GEMMs), 0.76 since", minimum=0.0),
               attention_efficiency=Input(0.7, "", "Attention-core (fused flash attention, forward + "
                                          "backward) throughput relative to the GEMMs'; it runs at 16-bit "
                                          "even in FP8 recipes (Transformer Engine's default "
@@ -75,13 +77,15 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                                          "(MAMF): 0.6-0.8 of the GEMM rate; calibrated with "
                                          "kernel_efficiency (0.7 also keeps the 8K-context H100 layer "
                                          "measurement within 27 %, docs/validation-gpu.md)", minimum=0.0),
-              memory_exposure=Input(1.0, "", "Fraction of the micro-batch's HBM time (mb_memory_time) "
-                                    "not hidden under the GEMMs: norms, activations, residual adds and "
+              memory_exposure=Input(1.0, "", "Fraction of the HBM time of the memory-bound kernels "
+                                    "between the GEMMs (mb_nongemm_memory_time: activations and logits; the "
+                                    "weight and gradient streams overlap the GEMMs that read them) not "
+                                    "hidden under the GEMMs: norms, activations, residual adds and "
                                     "casts are separate memory-bound kernels between the GEMMs, so a "
                                     "step is closer to a sum of per-kernel rooflines than to one max "
                                     "(Williams et al. 2009 applied per kernel); calibrated with "
                                     "kernel_efficiency: 1, no overlap at all", minimum=0.0),
-              stage_layers=None,
+              stage_layers=None, mb_nongemm_memory_time=None,
               tp_overlap=Input(0.0, "", "Fraction of tensor-parallel collectives hidden under compute. "
                                "Default 0: Megatron-LM's TP all-reduces / all-gathers sit on the critical "
                                "path between dependent GEMMs (Shoeybi et al. 2019 §3; Korthikanti et al. "
@@ -133,8 +137,22 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
         ``"compute"`` or ``"memory"``: which roofline term limits ``mb_time``.
     mb_tp_comm_time, mb_cp_comm_time, mb_ep_comm_time, mb_pp_comm_time : float or array
         Communication of one micro-batch on one stage (s).
-    dp_comm_time, zero3_comm_time : float or array
-        Gradient reduction and ZeRO-3 extra parameter all-gathers per step (s).
+    dp_comm_time : float or array
+        Data-parallel traffic run once per step (s; :func:`dsx.solvers.network.communication`).
+    zero3_comm_time : float or array
+        ZeRO-3 parameter gathers per step (s; reported, the exposure is computed per layer).
+    layer_gather_time, layer_reduce_scatter_time : float or array
+        One layer's ZeRO-3 parameter all-gather and ZeRO ≥ 2 gradient reduce-scatter (s).
+    layers_per_stage, stage_layers : float or array
+        Layers on the most-loaded stage and on the stage that sets the pace (default the former).
+    mb_nongemm_memory_time : float or array, optional
+        HBM time of the memory-bound kernels between the GEMMs (s); default ``mb_memory_time``.
+    recompute : str
+        Full recompute adds a forward to the backward (the window of the backward collectives).
+    zero3_keep_gathered : bool
+        Gathered parameters kept across micro-batches: one pass of gathers per step.
+    prefetch_depth : int
+        Layers gathered ahead (0: gathers fully exposed).
     weights_memory, gradients_memory, optimizer_memory : float or array
         Per-GPU bytes of weights, gradients and optimizer state (B).
     hbm_bandwidth : float or array
@@ -154,12 +172,17 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
     -------
     dict
         ``mb_kernel_time`` ``t_mb = max(mb_time, (F_mm + F_logits)/R + F_attn/(R·η_a·φ)
-        + ε·T_hbm)`` with ``R = η_k·η_c·F`` and ``φ = min(1, b_a/2)`` the 16-bit fraction (s); ``step_time`` (s) and its additive breakdown
+        + ε·T_hbm,non-GEMM)`` with ``R = η_k·η_c·F`` and ``φ = min(1, b_a/2)`` the 16-bit fraction (s); ``step_time`` (s) and its additive breakdown
         ``step_compute_time = m·t_mb``, ``step_comm_time = m·(exposed TP + CP + EP + PP)``,
         ``step_bubble_time = (p-1)/v·(t_mb + comm)``, ``step_dp_exposed_time =
-        max(0, T_dp − η·w·t_mb, T_dp + T_z3 − η·m·t_mb)`` (the reduction hides under the last
-        micro-batch's backward, ``w = 2/3``; with ZeRO ≥ 1 the parameter all-gather also under the
-        next step's first forward, ``w = 1``; ZeRO-3 gathers anywhere in the step), ``step_optimizer_time = (2·opt + grad +
+        m·E_mb + max(0, T_dp − η·w·t_mb)``: the once-per-step traffic hides under the last
+        micro-batch's backward (ZeRO 0, ``w = 2/3``), and the next step's first forward (ZeRO 1,
+        ``w = 1``; ZeRO 2, ``w = 1/3``); ``E_mb``, the exposed per-layer ZeRO-2/3 collectives of
+        one micro-batch: a pass over ``L`` layers with per-layer collective ``c`` (forward: the
+        gather; backward: gather + reduce-scatter) and per-layer compute ``κ`` exposes
+        ``c + (L−1)·max(0, c − η·κ)`` (collectives serial on one stream, each hidden at most
+        behind one layer's compute; prefetch depth 0: ``L·c_gather``),
+``step_optimizer_time = (2·opt + grad +
         weights)/(η_m·W_hbm)`` (Adam reads and writes its state, reads the gradients, writes the
         weights); ``bottleneck``: the largest term (ties to the first of compute, tp_comm,
         cp_comm, ep_comm, pp_comm, bubble, dp_comm, optimizer), the compute term labelled
@@ -179,7 +202,8 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
     ...              mb_memory_time=0.0, mb_tp_comm_time=0.0, mb_cp_comm_time=0.0,
     ...              mb_ep_comm_time=0.0, mb_pp_comm_time=0.0, dp_comm_time=0.0,
     ...              zero3_comm_time=0.0, weights_memory=0.0, gradients_memory=0.0,
-    ...              optimizer_memory=0.0)
+    ...              optimizer_memory=0.0, layer_gather_time=0.0, layer_reduce_scatter_time=0.0,
+    ...              layers_per_stage=20)
     >>> opts = {k: v.default for k, v in step_time.inputs.items()}
     >>> out = step_time.kernel(**{**opts, **zero_, "pp": 4}, mb_time=1.0, peak_flops=1e15,
     ...     activation_bytes=2, micro_batches=8, bound="compute", hbm_bandwidth=3e12)
@@ -192,8 +216,11 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
     # only: mb_time (its own roofline, with the same fraction) enters through max(), not a product.
     rate = kernel_efficiency * matmul_efficiency * peak_flops
     attn_rate = rate * attention_efficiency * attention_peak_fraction(activation_bytes, TRAINING_ATTENTION_BYTES)
+    # only the memory-bound kernels between the GEMMs add their HBM time; the weight and
+    # gradient-accumulator streams overlap the compute-bound GEMMs that read them
+    hbm_exposed = mb_memory_time if mb_nongemm_memory_time is None else mb_nongemm_memory_time
     kernels = (mb_flops_matmul + mb_flops_logits) / rate + mb_flops_attention / attn_rate \
-        + memory_exposure * mb_memory_time
+        + memory_exposure * hbm_exposed
     mb_kernel = np.maximum(kernels, mb_time)
     t_tp = (1.0 - tp_overlap) * mb_tp_comm_time
     t_cp = (1.0 - cp_overlap) * mb_cp_comm_time
@@ -247,15 +274,27 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
             "scaling_efficiency": compute / total}
 
 
+MFU_PEAK = Input(
+    "16bit", None, "Peak that MFU and HFU are quoted against: '16bit' (default), the dense 16-bit "
+    "tensor-core peak, as PaLM defines MFU (Chowdhery et al. 2022 App. B) and as FP8 runs are "
+    "compared with BF16 runs; 'compute', the dense peak at the compute precision (twice the 16-bit "
+    "peak for FP8, as Transformer Engine / NeMo FP8 tables quote it). Both are reported: mfu and "
+    "mfu_compute_peak", choices=("16bit", "compute"))
+
+
 @solver({
     "tokens_per_s": ("token/s", "training throughput (global batch tokens per second)"),
     "tokens_per_s_per_gpu": ("token/s", "training throughput per GPU"),
-    "mfu": ("", "model FLOPs utilisation (PaLM; attention included, recompute excluded)"),
-    "hfu": ("", "hardware FLOPs utilisation (recompute included)"),
+    "peak_flops_16bit": ("flop/s", "dense 16-bit peak of one GPU (the MFU reference)"),
+    "mfu": ("", "model FLOPs utilisation (PaLM; attention included, recompute excluded) against mfu_peak "
+                "(default the dense 16-bit peak)"),
+    "mfu_compute_peak": ("", "model FLOPs utilisation against the dense peak at the compute precision "
+                             "(FP8 peak for FP8 runs)"),
+    "hfu": ("", "hardware FLOPs utilisation (recompute included), against the same peak as mfu"),
     "tflops_per_gpu": ("flop/s", "achieved model FLOP/s per GPU"),
 })
 def throughput(tokens_per_step, step_time, model_flops_step, hardware_flops_step, peak_flops,
-               gpus=INPUTS["gpus"]):
+               activation_bytes=2.0, gpus=INPUTS["gpus"], mfu_peak=MFU_PEAK):
     """Tokens per second, MFU and HFU of one optimizer step.
 
     Parameters
@@ -271,12 +310,20 @@ def throughput(tokens_per_step, step_time, model_flops_step, hardware_flops_step
         whole job (flop).
     peak_flops : float or array
         Dense peak FLOP/s of one GPU at the compute precision (flop/s).
+    activation_bytes : float or array
+        Bytes of the compute precision (B); the 16-bit peak is ``peak · min(1, b/2)``
+        (:func:`dsx.solvers.compute.attention_peak_fraction`: tensor-core peaks scale
+        inversely with operand width). At 16 bit and wider it is the compute peak.
+    mfu_peak : {"16bit", "compute"}
+        Reference peak of ``mfu`` and ``hfu``.
 
     Returns
     -------
     dict
         ``tokens_per_s = B·s / T_step`` (not × GPUs), ``tokens_per_s_per_gpu``,
-        ``mfu = C_model / (T_step · n · F)``, ``hfu = C_hw / (T_step · n · F)``,
+        ``mfu = C_model / (T_step · n · F_ref)``, ``hfu = C_hw / (T_step · n · F_ref)`` with
+        ``F_ref`` the 16-bit peak (or the compute peak with ``mfu_peak="compute"``),
+        ``mfu_compute_peak`` against the compute-precision peak ``F``, ``peak_flops_16bit``,
         ``tflops_per_gpu = C_model / (T_step · n)`` (flop/s, as the NeMo tables print it).
 
     References
@@ -285,15 +332,24 @@ def throughput(tokens_per_step, step_time, model_flops_step, hardware_flops_step
 
     Examples
     --------
-    >>> out = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 989e12, 1024)
+    >>> out = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 989e12, 2.0, 1024)
     >>> float(out["tokens_per_s"]), round(float(out["mfu"]), 3), round(float(out["hfu"]), 3)
     (2000000.0, 0.592, 0.79)
+
+    The same step in FP8 (1979 TFLOP/s peak): MFU against the 16-bit peak, the FP8 figure beside it
+
+    >>> out = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 1979e12, 1.0, 1024)
+    >>> round(float(out["mfu"]), 3), round(float(out["mfu_compute_peak"]), 3)
+    (0.592, 0.296)
     """
     tps = tokens_per_step / step_time
     per_gpu = step_time * gpus
-    return {"tokens_per_s": tps, "tokens_per_s_per_gpu": tps / gpus,
-            "mfu": model_flops_step / (per_gpu * peak_flops),
-            "hfu": hardware_flops_step / (per_gpu * peak_flops),
+    peak16 = peak_flops * attention_peak_fraction(activation_bytes, TRAINING_ATTENTION_BYTES)
+    ref = where(mfu_peak == "compute", peak_flops, peak16)
+    return {"tokens_per_s": tps, "tokens_per_s_per_gpu": tps / gpus, "peak_flops_16bit": peak16,
+            "mfu": model_flops_step / (per_gpu * ref),
+            "mfu_compute_peak": model_flops_step / (per_gpu * peak_flops),
+            "hfu": hardware_flops_step / (per_gpu * ref),
             "tflops_per_gpu": model_flops_step / per_gpu}
 
 

@@ -171,7 +171,7 @@ def training(m: dict, c: dict) -> dict:
     pp = pp_mem
     n_gpu = _stage_params(s, {**c, **m})
     n_exp = s["expert_params"] / (pp * tp * ep)
-    bw = max(c["weight_bytes"], 2.0)
+    bw = c["weight_bytes"]
     z = c["zero"]
 
     def states(n, group):

@@ -31,7 +31,10 @@ def placement(n, stride, domain):
         return n, 1
     if stride >= domain:              # every peer in another node
         return 1, n
-    inside = domain / stride          # a node holds domain/stride peers
+    cap = max(1, int(domain // stride))  # a node has room for domain/stride peers ...
+    if n != int(n):
+        return min(n, cap), n / min(n, cap)
+    inside = max(k for k in range(1, cap + 1) if int(n) % k == 0)   # ... an integer share of the group
     return inside, n / inside
 
 
@@ -120,7 +123,7 @@ def step_time(c):
     rate = c["kernel_efficiency"] * c["matmul_efficiency"] * c["peak_flops"]
     attn_rate = rate * c["attention_efficiency"] * min(1.0, c["activation_bytes"] / 2)
     kernels = ((c["mb_flops_matmul"] + c["mb_flops_logits"]) / rate + c["mb_flops_attention"] / attn_rate
-               + c["memory_exposure"] * c["mb_memory_time"])
+               + c["memory_exposure"] * c.get("mb_nongemm_memory_time", c["mb_memory_time"]))
     mb = max(kernels, c["mb_time"])
     comm = ((1 - c["tp_overlap"]) * c["mb_tp_comm_time"] + (1 - c["cp_overlap"]) * c["mb_cp_comm_time"]
             + (1 - c["ep_overlap"]) * c["mb_ep_comm_time"] + c["mb_pp_comm_time"])
