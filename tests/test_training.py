@@ -226,3 +226,23 @@ def test_zero3_loses_throughput_with_dp_at_fixed_batch_ptdp_stays_flat():
           f"PTD-P: {p_small:.0f} -> {p_large:.0f} ({p_large / p_small - 1:+.0%})")
     assert large < 0.5 * small
     assert p_large > 0.75 * p_small and p_large > 2 * large
+
+
+def test_llama70b_1024_layouts():
+    """docs/layouts-70b.md: Llama-3.1-70B on 1,024 H100, seq 8192, global batch 512. Among ZeRO <= 1
+    (Megatron-LM's distributed optimizer) dsx picks the NeMo recipe (NVIDIA/NeMo llama3_70b.py: TP 4,
+    PP 4, CP 2, VP 5); overall it picks sharded gradients with TP x PP (Llama 3, Llama Team 2024
+    §3.3.2), never ZeRO-3 (its per-layer gathers are exposed at this batch)."""
+    from dsx.analysis import best
+    ds = dsx.training(model="llama-3.1-70b", hardware="H100", precision="bf16", gpus=1024, seq_len=8192,
+                      global_batch=512, micro_batch=1, zero=[0, 1, 2, 3], tp=[2, 4, 8], pp=[1, 2, 4],
+                      cp=[1, 2], virtual_stages=[1, 5], recompute=["none", "full"])
+    over = ["tp", "pp", "cp", "virtual_stages", "recompute"]
+    z1 = best(ds.sel(zero=[0, 1]), minimize="step_time", over=["zero"] + over)
+    assert (int(z1.zero), int(z1.tp), int(z1.pp), int(z1.cp), int(z1.virtual_stages), str(z1.recompute.values)) \
+        == (1, 4, 4, 2, 5, "none")
+    top = best(ds, minimize="step_time", over=["zero"] + over, include=["step_dp_exposed_time"])
+    print({k: top[k].values for k in ["zero"] + over + ["step_time"]})
+    assert int(top.zero) == 2 and int(top.tp) * int(top.pp) > 1
+    z3 = best(ds.sel(zero=3), minimize="step_time", over=over, include=["step_dp_exposed_time"])
+    assert float(z3.step_time) > float(z1.step_time) and float(z3.step_dp_exposed_time) > 0.3
