@@ -263,3 +263,14 @@ def test_placement_is_an_integer_number_of_peers_per_domain():
     assert [float(x) for x in group_split(64, 2, 8)] == [4.0, 16.0]     # powers of two: D/S as before
     n_in, n_out = group_split(xr.DataArray([64, 12, 9], dims="n"), 1, 8)
     assert list(n_in.values) == [8.0, 6.0, 3.0] and list(n_out.values) == [8.0, 2.0, 3.0]
+
+
+def test_interleaving_multiplies_the_pipeline_sends():
+    """Interleaved 1F1B with v chunks per GPU crosses v times more stage boundaries per micro-batch
+    (Narayanan et al. 2021 §2.2.2): 2v sends of (s/c)·b·h/t (scatter-gather over the t rails)."""
+    c = _inputs(pp=4, tp=8, dp=16, link_efficiency=1.0, scale_out_latency=0.0)
+    one = communication.kernel(**{**c, "virtual_stages": 1})
+    five = communication.kernel(**{**c, "virtual_stages": 5})
+    hand = 2 * 8192 * 8192 * 2.0 / 8 / (50 * GB)           # t·d = 128 > 8: stage neighbours across nodes
+    assert float(one["mb_pp_comm_time"]) == pytest.approx(hand, rel=1e-12)
+    assert float(five["mb_pp_comm_time"]) == pytest.approx(5 * hand, rel=1e-12)
