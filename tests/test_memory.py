@@ -37,8 +37,17 @@ def test_zero_stages_through_the_solver():
     n = float(ds.params.squeeze())
     assert float(states.sel(zero=0, gradient_bytes=2)) == pytest.approx(16 * n)
     assert float(states.sel(zero=1, gradient_bytes=4)) == pytest.approx((6 + 12 / 64) * n)
-    assert float(states.sel(zero=3, gradient_bytes=2)) == pytest.approx(16 * n / 64)
+    # ZeRO-3 at rest: 16/64 B/param; working set (FSDP, Zhao et al. 2023 §3.3.2): the layer being
+    # computed and the one prefetched, gathered at 2 B, and one layer's unreduced 2-B gradients
+    # (the stage's 32 layers share its parameters, embeddings included)
+    layer = n / 32
+    assert float(states.sel(zero=3, gradient_bytes=2)) == pytest.approx(16 * n / 64 + 2 * layer * 2 + layer * 2)
+    assert float(states.sel(zero=2, gradient_bytes=2)) == pytest.approx((2 + 14 / 64) * n + layer * 2)
     assert (states.diff("zero") < 0).all()
+    kept = train(model=["llama-3.1-8b"], hardware=["H100"], precision=["bf16"], gpus=64, zero=3, gradient_bytes=2,
+                 global_batch=64, zero3_keep_gathered=True)
+    kept_states = float((kept.weights_memory + kept.gradients_memory + kept.optimizer_memory).squeeze())
+    assert kept_states == pytest.approx(16 * n / 64 + n * 2 + layer * 2)   # the whole stage stays gathered
 
 
 @pytest.mark.parametrize("t, sp, recompute, coefficient", [

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver
+from .base import Input, solver, where
 from .compute import (BATCH, DROPOUT, INPUT_LEN, OUTPUT_LEN, FLASH_ATTENTION, GRADIENT_BYTES, kv_share, stage_params,
                       stored_activation_bytes)
+from .network import PREFETCH_DEPTH, ZERO3_KEEP_GATHERED
 from .layout import (CP, EP, MICRO_BATCH, PP, RECOMPUTE, SEQ_LEN, SEQUENCE_PARALLEL, TP, VIRTUAL_STAGES,
                      ZERO)
 
@@ -92,7 +93,8 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
                     virtual_stages=VIRTUAL_STAGES, recompute=RECOMPUTE, sequence_parallel=SEQUENCE_PARALLEL,
                     zero=ZERO, gradient_bytes=GRADIENT_BYTES, optimizer_bytes=OPTIMIZER_BYTES,
                     flash_attention=FLASH_ATTENTION, dropout=DROPOUT, memory_reserve=MEMORY_RESERVE,
-                    memory_fragmentation=MEMORY_FRAGMENTATION, layers_per_stage=None):
+                    memory_fragmentation=MEMORY_FRAGMENTATION, layers_per_stage=None,
+                    zero3_keep_gathered=ZERO3_KEEP_GATHERED, prefetch_depth=PREFETCH_DEPTH):
     """Training memory per GPU: model states (ZeRO), activations (pipeline-aware) and reserve.
 
     Parameters
@@ -123,6 +125,10 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
         B.
     layers_per_stage : float, optional
         Layers on the most-loaded pipeline stage (``layout``; uneven stages); default ``L/pp``.
+    zero3_keep_gathered, prefetch_depth
+        ZeRO-3 working set: the whole stage's gathered weights when they are kept across
+        micro-batches, else ``1 + prefetch_depth`` gathered layers; ZeRO ≥ 2 also holds one
+        layer's unreduced gradients before its reduce-scatter (Zhao et al. 2023 §3.2, §3.3.2).
     memory_fragmentation : float
         Fraction.
 
@@ -186,6 +192,11 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     wd, gd, od = model_state_bytes(n_gpu - n_exp, b_w, gradient_bytes, optimizer_bytes, zero, shard)
     we, ge, oe = model_state_bytes(n_exp, b_w, gradient_bytes, optimizer_bytes, zero, shard / ep)
     weights, grads, opt = wd + we, gd + ge, od + oe
+    # sharded working set: gathered parameters (ZeRO 3) and one layer's unreduced gradients (ZeRO >= 2)
+    layer = n_gpu / np.fmax(L / pp_s, 1.0)
+    gathered = where(zero3_keep_gathered, n_gpu, (1.0 + prefetch_depth) * layer)
+    weights = weights + (zero >= 3) * np.minimum(gathered, n_gpu) * b_w
+    grads = grads + (zero >= 2) * layer * gradient_bytes
 
     # activations, per token of one micro-batch, L/p layers on one GPU
     stored = stored_activation_bytes(activation_elements_per_token, replicated_activation_elements_per_token,

@@ -39,6 +39,15 @@ ZERO3_KEEP_GATHERED = Input(
     "stage weights. Default False: FSDP FULL_SHARD and DeepSpeed ZeRO-3 reshard after every "
     "forward and backward (Zhao et al. 2023, VLDB 16(12) §3.2; Rajbhandari et al. 2020 §5.3)")
 
+PREFETCH_DEPTH = Input(
+    1, "", "Layers whose parameters ZeRO-3/FSDP gathers ahead of the compute (FSDP forward_prefetch / "
+    "backward_prefetch=BACKWARD_PRE and FSDP2's implicit prefetch: 1, Zhao et al. 2023 §3.3.2; "
+    "DeepSpeed stage3_prefetch_bucket_size). 0: each gather waits for the compute before it (fully "
+    "exposed). With uniform layers one layer ahead already reaches the steady state max(gather, "
+    "compute) per layer, because the gathers run one after another on one communication stream: "
+    "deeper prefetch absorbs jitter, which this model does not have, and costs one more gathered "
+    "layer of memory", integer=True, minimum=0)
+
 COLLECTIVE_LATENCY = Input(
     10e-6, "s",
     "Fixed cost of one collective call over two or more ranks (kernel launch, rank "

@@ -18,7 +18,7 @@ import numpy as np
 from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
 from .base import INPUTS, Input, first_reason, solver, where
 from .compute import HBM_EFFICIENCY, MATMUL_EFFICIENCY, TRAINING_ATTENTION_BYTES, attention_peak_fraction
-from .network import ZERO3_KEEP_GATHERED
+from .network import PREFETCH_DEPTH, ZERO3_KEEP_GATHERED
 
 __all__ = ["step_time", "throughput", "time_to_train", "feasibility"]
 
@@ -107,14 +107,7 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                   "under the compute of the layer it is prefetched behind. Default 1: Megatron-LM "
                   "--overlap-grad-reduce / --overlap-param-gather and FSDP prefetch start each bucket as "
                   "soon as it is ready", minimum=0.0),
-              prefetch_depth=Input(
-                  1, "", "Layers whose parameters ZeRO-3/FSDP gathers ahead of the compute (FSDP "
-                  "forward_prefetch / backward_prefetch=BACKWARD_PRE and FSDP2 implicit prefetch: 1, "
-                  "Zhao et al. 2023 §3.3.2; DeepSpeed stage3_prefetch_bucket_size). 0: each gather "
-                  "waits for the compute before it (fully exposed). With uniform layers one layer ahead "
-                  "already reaches the steady state max(gather, compute) per layer, because the "
-                  "gathers run one after another on one communication stream: deeper prefetch absorbs "
-                  "jitter, which this model does not have", integer=True, minimum=0)):
+              prefetch_depth=PREFETCH_DEPTH):
     """Step time of a pipelined, data-parallel training job and its breakdown.
 
     Parameters

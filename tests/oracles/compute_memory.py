@@ -181,6 +181,9 @@ def training(m: dict, c: dict) -> dict:
         return w + g + o
 
     st = states(n_gpu - n_exp, dp * cp) + states(n_exp, dp * cp / ep)
+    # sharded working set: 1 + prefetch (1) gathered layers (ZeRO 3), one layer's gradients (ZeRO >= 2)
+    layer = n_gpu / max(L_ / pp, 1.0)
+    st += (2 * layer * bw if z >= 3 else 0.0) + (layer * c["gradient_bytes"] if z >= 2 else 0.0)
     L, h, V = _num(m["layers"]), _num(m["hidden"]), _num(m["vocab"])
     materialised = (rec == "none") and not c["flash_attention"]
     stored_mem = _stored_per_token(s, c, materialised)
