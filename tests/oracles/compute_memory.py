@@ -129,7 +129,8 @@ def training(m: dict, c: dict) -> dict:
     sel = (c["recompute"] == "selective") and not c["flash_attention"]
     per_layer = ((6 + 2 * (c["recompute"] == "full")) * (s["matmul_params"] - s["head_params"])
                  + (3 + 0.5 * c["flash_attention"] + (1 if (sel or c["recompute"] == "full") else 0))
-                 * s["attention_flops_per_token_ctx"] * (c["seq_len"] / 2 if c["causal_attention"] else c["seq_len"])) / L_
+                 * s["attention_flops_per_token_ctx"]
+                 * (c["seq_len"] / 2 if c["causal_attention"] else c["seq_len"])) / L_
     use_last = last_l * per_layer + 6 * s["head_params"] >= most * per_layer
     pp_pace = L_ / (last_l if use_last else most)
     pp_mem = L_ / most
@@ -146,7 +147,8 @@ def training(m: dict, c: dict) -> dict:
     fwd_passes = 2 if rec == "full" else 1                 # forward passes of the layers
     mm = 2 * layer_mm / pp * per_gpu * (fwd_passes + 2)
     # selective recompute re-runs only what flash attention did not already drop
-    attn_passes = 3 + (0.5 if c["flash_attention"] else 0) + (1 if (rec == "full" or (rec == "selective" and not c["flash_attention"])) else 0)
+    reruns = rec == "full" or (rec == "selective" and not c["flash_attention"])
+    attn_passes = 3 + (0.5 if c["flash_attention"] else 0) + (1 if reruns else 0)
     attn = attn_passes * s["attention_flops_per_token_ctx"] / pp * s_ctx * per_gpu
     logits = 3 * 2 * s["head_params"] * per_gpu if use_last else 0.0
     elt = (fwd_passes + 2) * s["eltwise"] / pp * per_gpu
