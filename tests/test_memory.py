@@ -45,7 +45,7 @@ def test_zero_stages_through_the_solver():
     assert float(states.sel(zero=2, gradient_bytes=2)) == pytest.approx((2 + 14 / 64) * n + layer * 2)
     assert (states.diff("zero") < 0).all()
     kept = train(model=["llama-3.1-8b"], hardware=["H100"], precision=["bf16"], gpus=64, zero=3, gradient_bytes=2,
-                 global_batch=64, zero3_keep_gathered=True)
+                 global_batch=64, zero3_reshard="step")
     kept_states = float((kept.weights_memory + kept.gradients_memory + kept.optimizer_memory).squeeze())
     assert kept_states == pytest.approx(16 * n / 64 + n * 2 + layer * 2)   # the whole stage stays gathered
 

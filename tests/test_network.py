@@ -165,8 +165,10 @@ def test_dp_is_per_step_and_zero3_adds_gathers():
     z3m = communication.kernel(**{**c, "zero": 3, "micro_batches": 8})
     assert float(z3m["zero3_gathers"]) == 16.0
     assert float(z3m["zero3_comm_time"]) == pytest.approx(16 * 20 * float(z3m["layer_gather_time"]))
-    kept = communication.kernel(**{**c, "zero": 3, "micro_batches": 8, "zero3_keep_gathered": True})
+    kept = communication.kernel(**{**c, "zero": 3, "micro_batches": 8, "zero3_reshard": "step"})
     assert float(kept["zero3_comm_time"]) == pytest.approx(float(z3m["zero3_comm_time"]) / 16)
+    once = communication.kernel(**{**c, "zero": 3, "micro_batches": 8, "zero3_reshard": "backward"})
+    assert float(once["zero3_gathers"]) == 8.0                     # one gather per layer per micro-batch
     # ZeRO-2: the gradients are reduce-scattered every micro-batch, the parameters gathered once
     z2 = communication.kernel(**{**c, "zero": 2})
     assert float(z2["mb_dp_comm_time"]) == pytest.approx(20 * float(z2["layer_reduce_scatter_time"]))

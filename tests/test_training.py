@@ -74,7 +74,7 @@ def test_attention_runs_at_16_bit_under_fp8():
        zero=st.sampled_from([0, 1, 2, 3]), tp=st.floats(0, 1), fl=st.floats(1e12, 1e16), att=st.floats(0, 1e15),
        tm=st.floats(0, 2), comm=st.floats(0, 1), dpc=st.floats(0, 10), z3=st.floats(0, 10),
        pb=st.sampled_from([1.0, 2.0, 4.0]), opt=st.floats(0, 1e11), ag=st.floats(0, 0.5), rs=st.floats(0, 0.5),
-       lps=st.sampled_from([1, 7, 80]), keep=st.booleans(), depth=st.sampled_from([0, 1, 2]),
+       lps=st.sampled_from([1, 7, 80]), keep=st.sampled_from(["forward", "backward", "step"]), depth=st.sampled_from([0, 1, 2]),
        rec=st.sampled_from(["none", "selective", "full"]))
 @settings(max_examples=200)
 def test_step_matches_scalar_oracle(m, p, v, zero, tp, fl, att, tm, comm, dpc, z3, pb, opt, ag, rs, lps, keep,
@@ -85,7 +85,7 @@ def test_step_matches_scalar_oracle(m, p, v, zero, tp, fl, att, tm, comm, dpc, z
                      dp_comm_time=dpc, zero3_comm_time=z3, activation_bytes=pb, optimizer_memory=opt,
                      gradients_memory=opt / 3, weights_memory=opt / 6,
                      layer_gather_time=ag if zero >= 3 else 0.0, layer_reduce_scatter_time=rs if zero >= 2 else 0.0,
-                     layers_per_stage=lps, zero3_keep_gathered=keep, prefetch_depth=depth, recompute=rec)
+                     layers_per_stage=lps, zero3_reshard=keep, prefetch_depth=depth, recompute=rec)
     got = step_time.kernel(**c)
     for k, v_ in oracle.step_time(c).items():
         assert float(got[k]) == pytest.approx(v_, rel=1e-9, abs=1e-12), k

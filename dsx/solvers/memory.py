@@ -23,7 +23,7 @@ import numpy as np
 from .base import Input, solver, where
 from .compute import (BATCH, DROPOUT, INPUT_LEN, OUTPUT_LEN, FLASH_ATTENTION, GRADIENT_BYTES, kv_share, stage_params,
                       stored_activation_bytes)
-from .network import PREFETCH_DEPTH, ZERO3_KEEP_GATHERED
+from .network import PREFETCH_DEPTH, ZERO3_RESHARD
 from .layout import (CP, EP, MICRO_BATCH, PP, RECOMPUTE, SEQ_LEN, SEQUENCE_PARALLEL, TP, VIRTUAL_STAGES,
                      ZERO)
 
@@ -94,7 +94,7 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
                     zero=ZERO, gradient_bytes=GRADIENT_BYTES, optimizer_bytes=OPTIMIZER_BYTES,
                     flash_attention=FLASH_ATTENTION, dropout=DROPOUT, memory_reserve=MEMORY_RESERVE,
                     memory_fragmentation=MEMORY_FRAGMENTATION, layers_per_stage=None,
-                    zero3_keep_gathered=ZERO3_KEEP_GATHERED, prefetch_depth=PREFETCH_DEPTH):
+                    zero3_reshard=ZERO3_RESHARD, prefetch_depth=PREFETCH_DEPTH):
     """Training memory per GPU: model states (ZeRO), activations (pipeline-aware) and reserve.
 
     Parameters
@@ -125,9 +125,9 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
         B.
     layers_per_stage : float, optional
         Layers on the most-loaded pipeline stage (``layout``; uneven stages); default ``L/pp``.
-    zero3_keep_gathered, prefetch_depth
-        ZeRO-3 working set: the whole stage's gathered weights when they are kept across
-        micro-batches, else ``1 + prefetch_depth`` gathered layers; ZeRO ≥ 2 also holds one
+    zero3_reshard, prefetch_depth
+        ZeRO-3 working set: the whole stage's gathered weights unless they are freed after every
+        forward (``zero3_reshard="forward"``), else ``1 + prefetch_depth`` gathered layers; ZeRO ≥ 2 also holds one
         layer's unreduced gradients before its reduce-scatter (Zhao et al. 2023 §3.2, §3.3.2).
     memory_fragmentation : float
         Fraction.
@@ -194,7 +194,7 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     weights, grads, opt = wd + we, gd + ge, od + oe
     # sharded working set: gathered parameters (ZeRO 3) and one layer's unreduced gradients (ZeRO >= 2)
     layer = n_gpu / np.fmax(L / pp_s, 1.0)
-    gathered = where(zero3_keep_gathered, n_gpu, (1.0 + prefetch_depth) * layer)
+    gathered = where(zero3_reshard == "forward", (1.0 + prefetch_depth) * layer, n_gpu)
     weights = weights + (zero >= 3) * np.minimum(gathered, n_gpu) * b_w
     grads = grads + (zero >= 2) * layer * gradient_bytes
 

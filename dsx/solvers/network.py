@@ -30,14 +30,16 @@ __all__ = [
     "COLLECTIVE_LATENCY",
 ]
 
-ZERO3_KEEP_GATHERED = Input(
-    False, "",
-    "ZeRO-3/FSDP keeps each layer's gathered parameters across the micro-batches of a step "
-    "(PyTorch FSDP2 reshard_after_forward=False with gradient accumulation; DeepSpeed "
-    "stage3_max_reuse_distance large enough): one all-gather per layer per step instead of one in "
-    "the forward and one in the backward of every micro-batch, at the memory cost of the full "
-    "stage weights. Default False: FSDP FULL_SHARD and DeepSpeed ZeRO-3 reshard after every "
-    "forward and backward (Zhao et al. 2023, VLDB 16(12) §3.2; Rajbhandari et al. 2020 §5.3)")
+ZERO3_RESHARD = Input(
+    "forward", None,
+    "When ZeRO-3/FSDP frees a layer's gathered parameters again: 'forward' (default) after its "
+    "forward and after its backward, so every micro-batch gathers each layer twice (FSDP "
+    "FULL_SHARD / reshard_after_forward=True, DeepSpeed ZeRO-3; Zhao et al. 2023 §3.2, "
+    "Rajbhandari et al. 2020 §5.3); 'backward' only after its backward, one gather per layer per "
+    "micro-batch (FSDP2 reshard_after_forward=False, as Llama 3 trains with pipeline parallelism, "
+    "Llama Team 2024 §3.3.2, and torchtitan does under PP); 'step' never within a step, one gather "
+    "per layer per step (gradient accumulation with the parameters kept). 'backward' and 'step' "
+    "hold the whole stage's weights gathered", choices=("forward", "backward", "step"))
 
 PREFETCH_DEPTH = Input(
     1, "", "Layers whose parameters ZeRO-3/FSDP gathers ahead of the compute (FSDP forward_prefetch / "
@@ -94,7 +96,7 @@ def communication(
                            "divides the scale-out bandwidth", minimum=1.0),
     gradient_bytes=GRADIENT_BYTES,
     collective_latency=COLLECTIVE_LATENCY,
-    zero3_keep_gathered=ZERO3_KEEP_GATHERED,
+    zero3_reshard=ZERO3_RESHARD,
 ):
     """Per-micro-batch and per-step communication time of each parallel group.
 
@@ -137,8 +139,9 @@ def communication(
         stages); default ``layers_per_stage``.
     micro_batches : float
         Micro-batches per pipeline per step ``m`` (ZeRO-3 gathers parameters for each).
-    zero3_keep_gathered : bool
-        Keep gathered parameters across micro-batches (one gather per layer per step).
+    zero3_reshard : {"forward", "backward", "step"}
+        When ZeRO-3 frees gathered parameters: gathers per layer 2 per micro-batch, 1 per
+        micro-batch, 1 per step.
     experts, experts_per_token, dense_layers : int
         MoE shape ``E, k`` and leading dense layers (0 / NaN for dense models).
     scale_up_domain : int, optional
@@ -178,9 +181,10 @@ def communication(
         backward of every micro-batch. ``layer_gather_time`` (s): ZeRO 3 all-gathers one
         layer's parameters (one collective, with its own call and hop latencies) before the
         layer's forward and again before its backward. ``zero3_gathers``: gathers of each
-        layer per step, ``2m`` (1 with ``zero3_keep_gathered``); ``zero3_comm_time =
+        layer per step, ``2m`` (``m`` with ``zero3_reshard="backward"``, 1 with ``"step"``); ``zero3_comm_time =
         zero3_gathers · L_stage · layer_gather_time`` (s). ``mb_dp_comm_time`` (s): one
-        micro-batch's sharded-DP traffic, ``L_stage (t_rs + 2 t_ag)`` (ZeRO §7.2: 1.5x the
+        micro-batch's sharded-DP traffic, ``L_stage (t_rs + 2 t_ag)`` (``t_ag`` once with
+        ``"backward"``, not at all with ``"step"``) (ZeRO §7.2: 1.5x the
         DP volume at ``m = 1``). How much of it hides under compute is the step solver's.
 
     References
@@ -280,9 +284,10 @@ def communication(
     per_layer = np.fmax(layers_per_stage, 1.0)
     layer_gather = where(zero >= 3, over_dp(weight_bytes / per_layer), 0.0)
     layer_rs = where(zero >= 2, over_dp(gradient_bytes / per_layer), 0.0)
-    gathers = where(zero >= 3, where(zero3_keep_gathered, 1.0, 2.0 * micro_batches), 0.0)
+    per_mb = where(zero3_reshard == "forward", 2.0, where(zero3_reshard == "backward", 1.0, 0.0))
+    gathers = where(zero >= 3, where(zero3_reshard == "step", 1.0, per_mb * micro_batches), 0.0)
     z3 = gathers * per_layer * layer_gather
-    mb_dp = per_layer * (layer_rs + where(zero3_keep_gathered, 0.0, 2.0) * layer_gather)
+    mb_dp = per_layer * (layer_rs + per_mb * layer_gather)
     return {"mb_tp_comm_time": mb_tp, "mb_cp_comm_time": mb_cp, "mb_ep_comm_time": mb_ep,
             "mb_pp_comm_time": mb_pp, "dp_comm_time": dp_time, "layer_gather_time": layer_gather,
             "layer_reduce_scatter_time": layer_rs, "zero3_gathers": gathers, "zero3_comm_time": z3,

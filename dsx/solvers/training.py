@@ -20,7 +20,7 @@ import numpy as np
 from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
 from .base import INPUTS, Input, first_reason, solver, where
 from .compute import HBM_EFFICIENCY, MATMUL_EFFICIENCY, TRAINING_ATTENTION_BYTES, attention_peak_fraction
-from .network import PREFETCH_DEPTH, ZERO3_KEEP_GATHERED
+from .network import PREFETCH_DEPTH, ZERO3_RESHARD
 from .utilisation import MFU_PEAK, SECONDS_PER_DAY, throughput, time_to_train  # noqa: F401  (the stack's steps)
 
 __all__ = ["step_time", "throughput", "time_to_train", "feasibility"]
@@ -59,7 +59,7 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
               dp_comm_time, zero3_comm_time, layer_gather_time, layer_reduce_scatter_time, layers_per_stage,
               weights_memory, gradients_memory, optimizer_memory, hbm_bandwidth,
               pp=INPUTS["pp"], virtual_stages=INPUTS["virtual_stages"], zero=INPUTS["zero"],
-              recompute=INPUTS["recompute"], zero3_keep_gathered=ZERO3_KEEP_GATHERED,
+              recompute=INPUTS["recompute"], zero3_reshard=ZERO3_RESHARD,
               hbm_efficiency=HBM_EFFICIENCY, matmul_efficiency=MATMUL_EFFICIENCY,
               kernel_efficiency=Input(0.76, "", "End-to-end fraction of the kernel-level GEMM rate "
                                       "(matmul_efficiency x peak) a training step achieves: launch gaps, "
@@ -143,8 +143,9 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
         HBM time of the memory-bound kernels between the GEMMs (s); default ``mb_memory_time``.
     recompute : str
         Full recompute adds a forward to the backward (the window of the backward collectives).
-    zero3_keep_gathered : bool
-        Gathered parameters kept across micro-batches: one pass of gathers per step.
+    zero3_reshard : {"forward", "backward", "step"}
+        When ZeRO-3 frees gathered parameters: the backward gathers again ("forward"), only the
+        forward gathers ("backward"), or one pass of gathers per step ("step").
     prefetch_depth : int
         Layers gathered ahead (0: gathers fully exposed).
     weights_memory, gradients_memory, optimizer_memory : float or array
@@ -240,10 +241,11 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
         serial = n_layers * gather + reduce_scatter + (n_layers - 1.0) * np.maximum(0.0, reduce_scatter - compute)
         return where(per > 0, where(prefetch, pipelined, serial), 0.0)
 
-    g_mb = where(zero3_keep_gathered, 0.0, layer_gather_time)
-    t_dp_mb = exposed_pass(g_mb, 0.0, c_fwd) + exposed_pass(g_mb, layer_reduce_scatter_time, c_bwd)
+    g_fwd = where(zero3_reshard == "step", 0.0, layer_gather_time)
+    g_bwd = where(zero3_reshard == "forward", layer_gather_time, 0.0)
+    t_dp_mb = exposed_pass(g_fwd, 0.0, c_fwd) + exposed_pass(g_bwd, layer_reduce_scatter_time, c_bwd)
     # kept gathers: one pass of gathers in the step's first forward
-    once_z3 = where(zero3_keep_gathered, exposed_pass(layer_gather_time, 0.0, c_fwd), 0.0)
+    once_z3 = where(zero3_reshard == "step", exposed_pass(layer_gather_time, 0.0, c_fwd), 0.0)
     # traffic run once per step: the gradient reduction hides under the last backward (ZeRO 0),
     # the parameter all-gather under the next step's first forward (ZeRO 1, 2)
     window = where(zero <= 0, 2.0 / 3.0, where(zero == 1, 1.0, 1.0 / 3.0))

@@ -110,12 +110,12 @@ def communication(c):
     # ZeRO >= 2: per layer, reduce-scatter each micro-batch; ZeRO 3: gather before fwd and bwd
     layer_rs = over_dp(c["gradient_bytes"] / lps) if z >= 2 else 0.0
     layer_ag = over_dp(c["weight_bytes"] / lps) if z >= 3 else 0.0
-    keep = c.get("zero3_keep_gathered", False)
-    gathers = (1.0 if keep else 2.0 * c["micro_batches"]) if z >= 3 else 0.0
+    per_mb = {"forward": 2.0, "backward": 1.0, "step": 0.0}[c.get("zero3_reshard", "forward")]
+    gathers = (1.0 if per_mb == 0 else per_mb * c["micro_batches"]) if z >= 3 else 0.0
     return {"mb_tp_comm_time": tp, "mb_cp_comm_time": cpt, "mb_ep_comm_time": ept, "mb_pp_comm_time": ppt,
             "dp_comm_time": dpt, "layer_gather_time": layer_ag, "layer_reduce_scatter_time": layer_rs,
             "zero3_gathers": gathers, "zero3_comm_time": gathers * lps * layer_ag,
-            "mb_dp_comm_time": lps * (layer_rs + (0.0 if keep else 2.0) * layer_ag)}
+            "mb_dp_comm_time": lps * (layer_rs + per_mb * layer_ag)}
 
 
 # -- step time (physics.md §6) ----------------------------------------------------------------
@@ -141,10 +141,11 @@ def step_time(c):
             return g + r + (n - 1) * max(0.0, g + r - comp)
         return n * g + r + (n - 1) * max(0.0, r - comp)
 
-    keep = c.get("zero3_keep_gathered", False)
-    g = 0.0 if keep else c["layer_gather_time"]
-    dp_mb = exposed(g, 0.0, c_f) + exposed(g, c["layer_reduce_scatter_time"], c_b)
-    once = exposed(c["layer_gather_time"], 0.0, c_f) if keep else 0.0
+    reshard = c.get("zero3_reshard", "forward")
+    g = c["layer_gather_time"]
+    dp_mb = (exposed(0.0 if reshard == "step" else g, 0.0, c_f)
+             + exposed(g if reshard == "forward" else 0.0, c["layer_reduce_scatter_time"], c_b))
+    once = exposed(g, 0.0, c_f) if reshard == "step" else 0.0
     window = {0: 2 / 3, 1: 1.0}.get(c["zero"], 1 / 3) * mb   # last backward / next first forward
     dp = m * dp_mb + max(0.0, c["dp_comm_time"] - c["dp_overlap"] * window) + once
     pipeline = (m + (p - 1) / v) * (mb + comm) + (p - 1) / v * dp_mb
