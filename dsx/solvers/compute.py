@@ -337,7 +337,7 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
     else:
         L = np.fmax(layers, 1.0)
         use_last = (last_stage_layers / L * f_layers + 6.0 * head_params) >= layers_per_stage / L * f_layers
-        n_stage = where(use_last, last_stage_layers, layers_per_stage)
+        n_stage = np.fmax(where(use_last, last_stage_layers, layers_per_stage), 1.0)  # >= 1 (infeasible splits)
         pp_eff = L / n_stage                                    # stage share of the layers = 1/pp_eff
 
     f_mm = (6.0 + 2.0 * full) * (mm_layers / pp_eff) * tok_gpu
