@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import dsx
 from dsx.solvers import base
-from dsx.solvers.compute import inference_compute, training_compute
+from dsx.solvers.compute import inference_compute
+from dsx.solvers.compute_training import training_compute
 from dsx.solvers.layout import layout
 from dsx.solvers.memory import inference_memory, training_memory
 from dsx.solvers.model import model_shape
