@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import dsx
 from dsx.solvers import base
-from dsx.solvers.compute import inference_compute, training_compute
+from dsx.solvers.compute import inference_compute
+from dsx.solvers.compute_training import training_compute
 from dsx.solvers.layout import layout
 from dsx.solvers.memory import inference_memory, training_memory
 from dsx.solvers.model import model_shape
@@ -131,7 +132,10 @@ def test_layout_flags():
     ok = ds.ok_layout
     assert bool(ok.sel(model="llama-3.1-70b", precision="bf16", gpus=64, tp=8, pp=1, ep=1, seq_len=4096).item())
     assert not ds.ok_tp_heads.sel(tp=3).any()
-    assert not ds.ok_layers_divisible.sel(model="llama-3.1-70b", pp=3).any()
+    # 80 layers on 3 stages is a layout (uneven stages: 27 + 27 + 26), not an error
+    assert ds.ok_layers_divisible.sel(model="llama-3.1-70b", pp=3).all()
+    three = ds.sel(model="llama-3.1-70b", pp=3, precision="bf16", gpus=96, tp=8, ep=1, seq_len=4096)
+    assert [float(three[k]) for k in ("first_stage_layers", "layers_per_stage", "last_stage_layers")] == [27, 27, 26]
     assert not ds.ok_precision.sel(precision="fp4").any()              # H100 has no FP4
     assert not ds.ok_context.sel(seq_len=262144).any()
     assert not ds.ok_experts_divisible.sel(model="llama-3.1-70b", ep=4).any()
@@ -305,3 +309,55 @@ def test_attention_never_runs_at_fp4():
     bf = serve(**{**kw, "kv_precision": "bf16"})
     expected16 = f_rest / (eta * peak) + f_attn / (eta * peak / 4)
     assert float(bf.prefill_compute_time) == pytest.approx(expected16, rel=1e-9)
+
+
+@pytest.mark.parametrize("layers,pp,split", [(126, 16, (7, 8, 7)), (70, 12, (5, 6, 5)), (61, 16, (3, 4, 2)),
+                                             (80, 4, (20, 20, 20))])
+def test_uneven_pipeline_stages_as_published(layers, pp, split):
+    """Llama 3 405B: 126 layers on 16 stages, one layer fewer on the first and last (Llama Team 2024
+    §3.3.2); 70 on 12; DeepSeek-V3's 61 on 16 (3 + 14x4 + 2): layouts, not errors."""
+    from dsx.solvers.layout import layout
+    out = layout.kernel("decoder", layers, 64, 0, 131072, 989e12, gpus=pp * 8, tp=8, pp=pp, cp=1, ep=1,
+                        global_batch=64, micro_batch=1, seq_len=2048, virtual_stages=1, sequence_parallel=True,
+                        zero=1, recompute="none", first_stage_layers=0, last_stage_layers=0)
+    got = tuple(int(out[k]) for k in ("first_stage_layers", "layers_per_stage", "last_stage_layers"))
+    assert got == split and bool(out["ok_layers_divisible"])
+    assert split[0] + split[2] + (pp - 2) * split[1] == layers
+
+
+def test_slowest_uneven_stage_sets_the_pace():
+    """Llama-3.1-405B on 16 stages: a middle stage (8 layers, 8 x 3.2 B params) outweighs the last
+    (7 layers + the 2.1 B-param head), so the micro-batch is 8/126 of the layers' FLOPs, no logits."""
+    ds = dsx.training(model="llama-3.1-405b", hardware="H100", precision="bf16", gpus=1024, tp=8, pp=16,
+                      global_batch=512, seq_len=8192, recompute="none")
+    assert bool(ds.ok_layers_divisible) and float(ds.stage_layers) == 8
+    mm_layers = float(ds.matmul_params - ds.head_params)
+    hand = 6 * mm_layers * 8 / 126 * 8192 / 8
+    print(f"mb GEMM FLOPs {float(ds.mb_flops_matmul):.4e} vs hand {hand:.4e}")
+    assert float(ds.mb_flops_matmul) == pytest.approx(hand, rel=1e-12)
+    assert float(ds.mb_flops_logits) == 0.0
+    # 80 layers on 4 stages: equal stages, the last one (with the head) is the slowest
+    even = dsx.training(model="llama-3.1-70b", hardware="H100", precision="bf16", gpus=64, tp=8, pp=4,
+                        global_batch=64, seq_len=8192)
+    assert float(even.stage_layers) == 20 and float(even.mb_flops_logits) > 0
+
+
+def test_no_double_counting_of_memory_traffic_or_recompute():
+    """Only the memory-bound kernels' HBM traffic (activations, logits) is exposed on top of the
+    GEMMs; selective recompute with flash attention re-runs nothing (it stores no scores)."""
+    kw = dict(model="llama-3.1-70b", hardware="H100", precision="bf16", gpus=64, tp=8, pp=1,
+              global_batch=64, seq_len=8192, sequence_parallel=True)
+    ds = dsx.training(**kw, recompute="none")
+    nongemm = float(ds.mb_nongemm_memory_time)
+    assert 0 < nongemm < float(ds.mb_memory_time)
+    # the difference is exactly the weight reads (2 passes) + gradient accumulator (read + write)
+    shard = float(ds.params) / 8                                    # pp = 1: every parameter on the stage
+    rate = 0.85 * float(ds.hbm_bandwidth)
+    hand = shard * (2 * 2 + 2 * 4) / rate
+    print(f"weight + accumulator streams {float(ds.mb_memory_time) - nongemm:.4f} s vs hand {hand:.4f} s")
+    assert float(ds.mb_memory_time) - nongemm == pytest.approx(hand, rel=1e-9)
+    sel = dsx.training(**kw, recompute="selective", flash_attention=True)
+    assert float(sel.mb_flops) == float(ds.mb_flops)                # flash: nothing to recompute
+    nofl = dsx.training(**kw, recompute="selective", flash_attention=False)
+    base = dsx.training(**kw, recompute="none", flash_attention=False)
+    assert float(nofl.mb_flops_attention) > float(base.mb_flops_attention)   # Korthikanti §5: re-run

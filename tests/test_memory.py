@@ -37,8 +37,17 @@ def test_zero_stages_through_the_solver():
     n = float(ds.params.squeeze())
     assert float(states.sel(zero=0, gradient_bytes=2)) == pytest.approx(16 * n)
     assert float(states.sel(zero=1, gradient_bytes=4)) == pytest.approx((6 + 12 / 64) * n)
-    assert float(states.sel(zero=3, gradient_bytes=2)) == pytest.approx(16 * n / 64)
+    # ZeRO-3 at rest: 16/64 B/param; working set (FSDP, Zhao et al. 2023 §3.3.2): the layer being
+    # computed and the one prefetched, gathered at 2 B, and one layer's unreduced 2-B gradients
+    # (the stage's 32 layers share its parameters, embeddings included)
+    layer = n / 32
+    assert float(states.sel(zero=3, gradient_bytes=2)) == pytest.approx(16 * n / 64 + 2 * layer * 2 + layer * 2)
+    assert float(states.sel(zero=2, gradient_bytes=2)) == pytest.approx((2 + 14 / 64) * n + layer * 2)
     assert (states.diff("zero") < 0).all()
+    kept = train(model=["llama-3.1-8b"], hardware=["H100"], precision=["bf16"], gpus=64, zero=3, gradient_bytes=2,
+                 global_batch=64, zero3_reshard="step")
+    kept_states = float((kept.weights_memory + kept.gradients_memory + kept.optimizer_memory).squeeze())
+    assert kept_states == pytest.approx(16 * n / 64 + n * 2 + layer * 2)   # the whole stage stays gathered
 
 
 @pytest.mark.parametrize("t, sp, recompute, coefficient", [
@@ -123,3 +132,19 @@ def test_inference_70b_bf16_on_one_gpu_does_not_fit():
     assert float(w.sel(tp=1, precision="bf16")) == pytest.approx(70.554e9 * 2, rel=1e-4)
     kv = float(sv.kv_cache_memory.squeeze().sel(tp=4, precision="bf16"))
     assert kv == pytest.approx(8 * 2304 * 2 * 80 * 2 * 128 * 2)   # 2 of 8 KV heads per GPU
+
+
+def test_fp8_weights_have_one_size_in_memory_on_the_wire_and_in_checkpoints():
+    """weight_precision='fp8' (Transformer Engine fp8_model_init, Megatron --fp8-param-gather): 1 B
+    per weight held, gathered and checkpointed; bf16 weights: 2 B everywhere."""
+    kw = dict(model="llama-3.1-8b", hardware="H100", precision="fp8", gpus=64, tp=1, global_batch=256,
+              seq_len=4096, zero=3)
+    f8 = dsx.training(**kw, weight_precision="fp8")
+    b16 = dsx.training(**kw, weight_precision="bf16")
+    assert float(b16.weights_memory) == pytest.approx(2 * float(f8.weights_memory))
+    # gathers on the wire (bandwidth part: latency terms equal) and the checkpoint's weight copy
+    lat_free = dict(scale_up_latency="0 s", scale_out_latency="0 s", collective_latency="0 s")
+    f8w = dsx.training(**kw, **lat_free, weight_precision="fp8")
+    b16w = dsx.training(**kw, **lat_free, weight_precision="bf16")
+    assert float(b16w.layer_gather_time) == pytest.approx(2 * float(f8w.layer_gather_time))
+    assert float(b16.checkpoint_size - f8.checkpoint_size) == pytest.approx(float(f8.params) * 1.0)

@@ -7,6 +7,6 @@ from . import base  # noqa: F401
 from . import reliability  # noqa: F401
 from . import sustainability  # noqa: F401
 from . import economics  # noqa: F401
-from . import model, layout, compute, memory  # noqa: F401,E401
+from . import model, layout, compute, compute_training, memory  # noqa: F401,E401
 from . import network, training, data, scaling  # noqa: F401,E401
 from . import queueing, speculative, serving, serving_ops  # noqa: F401,E401

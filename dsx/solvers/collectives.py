@@ -240,7 +240,11 @@ def group_split(n, stride, domain):
     Returns
     -------
     (n_in, n_out)
-        ``n_in = min(n, max(1, D/S))`` peers share a domain; ``n_out = n/n_in`` domains.
+        ``n_in``: the largest divisor of ``n`` not above ``max(1, ⌊D/S⌋)``, the peers that share
+        a domain (an integer, so that every domain holds the same number of peers and the
+        hierarchical phases are whole rings); ``n_out = n/n_in`` domains. For powers of two this
+        is ``min(n, D/S)``; a 72-GPU NVLink domain with stride 8 holds 8 peers of a 64-rank
+        group (8 domains), not 9 (7.1 domains).
 
     References
     ----------
@@ -254,8 +258,24 @@ def group_split(n, stride, domain):
     [8.0, 1.0]
     >>> [float(x) for x in group_split(16, 2, 8)]     # 4 peers per node, 4 nodes
     [4.0, 4.0]
+    >>> [float(x) for x in group_split(64, 8, 72)]    # NVL72, t = 8: 8 peers per domain, 8 domains
+    [8.0, 8.0]
+    >>> [float(x) for x in group_split(12, 1, 8)]     # 12 ranks on 8-GPU nodes: 6 + 6
+    [6.0, 2.0]
     """
-    n_in = np.minimum(n, np.maximum(1.0, domain / stride))
+    cap = np.floor(np.maximum(1.0, domain / stride))
+    n_in = np.minimum(n, cap)
+    whole = np.isfinite(n) & (n == np.floor(n))
+    exact = whole & (np.fmod(n, n_in) == 0)
+    if not np.all(exact):
+        # largest divisor of n not above the cap: a loop over the candidate counts (at most the
+        # largest scale-up domain, a small fixed set), vectorised over the configurations
+        best = 1.0 + 0.0 * n_in
+        caps = np.asarray(cap, dtype=float)
+        top = int(np.nanmax(np.where(np.isfinite(caps), caps, 1.0)))
+        for k in range(2, top + 1):
+            best = where(whole & (np.fmod(n, k) == 0) & (k <= cap), float(k), best)
+        n_in = where(exact, n_in, where(whole, best, n_in))
     return n_in, n / n_in
 
 

@@ -1,8 +1,8 @@
-"""Per-GPU compute: FLOPs and HBM bytes of a training micro-batch or an inference step, and the roofline.
+"""Per-GPU compute: shared helpers and inputs; FLOPs, HBM bytes and roofline of an inference step.
 
-Training (:func:`training_compute`): one micro-batch on one GPU of the most-loaded pipeline
-stage (the last one, which also computes the logits), forward + backward (+ recomputation).
-Inference (:func:`inference_compute`): a prefill of ``batch`` prompts and one decode step,
+Training (:func:`dsx.solvers.compute_training.training_compute`, reachable here too): one
+micro-batch on one GPU of the pipeline stage that sets the pace, forward + backward
+(+ recomputation). Inference (:func:`inference_compute`): a prefill of ``batch`` prompts and one decode step,
 per GPU under ``tp``/``pp``. Every term is derived from the architecture (``model_shape``)
 and the layout; nothing is a fraction of the weights.
 
@@ -11,13 +11,7 @@ Matmul-class FLOPs (GEMMs, attention score/PV, logits) are charged to the tensor
 elementwise FLOPs (norms, activations, residuals) are reported in ``mb_flops`` but charged
 to memory: their cost is the activation traffic already counted in ``mb_hbm_bytes``.
 
-HBM accounting per training micro-batch (derived; documented in :func:`training_compute`):
-weights read ``2 + [full recompute]`` times (forward, data-gradient GEMM, recomputed
-forward) at ``weight_bytes``; the gradient accumulator read and written once
-(``2·gradient_bytes`` per parameter); each stored activation written and read in the
-forward, read back, and its gradient written and read in the backward (5 passes, +2 with
-full recompute); fp32 logits written/read in forward and backward (16 B per vocabulary
-entry per token).
+The training micro-batch's HBM accounting is documented in :mod:`dsx.solvers.compute_training`.
 """
 
 from __future__ import annotations
@@ -25,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Input, solver, where
-from .layout import CP, EP, MICRO_BATCH, PP, RECOMPUTE, SEQ_LEN, SEQUENCE_PARALLEL, TP
+from .layout import EP, PP, TP
 
-__all__ = ["training_compute", "inference_compute", "stage_params", "stored_activation_bytes",
+__all__ = ["inference_compute", "stage_params", "stored_activation_bytes",
            "attention_peak_fraction", "MATMUL_EFFICIENCY", "HBM_EFFICIENCY", "GRADIENT_BYTES",
            "FLASH_ATTENTION", "DROPOUT", "TRAINING_ATTENTION_BYTES"]
 
@@ -204,168 +198,6 @@ def attention_peak_fraction(compute_bytes, attention_bytes):
     return np.minimum(1.0, nominal(compute_bytes) / nominal(attention_bytes))
 
 
-@solver({
-    "model_flops_step": ("flop", "model FLOPs per step, whole job (PaLM definition, no recompute)"),
-    "hardware_flops_step": ("flop", "matmul-class FLOPs executed per step, whole job (incl. recompute)"),
-    "mb_flops": ("flop", "FLOPs of one micro-batch on one GPU of the most-loaded stage (fwd+bwd+recompute)"),
-    "mb_flops_matmul": ("flop", "micro-batch FLOPs: linear layers"),
-    "mb_flops_attention": ("flop", "micro-batch FLOPs: attention scores and PV"),
-    "mb_flops_elementwise": ("flop", "micro-batch FLOPs: norms, activations, residuals"),
-    "mb_flops_logits": ("flop", "micro-batch FLOPs: output projection (last stage)"),
-    "mb_hbm_bytes": ("B", "HBM bytes moved by one micro-batch on one GPU of the most-loaded stage"),
-    "mb_compute_time": ("s", "micro-batch compute time (matmul-class FLOPs at matmul_efficiency)"),
-    "mb_memory_time": ("s", "micro-batch HBM time at hbm_efficiency"),
-    "mb_time": ("s", "micro-batch time on one GPU, roofline max(compute, memory)"),
-    "arithmetic_intensity": ("flop/B", "micro-batch FLOPs per HBM byte"),
-    "ridge_intensity": ("flop/B", "derated ridge point (η_c F)/(η_m W)"),
-    "bound": ("", "roofline bound of the micro-batch: compute or memory"),
-})
-def training_compute(params, embedding_params, matmul_params, head_params, expert_params,
-                     attention_flops_per_token_ctx, elementwise_flops_per_token,
-                     activation_elements_per_token, replicated_activation_elements_per_token,
-                     attention_heads_total, vocab, experts, experts_per_token, tied_embeddings,
-                     tokens_per_sample, tokens_per_step, weight_bytes, activation_bytes,
-                     peak_flops, hbm_bandwidth, tp=TP, pp=PP, cp=CP, ep=EP, micro_batch=MICRO_BATCH,
-                     seq_len=SEQ_LEN, recompute=RECOMPUTE, sequence_parallel=SEQUENCE_PARALLEL,
-                     matmul_efficiency=MATMUL_EFFICIENCY, hbm_efficiency=HBM_EFFICIENCY,
-                     gradient_bytes=GRADIENT_BYTES, flash_attention=FLASH_ATTENTION,
-                     dropout=DROPOUT, causal_attention=CAUSAL_ATTENTION):
-    """FLOPs, HBM bytes and roofline time of one training micro-batch on one GPU.
-
-    Parameters
-    ----------
-    params, embedding_params, matmul_params, head_params, expert_params : float
-        param (``model_shape``).
-    attention_flops_per_token_ctx, elementwise_flops_per_token : float
-        flop per token (per key for attention), forward, all layers.
-    activation_elements_per_token, replicated_activation_elements_per_token, attention_heads_total : float
-        Stored-activation widths (elements per token, all layers).
-    vocab, experts, experts_per_token : float
-        Counts (NaN = none).
-    tied_embeddings : bool
-    tp, pp, cp, ep, micro_batch : int
-        Layout (micro_batch in sequences).
-    seq_len, tokens_per_sample, tokens_per_step : float
-        token.
-    recompute : str
-        ``none`` | ``selective`` | ``full``.
-    sequence_parallel : bool
-    weight_bytes, activation_bytes, gradient_bytes : float
-        B per element.
-    peak_flops : float
-        flop/s, dense, at the compute precision.
-    hbm_bandwidth : float
-        B/s.
-    matmul_efficiency, hbm_efficiency : float
-        Achieved fractions (dimensionless).
-    flash_attention, dropout, causal_attention : bool
-
-    Returns
-    -------
-    dict
-        ``model_flops_step``, ``hardware_flops_step`` (flop, whole job); ``mb_flops`` and its
-        split (flop, per GPU); ``mb_hbm_bytes`` (B); ``mb_compute_time``, ``mb_memory_time``,
-        ``mb_time`` (s); ``arithmetic_intensity``, ``ridge_intensity`` (flop/B); ``bound``.
-
-    Notes
-    -----
-    FLOPs per token (physics reference §2): forward ``2 N_mm + C_attn``; backward 2x; full
-    recompute +1 forward of the layers (not of the logits: Narayanan Eq. 3, layers x4, logits
-    x3); attention core ``4·L·a·d_h·s_ctx`` forward, x3 for fwd+bwd, +0.5 for the
-    FlashAttention backward's QK^T recompute, +1 for selective or full recompute (Korthikanti
-    App. A Eq. 8). Per GPU: layer FLOPs / (tp·cp·pp); logits (the head, ``2Vh`` per token) on
-    the last stage / (tp·cp). ``model_flops_step = 3(2 N_mm + C_attn(s))·B·s`` (PaLM App. B,
-    full-square attention); ``hardware_flops_step`` adds recomputation and excludes the
-    elementwise FLOPs (as Korthikanti App. A does). Compute time: GEMMs and logits at
-    ``η_c F``, the attention core at ``η_c F · attention_peak_fraction(b_a, 2)``: the 16-bit
-    rate (Transformer Engine keeps attention in BF16 in FP8 recipes), ``b_a`` the compute
-    precision's bytes (``activation_bytes``).
-
-    HBM bytes per micro-batch and GPU (derived): stage weights ``W`` (``stage_params``; MoE
-    experts hit by the micro-batch) x ``(b_w (2 + [full]) + 2 b_g)``; stored activations
-    (:func:`stored_activation_bytes`) x ``(5 + 2[full])`` x tokens; fp32 logits 16·V/(tp·cp)
-    per token. Per-step optimizer traffic is not here (per step, not per micro-batch).
-
-    References
-    ----------
-    Chowdhery et al. 2022 (PaLM) App. B; Narayanan et al. 2021 Eq. 3; Korthikanti et al. 2022
-    App. A Eqs. 7–9; Dao et al. 2022 §3.1; Williams et al. 2009 (roofline).
-
-    Examples
-    --------
-    Llama-3.1-70B on one H100 (bf16) at micro-batch 1 x 2048 tokens, no recompute:
-
-    >>> from dsx.solvers.model import model_shape
-    >>> m = model_shape.kernel("decoder", 80, 8192, 64, 8, 128, 28672, True, 128256,
-    ...                        cnn_activation_elements=0.0)
-    >>> out = training_compute.kernel(**{k: m[k] for k in training_compute.requires if k in m},
-    ...     vocab=128256, experts=0, experts_per_token=0, tied_embeddings=False, tp=1, pp=1, cp=1,
-    ...     ep=1, micro_batch=1, seq_len=2048, tokens_per_sample=2048, tokens_per_step=4 * 2048,
-    ...     recompute="none", sequence_parallel=True, weight_bytes=2, activation_bytes=2,
-    ...     peak_flops=989e12, hbm_bandwidth=3.35e12, matmul_efficiency=0.8, hbm_efficiency=0.85,
-    ...     gradient_bytes=4, flash_attention=True, dropout=False, causal_attention=False)
-    >>> round(float(out["mb_flops_matmul"]) / (6 * 68.451e9 * 2048), 4), str(out["bound"])
-    (1.0, 'compute')
-    """
-    full = 1.0 * (recompute == "full")
-    sel = 1.0 * (recompute == "selective")
-    fl = 1.0 * flash_attention
-    V = np.fmax(vocab, 0.0)
-    tokens_mb = micro_batch * tokens_per_sample                 # tokens of one micro-batch
-    tok_gpu = tokens_mb / (tp * cp)                             # per GPU (tp, cp share the work)
-    mm_layers = matmul_params - head_params
-    s_ctx = seq_len * (1.0 - 0.5 * causal_attention)
-    attn_mult = 3.0 + 0.5 * fl + np.fmin(sel + full, 1.0)
-
-    f_mm = (6.0 + 2.0 * full) * (mm_layers / pp) * tok_gpu
-    f_attn = (attn_mult * attention_flops_per_token_ctx / pp) * s_ctx * tok_gpu
-    f_logits = 6.0 * head_params * tok_gpu
-    f_elt = ((3.0 + full) * elementwise_flops_per_token / pp) * tok_gpu
-    f_matmul_class = f_mm + f_attn + f_logits
-    mb_flops = f_matmul_class + f_elt
-
-    model_flops = 3.0 * (2.0 * matmul_params + attention_flops_per_token_ctx * seq_len) * tokens_per_step
-    hw_per_token = ((6.0 + 2.0 * full) * mm_layers + 6.0 * head_params
-                    + attn_mult * attention_flops_per_token_ctx * s_ctx)
-    hardware_flops = hw_per_token * tokens_per_step
-
-    # HBM bytes
-    touched = _touched(experts, experts_per_token, tokens_mb)
-    w_all = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep)
-    w_stage = w_all - expert_params / (pp * tp * ep) * (1.0 - touched)
-    weight_traffic = w_stage * (weight_bytes * (2.0 + full) + 2.0 * gradient_bytes)
-    stored = stored_activation_bytes(activation_elements_per_token, replicated_activation_elements_per_token,
-                                     attention_heads_total, activation_bytes, seq_len, tp, pp, 1,
-                                     sequence_parallel, flash_attention, dropout)
-    act_traffic = (5.0 + 2.0 * full) * stored * (tokens_mb / cp)
-    logits_traffic = 16.0 * V / tp * (tokens_mb / cp)
-    mb_bytes = weight_traffic + act_traffic + logits_traffic
-
-    rate_c = matmul_efficiency * peak_flops
-    rate_m = hbm_efficiency * hbm_bandwidth
-    # attention core at the 16-bit rate even when the GEMMs run at FP8/FP4 (charged once here;
-    # step_time's executed-time estimate applies the same fraction to its own rate, not on top)
-    attn_frac = attention_peak_fraction(activation_bytes, TRAINING_ATTENTION_BYTES)
-    t_c = (f_mm + f_logits) / rate_c + f_attn / (rate_c * attn_frac)
-    t_m = mb_bytes / rate_m
-    return {
-        "model_flops_step": model_flops,
-        "hardware_flops_step": hardware_flops,
-        "mb_flops": mb_flops,
-        "mb_flops_matmul": f_mm,
-        "mb_flops_attention": f_attn,
-        "mb_flops_elementwise": f_elt,
-        "mb_flops_logits": f_logits,
-        "mb_hbm_bytes": mb_bytes,
-        "mb_compute_time": t_c,
-        "mb_memory_time": t_m,
-        "mb_time": np.maximum(t_c, t_m),  # NaN (unsupported precision) propagates
-        "arithmetic_intensity": mb_flops / mb_bytes,
-        "ridge_intensity": rate_c / rate_m,
-        "bound": where(t_c >= t_m, "compute", "memory"),
-    }
-
-
 def kv_share(kv_heads, attention, tp):
     """Fraction of a layer's KV cache held by one GPU under tensor parallelism.
 
@@ -538,3 +370,11 @@ def inference_compute(arch, params, embedding_params, matmul_params, head_params
         "prefill_bound": where(tc_pre >= tm_pre, "compute", "memory"),
         "decode_bound": where(tc_dec >= tm_dec, "compute", "memory"),
     }
+
+
+def __getattr__(name):
+    """``training_compute`` lives in :mod:`dsx.solvers.compute_training`; kept reachable here."""
+    if name == "training_compute":
+        from .compute_training import training_compute
+        return training_compute
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver
+from .base import Input, solver, where
 
 __all__ = ["layout", "LAYOUT_CHECKS"]
 
@@ -49,6 +49,16 @@ VIRTUAL_STAGES = Input(1, "", "Interleaved pipeline model chunks per GPU (Naraya
                        "1 = plain 1F1B", integer=True)
 SEQUENCE_PARALLEL = Input(True, "", "Megatron sequence parallelism: norm/dropout activations sharded over "
                           "tp (Korthikanti et al. 2022 §4.2.2)")
+FIRST_STAGE_LAYERS = Input(
+    0, "", "Transformer layers on the first pipeline stage (Megatron-LM "
+    "--decoder-first-pipeline-num-layers). 0 (default) = automatic: every middle stage holds "
+    "ceil(L/pp) layers and the first and last stages share the rest, the first taking the larger "
+    "half (126 layers on 16 stages: 7 + 14x8 + 7, as Llama 3 405B, Llama Team 2024 §3.3.2; 61 on 16: "
+    "3 + 14x4 + 2); equal stages when pp divides the layers", integer=True, minimum=0)
+LAST_STAGE_LAYERS = Input(
+    0, "", "Transformer layers on the last pipeline stage, which also computes the output head and "
+    "loss (Megatron-LM --decoder-last-pipeline-num-layers). 0 (default) = automatic, see "
+    "first_stage_layers", integer=True, minimum=0)
 ZERO = Input(1, "", "Sharding over dp·cp: 0 none, 1 optimizer states (= Megatron distributed optimizer), "
              "2 + gradients, 3 + weights (FSDP) (Rajbhandari et al. 2020 §5)", integer=True, minimum=0)
 RECOMPUTE = Input("selective", None, "Activation recomputation: none, selective (attention core, "
@@ -62,12 +72,15 @@ _whole = lambda x: x == np.floor(x)  # noqa: E731  (a count that divides exactly
 @solver({
     "dp": ("", "data-parallel degree gpus/(tp·pp·cp)"),
     "micro_batches": ("", "micro-batches per pipeline per step, global_batch/(dp·micro_batch)"),
-    "layers_per_stage": ("", "transformer layers per pipeline stage"),
+    "layers_per_stage": ("", "transformer layers on the most-loaded pipeline stage"),
+    "first_stage_layers": ("", "transformer layers on the first pipeline stage"),
+    "last_stage_layers": ("", "transformer layers on the last pipeline stage (it also computes the head)"),
     "tokens_per_sample": ("token", "tokens per sequence (seq_len; 1 image for a CNN)"),
     "tokens_per_step": ("token", "tokens per optimizer step, global_batch·seq_len"),
     "ok_gpus_divisible": ("", "gpus divisible by tp·pp·cp"),
     "ok_tp_heads": ("", "tp divides the attention heads"),
-    "ok_layers_divisible": ("", "layers divisible by pp·virtual_stages"),
+    "ok_layers_divisible": ("", "every pipeline stage holds at least one layer, and its middle stages' "
+                            "layers split into virtual_stages equal chunks"),
     "ok_experts_divisible": ("", "ep divides the experts and dp·cp (ep = 1 for dense models)"),
     "ok_batch_divisible": ("", "global_batch divisible by dp·micro_batch"),
     "ok_context": ("", "seq_len within the model's max_context"),
@@ -77,7 +90,7 @@ _whole = lambda x: x == np.floor(x)  # noqa: E731  (a count that divides exactly
 def layout(arch, layers, heads, experts, max_context, peak_flops, gpus=GPUS, tp=TP, pp=PP, cp=CP,
            ep=EP, global_batch=GLOBAL_BATCH, micro_batch=MICRO_BATCH, seq_len=SEQ_LEN,
            virtual_stages=VIRTUAL_STAGES, sequence_parallel=SEQUENCE_PARALLEL, zero=ZERO,
-           recompute=RECOMPUTE):
+           recompute=RECOMPUTE, first_stage_layers=FIRST_STAGE_LAYERS, last_stage_layers=LAST_STAGE_LAYERS):
     """Derive the data-parallel degree, micro-batches, stage size and tokens; check the layout.
 
     Parameters
@@ -94,12 +107,26 @@ def layout(arch, layers, heads, experts, max_context, peak_flops, gpus=GPUS, tp=
         token per sequence.
     sequence_parallel, zero, recompute
         Registered here, used by compute and memory.
+    first_stage_layers, last_stage_layers : int
+        Layers on the first / last pipeline stage; 0 = automatic (see Notes).
 
     Returns
     -------
     dict
-        ``dp``, ``micro_batches``, ``layers_per_stage`` (counts), ``tokens_per_sample``,
+        ``dp``, ``micro_batches``, ``layers_per_stage`` (the most-loaded stage),
+        ``first_stage_layers``, ``last_stage_layers`` (counts), ``tokens_per_sample``,
         ``tokens_per_step`` (token), and the boolean ``ok_*`` flags.
+
+    Notes
+    -----
+    Pipeline stages as they are run: a layer count that ``pp`` does not divide is a layout,
+    not an error. The middle ``p − 2`` stages hold ``c = ⌈L/p⌉`` layers each (``c`` chosen by
+    the user through the first/last counts: ``c = ⌈(L − f − l)/(p − 2)⌉``), the first and last
+    the remaining ``L − (p−2)c``, the first the larger half: 126 layers on 16 stages give
+    7 + 14×8 + 7 (Llama 3 405B: one layer fewer on the first and last stage, Llama Team 2024
+    §3.3.2), 70 on 12 give 5 + 10×6 + 5, 61 on 16 give 3 + 14×4 + 2 (DeepSeek-V3's 61 layers
+    on 16 stages, DeepSeek-AI 2024 §3.2). The slowest stage sets the pace of the pipeline
+    (the compute solver picks it: the most layers, or the last stage with its head).
 
     References
     ----------
@@ -125,7 +152,22 @@ def layout(arch, layers, heads, experts, max_context, peak_flops, gpus=GPUS, tp=
     heads_ = np.fmax(heads, 1.0)  # fmax: NaN -> 1
     layers_ = np.fmax(layers, 1.0)
     ok_tp = (tp <= heads_) & (heads_ % tp == 0)
-    ok_layers = layers_ % (pp * virtual_stages) == 0
+    # uneven pipeline stages (Megatron first/last-stage layer counts)
+    auto = (first_stage_layers <= 0) & (last_stage_layers <= 0)
+    middle = np.maximum(pp - 2.0, 0.0)
+    c_auto = np.ceil(layers_ / pp)
+    c_user = np.ceil((layers_ - first_stage_layers - last_stage_layers) / np.maximum(middle, 1.0))
+    c = where(auto, c_auto, c_user)
+    rest = layers_ - middle * c                                   # first + last (p >= 2)
+    first = where(auto, np.ceil(rest / 2.0), first_stage_layers)
+    last = where(auto, rest - np.ceil(rest / 2.0), last_stage_layers)
+    first = where(pp <= 1, layers_, first)
+    last = where(pp <= 1, layers_, last)
+    c = where(pp <= 2, np.maximum(first, last), c)
+    most = np.maximum(c, np.maximum(first, last))
+    users_add_up = auto | (first_stage_layers + last_stage_layers + middle * c == layers_)
+    ok_layers = ((first >= 1) & (last >= 1) & (c >= 1) & users_add_up
+                 & (where(pp > 2, c, most) % virtual_stages == 0))
     ex = np.fmax(experts, 0.0)
     ok_experts = (((ex % ep == 0) & (ex > 0)) | (ep == 1)) & ((dp * cp) % ep == 0)
     ok_batch = _whole(micro_batches) & (micro_batches >= 1) & ok_gpus
@@ -135,7 +177,9 @@ def layout(arch, layers, heads, experts, max_context, peak_flops, gpus=GPUS, tp=
     return {
         "dp": dp,
         "micro_batches": micro_batches,
-        "layers_per_stage": layers_ / pp,
+        "layers_per_stage": most,
+        "first_stage_layers": first,
+        "last_stage_layers": last,
         "tokens_per_sample": tokens_per_sample,
         "tokens_per_step": global_batch * tokens_per_sample,
         "ok_gpus_divisible": ok_gpus,

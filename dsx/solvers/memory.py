@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver
+from .base import Input, solver, where
 from .compute import (BATCH, DROPOUT, INPUT_LEN, OUTPUT_LEN, FLASH_ATTENTION, GRADIENT_BYTES, kv_share, stage_params,
                       stored_activation_bytes)
+from .network import PREFETCH_DEPTH, ZERO3_RESHARD
 from .layout import (CP, EP, MICRO_BATCH, PP, RECOMPUTE, SEQ_LEN, SEQUENCE_PARALLEL, TP, VIRTUAL_STAGES,
                      ZERO)
 
@@ -92,7 +93,8 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
                     virtual_stages=VIRTUAL_STAGES, recompute=RECOMPUTE, sequence_parallel=SEQUENCE_PARALLEL,
                     zero=ZERO, gradient_bytes=GRADIENT_BYTES, optimizer_bytes=OPTIMIZER_BYTES,
                     flash_attention=FLASH_ATTENTION, dropout=DROPOUT, memory_reserve=MEMORY_RESERVE,
-                    memory_fragmentation=MEMORY_FRAGMENTATION):
+                    memory_fragmentation=MEMORY_FRAGMENTATION, layers_per_stage=None,
+                    zero3_reshard=ZERO3_RESHARD, prefetch_depth=PREFETCH_DEPTH):
     """Training memory per GPU: model states (ZeRO), activations (pipeline-aware) and reserve.
 
     Parameters
@@ -109,8 +111,11 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     tokens_per_sample, seq_len : float
         token.
     weight_bytes, activation_bytes, gradient_bytes, optimizer_bytes : float
-        B per element / parameter. Weights are held at ``max(weight_bytes, 2)``: FP8 training
-        keeps 16-bit model weights and casts per GEMM (NVIDIA Transformer Engine).
+        B per element / parameter. Weights are held at ``weight_bytes``, the one size they have
+        in memory, on the wire (DP/ZeRO gathers) and in checkpoints: FP8 weights
+        (``weight_precision="fp8"``; Transformer Engine ``fp8_model_init``, Megatron-LM
+        ``--fp8-param-gather``) are 1 B everywhere; the common FP8 recipe that keeps 16-bit
+        weights and casts per GEMM is ``precision="fp8", weight_precision="bf16"``.
     hbm_capacity : float
         B.
     tp, pp, cp, ep, micro_batch, virtual_stages, zero : int
@@ -118,6 +123,12 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     sequence_parallel, flash_attention, dropout : bool
     memory_reserve : float
         B.
+    layers_per_stage : float, optional
+        Layers on the most-loaded pipeline stage (``layout``; uneven stages); default ``L/pp``.
+    zero3_reshard, prefetch_depth
+        ZeRO-3 working set: the whole stage's gathered weights unless they are freed after every
+        forward (``zero3_reshard="forward"``), else ``1 + prefetch_depth`` gathered layers; ZeRO ≥ 2 also holds one
+        layer's unreduced gradients before its reduce-scatter (Zhao et al. 2023 §3.2, §3.3.2).
     memory_fragmentation : float
         Fraction.
 
@@ -170,24 +181,31 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     L = np.fmax(layers, 1.0)
     h = np.fmax(hidden, 0.0)
     V = np.fmax(vocab, 0.0)
+    # uneven stages: the most-loaded stage holds layers_per_stage of the L layers (1/pp_s of them)
+    pp_s = pp if layers_per_stage is None else L / np.fmax(layers_per_stage, 1.0)
 
     # model states
-    n_gpu = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep)
-    n_exp = expert_params / (pp * tp * ep)
-    b_w = np.fmax(weight_bytes, 2.0)
+    n_gpu = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp_s, ep)
+    n_exp = expert_params / (pp_s * tp * ep)
+    b_w = weight_bytes                          # one size: memory, wire, checkpoint
     shard = dp * cp
     wd, gd, od = model_state_bytes(n_gpu - n_exp, b_w, gradient_bytes, optimizer_bytes, zero, shard)
     we, ge, oe = model_state_bytes(n_exp, b_w, gradient_bytes, optimizer_bytes, zero, shard / ep)
     weights, grads, opt = wd + we, gd + ge, od + oe
+    # sharded working set: gathered parameters (ZeRO 3) and one layer's unreduced gradients (ZeRO >= 2)
+    layer = n_gpu / np.fmax(L / pp_s, 1.0)
+    gathered = where(zero3_reshard == "forward", (1.0 + prefetch_depth) * layer, n_gpu)
+    weights = weights + (zero >= 3) * np.minimum(gathered, n_gpu) * b_w
+    grads = grads + (zero >= 2) * layer * gradient_bytes
 
     # activations, per token of one micro-batch, L/p layers on one GPU
     stored = stored_activation_bytes(activation_elements_per_token, replicated_activation_elements_per_token,
-                                     attention_heads_total, activation_bytes, seq_len, tp, pp, cp,
+                                     attention_heads_total, activation_bytes, seq_len, tp, pp_s, cp,
                                      sequence_parallel, recompute_scores, dropout)
     sp_div = tp ** (1.0 * sequence_parallel)
-    checkpoint = activation_bytes * h * L / (sp_div * pp * cp)      # full recompute: layer inputs
+    checkpoint = activation_bytes * h * L / (sp_div * pp_s * cp)      # full recompute: layer inputs
     per_token = stored + full * (checkpoint - stored)
-    one_layer = full * stored * pp / L                               # recomputed layer's working set
+    one_layer = full * stored * pp_s / L                               # recomputed layer's working set
     tokens_mb = micro_batch * tokens_per_sample
     in_flight = np.fmin(pp, micro_batches) * (1.0 + (virtual_stages > 1) * (pp - 1.0) / (pp * virtual_stages))
     embed = (8.0 + 1.0 * dropout * h) / (tp * cp)                    # input ids (int64) + embedding dropout

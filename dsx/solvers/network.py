@@ -30,6 +30,26 @@ __all__ = [
     "COLLECTIVE_LATENCY",
 ]
 
+ZERO3_RESHARD = Input(
+    "forward", None,
+    "When ZeRO-3/FSDP frees a layer's gathered parameters again: 'forward' (default) after its "
+    "forward and after its backward, so every micro-batch gathers each layer twice (FSDP "
+    "FULL_SHARD / reshard_after_forward=True, DeepSpeed ZeRO-3; Zhao et al. 2023 §3.2, "
+    "Rajbhandari et al. 2020 §5.3); 'backward' only after its backward, one gather per layer per "
+    "micro-batch (FSDP2 reshard_after_forward=False, as Llama 3 trains with pipeline parallelism, "
+    "Llama Team 2024 §3.3.2, and torchtitan does under PP); 'step' never within a step, one gather "
+    "per layer per step (gradient accumulation with the parameters kept). 'backward' and 'step' "
+    "hold the whole stage's weights gathered", choices=("forward", "backward", "step"))
+
+PREFETCH_DEPTH = Input(
+    1, "", "Layers whose parameters ZeRO-3/FSDP gathers ahead of the compute (FSDP forward_prefetch / "
+    "backward_prefetch=BACKWARD_PRE and FSDP2's implicit prefetch: 1, Zhao et al. 2023 §3.3.2; "
+    "DeepSpeed stage3_prefetch_bucket_size). 0: each gather waits for the compute before it (fully "
+    "exposed). With uniform layers one layer ahead already reaches the steady state max(gather, "
+    "compute) per layer, because the gathers run one after another on one communication stream: "
+    "deeper prefetch absorbs jitter, which this model does not have, and costs one more gathered "
+    "layer of memory", integer=True, minimum=0)
+
 COLLECTIVE_LATENCY = Input(
     10e-6, "s",
     "Fixed cost of one collective call over two or more ranks (kernel launch, rank "
@@ -48,15 +68,21 @@ COLLECTIVE_LATENCY = Input(
     "mb_cp_comm_time": ("s", "context-parallel communication per micro-batch per stage (fwd+bwd)"),
     "mb_ep_comm_time": ("s", "expert-parallel all-to-all per micro-batch per stage (fwd+bwd)"),
     "mb_pp_comm_time": ("s", "pipeline point-to-point per micro-batch per stage (fwd+bwd)"),
-    "dp_comm_time": ("s", "gradient reduction (reduce-scatter + all-gather) per step"),
-    "zero3_comm_time": ("s", "extra ZeRO-3 parameter all-gathers per step (2m-1 of them)"),
+    "dp_comm_time": ("s", "data-parallel traffic run once per step: gradient all-reduce (ZeRO 0), "
+                     "reduce-scatter + parameter all-gather (ZeRO 1), parameter all-gather (ZeRO 2)"),
+    "layer_gather_time": ("s", "one ZeRO-3/FSDP all-gather of one layer's parameters over the sharding group"),
+    "layer_reduce_scatter_time": ("s", "one reduce-scatter of one layer's gradients (ZeRO >= 2, every micro-batch)"),
+    "zero3_gathers": ("", "ZeRO-3/FSDP parameter all-gathers of each layer per step"),
+    "zero3_comm_time": ("s", "ZeRO-3/FSDP parameter all-gathers per step, all layers"),
+    "mb_dp_comm_time": ("s", "sharded-data-parallel traffic of one micro-batch: per-layer gradient "
+                        "reduce-scatters (ZeRO >= 2) and parameter gathers (ZeRO 3)"),
 })
 def communication(
     dp, micro_batches, layers, hidden, kv_heads, head_dim, layers_per_stage,
     params, embedding_params, head_params, expert_params, tied_embeddings,
     scale_up_bandwidth, scale_up_latency, scale_out_bandwidth, scale_out_latency,
     activation_bytes, weight_bytes,
-    experts=0, experts_per_token=0, dense_layers=0, scale_up_domain=None,
+    experts=0, experts_per_token=0, dense_layers=0, scale_up_domain=None, stage_layers=None,
     tp=INPUTS["tp"], pp=INPUTS["pp"], cp=INPUTS["cp"], ep=INPUTS["ep"], seq_len=INPUTS["seq_len"],
     micro_batch=INPUTS["micro_batch"], virtual_stages=INPUTS["virtual_stages"],
     sequence_parallel=INPUTS["sequence_parallel"], zero=INPUTS["zero"], recompute=INPUTS["recompute"],
@@ -70,6 +96,7 @@ def communication(
                            "divides the scale-out bandwidth", minimum=1.0),
     gradient_bytes=GRADIENT_BYTES,
     collective_latency=COLLECTIVE_LATENCY,
+    zero3_reshard=ZERO3_RESHARD,
 ):
     """Per-micro-batch and per-step communication time of each parallel group.
 
@@ -107,8 +134,14 @@ def communication(
         Interleaved pipeline chunks ``v`` (pipeline sends × ``v``).
     layers_per_stage : int
         Layers on the most-loaded pipeline stage.
+    stage_layers : int, optional
+        Layers on the stage that sets the pipeline's pace (``training_compute``; uneven
+        stages); default ``layers_per_stage``.
     micro_batches : float
         Micro-batches per pipeline per step ``m`` (ZeRO-3 gathers parameters for each).
+    zero3_reshard : {"forward", "backward", "step"}
+        When ZeRO-3 frees gathered parameters: gathers per layer 2 per micro-batch, 1 per
+        micro-batch, 1 per step.
     experts, experts_per_token, dense_layers : int
         MoE shape ``E, k`` and leading dense layers (0 / NaN for dense models).
     scale_up_domain : int, optional
@@ -140,18 +173,27 @@ def communication(
         all-to-all forward and backward (4; 6 with full recompute) of ``T_loc·k·h`` elements.
         ``mb_pp_comm_time`` (s): ``2v`` sends of ``(s/c)·b·h/t`` per micro-batch (activation
         forward, gradient backward; scatter-gather over the ``t`` rails). ``dp_comm_time`` (s):
-        gradient reduce-scatter + parameter all-gather (= one all-reduce) over the DP×CP group,
-        once per step: ZeRO 0 all-reduces the gradients (``gradient_bytes``), ZeRO ≥ 1
-        reduce-scatters them and all-gathers the updated parameters (``weight_bytes``); MoE
-        expert gradients reduce over the expert-data-parallel group ``d·c/e``. ``zero3_comm_time`` (s): ZeRO-3/FSDP's parameter all-gathers beyond the
-        all-reduce's, ``2m − 1`` of them (forward and backward of each micro-batch; volume 1.5×
-        DP at ``m = 1``, ZeRO §7.2), 0 for other stages.
+        the data-parallel traffic run once per step over the DP×CP group: ZeRO 0 all-reduces
+        the gradients (``gradient_bytes``), ZeRO 1 reduce-scatters them and all-gathers the
+        updated parameters (``weight_bytes``), ZeRO 2 only all-gathers the parameters, ZeRO 3
+        nothing; MoE expert gradients reduce over the expert-data-parallel group ``d·c/e``.
+        ``layer_reduce_scatter_time`` (s): ZeRO ≥ 2 reduce-scatters one layer's gradients in the
+        backward of every micro-batch. ``layer_gather_time`` (s): ZeRO 3 all-gathers one
+        layer's parameters (one collective, with its own call and hop latencies) before the
+        layer's forward and again before its backward. ``zero3_gathers``: gathers of each
+        layer per step, ``2m`` (``m`` with ``zero3_reshard="backward"``, 1 with ``"step"``); ``zero3_comm_time =
+        zero3_gathers · L_stage · layer_gather_time`` (s). ``mb_dp_comm_time`` (s): one
+        micro-batch's sharded-DP traffic, ``L_stage (t_rs + 2 t_ag)`` (``t_ag`` once with
+        ``"backward"``, not at all with ``"step"``) (ZeRO §7.2: 1.5x the
+        DP volume at ``m = 1``). How much of it hides under compute is the step solver's.
 
     References
     ----------
     Shoeybi et al. 2019 §3 (TP: 2 all-reduces fwd + 2 bwd per layer); Korthikanti et al.
     2022 §4.2.2 (sequence parallelism); Narayanan et al. 2021 §3.2, §4.1 (PP scatter/gather,
-    DP all-reduce); Rajbhandari et al. 2020 §7.2 (ZeRO-3 1.5× volume); Lepikhin et al. 2021
+    DP all-reduce); Rajbhandari et al. 2020 §5.3, §7.2 (ZeRO-3 per-layer gathers, 1.5× volume); Zhao et al. 2023
+    (PyTorch FSDP, VLDB 16(12)) §3.2 (one all-gather per FSDP unit in forward and backward,
+    reduce-scatter per backward); Lepikhin et al. 2021
     (GShard dispatch/combine); NVIDIA/Megatron-LM ``context_parallel.rst``; physics.md §5.
 
     Examples
@@ -171,6 +213,10 @@ def communication(
     >>> round(float(out["mb_tp_comm_time"]), 3)        # 80 · 4 · 2·7/8 · 134 MB / 450 GB/s
     0.167
     """
+    if stage_layers is not None:
+        layers_per_stage = stage_layers
+    pp_eff = np.fmax(layers, 1.0) / np.fmax(layers_per_stage, 1.0)     # 1 / the stage's share of the layers
+    pp_eff = where(np.isfinite(pp_eff), pp_eff, pp)
     domain = gpus_per_node if scale_up_domain is None else np.fmax(gpus_per_node, scale_up_domain)
     bw_up = link_efficiency * scale_up_bandwidth
     bw_out = link_efficiency * scale_out_bandwidth / oversubscription
@@ -208,25 +254,41 @@ def communication(
     mb_pp = where(pp > 1, 2.0 * virtual_stages * p2p_time(act / tp, where(inside, bw_up, bw_out),
                                                           where(inside, *lat[:2])), 0.0)
 
-    # DP: this GPU's shard of the most-loaded stage, reduced over the DP×CP group once per
-    # step; routed experts over the expert-data-parallel group (d·c/e ranks, stride t·e).
-    # ZeRO 0: all-reduce of the gradients; ZeRO >= 1 (distributed optimizer): reduce-scatter
-    # of the gradients + all-gather of the updated 16-bit parameters.
-    shard = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep)
-    expert_gpu = np.fmax(expert_params, 0.0) / (tp * pp * ep)
+    # DP: this GPU's shard of the most-loaded stage over the DP×CP group; routed experts over
+    # the expert-data-parallel group (d·c/e ranks, stride t·e). Traffic run once per step:
+    # ZeRO 0 all-reduces the accumulated gradients; ZeRO 1 (distributed optimizer)
+    # reduce-scatters them and all-gathers the updated 16-bit parameters; ZeRO 2 only
+    # all-gathers the parameters (its gradients were reduce-scattered per micro-batch);
+    # ZeRO 3 gathers parameters as it computes, nothing after the step.
+    shard = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp_eff, ep)
+    expert_gpu = np.fmax(expert_params, 0.0) / (tp * pp_eff * ep)
     dense_gpu = shard - expert_gpu
     dpc = dp * cp
 
-    def over_dp(nbytes, collective):
-        return (collective(nbytes * dense_gpu, dpc, tp, domain, bw_up, bw_out, *lat)
-                + collective(nbytes * expert_gpu, dpc / ep, tp * ep, domain, bw_up, bw_out, *lat))
+    def over_dp(nbytes):
+        """A gather-sized collective of ``nbytes`` per parameter of this GPU's stage shard."""
+        return (group_all_gather_time(nbytes * dense_gpu, dpc, tp, domain, bw_up, bw_out, *lat)
+                + where(expert_gpu > 0, group_all_gather_time(nbytes * expert_gpu, dpc / ep, tp * ep, domain,
+                                                              bw_up, bw_out, *lat), 0.0))  # dense: no call
 
-    gather = over_dp(weight_bytes, group_all_gather_time)       # = reduce-scatter time
-    reduce = over_dp(gradient_bytes, group_all_gather_time)
-    dp_time = reduce + where(zero >= 1, gather, reduce)
-    # ZeRO-3 / FSDP: parameters all-gathered for every micro-batch's forward and backward
-    # (2m gathers; the one after the step is not needed): 2m − 1 more than ZeRO-1
-    # (ZeRO §7.2: 1.5x the DP volume at m = 1).
-    z3 = where(zero >= 3, (2.0 * micro_batches - 1.0) * gather, 0.0)
+    gather = over_dp(weight_bytes)                                 # = reduce-scatter time
+    reduce = over_dp(gradient_bytes)
+    dp_time = where(zero <= 0, 2.0 * reduce, where(zero == 1, reduce + gather, where(zero == 2, gather, 0.0)))
+
+    # ZeRO >= 2 / FSDP: every micro-batch's backward reduce-scatters each layer's gradients as
+    # they are produced (the shards cannot accumulate unreduced gradients); ZeRO-3 also
+    # all-gathers each layer's parameters before its forward and again before its backward,
+    # one collective per layer, each with its own call and hop latencies (ZeRO §5.3, §7.2:
+    # 1.5x the DP volume at one micro-batch; FSDP, Zhao et al. 2023 §3.2). The stage's
+    # embedding and head are spread over its layers (one collective per layer).
+    per_layer = np.fmax(layers_per_stage, 1.0)
+    layer_gather = where(zero >= 3, over_dp(weight_bytes / per_layer), 0.0)
+    layer_rs = where(zero >= 2, over_dp(gradient_bytes / per_layer), 0.0)
+    per_mb = where(zero3_reshard == "forward", 2.0, where(zero3_reshard == "backward", 1.0, 0.0))
+    gathers = where(zero >= 3, where(zero3_reshard == "step", 1.0, per_mb * micro_batches), 0.0)
+    z3 = gathers * per_layer * layer_gather
+    mb_dp = per_layer * (layer_rs + per_mb * layer_gather)
     return {"mb_tp_comm_time": mb_tp, "mb_cp_comm_time": mb_cp, "mb_ep_comm_time": mb_ep,
-            "mb_pp_comm_time": mb_pp, "dp_comm_time": dp_time, "zero3_comm_time": z3}
+            "mb_pp_comm_time": mb_pp, "dp_comm_time": dp_time, "layer_gather_time": layer_gather,
+            "layer_reduce_scatter_time": layer_rs, "zero3_gathers": gathers, "zero3_comm_time": z3,
+            "mb_dp_comm_time": mb_dp}

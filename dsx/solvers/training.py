@@ -1,4 +1,6 @@
-"""Training step time, throughput, utilisation and time to train.
+"""Training step time and feasibility.
+
+Throughput, MFU and the time to train are in :mod:`dsx.solvers.utilisation` (re-exported here).
 
 One optimizer step of a pipeline of ``p`` stages with ``m`` micro-batches per pipeline and
 ``v`` interleaved chunks per GPU takes (Narayanan et al. 2021 §2.2, Eq. 1; physics.md §6)::
@@ -18,10 +20,10 @@ import numpy as np
 from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
 from .base import INPUTS, Input, first_reason, solver, where
 from .compute import HBM_EFFICIENCY, MATMUL_EFFICIENCY, TRAINING_ATTENTION_BYTES, attention_peak_fraction
+from .network import PREFETCH_DEPTH, ZERO3_RESHARD
+from .utilisation import MFU_PEAK, SECONDS_PER_DAY, throughput, time_to_train  # noqa: F401  (the stack's steps)
 
 __all__ = ["step_time", "throughput", "time_to_train", "feasibility"]
-
-SECONDS_PER_DAY = 86_400.0
 
 #: Labels ``bottleneck`` takes, in tie order (the compute term is "compute" or "memory").
 LABELS = ("compute", "memory", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble", "dp_comm", "optimizer")
@@ -54,17 +56,20 @@ def _take(labels, code):
 def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_memory_time,
               peak_flops, activation_bytes, micro_batches, bound,
               mb_tp_comm_time, mb_cp_comm_time, mb_ep_comm_time, mb_pp_comm_time,
-              dp_comm_time, zero3_comm_time,
+              dp_comm_time, zero3_comm_time, layer_gather_time, layer_reduce_scatter_time, layers_per_stage,
               weights_memory, gradients_memory, optimizer_memory, hbm_bandwidth,
               pp=INPUTS["pp"], virtual_stages=INPUTS["virtual_stages"], zero=INPUTS["zero"],
+              recompute=INPUTS["recompute"], zero3_reshard=ZERO3_RESHARD,
               hbm_efficiency=HBM_EFFICIENCY, matmul_efficiency=MATMUL_EFFICIENCY,
-              kernel_efficiency=Input(0.82, "", "End-to-end fraction of the kernel-level GEMM rate "
+              kernel_efficiency=Input(0.76, "", "End-to-end fraction of the kernel-level GEMM rate "
                                       "(matmul_efficiency x peak) a training step achieves: launch gaps, "
                                       "framework and optimizer-hook overhead, odd GEMM shapes, FP8 casts. "
-                                      "Calibrated with attention_efficiency and memory_exposure on 36 "
-                                      "published runs (Megatron-LM, llm-foundry MPT, NeMo; "
+                                      "Calibrated with attention_efficiency and memory_exposure on the same "
+                                      "36 published runs (Megatron-LM, llm-foundry MPT, NeMo; "
                                       "docs/validation-training.md), on top of each device's measured "
-                                      "matmul_efficiency (hardware catalog)", minimum=0.0),
+                                      "matmul_efficiency (hardware catalog); 0.82 before the weight and "
+                                      "gradient streams stopped being counted twice (they overlap the "
+                                      "GEMMs), 0.76 since", minimum=0.0),
               attention_efficiency=Input(0.7, "", "Attention-core (fused flash attention, forward + "
                                          "backward) throughput relative to the GEMMs'; it runs at 16-bit "
                                          "even in FP8 recipes (Transformer Engine's default "
@@ -73,12 +78,15 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                                          "(MAMF): 0.6-0.8 of the GEMM rate; calibrated with "
                                          "kernel_efficiency (0.7 also keeps the 8K-context H100 layer "
                                          "measurement within 27 %, docs/validation-gpu.md)", minimum=0.0),
-              memory_exposure=Input(1.0, "", "Fraction of the micro-batch's HBM time (mb_memory_time) "
-                                    "not hidden under the GEMMs: norms, activations, residual adds and "
+              memory_exposure=Input(1.0, "", "Fraction of the HBM time of the memory-bound kernels "
+                                    "between the GEMMs (mb_nongemm_memory_time: activations and logits; the "
+                                    "weight and gradient streams overlap the GEMMs that read them) not "
+                                    "hidden under the GEMMs: norms, activations, residual adds and "
                                     "casts are separate memory-bound kernels between the GEMMs, so a "
                                     "step is closer to a sum of per-kernel rooflines than to one max "
                                     "(Williams et al. 2009 applied per kernel); calibrated with "
                                     "kernel_efficiency: 1, no overlap at all", minimum=0.0),
+              stage_layers=None, mb_nongemm_memory_time=None,
               tp_overlap=Input(0.0, "", "Fraction of tensor-parallel collectives hidden under compute. "
                                "Default 0: Megatron-LM's TP all-reduces / all-gathers sit on the critical "
                                "path between dependent GEMMs (Shoeybi et al. 2019 §3; Korthikanti et al. "
@@ -93,13 +101,14 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                                "dispatch and combine sit between the router and the experts (GShard, "
                                "Lepikhin et al. 2021)", minimum=0.0),
               dp_overlap=Input(
-                  1.0, "", "Fraction of the compute that can hide data-parallel traffic: the gradient "
-                  "reduction hides under the last micro-batch's backward (2/3 of its compute), the "
-                  "distributed optimizer's parameter all-gather under the next step's first forward "
-                  "(ZeRO >= 1), ZeRO-3/FSDP gathers under the whole step (prefetch). Default 1: "
-                  "Megatron-LM --overlap-grad-reduce / --overlap-param-gather and FSDP prefetch start "
-                  "each bucket as soon as it is ready; gradients accumulated over micro-batches can "
-                  "only be reduced after the last one", minimum=0.0)):
+                  1.0, "", "Fraction of the compute that can hide data-parallel traffic in the window "
+                  "open to it: the once-per-step gradient reduction under the last micro-batch's "
+                  "backward (2/3 of its compute), the distributed optimizer's parameter all-gather under "
+                  "the next step's first forward (ZeRO >= 1), and each ZeRO-2/3 per-layer collective "
+                  "under the compute of the layer it is prefetched behind. Default 1: Megatron-LM "
+                  "--overlap-grad-reduce / --overlap-param-gather and FSDP prefetch start each bucket as "
+                  "soon as it is ready", minimum=0.0),
+              prefetch_depth=PREFETCH_DEPTH):
     """Step time of a pipelined, data-parallel training job and its breakdown.
 
     Parameters
@@ -122,8 +131,23 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
         ``"compute"`` or ``"memory"``: which roofline term limits ``mb_time``.
     mb_tp_comm_time, mb_cp_comm_time, mb_ep_comm_time, mb_pp_comm_time : float or array
         Communication of one micro-batch on one stage (s).
-    dp_comm_time, zero3_comm_time : float or array
-        Gradient reduction and ZeRO-3 extra parameter all-gathers per step (s).
+    dp_comm_time : float or array
+        Data-parallel traffic run once per step (s; :func:`dsx.solvers.network.communication`).
+    zero3_comm_time : float or array
+        ZeRO-3 parameter gathers per step (s; reported, the exposure is computed per layer).
+    layer_gather_time, layer_reduce_scatter_time : float or array
+        One layer's ZeRO-3 parameter all-gather and ZeRO ≥ 2 gradient reduce-scatter (s).
+    layers_per_stage, stage_layers : float or array
+        Layers on the most-loaded stage and on the stage that sets the pace (default the former).
+    mb_nongemm_memory_time : float or array, optional
+        HBM time of the memory-bound kernels between the GEMMs (s); default ``mb_memory_time``.
+    recompute : str
+        Full recompute adds a forward to the backward (the window of the backward collectives).
+    zero3_reshard : {"forward", "backward", "step"}
+        When ZeRO-3 frees gathered parameters: the backward gathers again ("forward"), only the
+        forward gathers ("backward"), or one pass of gathers per step ("step").
+    prefetch_depth : int
+        Layers gathered ahead (0: gathers fully exposed).
     weights_memory, gradients_memory, optimizer_memory : float or array
         Per-GPU bytes of weights, gradients and optimizer state (B).
     hbm_bandwidth : float or array
@@ -143,12 +167,17 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
     -------
     dict
         ``mb_kernel_time`` ``t_mb = max(mb_time, (F_mm + F_logits)/R + F_attn/(R·η_a·φ)
-        + ε·T_hbm)`` with ``R = η_k·η_c·F`` and ``φ = min(1, b_a/2)`` the 16-bit fraction (s); ``step_time`` (s) and its additive breakdown
+        + ε·T_hbm,non-GEMM)`` with ``R = η_k·η_c·F`` and ``φ = min(1, b_a/2)`` the 16-bit fraction (s); ``step_time`` (s) and its additive breakdown
         ``step_compute_time = m·t_mb``, ``step_comm_time = m·(exposed TP + CP + EP + PP)``,
         ``step_bubble_time = (p-1)/v·(t_mb + comm)``, ``step_dp_exposed_time =
-        max(0, T_dp − η·w·t_mb, T_dp + T_z3 − η·m·t_mb)`` (the reduction hides under the last
-        micro-batch's backward, ``w = 2/3``; with ZeRO ≥ 1 the parameter all-gather also under the
-        next step's first forward, ``w = 1``; ZeRO-3 gathers anywhere in the step), ``step_optimizer_time = (2·opt + grad +
+        m·E_mb + max(0, T_dp − η·w·t_mb)``: the once-per-step traffic hides under the last
+        micro-batch's backward (ZeRO 0, ``w = 2/3``), and the next step's first forward (ZeRO 1,
+        ``w = 1``; ZeRO 2, ``w = 1/3``); ``E_mb``, the exposed per-layer ZeRO-2/3 collectives of
+        one micro-batch: a pass over ``L`` layers with per-layer collective ``c`` (forward: the
+        gather; backward: gather + reduce-scatter) and per-layer compute ``κ`` exposes
+        ``c + (L−1)·max(0, c − η·κ)`` (collectives serial on one stream, each hidden at most
+        behind one layer's compute; prefetch depth 0: ``L·c_gather``),
+``step_optimizer_time = (2·opt + grad +
         weights)/(η_m·W_hbm)`` (Adam reads and writes its state, reads the gradients, writes the
         weights); ``bottleneck``: the largest term (ties to the first of compute, tp_comm,
         cp_comm, ep_comm, pp_comm, bubble, dp_comm, optimizer), the compute term labelled
@@ -168,7 +197,8 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
     ...              mb_memory_time=0.0, mb_tp_comm_time=0.0, mb_cp_comm_time=0.0,
     ...              mb_ep_comm_time=0.0, mb_pp_comm_time=0.0, dp_comm_time=0.0,
     ...              zero3_comm_time=0.0, weights_memory=0.0, gradients_memory=0.0,
-    ...              optimizer_memory=0.0)
+    ...              optimizer_memory=0.0, layer_gather_time=0.0, layer_reduce_scatter_time=0.0,
+    ...              layers_per_stage=20)
     >>> opts = {k: v.default for k, v in step_time.inputs.items()}
     >>> out = step_time.kernel(**{**opts, **zero_, "pp": 4}, mb_time=1.0, peak_flops=1e15,
     ...     activation_bytes=2, micro_batches=8, bound="compute", hbm_bandwidth=3e12)
@@ -181,21 +211,48 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
     # only: mb_time (its own roofline, with the same fraction) enters through max(), not a product.
     rate = kernel_efficiency * matmul_efficiency * peak_flops
     attn_rate = rate * attention_efficiency * attention_peak_fraction(activation_bytes, TRAINING_ATTENTION_BYTES)
+    # only the memory-bound kernels between the GEMMs add their HBM time; the weight and
+    # gradient-accumulator streams overlap the compute-bound GEMMs that read them
+    hbm_exposed = mb_memory_time if mb_nongemm_memory_time is None else mb_nongemm_memory_time
     kernels = (mb_flops_matmul + mb_flops_logits) / rate + mb_flops_attention / attn_rate \
-        + memory_exposure * mb_memory_time
+        + memory_exposure * hbm_exposed
     mb_kernel = np.maximum(kernels, mb_time)
     t_tp = (1.0 - tp_overlap) * mb_tp_comm_time
     t_cp = (1.0 - cp_overlap) * mb_cp_comm_time
     t_ep = (1.0 - ep_overlap) * mb_ep_comm_time
-    t_mb = mb_kernel + t_tp + t_cp + t_ep + mb_pp_comm_time
     compute = micro_batches * mb_kernel
+    # Sharded data parallelism, per layer (ZeRO >= 2 / FSDP): each collective hides under the
+    # compute of the layer it runs behind. The collectives of a pass run one after another on
+    # one communication stream, so a pass of L layers costs
+    #   first collective + (L-1)·max(collective, compute) + last compute
+    # and its exposed part is  c + (L-1)·max(0, c - η·compute)  (prefetch depth >= 1), L·c
+    # without prefetch. Forward: the parameter gather (ZeRO 3); backward: gather + gradient
+    # reduce-scatter, under 2x (3x with full recompute) the forward compute.
+    n_layers = np.fmax(layers_per_stage if stage_layers is None else stage_layers, 1.0)
+    fwd_units = 1.0 / where(recompute == "full", 4.0, 3.0)
+    c_fwd = dp_overlap * fwd_units * mb_kernel / n_layers
+    c_bwd = dp_overlap * (1.0 - fwd_units) * mb_kernel / n_layers
+    prefetch = prefetch_depth >= 1
+
+    def exposed_pass(gather, reduce_scatter, compute):
+        """Exposed time of one pass over the stage's layers (s)."""
+        per = gather + reduce_scatter
+        pipelined = per + (n_layers - 1.0) * np.maximum(0.0, per - compute)
+        serial = n_layers * gather + reduce_scatter + (n_layers - 1.0) * np.maximum(0.0, reduce_scatter - compute)
+        return where(per > 0, where(prefetch, pipelined, serial), 0.0)
+
+    g_fwd = where(zero3_reshard == "step", 0.0, layer_gather_time)
+    g_bwd = where(zero3_reshard == "forward", layer_gather_time, 0.0)
+    t_dp_mb = exposed_pass(g_fwd, 0.0, c_fwd) + exposed_pass(g_bwd, layer_reduce_scatter_time, c_bwd)
+    # kept gathers: one pass of gathers in the step's first forward
+    once_z3 = where(zero3_reshard == "step", exposed_pass(layer_gather_time, 0.0, c_fwd), 0.0)
+    # traffic run once per step: the gradient reduction hides under the last backward (ZeRO 0),
+    # the parameter all-gather under the next step's first forward (ZeRO 1, 2)
+    window = where(zero <= 0, 2.0 / 3.0, where(zero == 1, 1.0, 1.0 / 3.0))
+    own = np.maximum(0.0, dp_comm_time - dp_overlap * window * mb_kernel)
+    dp_exposed = micro_batches * t_dp_mb + own + once_z3
+    t_mb = mb_kernel + t_tp + t_cp + t_ep + mb_pp_comm_time + t_dp_mb
     bubble = (pp - 1) / virtual_stages * t_mb
-    # the gradient reduction hides under the last backward only; ZeRO-3 gathers anywhere in
-    # the step, so together they hide under at most the step's compute
-    # (ZeRO >= 1 also gathers the updated parameters under the next step's first forward)
-    own = dp_comm_time - dp_overlap * where(zero >= 1, 1.0, 2.0 / 3.0) * mb_kernel
-    together = dp_comm_time + where(zero >= 3, zero3_comm_time, 0.0) - dp_overlap * compute
-    dp_exposed = np.maximum(0.0, np.maximum(own, together))
     opt = (2.0 * optimizer_memory + gradients_memory + weights_memory) / (hbm_efficiency * hbm_bandwidth)
     comm = micro_batches * (t_tp + t_cp + t_ep + mb_pp_comm_time)
     total = compute + comm + bubble + dp_exposed + opt
@@ -211,102 +268,6 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
             "step_bubble_time": bubble, "step_dp_exposed_time": dp_exposed,
             "step_optimizer_time": opt, "bottleneck": label,
             "scaling_efficiency": compute / total}
-
-
-@solver({
-    "tokens_per_s": ("token/s", "training throughput (global batch tokens per second)"),
-    "tokens_per_s_per_gpu": ("token/s", "training throughput per GPU"),
-    "mfu": ("", "model FLOPs utilisation (PaLM; attention included, recompute excluded)"),
-    "hfu": ("", "hardware FLOPs utilisation (recompute included)"),
-    "tflops_per_gpu": ("flop/s", "achieved model FLOP/s per GPU"),
-})
-def throughput(tokens_per_step, step_time, model_flops_step, hardware_flops_step, peak_flops,
-               gpus=INPUTS["gpus"]):
-    """Tokens per second, MFU and HFU of one optimizer step.
-
-    Parameters
-    ----------
-    tokens_per_step : float or array
-        Tokens consumed per step ``B·s`` over all replicas (token).
-    step_time : float or array
-        Step time (s).
-    gpus : int or array
-        GPUs of the job.
-    model_flops_step, hardware_flops_step : float or array
-        Model FLOPs (no recompute) and hardware FLOPs (with recompute) of one step over the
-        whole job (flop).
-    peak_flops : float or array
-        Dense peak FLOP/s of one GPU at the compute precision (flop/s).
-
-    Returns
-    -------
-    dict
-        ``tokens_per_s = B·s / T_step`` (not × GPUs), ``tokens_per_s_per_gpu``,
-        ``mfu = C_model / (T_step · n · F)``, ``hfu = C_hw / (T_step · n · F)``,
-        ``tflops_per_gpu = C_model / (T_step · n)`` (flop/s, as the NeMo tables print it).
-
-    References
-    ----------
-    Chowdhery et al. 2022 (PaLM) App. B; Korthikanti et al. 2022 §6.3; physics.md §2, §6.
-
-    Examples
-    --------
-    >>> out = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 989e12, 1024)
-    >>> float(out["tokens_per_s"]), round(float(out["mfu"]), 3), round(float(out["hfu"]), 3)
-    (2000000.0, 0.592, 0.79)
-    """
-    tps = tokens_per_step / step_time
-    per_gpu = step_time * gpus
-    return {"tokens_per_s": tps, "tokens_per_s_per_gpu": tps / gpus,
-            "mfu": model_flops_step / (per_gpu * peak_flops),
-            "hfu": hardware_flops_step / (per_gpu * peak_flops),
-            "tflops_per_gpu": model_flops_step / per_gpu}
-
-
-@solver({
-    "train_tokens": ("token", "tokens trained"),
-    "time_to_train": ("s", "failure-free time to train train_tokens"),
-    "wall_time_ideal": ("s", "failure-free busy time of the job"),
-    "tokens_total": ("token", "tokens processed by the job"),
-})
-def time_to_train(tokens_per_s,
-                  train_tokens=Input(0.0, "token", "Tokens to train on. 0 (default) = not set: "
-                                            "the job runs for `days` instead. When both are set, this "
-                                            "wins", minimum=0.0),
-                  days=Input(30.0, "day", "Length of the job when train_tokens is not set "
-                             "(default 30 days, the seed audit's job)", minimum=0.0)):
-    """Training tokens and the failure-free time to train them.
-
-    Rule: ``train_tokens > 0`` fixes the tokens and the time follows; otherwise the
-    job runs ``days`` and the tokens follow (``tokens_per_s · days``).
-
-    Parameters
-    ----------
-    tokens_per_s : float or array
-        Training throughput (token/s).
-    train_tokens : float
-        Tokens to train (token); 0 = not set.
-    days : float
-        Job length (day) used when no token target is set.
-
-    Returns
-    -------
-    dict
-        ``train_tokens`` (token), ``time_to_train`` = ``train_tokens / tokens_per_s`` (s),
-        ``wall_time_ideal`` (= ``time_to_train``; the operations solvers add failures),
-        ``tokens_total`` (= ``train_tokens``).
-
-    Examples
-    --------
-    >>> out = time_to_train.kernel(1e6, 0.0, 30.0)
-    >>> float(out["train_tokens"]), float(out["time_to_train"]) / 86400
-    (2592000000000.0, 30.0)
-    >>> float(time_to_train.kernel(1e6, 15e12, 30.0)["time_to_train"]) / 86400
-    173.6111111111111
-    """
-    tokens = where(train_tokens > 0, train_tokens, tokens_per_s * days * SECONDS_PER_DAY)
-    t = tokens / tokens_per_s
-    return {"train_tokens": tokens, "time_to_train": t, "wall_time_ideal": t, "tokens_total": tokens}
 
 
 #: (reason code, flag) in the order ``reason`` reports them: the layout's checks

@@ -85,7 +85,7 @@ def shape(m: dict) -> dict:
 
 def _stage_params(s: dict, c: dict) -> float:
     tp, pp, ep = c["tp"], c["pp"], c["ep"]
-    if pp == 1:
+    if pp <= 1:
         emb = s["embedding_params"]
     else:  # first stage: input embedding (+ positions); last stage: head (or its tied copy)
         first = s["embedding_params"] - (0.0 if c["tied_embeddings"] else s["head_params"])
@@ -108,11 +108,36 @@ def _stored_per_token(s: dict, c: dict, materialised: bool) -> float:
     return (split + repl + scores) / (pp * cp)
 
 
+def stage_layers(L: int, p: int) -> tuple[int, int, int]:
+    """(first, middle, last) layer counts of the automatic uneven split (as a loop would place them)."""
+    if p == 1:
+        return L, L, L
+    mid = -(-L // p)                                        # ceil: every middle stage full
+    rest = L - (p - 2) * mid
+    first, last = rest - rest // 2, rest // 2
+    return first, (mid if p > 2 else max(first, last)), last
+
+
 def training(m: dict, c: dict) -> dict:
     """FLOPs, bytes, times and memory of one training configuration (all scalars)."""
     s = shape(m)
     tp, pp, cp, ep = c["tp"], c["pp"], c["cp"], c["ep"]
     dp = c["gpus"] / (tp * pp * cp)
+    # uneven stages: the pace is set by the last stage (its layers + the head) or the fullest one
+    L_ = max(_num(m["layers"]), 1.0)
+    first_l, mid_l, last_l = stage_layers(int(L_), pp) if pp > 1 else (L_, L_, L_)
+    most = max(first_l, mid_l, last_l)
+    sel = (c["recompute"] == "selective") and not c["flash_attention"]
+    per_layer = ((6 + 2 * (c["recompute"] == "full")) * (s["matmul_params"] - s["head_params"])
+                 + (3 + 0.5 * c["flash_attention"] + (1 if (sel or c["recompute"] == "full") else 0))
+                 * s["attention_flops_per_token_ctx"]
+                 * (c["seq_len"] / 2 if c["causal_attention"] else c["seq_len"])) / L_
+    use_last = last_l * per_layer + 6 * s["head_params"] >= most * per_layer
+    pp_pace = L_ / (last_l if use_last else most)
+    pp_mem = L_ / most
+    c_mem = c
+    c = {**c, "pp": pp_pace}
+    pp = pp_pace
     mbs = c["global_batch"] / (dp * c["micro_batch"])
     rec = c["recompute"]
     tokens = c["micro_batch"] * c["seq_len"]
@@ -122,9 +147,11 @@ def training(m: dict, c: dict) -> dict:
     layer_mm = s["matmul_params"] - s["head_params"]
     fwd_passes = 2 if rec == "full" else 1                 # forward passes of the layers
     mm = 2 * layer_mm / pp * per_gpu * (fwd_passes + 2)
-    attn_passes = 3 + (0.5 if c["flash_attention"] else 0) + (1 if rec != "none" else 0)
+    # selective recompute re-runs only what flash attention did not already drop
+    reruns = rec == "full" or (rec == "selective" and not c["flash_attention"])
+    attn_passes = 3 + (0.5 if c["flash_attention"] else 0) + (1 if reruns else 0)
     attn = attn_passes * s["attention_flops_per_token_ctx"] / pp * s_ctx * per_gpu
-    logits = 3 * 2 * s["head_params"] * per_gpu
+    logits = 3 * 2 * s["head_params"] * per_gpu if use_last else 0.0
     elt = (fwd_passes + 2) * s["eltwise"] / pp * per_gpu
     mb_flops = mm + attn + logits + elt
 
@@ -136,16 +163,18 @@ def training(m: dict, c: dict) -> dict:
     weight_traffic = w_gpu * (c["weight_bytes"] * (fwd_passes + 1) + 2 * c["gradient_bytes"])
     stored = _stored_per_token(s, c, materialised=not c["flash_attention"])
     act_traffic = (5 + (2 if rec == "full" else 0)) * stored * tokens  # stored is already per cp rank
-    logit_traffic = 16 * _num(m["vocab"]) / tp * tokens / cp
+    logit_traffic = 16 * _num(m["vocab"]) / tp * tokens / cp if use_last else 0.0
     mb_bytes = weight_traffic + act_traffic + logit_traffic
     rate = c["matmul_efficiency"] * c["peak_flops"]
     t_c = (mm + logits) / rate + attn / (rate * min(1.0, c["activation_bytes"] / 2))  # attention at 16 bit
     t_m = mb_bytes / (c["hbm_efficiency"] * c["hbm_bandwidth"])
 
-    # memory
+    # memory: the most-loaded stage's layers; in-flight micro-batches by the real stage count
+    c = {**c_mem, "pp": pp_mem}
+    pp = pp_mem
     n_gpu = _stage_params(s, {**c, **m})
     n_exp = s["expert_params"] / (pp * tp * ep)
-    bw = max(c["weight_bytes"], 2.0)
+    bw = c["weight_bytes"]
     z = c["zero"]
 
     def states(n, group):
@@ -155,6 +184,9 @@ def training(m: dict, c: dict) -> dict:
         return w + g + o
 
     st = states(n_gpu - n_exp, dp * cp) + states(n_exp, dp * cp / ep)
+    # sharded working set: 1 + prefetch (1) gathered layers (ZeRO 3), one layer's gradients (ZeRO >= 2)
+    layer = n_gpu / max(L_ / pp, 1.0)
+    st += (2 * layer * bw if z >= 3 else 0.0) + (layer * c["gradient_bytes"] if z >= 2 else 0.0)
     L, h, V = _num(m["layers"]), _num(m["hidden"]), _num(m["vocab"])
     materialised = (rec == "none") and not c["flash_attention"]
     stored_mem = _stored_per_token(s, c, materialised)
@@ -165,13 +197,12 @@ def training(m: dict, c: dict) -> dict:
     else:
         per_tok, work = stored_mem, 0.0
     v = c["virtual_stages"]
-    penalty = 1 + (pp - 1) / (pp * v) if v > 1 else 1.0
-    inflight = min(pp, mbs) * penalty
+    inflight = min(c_mem["pp"], mbs) * (1 + (c_mem["pp"] - 1) / (c_mem["pp"] * v) if v > 1 else 1.0)
     emb = (8 + (h if c["dropout"] else 0)) / (tp * cp)
     first = tokens * ((per_tok + emb) * inflight + work)
     out = (2 * c["activation_bytes"] * h + 4 * V) / (tp * cp)
     last = tokens * (per_tok + work + out)
-    acts = first + tokens * out if pp == 1 else max(first, last)
+    acts = first + tokens * out if c_mem["pp"] == 1 else max(first, last)
     tensors = st + acts
     total = tensors * (1 + c["memory_fragmentation"]) + c["memory_reserve"]
     return {

@@ -31,7 +31,10 @@ def placement(n, stride, domain):
         return n, 1
     if stride >= domain:              # every peer in another node
         return 1, n
-    inside = domain / stride          # a node holds domain/stride peers
+    cap = max(1, int(domain // stride))  # a node has room for domain/stride peers ...
+    if n != int(n):
+        return min(n, cap), n / min(n, cap)
+    inside = max(k for k in range(1, cap + 1) if int(n) % k == 0)   # ... an integer share of the group
     return inside, n / inside
 
 
@@ -97,15 +100,22 @@ def communication(c):
     dpc = d * cp
 
     def over_dp(nbytes):
-        return (gather_on(nbytes * dense_gpu, dpc, t, domain, up, out, *lat)
-                + gather_on(nbytes * experts_gpu, dpc / e, t * e, domain, up, out, *lat))
+        experts = gather_on(nbytes * experts_gpu, dpc / e, t * e, domain, up, out, *lat) if experts_gpu > 0 else 0.0
+        return gather_on(nbytes * dense_gpu, dpc, t, domain, up, out, *lat) + experts
 
     reduce = over_dp(c["gradient_bytes"])
     gather = over_dp(c["weight_bytes"])
-    dpt = reduce + (gather if c["zero"] >= 1 else reduce)
-    z3 = (2 * c["micro_batches"] - 1) * gather if c["zero"] >= 3 else 0.0
+    z = c["zero"]
+    dpt = {0: 2 * reduce, 1: reduce + gather, 2: gather}.get(z, 0.0)   # once per step
+    # ZeRO >= 2: per layer, reduce-scatter each micro-batch; ZeRO 3: gather before fwd and bwd
+    layer_rs = over_dp(c["gradient_bytes"] / lps) if z >= 2 else 0.0
+    layer_ag = over_dp(c["weight_bytes"] / lps) if z >= 3 else 0.0
+    per_mb = {"forward": 2.0, "backward": 1.0, "step": 0.0}[c.get("zero3_reshard", "forward")]
+    gathers = (1.0 if per_mb == 0 else per_mb * c["micro_batches"]) if z >= 3 else 0.0
     return {"mb_tp_comm_time": tp, "mb_cp_comm_time": cpt, "mb_ep_comm_time": ept, "mb_pp_comm_time": ppt,
-            "dp_comm_time": dpt, "zero3_comm_time": z3}
+            "dp_comm_time": dpt, "layer_gather_time": layer_ag, "layer_reduce_scatter_time": layer_rs,
+            "zero3_gathers": gathers, "zero3_comm_time": gathers * lps * layer_ag,
+            "mb_dp_comm_time": lps * (layer_rs + per_mb * layer_ag)}
 
 
 # -- step time (physics.md §6) ----------------------------------------------------------------
@@ -113,20 +123,35 @@ def step_time(c):
     rate = c["kernel_efficiency"] * c["matmul_efficiency"] * c["peak_flops"]
     attn_rate = rate * c["attention_efficiency"] * min(1.0, c["activation_bytes"] / 2)
     kernels = ((c["mb_flops_matmul"] + c["mb_flops_logits"]) / rate + c["mb_flops_attention"] / attn_rate
-               + c["memory_exposure"] * c["mb_memory_time"])
+               + c["memory_exposure"] * c.get("mb_nongemm_memory_time", c["mb_memory_time"]))
     mb = max(kernels, c["mb_time"])
     comm = ((1 - c["tp_overlap"]) * c["mb_tp_comm_time"] + (1 - c["cp_overlap"]) * c["mb_cp_comm_time"]
             + (1 - c["ep_overlap"]) * c["mb_ep_comm_time"] + c["mb_pp_comm_time"])
     m, p, v = c["micro_batches"], c["pp"], c["virtual_stages"]
-    pipeline = (m + (p - 1) / v) * (mb + comm)
-    # gradients hide under the last backward; with ZeRO-3 all of it must fit under the step's compute
-    window = mb if c["zero"] >= 1 else 2 / 3 * mb     # + next step's first forward (param gather)
-    dp = max(0.0, c["dp_comm_time"] - c["dp_overlap"] * window)
-    if c["zero"] >= 3:
-        dp = max(dp, c["dp_comm_time"] + c["zero3_comm_time"] - c["dp_overlap"] * m * mb)
+    # sharded DP per layer: a pass of L layers exposes c + (L-1)·max(0, c - compute) of its
+    # per-layer collectives c (prefetch >= 1), L·gather (+ the reduce-scatters' share) without
+    n = max(c["layers_per_stage"], 1.0)
+    fwd = 1 / (4 if c["recompute"] == "full" else 3)
+    c_f, c_b = c["dp_overlap"] * fwd * mb / n, c["dp_overlap"] * (1 - fwd) * mb / n
+
+    def exposed(g, r, comp):
+        if g + r <= 0:
+            return 0.0
+        if c["prefetch_depth"] >= 1:
+            return g + r + (n - 1) * max(0.0, g + r - comp)
+        return n * g + r + (n - 1) * max(0.0, r - comp)
+
+    reshard = c.get("zero3_reshard", "forward")
+    g = c["layer_gather_time"]
+    dp_mb = (exposed(0.0 if reshard == "step" else g, 0.0, c_f)
+             + exposed(g if reshard == "forward" else 0.0, c["layer_reduce_scatter_time"], c_b))
+    once = exposed(g, 0.0, c_f) if reshard == "step" else 0.0
+    window = {0: 2 / 3, 1: 1.0}.get(c["zero"], 1 / 3) * mb   # last backward / next first forward
+    dp = m * dp_mb + max(0.0, c["dp_comm_time"] - c["dp_overlap"] * window) + once
+    pipeline = (m + (p - 1) / v) * (mb + comm) + (p - 1) / v * dp_mb
     opt = (2 * c["optimizer_memory"] + c["gradients_memory"] + c["weights_memory"]) / (
         c["hbm_efficiency"] * c["hbm_bandwidth"])
-    return {"mb_kernel_time": mb, "step_time": pipeline + dp + opt, "step_bubble_time": (p - 1) / v * (mb + comm),
+    return {"mb_kernel_time": mb, "step_time": pipeline + dp + opt, "step_bubble_time": (p - 1) / v * (mb + comm + dp_mb),
             "step_dp_exposed_time": dp, "step_optimizer_time": opt}
 
 
