@@ -29,9 +29,8 @@ import difflib
 import importlib.util
 import inspect
 import os
-import shutil
+import re
 import sys
-import tempfile
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -51,6 +50,8 @@ CHUNK_SIZE = 2_000_000
 _KEYS = {"workload": str, "description": str, "space": dict, "outputs": list, "derived": dict,
          "constraints": list, "objectives": dict, "best": list, "figures": list}
 _TYPES = {str: "a string", dict: "a table", list: "a list", int: "an integer"}
+#: A figure's file stem: one plain name, so that it can only land inside the output folder.
+_FILE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 @dataclass
@@ -154,9 +155,16 @@ def parse(data: dict, source: str = "<sweep>") -> Sweep:
             raise _err(source, f"figures[{i}] needs kind = \"<function of dsx.plot>\"")
         if "name" in fig:
             _typed(source, f"figures[{i}].name", fig["name"], str)
+            if not _FILE_STEM.fullmatch(fig["name"]) or ".." in fig["name"]:
+                raise _err(source, f"figures[{i}].name {fig['name']!r} must be a plain file name (letters, "
+                                   "digits, '_', '-', '.'; no folders): figures are written inside the output folder")
         if "select" in fig:
             _typed(source, f"figures[{i}].select", fig["select"], dict)
     s.figures = [dict(f) for f in data.get("figures", [])]
+    stems = [f.get("name", f"{i + 1:02d}_{f['kind']}") for i, f in enumerate(s.figures)]
+    for i, stem in enumerate(stems):
+        if stem in stems[:i]:
+            raise _err(source, f"figures[{i}].name {stem!r} is used twice; each figure needs its own name")
     for label, e in [*((f"constraints[{i}]", c) for i, c in enumerate(s.constraints)),
                      *((f"derived.{k}", v) for k, v in s.derived.items())]:
         try:
@@ -170,11 +178,17 @@ def load(path: str | os.PathLike) -> Sweep:
     """Read and validate a sweep file."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text())
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DsxInputError(f"sweep file {str(p)!r} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise DsxInputError(f"{p.name}: not valid TOML: {exc}") from None
+    except IsADirectoryError:
+        raise DsxInputError(f"sweep file {str(p)!r} is a directory; name a .toml file") from None
+    except UnicodeDecodeError:
+        raise DsxInputError(f"sweep file {str(p)!r} is not UTF-8 text (a binary file?); name a .toml file") from None
+    except OSError as exc:
+        raise DsxInputError(f"sweep file {str(p)!r} cannot be read ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise DsxInputError(f"{p.name}: not valid TOML: {str(exc).splitlines()[0] if str(exc) else 'too deeply nested'}") from None
     return parse(data, p.name)
 
 
@@ -211,7 +225,8 @@ def _finish(s: Sweep, ds: xr.Dataset, keep: set[str] | None) -> xr.Dataset:
 _FIGURE_VARIABLES = ("x", "y", "var", "vars", "col", "hue", "intensity", "performance")
 
 
-def _check_names(s: Sweep, probe: xr.Dataset) -> None:
+def _check_names(s: Sweep, probe: xr.Dataset, values: dict) -> None:
+    """Every name the file uses exists, objectives are numbers, figure selections match an axis."""
     known = set(map(str, probe.variables)) | set(s.derived)
     used = set(s.names())
     for f in s.figures:
@@ -223,6 +238,35 @@ def _check_names(s: Sweep, probe: xr.Dataset) -> None:
             close = difflib.get_close_matches(name, sorted(known), n=3)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
             raise _err(s.source, f"unknown variable {name!r}{hint}")
+    for key, names in (("objectives.minimize", s.minimize), ("objectives.maximize", s.maximize)):
+        for name in names:
+            if name in probe.variables and not np.issubdtype(probe[name].dtype, np.number):
+                raise _err(s.source, f"{key}: {name!r} is not a number (dtype {probe[name].dtype}); "
+                                     "objectives are numeric outputs such as 'tco' or 'time_to_train'")
+    from .space import Space
+
+    axes = Space(**values).axes
+    for i, f in enumerate(s.figures):
+        for dim, label in (f.get("select") or {}).items():
+            if dim not in axes:
+                raise _err(s.source, f"figures[{i}].select: {dim!r} is not an axis of [space] "
+                                     f"(axes: {', '.join(axes) or 'none'})")
+            try:
+                value = Space(**{dim: label}).values[dim]
+            except DsxInputError as exc:
+                raise _err(s.source, f"figures[{i}].select.{dim}: {exc}") from None
+            if value not in axes[dim]:
+                raise _err(s.source, f"figures[{i}].select.{dim}: {label!r} is not among the values run "
+                                     f"({', '.join(map(str, axes[dim]))})")
+
+
+def _count(name: str, value: Any) -> int | None:
+    """``limit``/``chunk_size``: None or a whole number >= 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise DsxInputError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
 
 
 def evaluate(s: Sweep, limit: int | None = None, chunk_size: int | None = None,
@@ -230,18 +274,20 @@ def evaluate(s: Sweep, limit: int | None = None, chunk_size: int | None = None,
     """Evaluate the sweep's space in chunks along its largest axis; derived variables added."""
     from .space import Space
 
+    limit = _count("limit", limit)
+    chunk_size = _count("chunk_size", chunk_size)
     values = _space_values(s, limit)
     space = Space(**values)
     stack = _stack(s)
     # a one-configuration probe validates every name before the real work
     probe = _finish(s, stack(Space(**{k: (v[0] if isinstance(v, list) else v) for k, v in values.items()})), None)
-    _check_names(s, probe)
+    _check_names(s, probe, values)
     keep = None
     if s.outputs is not None:
         keep = set(s.outputs) | s.names() | set(s.derived) | {"feasible", "reason"}
     from .stacks import chunked
 
-    return chunked(stack, space, max(int(chunk_size or CHUNK_SIZE), 1), lambda ds: _finish(s, ds, keep),
+    return chunked(stack, space, int(chunk_size or CHUNK_SIZE), lambda ds: _finish(s, ds, keep),
                    progress, "dsx run")
 
 
@@ -399,22 +445,25 @@ def _to_netcdf(ds: xr.Dataset, path: Path) -> None:
 def run(path: str | os.PathLike, out: str | os.PathLike, limit: int | None = None, force: bool = False,
         chunk_size: int | None = None, progress: bool = True) -> Path:
     """Run a sweep file and write ``result.nc``, ``front.csv``, ``best.csv``, figures and
-    ``summary.md`` into ``out`` atomically (nothing is left behind on error).
+    ``summary.md`` into ``out`` atomically (:mod:`dsx.outdir`: nothing is left behind on error,
+    an existing ``out`` is replaced only with ``force`` and only when dsx wrote it).
 
     ``limit`` keeps at most that many values per axis (default: env ``DSX_SWEEP_LIMIT``).
     """
+    from . import outdir
+
     s = load(path)
     if limit is None and os.environ.get("DSX_SWEEP_LIMIT"):
-        limit = int(os.environ["DSX_SWEEP_LIMIT"])
+        text = os.environ["DSX_SWEEP_LIMIT"]
+        if not text.strip().isdigit():
+            raise DsxInputError(f"DSX_SWEEP_LIMIT={text!r}: expected a whole number >= 1")
+        limit = int(text)
     out = Path(out)
-    if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
-        raise DsxInputError(f"output {str(out)!r} exists; choose another directory or pass --force")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    outdir.check_replace(out, force, "output", keep=(Path(path),))
     t0 = time.perf_counter()
     ds = evaluate(s, limit=limit, chunk_size=chunk_size, progress=progress)
     seconds = time.perf_counter() - t0
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with outdir.staged(out, force, "output", keep=(Path(path),)) as tmp:
         where = expr.mask(s.constraints, ds) if s.constraints else None
         if where is not None:
             ds["meets_constraints"] = where.assign_attrs(units="", long_name=" and ".join(s.constraints))
@@ -426,14 +475,4 @@ def run(path: str | os.PathLike, out: str | os.PathLike, limit: int | None = Non
         (tmp / "summary.md").write_text(_summary(s, ds, where, made, files, notes, seconds))
         for n in notes:
             print(f"dsx run: note: {n}", file=sys.stderr)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
