@@ -54,6 +54,25 @@ class _Fail(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (raised, printed by :func:`main`), not usage + exit."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _Fail(f"{message} (dsx {self.prog.split()[-1] if ' ' in self.prog else ''} --help lists the options)"
+                    .replace("dsx  --help", "dsx --help"))
+
+
+def _count(text: str) -> int:
+    """``--limit``/``--chunk-size``: a whole number >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return n
+
+
 def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -78,8 +97,8 @@ def _known() -> dict[str, tuple[str, Any]]:
 
 
 def _parser(inputs: dict | None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dsx", description="Vectorized design-space exploration for ML systems.")
-    sub = p.add_subparsers(dest="command", metavar="{audit,run,catalog}")
+    p = _Parser(prog="dsx", description="Vectorized design-space exploration for ML systems.")
+    sub = p.add_subparsers(dest="command", metavar="{audit,run,catalog}", parser_class=_Parser)
     a = sub.add_parser("audit", help="six-domain audit of one configuration (or a comparison of a few)",
                        usage="dsx audit [-h] [--workload {training,serving}] [--json | --html] "
                              "[--INPUT VALUE[,VALUE...] ...]",
@@ -96,8 +115,8 @@ def _parser(inputs: dict | None) -> argparse.ArgumentParser:
     r.add_argument("sweep", help="the sweep file (see docs/sweeps.md)")
     r.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory (written atomically)")
     r.add_argument("--force", action="store_true", help="replace DIR if it exists")
-    r.add_argument("--limit", type=int, metavar="N", help="keep at most N values per axis (quick runs, tests)")
-    r.add_argument("--chunk-size", type=int, default=None, metavar="N",
+    r.add_argument("--limit", type=_count, metavar="N", help="keep at most N values per axis (quick runs, tests)")
+    r.add_argument("--chunk-size", type=_count, default=None, metavar="N",
                    help="configurations per evaluation chunk (default 2,000,000)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     c = sub.add_parser("catalog", help="print a catalog as a table")
@@ -260,10 +279,11 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import sweep
+    from . import outdir, sweep
 
-    sweep.run(args.sweep, args.output, limit=args.limit, force=args.force,
-              chunk_size=args.chunk_size, progress=not args.quiet)
+    with outdir.terminate_as_exit():  # SIGTERM/SIGHUP unwind like Ctrl-C: the partial folder is removed
+        sweep.run(args.sweep, args.output, limit=args.limit, force=args.force,
+                  chunk_size=args.chunk_size, progress=not args.quiet)
     return 0
 
 
