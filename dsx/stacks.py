@@ -80,6 +80,9 @@ def _available_memory() -> float:
 def _space(space: Space | None, options: dict[str, Any]) -> Space:
     if space is None:
         return Space(**options)
+    if not isinstance(space, Space):
+        raise DsxInputError(f"the first argument must be a dsx.Space (or an input Dataset), got "
+                            f"{type(space).__name__} {space!r:.60}; e.g. dsx.training(dsx.Space(gpus=[8, 16]))")
     return space.replace(**options) if options else space
 
 

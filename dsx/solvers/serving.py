@@ -70,7 +70,7 @@ _LINK_EFFICIENCY = communication.inputs["link_efficiency"]  # one definition, ne
 MEMORY_UTILIZATION = Input(
     0.9, "", "Fraction of HBM the serving engine may use for weights, workspace and KV cache. "
     "Default 0.9: vLLM's gpu_memory_utilization default (vllm-project/vllm EngineArgs); "
-    "TensorRT-LLM gives the KV cache 0.9-0.95 of what is left after the weights", minimum=0.0)
+    "TensorRT-LLM gives the KV cache 0.9-0.95 of what is left after the weights", minimum=0.0, exclusive_minimum=True, maximum=1.0)
 
 SPEC_TOKENS = Input(0, "token", "Draft tokens proposed per speculative-decoding step (gamma). "
                     "Default 0: off. Set with spec_draft_model (e.g. 4, Leviathan et al. 2023); "
@@ -80,13 +80,13 @@ ENGINE_COMPUTE_EFFICIENCY = Input(
     0.56, "", "Fraction of the kernel-level matmul rate (matmul_efficiency x peak) that a serving "
     "engine step sustains end to end (GEMMs at serving shapes, attention on paged KV, sampling, "
     "scheduling, launch gaps). Calibrated with engine_memory_efficiency on all 127 TensorRT-LLM "
-    "throughput rows (docs/validation-serving.md).", minimum=0.0)
+    "throughput rows (docs/validation-serving.md).", minimum=0.0, exclusive_minimum=True, maximum=1.0)
 ENGINE_MEMORY_EFFICIENCY = Input(
     0.75, "", "Fraction of the kernel-level HBM rate (hbm_efficiency x bandwidth) that the "
     "weight-streaming GEMMs of a serving step sustain end to end (skinny GEMMs at decode batch "
     "sizes, launch gaps). The KV-cache stream of the attention kernels is not derated: "
     "flash-decoding reads the cache at copy bandwidth (docs/validation-gpu.md). Calibrated on "
-    "TensorRT-LLM throughput tables (docs/validation-serving.md).", minimum=0.0)
+    "TensorRT-LLM throughput tables (docs/validation-serving.md).", minimum=0.0, exclusive_minimum=True, maximum=1.0)
 # -- 1. layout ---------------------------------------------------------------------------------
 @solver({
     "gpus_per_replica": ("", "GPUs of one serving replica: tp·pp (x2 when disaggregated)"),
@@ -285,14 +285,14 @@ def kv_capacity(**kw):
                _p("collective_latency", COLLECTIVE_LATENCY),
                _p("prefix_cache_hit", Input(0.0, "", "Fraction of each prompt's tokens found in the "
                                             "prefix cache; their prefill FLOPs and KV writes are skipped.",
-                                            minimum=0.0)),
+                                            minimum=0.0, maximum=1.0)),
                _p("engine_compute_efficiency", ENGINE_COMPUTE_EFFICIENCY),
                _p("engine_memory_efficiency", ENGINE_MEMORY_EFFICIENCY),
                _p("spec_tokens", SPEC_TOKENS),
                _p("spec_acceptance", Input(0.7, "", "Probability that a draft token is accepted "
                                            "(i.i.d., Leviathan et al. 2023 alpha). Default 0.7, the "
                                            "value mlsysim uses; the paper measures 0.5-0.9 by task "
-                                           "and draft model.", minimum=0.0))])
+                                           "and draft model.", minimum=0.0, maximum=1.0))])
 def serving_latency(**kw):
     """TTFT, TPOT, end-to-end latency and throughput of one replica at full batch.
 

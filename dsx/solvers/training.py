@@ -64,7 +64,7 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                                       "Calibrated with attention_efficiency and memory_exposure on 36 "
                                       "published runs (Megatron-LM, llm-foundry MPT, NeMo; "
                                       "docs/validation-training.md), on top of each device's measured "
-                                      "matmul_efficiency (hardware catalog)", minimum=0.0),
+                                      "matmul_efficiency (hardware catalog)", minimum=0.0, exclusive_minimum=True, maximum=1.0),
               attention_efficiency=Input(0.7, "", "Attention-core (fused flash attention, forward + "
                                          "backward) throughput relative to the GEMMs'; it runs at 16-bit "
                                          "even in FP8 recipes (Transformer Engine's default "
@@ -72,26 +72,26 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                                          "peak forward and less backward (Dao 2023), GEMMs ~87 % "
                                          "(MAMF): 0.6-0.8 of the GEMM rate; calibrated with "
                                          "kernel_efficiency (0.7 also keeps the 8K-context H100 layer "
-                                         "measurement within 27 %, docs/validation-gpu.md)", minimum=0.0),
+                                         "measurement within 27 %, docs/validation-gpu.md)", minimum=0.0, exclusive_minimum=True, maximum=1.0),
               memory_exposure=Input(1.0, "", "Fraction of the micro-batch's HBM time (mb_memory_time) "
                                     "not hidden under the GEMMs: norms, activations, residual adds and "
                                     "casts are separate memory-bound kernels between the GEMMs, so a "
                                     "step is closer to a sum of per-kernel rooflines than to one max "
                                     "(Williams et al. 2009 applied per kernel); calibrated with "
-                                    "kernel_efficiency: 1, no overlap at all", minimum=0.0),
+                                    "kernel_efficiency: 1, no overlap at all", minimum=0.0, maximum=1.0),
               tp_overlap=Input(0.0, "", "Fraction of tensor-parallel collectives hidden under compute. "
                                "Default 0: Megatron-LM's TP all-reduces / all-gathers sit on the critical "
                                "path between dependent GEMMs (Shoeybi et al. 2019 §3; Korthikanti et al. "
                                "2022 §4.2.2); comm-GEMM overlap (TransformerEngine userbuffers) raises it",
-                               minimum=0.0),
+                               minimum=0.0, maximum=1.0),
               cp_overlap=Input(0.5, "", "Fraction of context-parallel K/V exchange hidden under the "
                                "attention it feeds. Default 0.5: Megatron-LM runs CP as ring P2P "
                                "overlapped with blockwise attention (docs context_parallel.rst); the "
                                "attention share of a layer rarely covers all of it (derived)",
-                               minimum=0.0),
+                               minimum=0.0, maximum=1.0),
               ep_overlap=Input(0.0, "", "Fraction of the MoE all-to-all hidden under compute. Default 0: "
                                "dispatch and combine sit between the router and the experts (GShard, "
-                               "Lepikhin et al. 2021)", minimum=0.0),
+                               "Lepikhin et al. 2021)", minimum=0.0, maximum=1.0),
               dp_overlap=Input(
                   1.0, "", "Fraction of the compute that can hide data-parallel traffic: the gradient "
                   "reduction hides under the last micro-batch's backward (2/3 of its compute), the "
@@ -99,7 +99,7 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                   "(ZeRO >= 1), ZeRO-3/FSDP gathers under the whole step (prefetch). Default 1: "
                   "Megatron-LM --overlap-grad-reduce / --overlap-param-gather and FSDP prefetch start "
                   "each bucket as soon as it is ready; gradients accumulated over micro-batches can "
-                  "only be reduced after the last one", minimum=0.0)):
+                  "only be reduced after the last one", minimum=0.0, maximum=1.0)):
     """Step time of a pipelined, data-parallel training job and its breakdown.
 
     Parameters
@@ -274,7 +274,7 @@ def time_to_train(tokens_per_s,
                                             "the job runs for `days` instead. When both are set, this "
                                             "wins", minimum=0.0),
                   days=Input(30.0, "day", "Length of the job when train_tokens is not set "
-                             "(default 30 days, the seed audit's job)", minimum=0.0)):
+                             "(default 30 days, the seed audit's job)", minimum=0.0, exclusive_minimum=True)):
     """Training tokens and the failure-free time to train them.
 
     Rule: ``train_tokens > 0`` fixes the tokens and the time follows; otherwise the
