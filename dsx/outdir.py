@@ -79,6 +79,15 @@ def check_replace(out: Path, force: bool, key: str, keep: tuple[Path, ...] = ())
         if out.exists() and any(out.iterdir()):
             raise DsxInputError(f"{key} {str(out)!r} is the current directory or one above it; "
                                 "name a new directory for the results")
+    partial = partial_path(out)
+    if (partial.exists() or partial.is_symlink()) and not _is_ours(partial):
+        raise DsxInputError(f"{key}: {str(partial)!r} exists and was not written by dsx; remove or rename it "
+                            "(dsx writes its work there before renaming)")
+    base = next((p for p in [out, *out.absolute().parents] if p.exists()), None)
+    if base is not None and base != out and not base.is_dir():
+        raise DsxInputError(f"{key} {str(out)!r}: cannot write there ({str(base)!r} is a file, not a directory)")
+    if base is not None and base != out and not os.access(base, os.W_OK | os.X_OK):
+        raise DsxInputError(f"{key} {str(out)!r}: cannot write there ({str(base)!r} is not writable)")
     if not out.exists() or not any(out.iterdir()):
         return
     if not _is_ours(out) or (out / PARTIAL_MARK).exists():

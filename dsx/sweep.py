@@ -269,6 +269,28 @@ def _count(name: str, value: Any) -> int | None:
     return int(value)
 
 
+def _check_figures(s: Sweep, values: dict, stack: Any) -> None:
+    """Draw every figure on a small copy of the space (at most two values per axis, the
+    selected ones kept) before the real run: a figure that needs ``select`` fails in seconds."""
+    from .space import Space
+
+    axes = Space(**values).axes
+    chosen: dict[str, list] = {}
+    for f in s.figures:
+        for dim, label in (f.get("select") or {}).items():
+            chosen.setdefault(dim, []).append(Space(**{dim: label}).values[dim])
+    small = dict(values)
+    for dim, vals in axes.items():
+        pick = list(dict.fromkeys([*chosen.get(dim, []), vals[0], vals[-1]]))
+        small[dim] = pick if len(pick) > 1 else pick[0]
+    ds = _finish(s, stack(Space(**small)), None)
+    where = expr.mask(s.constraints, ds) if s.constraints else None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    _figures(s, ds, where, None, [])
+
+
 def evaluate(s: Sweep, limit: int | None = None, chunk_size: int | None = None,
              progress: bool = False) -> xr.Dataset:
     """Evaluate the sweep's space in chunks along its largest axis; derived variables added."""
@@ -282,6 +304,8 @@ def evaluate(s: Sweep, limit: int | None = None, chunk_size: int | None = None,
     # a one-configuration probe validates every name before the real work
     probe = _finish(s, stack(Space(**{k: (v[0] if isinstance(v, list) else v) for k, v in values.items()})), None)
     _check_names(s, probe, values)
+    if s.figures:
+        _check_figures(s, values, stack)
     keep = None
     if s.outputs is not None:
         keep = set(s.outputs) | s.names() | set(s.derived) | {"feasible", "reason"}
@@ -356,7 +380,8 @@ def _analysis(s: Sweep, ds: xr.Dataset, where: Any, tmp: Path, notes: list[str])
     return made
 
 
-def _figures(s: Sweep, ds: xr.Dataset, where: Any, tmp: Path, notes: list[str]) -> list[str]:
+def _figures(s: Sweep, ds: xr.Dataset, where: Any, tmp: Path | None, notes: list[str]) -> list[str]:
+    """Draw every figure; save it into ``tmp`` (``None``: draw only, to check the arguments)."""
     if not s.figures:
         return []
     try:
@@ -390,10 +415,16 @@ def _figures(s: Sweep, ds: xr.Dataset, where: Any, tmp: Path, notes: list[str]) 
             inspect.signature(fn).bind(sub, **args)
         except TypeError as exc:
             raise _err(s.source, f"figures[{i}] ({spec['kind']}): {exc}") from None
-        fig = fn(sub, **args)
+        try:
+            fig = fn(sub, **args)
+        except DsxInputError as exc:
+            hint = "; in a sweep file: select = { dim = value }" if ".sel(" in str(exc) else ""
+            raise _err(s.source, f"figures[{i}] ({spec['kind']}): {exc}{hint}") from None
         fig = getattr(fig, "figure", fig)
         stem = spec.get("name", f"{i + 1:02d}_{spec['kind']}")
-        if hasattr(plot, "save"):
+        if tmp is None:
+            pass
+        elif hasattr(plot, "save"):
             files += [Path(p).name for p in plot.save(fig, tmp / stem)]
         else:  # pragma: no cover - dsx.plot always has save
             for ext in ("pdf", "png"):
@@ -460,10 +491,11 @@ def run(path: str | os.PathLike, out: str | os.PathLike, limit: int | None = Non
         limit = int(text)
     out = Path(out)
     outdir.check_replace(out, force, "output", keep=(Path(path),))
-    t0 = time.perf_counter()
-    ds = evaluate(s, limit=limit, chunk_size=chunk_size, progress=progress)
-    seconds = time.perf_counter() - t0
+    # the marked folder is made first, so that an unwritable place fails before the evaluation
     with outdir.staged(out, force, "output", keep=(Path(path),)) as tmp:
+        t0 = time.perf_counter()
+        ds = evaluate(s, limit=limit, chunk_size=chunk_size, progress=progress)
+        seconds = time.perf_counter() - t0
         where = expr.mask(s.constraints, ds) if s.constraints else None
         if where is not None:
             ds["meets_constraints"] = where.assign_attrs(units="", long_name=" and ".join(s.constraints))
