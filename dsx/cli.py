@@ -89,6 +89,10 @@ def _known() -> dict[str, tuple[str, Any]]:
     for name, spec in sorted(base.INPUTS.items()):
         unit = "text" if spec.unit is None else (spec.unit or "number")
         extra = f"; one of {', '.join(map(str, spec.choices))}" if spec.choices else ""
+        if spec.minimum is not None or spec.maximum is not None:
+            lo = "" if spec.minimum is None else f"{'(' if spec.exclusive_minimum else '['}{spec.minimum:g}"
+            hi = "" if spec.maximum is None else f"{spec.maximum:g}{')' if spec.exclusive_maximum else ']'}"
+            extra += f"; range {lo or '(-inf'}, {hi or 'inf)'}"
         doc = spec.doc.split(". ")[0].rstrip(".")
         out[name] = (f"{doc} [{unit}; default {spec.default}{extra}]".replace("%", "%%"), spec)
     for name, unit in sorted(space._catalog_columns().items()):

@@ -76,7 +76,7 @@ def check_replace(out: Path, force: bool, key: str, keep: tuple[Path, ...] = ())
             raise DsxInputError(f"{key} {str(out)!r} contains {str(f)!r}, the file being run; "
                                 "write the results to another directory")
     if resolved in Path.cwd().resolve().parents or resolved == Path.cwd().resolve():
-        if out.exists() and any(out.iterdir()):
+        if out.exists():
             raise DsxInputError(f"{key} {str(out)!r} is the current directory or one above it; "
                                 "name a new directory for the results")
     partial = partial_path(out)
