@@ -320,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as exc:  # the system refused a read or write (disk full, permissions): say which
+        print(f"dsx {command or ''}: error: {exc.strerror or exc}"
+              f"{f': {exc.filename!r}' if exc.filename else ''}".replace("  ", " "), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

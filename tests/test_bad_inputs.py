@@ -165,6 +165,7 @@ CASES = [
     api("training-str-argument", lambda r: dsx.training("llama-3.1-8b"), "dsx.Space", "str"),
     api("serving-dict-argument", lambda r: dsx.serving({"gpus": 8}), "dsx.Space", "dict"),
     api("training-bad-option", lambda r: dsx.training(model="llama-3.1-8b", gpus=0), "gpus"),
+    api("training-without-model", lambda r: dsx.training(gpus=8), "'arch'", "Space"),
     api("best-text-objective", lambda r: dsx.best(r, minimize="reason"), "reason", "not numeric"),
     api("best-unknown-objective", lambda r: dsx.best(r, minimize="nope"), "nope"),
     api("best-not-a-dataset", lambda r: dsx.best(5, minimize="x"), "best", "Dataset"),
