@@ -10,7 +10,9 @@
   the next run reports and replaces — an unmarked ``DIR.partial`` is somebody else's and is
   refused, never deleted;
 * the finished folder replaces the previous one in one step (``renameat2(RENAME_EXCHANGE)``
-  on Linux), so ``DIR`` always holds a complete result: the old one or the new one.
+  on Linux), so ``DIR`` always holds a complete result: the old one or the new one. (Elsewhere
+  it is two renames with SIGINT/SIGTERM held; only SIGKILL between them could leave the old
+  result in ``DIR.partial.old``.)
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from typing import Iterator
 
 from .errors import DsxInputError
 
-__all__ = ["MANIFEST", "PARTIAL_MARK", "check_replace", "staged", "remove_ours", "terminate_as_exit"]
+__all__ = ["MANIFEST", "PARTIAL_MARK", "check_replace", "claim_partial", "staged", "remove_ours",
+           "terminate_as_exit"]
 
 #: File in every folder dsx writes: the files of the result, the writer.
 MANIFEST = ".dsx-manifest.json"
@@ -69,7 +72,8 @@ def check_replace(out: Path, force: bool, key: str, keep: tuple[Path, ...] = ())
         Files that must survive (the sweep file being run).
     """
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise DsxInputError(f"{key} {str(out)!r} exists and is not a directory; name a new directory")
+        what = "a symbolic link" if out.is_symlink() else "not a directory"
+        raise DsxInputError(f"{key} {str(out)!r} exists and is {what}; name a new directory")
     resolved = out.resolve()
     for f in keep:
         if resolved == f.resolve() or resolved in f.resolve().parents:
@@ -138,7 +142,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _claim_partial(out: Path, key: str) -> Path:
+def claim_partial(out: Path, key: str) -> Path:
     """Create the marked ``out.partial``; replace a stale one of dsx's, refuse anyone else's."""
     partial = partial_path(out)
     if partial.exists() or partial.is_symlink():
@@ -150,8 +154,8 @@ def _claim_partial(out: Path, key: str) -> Path:
         except (OSError, ValueError):
             pid = 0
         if _pid_alive(pid):
-            raise DsxInputError(f"{key}: another dsx run (process {pid}) is writing {str(out)!r}; "
-                                "wait for it or name another directory")
+            raise DsxInputError(f"{key}: another dsx run (process {pid}) is writing {str(out)!r}; wait for it "
+                                f"or name another directory (if no dsx run is writing it, delete {str(partial)!r})")
         print(f"dsx: note: replacing {str(partial)!r}, left by an interrupted dsx run", file=sys.stderr)
         remove_ours(partial)
     partial.mkdir()
@@ -229,7 +233,7 @@ def staged(out: str | os.PathLike, force: bool = False, key: str = "output",
     partial = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        partial = _claim_partial(out, key)
+        partial = claim_partial(out, key)
         yield partial
         _publish(partial, out)
     except BaseException as exc:

@@ -141,7 +141,7 @@ def _stream(run: Callable[[Space], xr.Dataset], space: Space, axis: str | None, 
         raise DsxInputError(f"store=: {str(store)!r} exists; remove it or name another path")
     outdir.check_replace(store, False, "store=")
     # a marked folder beside the store (outdir): a stale one of dsx's is replaced, anyone else's refused
-    partial = outdir._claim_partial(store, "store=")
+    partial = outdir.claim_partial(store, "store=")
     target = partial / store.name
     try:
         for i, piece in enumerate(pieces):

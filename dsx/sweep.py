@@ -326,7 +326,7 @@ def run(path: str | os.PathLike, out: str | os.PathLike, limit: int | None = Non
     s = load(path)
     if limit is None and os.environ.get("DSX_SWEEP_LIMIT"):
         text = os.environ["DSX_SWEEP_LIMIT"]
-        if not text.strip().isdigit():
+        if not text.strip().isdigit() or int(text) < 1:
             raise DsxInputError(f"DSX_SWEEP_LIMIT={text!r}: expected a whole number >= 1")
         limit = int(text)
     out = Path(out)

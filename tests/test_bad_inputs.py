@@ -220,6 +220,9 @@ CASES = [
     cli("cli-sweep-is-a-folder", ["run", "{tmp}", "-o", "{tmp}/out"], "is a directory"),
     cli("cli-sweep-binary", ["run", "{sweep}", "-o", "{tmp}/out"], "UTF-8", text=b"\xff\xfe\x00\x01binary"),
     cli("cli-sweep-limit-env", ["run", "{sweep}", "-o", "{tmp}/out"], "DSX_SWEEP_LIMIT", env={"DSX_SWEEP_LIMIT": "abc"}),
+    cli("cli-sweep-limit-env-zero", ["run", "{sweep}", "-o", "{tmp}/out"], "DSX_SWEEP_LIMIT", env={"DSX_SWEEP_LIMIT": "0"}),
+    cli("out-is-a-symlink", ["run", "{sweep}", "-o", "{tmp}/link", "--force"], "symbolic link",
+        setup=lambda t: (t / "link").symlink_to(t)),
     # -- output folders ------------------------------------------------------------------------
     cli("out-is-a-file", ["run", "{sweep}", "-o", "{tmp}/out"], "not a directory",
         setup=lambda t: (t / "out").write_text("a file")),
