@@ -133,12 +133,18 @@ def parse(data: dict, source: str = "<sweep>") -> Sweep:
         s.outputs = _strings(source, "outputs", data["outputs"])
     for k, v in data.get("derived", {}).items():
         _typed(source, f"derived.{k}", v, str)
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", k) or k in s.space:
+            why = "is an input of [space]" if k in s.space else "must be a name (letters, digits, '_')"
+            raise _err(source, f"derived.{k}: {k!r} {why}; name the new variable differently")
     s.derived = dict(data.get("derived", {}))
     s.constraints = _strings(source, "constraints", data.get("constraints", []))
     obj = data.get("objectives", {})
     _unknown(source, "[objectives]", set(obj), {"minimize", "maximize"})
     s.minimize = _strings(source, "objectives.minimize", obj.get("minimize", []))
     s.maximize = _strings(source, "objectives.maximize", obj.get("maximize", []))
+    twice = sorted({o for o in s.objectives if s.objectives.count(o) > 1})
+    if twice:
+        raise _err(source, f"objectives: {twice[0]!r} is listed twice (once, in minimize or maximize)")
     if "best" in data:
         s.best = _strings(source, "best", data["best"])
         if not s.objectives:
@@ -223,8 +229,38 @@ def _finish(s: Sweep, ds: xr.Dataset, keep: set[str] | None) -> xr.Dataset:
 _FIGURE_VARIABLES = ("x", "y", "var", "vars", "col", "hue", "intensity", "performance")
 
 
-def _check_names(s: Sweep, probe: xr.Dataset, values: dict) -> None:
-    """Every name the file uses exists, objectives are numbers, figure selections match an axis."""
+#: Inputs that dsx.Space itself turns into others (bytes per element, per-link bandwidth).
+_SPACE_DERIVES = {"precision_bytes", "scale_out_link_bandwidth", "nics_per_gpu"}
+
+
+def _check_used(s: Sweep) -> None:
+    """Refuse a [space] input the workload's stack never reads: setting it would change nothing."""
+    import inspect
+
+    from . import stacks
+    from .space import KEYS
+
+    steps = stacks.TRAINING if s.workload == "training" else stacks.SERVING
+    read: set[str] = set()
+    for step in steps:
+        params = list(inspect.signature(step).parameters)
+        if params == ["ds"]:  # a plain Dataset -> Dataset step: what it reads is unknown
+            return
+        read |= set(params)
+    for k in s.space:
+        if k not in read and k not in KEYS and k not in _SPACE_DERIVES:
+            other = "serving" if s.workload == "training" else "training"
+            raise _err(s.source, f"space.{k}: the {s.workload} stack does not read {k!r}, so it would change "
+                                 f"nothing; remove it (it is an input of the {other} stack or of none)")
+
+
+def _check_names(s: Sweep, raw: xr.Dataset, probe: xr.Dataset, values: dict) -> None:
+    """Every name the file uses exists, derived names are new, objectives are numbers,
+    constraints are conditions, figure selections match an axis."""
+    for name in s.derived:
+        if name in raw.variables:
+            raise _err(s.source, f"derived.{name}: {name!r} is already a variable of the result; "
+                                 "name the new variable differently")
     known = set(map(str, probe.variables)) | set(s.derived)
     used = set(s.names())
     for f in s.figures:
@@ -236,6 +272,10 @@ def _check_names(s: Sweep, probe: xr.Dataset, values: dict) -> None:
             close = difflib.get_close_matches(name, sorted(known), n=3)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
             raise _err(s.source, f"unknown variable {name!r}{hint}")
+    try:
+        expr.mask(s.constraints or None, probe)
+    except DsxInputError as exc:
+        raise _err(s.source, f"constraints: {exc}") from None
     for key, names in (("objectives.minimize", s.minimize), ("objectives.maximize", s.maximize)):
         for name in names:
             if name in probe.variables and not np.issubdtype(probe[name].dtype, np.number):
@@ -298,9 +338,11 @@ def evaluate(s: Sweep, limit: int | None = None, chunk_size: int | None = None,
     values = _space_values(s, limit)
     space = Space(**values)
     stack = _stack(s)
+    _check_used(s)
     # a one-configuration probe validates every name before the real work
-    probe = _finish(s, stack(Space(**{k: (v[0] if isinstance(v, list) else v) for k, v in values.items()})), None)
-    _check_names(s, probe, values)
+    raw = stack(Space(**{k: (v[0] if isinstance(v, list) else v) for k, v in values.items()}))
+    probe = _finish(s, raw.copy(), None)
+    _check_names(s, raw, probe, values)
     if s.figures:
         _check_figures(s, values, stack)
     keep = None

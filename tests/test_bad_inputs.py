@@ -280,6 +280,16 @@ CASES = [
        "figures[0] (by_region)", "'gpus'", "select = {"),
     sw("sweep-figure-bad-argument", study(tail=FIGURE_OK + "colour = 3"), "figures[0] (by_region)", "colour"),
     sw("sweep-invalid-toml", "[space\n", "not valid TOML"),
+    sw("sweep-constraint-not-a-condition", study(top='constraints = ["tco"]'), "constraints", "not a condition"),
+    sw("sweep-constraint-string-order", study(top='constraints = ["reason < 3"]'), "constraints", "reason < 3"),
+    sw("sweep-derived-shadows-output", study(tail='[derived]\ntco = "tco * 2"'), "derived.tco", "already"),
+    sw("sweep-derived-shadows-input", study(space="tp = 1", tail='[derived]\ntp = "2"'), "derived.tp"),
+    sw("sweep-derived-bad-name", study(tail='[derived]\n"my cost" = "tco"'), "derived.my cost"),
+    sw("sweep-objective-twice", study(top='[objectives]\nminimize = ["tco"]\nmaximize = ["tco"]').replace(
+        '[objectives]\nminimize = ["tco"]\n\n', "", 1), "objectives", "'tco'", "twice"),
+    sw("sweep-input-not-read", study(space="days = 10", top='workload = "serving"'), "space.days",
+       "serving stack does not read"),
+    sw("sweep-serving-input-in-training", study(space="ttft_slo = 1"), "space.ttft_slo", "training stack"),
     sw("sweep-deep-toml", "a = " + "[" * 5000 + "]" * 5000, "study.toml"),
     # -- user catalogs -------------------------------------------------------------------------
     cat("catalog-empty-file", "hardware.csv", "", "hardware.csv", "empty"),
