@@ -209,6 +209,12 @@ def _audit(args: argparse.Namespace, inputs: dict) -> int:
         except (_Fail, DsxInputError) as exc:
             raise _Fail(f"{_option(name)} {raw!r}: {exc}") from None
         values[name] = value
+    from .sweep import unread
+
+    given = [n for n in inputs if getattr(args, "in_" + n) is not None]
+    for name in unread(args.workload, given)[:1]:
+        raise _Fail(f"{_option(name)}: the {args.workload} audit does not read it, so it would change nothing; "
+                    "leave it out" + (" (or pass --workload serving)" if args.workload == "training" else ""))
     space = Space(**values)
     if space.size > report.MAX_CONFIGS:
         raise _Fail(f"{space.size} configurations is too many for an audit (at most {report.MAX_CONFIGS}); "

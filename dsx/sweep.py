@@ -233,25 +233,28 @@ _FIGURE_VARIABLES = ("x", "y", "var", "vars", "col", "hue", "intensity", "perfor
 _SPACE_DERIVES = {"precision_bytes", "scale_out_link_bandwidth", "nics_per_gpu"}
 
 
-def _check_used(s: Sweep) -> None:
-    """Refuse a [space] input the workload's stack never reads: setting it would change nothing."""
+def unread(workload: str, names: Any) -> list[str]:
+    """The ``names`` (Space inputs) that the ``workload`` stack never reads: setting them changes nothing."""
     import inspect
 
     from . import stacks
     from .space import KEYS
 
-    steps = stacks.TRAINING if s.workload == "training" else stacks.SERVING
     read: set[str] = set()
-    for step in steps:
+    for step in stacks.TRAINING if workload == "training" else stacks.SERVING:
         params = list(inspect.signature(step).parameters)
         if params == ["ds"]:  # a plain Dataset -> Dataset step: what it reads is unknown
-            return
+            return []
         read |= set(params)
-    for k in s.space:
-        if k not in read and k not in KEYS and k not in _SPACE_DERIVES:
-            other = "serving" if s.workload == "training" else "training"
-            raise _err(s.source, f"space.{k}: the {s.workload} stack does not read {k!r}, so it would change "
-                                 f"nothing; remove it (it is an input of the {other} stack or of none)")
+    return [k for k in names if k not in read and k not in KEYS and k not in _SPACE_DERIVES]
+
+
+def _check_used(s: Sweep) -> None:
+    """Refuse a [space] input the workload's stack never reads."""
+    for k in unread(s.workload, s.space)[:1]:
+        other = "serving" if s.workload == "training" else "training"
+        raise _err(s.source, f"space.{k}: the {s.workload} stack does not read {k!r}, so it would change "
+                             f"nothing; remove it (it is an input of the {other} stack or of none)")
 
 
 def _check_names(s: Sweep, raw: xr.Dataset, probe: xr.Dataset, values: dict) -> None:

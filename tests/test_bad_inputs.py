@@ -214,6 +214,8 @@ CASES = [
     cli("cli-audit-flag", ["audit", "--flash-attention", "maybe"], "--flash-attention", "true or false"),
     cli("cli-audit-wrong-unit", ["audit", "--hbm-bandwidth", "3 GB"], "--hbm-bandwidth"),
     cli("cli-audit-missing-value", ["audit", "--gpus"], "--gpus"),
+    cli("cli-audit-unread-input", ["audit", "--workload", "serving", "--days", "10"], "--days", "does not read"),
+    cli("cli-audit-serving-input-in-training", ["audit", "--ttft-slo", "1 s"], "--ttft-slo", "--workload serving"),
     cli("cli-catalog-kind", ["catalog", "gpus"], "'gpus'"),
     cli("cli-catalog-option", ["catalog", "--format"], "--format"),
     cli("cli-sweep-missing", ["run", "{tmp}/missing.toml", "-o", "{tmp}/out"], "missing.toml", "not found"),
