@@ -213,8 +213,10 @@ def _audit(args: argparse.Namespace, inputs: dict) -> int:
 
     given = [n for n in inputs if getattr(args, "in_" + n) is not None]
     for name in unread(args.workload, given)[:1]:
+        other = "serving" if args.workload == "training" else "training"
+        hint = f" (or pass --workload {other})" if not unread(other, [name]) else ""
         raise _Fail(f"{_option(name)}: the {args.workload} audit does not read it, so it would change nothing; "
-                    "leave it out" + (" (or pass --workload serving)" if args.workload == "training" else ""))
+                    f"leave it out{hint}")
     space = Space(**values)
     if space.size > report.MAX_CONFIGS:
         raise _Fail(f"{space.size} configurations is too many for an audit (at most {report.MAX_CONFIGS}); "

@@ -253,8 +253,9 @@ def _check_used(s: Sweep) -> None:
     """Refuse a [space] input the workload's stack never reads."""
     for k in unread(s.workload, s.space)[:1]:
         other = "serving" if s.workload == "training" else "training"
+        where = f"it is an input of the {other} stack" if not unread(other, [k]) else "no solver reads it"
         raise _err(s.source, f"space.{k}: the {s.workload} stack does not read {k!r}, so it would change "
-                             f"nothing; remove it (it is an input of the {other} stack or of none)")
+                             f"nothing; remove it ({where})")
 
 
 def _check_names(s: Sweep, raw: xr.Dataset, probe: xr.Dataset, values: dict) -> None:
