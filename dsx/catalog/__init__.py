@@ -174,7 +174,7 @@ def _check_column(path: Path, kind: str, col: str, values: pd.Series) -> None:
     try:
         data = _convert(kind, col, values)
     except DsxInputError as exc:
-        ident = next((i for i in values.index if str(i) in str(exc)), None)
+        ident = next((i for i in values.index if repr(str(i)) in str(exc)), None)
         row = f" row {list(values.index).index(ident) + 2}" if ident is not None else ""
         raise DsxInputError(f"catalog file {str(path)!r}{row}, column {col!r}: {exc}") from None
     if SCHEMA[kind][col] is bool:
