@@ -58,6 +58,8 @@ _COMPARE = ("<=", ">=", "==", "!=", "<", ">")
 MAX_LENGTH = 2000
 #: Deepest nesting accepted (parentheses, unary signs, ``not``, ``**``), far below Python's stack limit.
 MAX_DEPTH = 50
+#: Most operations one expression may chain (``a + b + ...``): each is a level of the evaluation.
+MAX_OPERATIONS = 200
 _TOKEN = re.compile(
     r"(?P<ws>\s+)"
     r"|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
@@ -310,7 +312,22 @@ def parse(source: str) -> Node:
     if len(source) > MAX_LENGTH:
         raise DsxInputError(f"expression {source[:40]!r}...: {len(source):,} characters, more than the "
                             f"{MAX_LENGTH:,} allowed; split it into [derived] variables")
-    return _Parser(source).parse()
+    tree = _Parser(source).parse()
+    depth = _tree_depth(tree)
+    if depth > MAX_OPERATIONS:
+        raise DsxInputError(f"expression {source[:40]!r}...: {depth} chained operations, more than the "
+                            f"{MAX_OPERATIONS} allowed; split it into [derived] variables")
+    return tree
+
+
+def _tree_depth(node: Node) -> int:
+    """Levels of the syntax tree, counted without recursion (the tree may be deep)."""
+    deepest, todo = 0, [(node, 1)]
+    while todo:
+        n, d = todo.pop()
+        deepest = max(deepest, d)
+        todo += [(a, d + 1) for a in n.args if isinstance(a, Node)]
+    return deepest
 
 
 def names(source: str | Node) -> set[str]:

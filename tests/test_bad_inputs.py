@@ -178,6 +178,8 @@ CASES = [
     api("expr-deep-minus", lambda r: expr.parse("-" * 80 + "x"), "nested"),
     api("expr-deep-power", lambda r: expr.parse("2 ** " * 60 + "2"), "nested"),
     api("expr-huge", lambda r: expr.parse(" + ".join(["x"] * 5000)), "characters", "2,000"),
+    api("expr-long-chain", lambda r: expr.evaluate("+".join(["x"] * 900), r), "chained operations", "200"),
+    api("expr-long-comparison-chain", lambda r: expr.evaluate("<".join(["x"] * 500), r), "chained operations"),
     api("expr-overflowing-literal", lambda r: expr.evaluate("x < 1e999", r), "1e999", "too large"),
     api("expr-overflowing-power", lambda r: expr.evaluate("10.0 ** 400 > x", r), "10.0 ** 400 > x"),
     api("expr-caret", lambda r: expr.parse("x ^ 2"), "x ^ 2", "**"),
