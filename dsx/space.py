@@ -138,6 +138,8 @@ class Space:
                 raise DsxInputError(f"unknown input {name!r}{hint} (dsx.inputs() lists them all)")
             if _is_axis(value):
                 vals = list(value)
+                if any(v is None for v in vals):
+                    raise DsxInputError(f"{name}: None in the axis {vals}; give values (or leave the input out)")
                 if not vals:
                     raise DsxInputError(f"{name}: empty axis; give at least one value or a scalar")
                 vals = [self._convert(name, v, inputs, overrides) for v in vals]
@@ -173,6 +175,9 @@ class Space:
             mag = float(magnitude(value, unit, name=name))
         except OverflowError:
             mag = np.inf
+        except (TypeError, ValueError):  # a set, a generator, a complex number, a nested array
+            raise DsxInputError(f"{name}: {value!r:.60} is not a number; give a number, a quantity "
+                                f"such as '1 {unit or 'dimensionless'}', or a list of them") from None
         if not np.isfinite(mag):
             raise DsxInputError(f"{name}: {value!r} is not a finite number")
         if spec is not None and spec.integer:

@@ -160,6 +160,11 @@ CASES = [
     api("space-unknown-model", lambda r: S(model="llama-9"), "model", "llama-9"),
     api("space-unknown-input", lambda r: S(hardwre="H100"), "hardwre", "hardware"),
     api("space-unknown-region-in-axis", lambda r: S(region=["quebec", "atlantis"]), "region", "atlantis"),
+    api("space-nested-array", lambda r: S(gpus=np.array([[8, 16]])), "gpus", "not a number"),
+    api("space-set", lambda r: S(gpus={8, 16}), "gpus", "not a number"),
+    api("space-complex", lambda r: S(gpus=8 + 1j), "gpus", "not a number"),
+    api("space-none-in-axis", lambda r: S(hardware=[None, "H100"]), "hardware", "None"),
+    api("space-percent-above-one", lambda r: S(matmul_efficiency="180 %"), "matmul_efficiency", "<= 1"),
     # -- API: the stacks and the analysis functions ---------------------------------------------
     api("training-int-argument", lambda r: dsx.training(123), "dsx.Space", "int"),
     api("training-str-argument", lambda r: dsx.training("llama-3.1-8b"), "dsx.Space", "str"),
