@@ -303,8 +303,23 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dsx`` console script; returns the exit status."""
     from .errors import DsxInputError, MissingVariableError
 
+    import warnings
+
     argv = _normalize(list(sys.argv[1:] if argv is None else argv))
     command = next((a for a in argv if not a.startswith("-")), None)
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line
+        return _main(argv, command)
+
+
+def _warning_line(message: Warning | str, category: type, *args: Any, **kwargs: Any) -> None:
+    """A warning (e.g. a user catalog row taking over a built-in alias) as one line on stderr."""
+    print(f"dsx: warning: {message}", file=sys.stderr)
+
+
+def _main(argv: list[str], command: str | None) -> int:
+    from .errors import DsxInputError, MissingVariableError
+
     try:
         inputs = _known() if command == "audit" else None
         parser = _parser(inputs)

@@ -424,6 +424,17 @@ def test_user_row_shadowing_a_builtin_alias_says_so(tmp_path, monkeypatch, clean
     assert catalog.resolve("hardware", "H100-SXM") == "H100-SXM"
 
 
+def test_the_command_prints_a_warning_as_one_line(tmp_path, monkeypatch, capsys, clean_catalog):
+    (tmp_path / "hardware.csv").write_text("id,hbm_capacity,hbm_bandwidth\nh100,96 GB,4 TB/s\n")
+    monkeypatch.setenv("DSX_CATALOG", str(tmp_path))
+    catalog._clear_cache()
+    code, err = _run_cli(["catalog", "hardware"], capsys)
+    assert code == 0
+    assert err.strip().splitlines() == [f"dsx: warning: catalog file {str(tmp_path / 'hardware.csv')!r} row 2: id "
+                                        "'h100' is also an alias of the built-in hardware 'H100-SXM'; 'h100' now "
+                                        "means your row, not 'H100-SXM'"]
+
+
 def test_use_refuses_a_folder_without_catalog_files(tmp_path, clean_catalog):
     with pytest.raises(DsxInputError, match="holds no catalog file"):
         catalog.use(tmp_path)
