@@ -175,6 +175,8 @@ class Space:
             mag = float(magnitude(value, unit, name=name))
         except OverflowError:
             mag = np.inf
+        except DsxInputError:
+            raise
         except (TypeError, ValueError):  # a set, a generator, a complex number, a nested array
             raise DsxInputError(f"{name}: {value!r:.60} is not a number; give a number, a quantity "
                                 f"such as '1 {unit or 'dimensionless'}', or a list of them") from None
