@@ -110,7 +110,8 @@ def _figures(s: Sweep, ds: xr.Dataset, where: Any, tmp: Path | None, notes: list
                 mask = mask.sel({k: v for k, v in spec["select"].items() if k in mask.dims})
         fn = getattr(plot, spec["kind"], None)
         if fn is None or spec["kind"].startswith("_"):
-            names = [n for n in getattr(plot, "__all__", dir(plot)) if not n.startswith("_")]
+            names = [n for n in getattr(plot, "__all__", dir(plot)) if not n.startswith("_") and not n.isupper()
+                     and callable(getattr(plot, n)) and n not in ("save", "style", "label")]
             raise _err(s.source, f"figures[{i}]: dsx.plot has no {spec['kind']!r} (available: {', '.join(names)})")
         if isinstance(args.get("where"), str):
             args["where"] = expr.mask(args["where"], sub)

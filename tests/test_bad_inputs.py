@@ -252,6 +252,8 @@ CASES = [
     cli("out-under-a-file", ["run", "{sweep}", "-o", "{tmp}/notes.txt/out"], "cannot write",
         setup=lambda t: (t / "notes.txt").write_text("x")),
     cli("out-in-proc", ["run", "{sweep}", "-o", "/proc/dsx-out"], "/proc/dsx-out"),
+    cli("out-parents-removed-on-failure", ["run", "{sweep}", "-o", "{tmp}/a/b/out", "--quiet"], "no_such_plot",
+        text=study(tail='[[figures]]\nkind = "no_such_plot"')),
     # -- sweep files (through the command, in-process) -----------------------------------------
     sw("sweep-unknown-key", study(top='workload = "training"\nworklaod = 1'), "worklaod"),
     sw("sweep-workload", study(top='workload = "inference"'), "workload", "inference"),
