@@ -90,3 +90,27 @@ def test_ranges_cover_the_efficiencies_and_quantile():
         assert (s.minimum, s.exclusive_minimum, s.maximum, s.exclusive_maximum) == (0.0, True, 1.0, False), name
     q = specs["quantile"]
     assert (q.minimum, q.exclusive_minimum, q.maximum, q.exclusive_maximum) == (0.0, True, 1.0, True)
+
+
+try:
+    from hypothesis import given, strategies as st
+except ImportError:  # pragma: no cover
+    given = None
+
+if given is not None:
+    @given(st.floats(min_value=-2.0, max_value=3.0, allow_nan=False))
+    def test_an_efficiency_is_accepted_exactly_in_its_range(x):
+        """matmul_efficiency in (0, 1]: accepted there, refused (naming it) everywhere else."""
+        if 0.0 < x <= 1.0:
+            assert Space(matmul_efficiency=x).values["matmul_efficiency"] == x
+        else:
+            with pytest.raises(DsxInputError, match="matmul_efficiency"):
+                Space(matmul_efficiency=x)
+
+    @given(st.floats(min_value=0.0, max_value=5.0, allow_nan=False))
+    def test_pue_is_accepted_exactly_from_one(x):
+        if x >= 1.0:
+            assert Space(pue=x).values["pue"] == x
+        else:
+            with pytest.raises(DsxInputError, match="pue"):
+                Space(pue=x)
