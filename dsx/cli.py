@@ -58,8 +58,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (raised, printed by :func:`main`), not usage + exit."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise _Fail(f"{message} (dsx {self.prog.split()[-1] if ' ' in self.prog else ''} --help lists the options)"
-                    .replace("dsx  --help", "dsx --help"))
+        raise _Fail(f"{message} (`{self.prog} --help` lists the options)")  # prog: "dsx" or "dsx run"
 
 
 def _count(text: str) -> int:
