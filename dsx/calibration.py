@@ -136,7 +136,8 @@ def bounds(name: str) -> tuple[float, float]:
     if name.endswith("_efficiency"):
         return 0.02, 1.0
     low = spec.minimum if spec.minimum is not None else 0.0
-    return float(low), float(max(10 * spec.default, low + 1e-9, 1.0 if spec.unit == "" else 0.0))
+    high = max(10 * spec.default, low + 1e-9, 1.0 if spec.unit == "" else 0.0)
+    return float(low), float(high if spec.maximum is None else min(high, spec.maximum))
 
 
 class _Problem:

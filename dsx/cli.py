@@ -58,6 +58,24 @@ class _Fail(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (raised, printed by :func:`main`), not usage + exit."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _Fail(f"{message} (`{self.prog} --help` lists the options)")  # prog: "dsx" or "dsx run"
+
+
+def _count(text: str) -> int:
+    """``--limit``/``--chunk-size``: a whole number >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return n
+
+
 def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -75,6 +93,10 @@ def _known() -> dict[str, tuple[str, Any]]:
         flag = isinstance(spec.default, bool)
         unit = "flag" if flag else "text" if spec.unit is None else (spec.unit or "number")
         extra = f"; one of {', '.join(map(str, spec.choices))}" if spec.choices else ""
+        if spec.minimum is not None or spec.maximum is not None:
+            lo = "" if spec.minimum is None else f"{'(' if spec.exclusive_minimum else '['}{spec.minimum:g}"
+            hi = "" if spec.maximum is None else f"{spec.maximum:g}{')' if spec.exclusive_maximum else ']'}"
+            extra += f"; range {lo or '(-inf'}, {hi or 'inf)'}"
         default = str(spec.default).lower() if flag else spec.default
         out[name] = (f"{first_sentence(spec.doc)} [{unit}; default {default}{extra}]".replace("%", "%%"), spec)
     for name, unit in sorted(space._catalog_columns().items()):
@@ -83,8 +105,8 @@ def _known() -> dict[str, tuple[str, Any]]:
 
 
 def _parser(inputs: dict | None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dsx", description="Vectorized design-space exploration for ML systems.")
-    sub = p.add_subparsers(dest="command", metavar="{audit,run,inputs,catalog,calibrate}")
+    p = _Parser(prog="dsx", description="Vectorized design-space exploration for ML systems.")
+    sub = p.add_subparsers(dest="command", metavar="{audit,run,inputs,catalog,calibrate}", parser_class=_Parser)
     a = sub.add_parser("audit", help="six-domain audit of one configuration (or a comparison of a few)",
                        usage="dsx audit [-h] [--workload {training,serving}] [--json | --html] "
                              "[--INPUT VALUE[,VALUE...] ...]",
@@ -113,8 +135,8 @@ def _parser(inputs: dict | None) -> argparse.ArgumentParser:
     r.add_argument("sweep", help="the sweep file (see docs/sweeps.md)")
     r.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory (written atomically)")
     r.add_argument("--force", action="store_true", help="replace DIR if it exists")
-    r.add_argument("--limit", type=int, metavar="N", help="keep at most N values per axis (quick runs, tests)")
-    r.add_argument("--chunk-size", type=int, default=None, metavar="N",
+    r.add_argument("--limit", type=_count, metavar="N", help="keep at most N values per axis (quick runs, tests)")
+    r.add_argument("--chunk-size", type=_count, default=None, metavar="N",
                    help="configurations per evaluation chunk (default 2,000,000)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     i = sub.add_parser("inputs", help="print the inputs table (name, domain, unit, default, meaning)",
@@ -238,6 +260,14 @@ def _audit(args: argparse.Namespace, inputs: dict) -> int:
         except (_Fail, DsxInputError) as exc:
             raise _Fail(f"{_option(name)} {raw!r}: {exc}") from None
         values[name] = value
+    from .sweep import unread
+
+    given = [n for n in inputs if getattr(args, "in_" + n) is not None]
+    for name in unread(args.workload, given)[:1]:
+        other = "serving" if args.workload == "training" else "training"
+        hint = f" (or pass --workload {other})" if not unread(other, [name]) else ""
+        raise _Fail(f"{_option(name)}: the {args.workload} audit does not read it, so it would change nothing; "
+                    f"leave it out{hint}")
     space = Space(**values)
     if space.size > report.MAX_CONFIGS:
         raise _Fail(f"{space.size} configurations is too many for an audit (at most {report.MAX_CONFIGS}); "
@@ -345,10 +375,11 @@ def _inputs(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import sweep
+    from . import outdir, sweep
 
-    sweep.run(args.sweep, args.output, limit=args.limit, force=args.force,
-              chunk_size=args.chunk_size, progress=not args.quiet)
+    with outdir.terminate_as_exit():  # SIGTERM/SIGHUP unwind like Ctrl-C: the partial folder is removed
+        sweep.run(args.sweep, args.output, limit=args.limit, force=args.force,
+                  chunk_size=args.chunk_size, progress=not args.quiet)
     return 0
 
 
@@ -356,8 +387,23 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dsx`` console script; returns the exit status."""
     from .errors import DsxInputError, MissingVariableError
 
+    import warnings
+
     argv = _normalize(list(sys.argv[1:] if argv is None else argv))
     command = next((a for a in argv if not a.startswith("-")), None)
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line
+        return _main(argv, command)
+
+
+def _warning_line(message: Warning | str, category: type, *args: Any, **kwargs: Any) -> None:
+    """A warning (e.g. a user catalog row taking over a built-in alias) as one line on stderr."""
+    print(f"dsx: warning: {message}", file=sys.stderr)
+
+
+def _main(argv: list[str], command: str | None) -> int:
+    from .errors import DsxInputError, MissingVariableError
+
     try:
         inputs = _known() if command == "audit" else None
         parser = _parser(inputs)
@@ -385,6 +431,10 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as exc:  # the system refused a read or write (disk full, permissions): say which
+        print(f"dsx {command or ''}: error: {exc.strerror or exc}"
+              f"{f': {exc.filename!r}' if exc.filename else ''}".replace("  ", " "), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -54,6 +54,12 @@ _KEYWORDS = {"and", "or", "not", "true", "false"}
 _FORBIDDEN = {"lambda", "import", "def", "class", "for", "while", "if", "else", "in", "is",
               "exec", "eval", "yield", "return", "del", "global", "with", "from", "as"}
 _COMPARE = ("<=", ">=", "==", "!=", "<", ">")
+#: Longest expression accepted (characters): constraints and derived quantities are one line.
+MAX_LENGTH = 2000
+#: Deepest nesting accepted (parentheses, unary signs, ``not``, ``**``), far below Python's stack limit.
+MAX_DEPTH = 50
+#: Most operations one expression may chain (``a + b + ...``): each is a level of the evaluation.
+MAX_OPERATIONS = 200
 _TOKEN = re.compile(
     r"(?P<ws>\s+)"
     r"|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
@@ -135,6 +141,17 @@ class _Parser:
         self.src = source
         self.toks = _tokenize(source)
         self.i = 0
+        self.depth = 0
+
+    def _nested(self, parse: Any) -> Node:
+        """Parse one level deeper, refusing nesting beyond :data:`MAX_DEPTH`."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _fail(self.src, self.tok.pos, f"nested more than {MAX_DEPTH} levels deep; simplify it")
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
 
     # -- helpers --------------------------------------------------------------------------
     @property
@@ -187,7 +204,7 @@ class _Parser:
         start = self.tok.pos
         if self.tok.kind == "name" and self.tok.text == "not":
             self._take()
-            return self._node("not", (self._not(),), start)
+            return self._node("not", (self._nested(self._not),), start)
         return self._comparison()
 
     def _comparison(self) -> Node:
@@ -211,7 +228,7 @@ class _Parser:
         start = self.tok.pos
         if self.tok.kind == "op" and self.tok.text in ("-", "+"):
             op = self._take().text
-            inner = self._unary()
+            inner = self._nested(self._unary)
             return inner if op == "+" else self._node("neg", (inner,), start)
         return self._power()
 
@@ -220,7 +237,7 @@ class _Parser:
         base = self._atom()
         if self.tok.kind == "op" and self.tok.text == "**":
             self._take()
-            return self._node("**", (base, self._unary()), start)
+            return self._node("**", (base, self._nested(self._unary)), start)
         return base
 
     def _atom(self) -> Node:
@@ -229,6 +246,8 @@ class _Parser:
         if t.kind == "num":
             self._take()
             value = float(t.text)
+            if not np.isfinite(value):
+                raise _fail(self.src, t.pos, f"number {t.text} is too large (beyond 1.8e308)")
             unit = self._unit()
             if unit is not None:
                 return self._node("qty", (value, unit), start)
@@ -254,7 +273,7 @@ class _Parser:
             self._take()
             if self.tok.kind == "end":
                 raise _fail(self.src, self.tok.pos, "expected an expression after '('")
-            inner = self._or()
+            inner = self._nested(self._or)
             if not (self.tok.kind == "op" and self.tok.text == ")"):
                 raise _fail(self.src, self.tok.pos, f"expected ')' to close '(' at position {start}")
             self._take()
@@ -292,7 +311,25 @@ def parse(source: str) -> Node:
     """Parse ``source`` into a syntax tree, or raise :class:`DsxInputError` saying where and why."""
     if not isinstance(source, str):
         raise DsxInputError(f"expression must be a string, got {type(source).__name__}")
-    return _Parser(normalize(source)).parse()  # "t CO2e", "GPU-hours", "$" (dsx.units)
+    if len(source) > MAX_LENGTH:
+        raise DsxInputError(f"expression {source[:40]!r}...: {len(source):,} characters, more than the "
+                            f"{MAX_LENGTH:,} allowed; split it into [derived] variables")
+    tree = _Parser(normalize(source)).parse()  # "t CO2e", "GPU-hours", "$" (dsx.units)
+    depth = _tree_depth(tree)
+    if depth > MAX_OPERATIONS:
+        raise DsxInputError(f"expression {source[:40]!r}...: {depth} chained operations, more than the "
+                            f"{MAX_OPERATIONS} allowed; split it into [derived] variables")
+    return tree
+
+
+def _tree_depth(node: Node) -> int:
+    """Levels of the syntax tree, counted without recursion (the tree may be deep)."""
+    deepest, todo = 0, [(node, 1)]
+    while todo:
+        n, d = todo.pop()
+        deepest = max(deepest, d)
+        todo += [(a, d + 1) for a in n.args if isinstance(a, Node)]
+    return deepest
 
 
 def names(source: str | Node) -> set[str]:
@@ -523,7 +560,15 @@ class Expression:
         return names(self.tree)
 
     def __call__(self, ds: xr.Dataset) -> xr.DataArray:
-        v = _Evaluator(self.source, ds).run(self.tree)
+        if not isinstance(ds, xr.Dataset):
+            raise DsxInputError(f"expression {self.source!r}: evaluated against {type(ds).__name__}; "
+                                "expected a result Dataset (dsx.training(...) or dsx.serving(...))")
+        try:
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                v = _Evaluator(self.source, ds).run(self.tree)
+        except (OverflowError, ZeroDivisionError) as exc:
+            raise DsxInputError(f"expression {self.source!r}: {exc} in a constant part; "
+                                "use numbers within range") from None
         da = v.data if isinstance(v.data, xr.DataArray) else xr.DataArray(v.data)
         da = da.copy(deep=False)
         units = "" if v.unit in ("bool", "str") else unit_string(v.unit)

@@ -64,6 +64,8 @@ _KEEP = 16  # cut plans remembered (each holds one task per piece, no data)
 
 def pieces_of(ds: xr.Dataset) -> Pieces | None:
     """The cut plan of a lazy dsx result, or None (eager, sliced, or from elsewhere)."""
+    if not isinstance(ds, xr.Dataset):
+        return None
     plan = _PIECES.get(ds.attrs.get("dsx_pieces", ""))
     if plan is None:
         return None

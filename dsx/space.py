@@ -77,6 +77,33 @@ def _catalog_columns() -> dict[str, str]:
     return cols
 
 
+#: Largest count accepted (2**53: above it float64 cannot hold every whole number).
+_MAX_COUNT = 2**53
+#: Physical ranges of catalog columns a user overrides (catalog.RANGES; other numbers > 0).
+Bound = tuple[float, bool]  # (value, the value itself allowed)
+
+
+def _range(name: str, spec: Any) -> tuple[Bound | None, Bound | None]:
+    """(lowest, highest) allowed value of a numeric input, each ``(value, inclusive)`` or None."""
+    if spec is None:  # a catalog column
+        low, inclusive, high = catalog.RANGES.get(name, (0.0, False, None))
+        if name.endswith("_bytes"):  # bytes per element: fractional (fp4) but > 0
+            low, inclusive = 0.0, False
+        return (low, inclusive), (None if high is None else (high, True))
+    low = None if spec.minimum is None else (spec.minimum, not spec.exclusive_minimum)
+    high = None if spec.maximum is None else (spec.maximum, not spec.exclusive_maximum)
+    return low, high
+
+
+def _describe(low: Bound | None, high: Bound | None) -> str:
+    parts = []
+    if low is not None:
+        parts.append(f"{'>=' if low[1] else '>'} {low[0]:g}")
+    if high is not None:
+        parts.append(f"{'<=' if high[1] else '<'} {high[0]:g}")
+    return "a value " + " and ".join(parts)
+
+
 def _is_axis(value: Any) -> bool:
     return isinstance(value, (list, tuple, np.ndarray, range)) and not isinstance(value, str)
 
@@ -115,6 +142,8 @@ class Space:
                 continue
             if _is_axis(value):
                 vals = list(value)
+                if any(v is None for v in vals):
+                    raise DsxInputError(f"{name}: None in the axis {vals}; give values (or leave the input out)")
                 if not vals:
                     raise DsxInputError(f"{name}: empty axis; give at least one value or a scalar")
                 vals = [self._convert(name, v, inputs, overrides) for v in vals]
@@ -152,20 +181,35 @@ class Space:
                 )
             return value
         unit = spec.unit if spec is not None else overrides[name]
-        if isinstance(value, bool) or value is None:
+        if value is None:
             return value
-        mag = float(magnitude(value, unit, name=name))
+        if isinstance(value, (bool, np.bool_)):
+            if spec is not None and isinstance(spec.default, bool):
+                return bool(value)
+            raise DsxInputError(f"{name}: {value!r} is a boolean; expected a number{f' in {unit}' if unit else ''}")
+        if spec is not None and isinstance(spec.default, bool):
+            raise DsxInputError(f"{name}: {value!r} must be true or false")
+        try:
+            mag = float(magnitude(value, unit, name=name))
+        except OverflowError:
+            mag = np.inf
+        except DsxInputError:
+            raise
+        except (TypeError, ValueError):  # a set, a generator, a complex number, a nested array
+            raise DsxInputError(f"{name}: {value!r:.60} is not a number; give a number, a quantity "
+                                f"such as '1 {unit or 'dimensionless'}', or a list of them") from None
         if not np.isfinite(mag):
             raise DsxInputError(f"{name}: {value!r} is not a finite number")
         if spec is not None and spec.integer:
-            if mag != int(mag) or mag < (1 if spec.minimum is None else spec.minimum):
-                lo = 1 if spec.minimum is None else int(spec.minimum)
-                raise DsxInputError(f"{name}: {value!r} must be a whole number >= {lo}")
+            lo = 1 if spec.minimum is None else int(spec.minimum)
+            if mag != int(mag) or mag < lo or mag > _MAX_COUNT:
+                raise DsxInputError(f"{name}: {value!r} must be a whole number >= {lo} (and at most 2**53)")
             return int(mag)
-        if spec is not None and spec.minimum is not None and mag < spec.minimum:
-            raise DsxInputError(f"{name}: {value!r} must be >= {spec.minimum} {unit}".rstrip())
-        if spec is None and mag < 0:
-            raise DsxInputError(f"{name}: {value!r} must not be negative")
+        low, high = _range(name, spec)
+        if low is not None and (mag < low[0] or (mag == low[0] and not low[1])) or (
+                high is not None and (mag > high[0] or (mag == high[0] and not high[1]))):
+            raise DsxInputError(f"{name}: {value!r} is out of range; expected {_describe(low, high)}"
+                                f"{f' (in {unit})' if unit else ''}")
         return mag
 
     # -- shape -----------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -87,6 +86,9 @@ def _available_memory() -> float:
 def _space(space: Space | None, options: dict[str, Any]) -> Space:
     if space is None:
         return Space(**options)
+    if not isinstance(space, Space):
+        raise DsxInputError(f"the first argument must be a dsx.Space (or an input Dataset), got "
+                            f"{type(space).__name__} {space!r:.60}; e.g. dsx.training(dsx.Space(gpus=[8, 16]))")
     return space.replace(**options) if options else space
 
 
@@ -149,10 +151,14 @@ def _stream(run: Callable[[Space], xr.Dataset], space: Space, axis: str | None, 
         import zarr  # noqa: F401
     except ImportError:
         raise DsxInputError("store=: writing a zarr store needs the dask extra: pip install 'dsx[dask]'") from None
-    if store.exists():
+    from . import outdir
+
+    if store.exists() or store.is_symlink():
         raise DsxInputError(f"store=: {str(store)!r} exists; remove it or name another path")
-    partial = store.with_name(store.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    outdir.check_replace(store, False, "store=")
+    # a marked folder beside the store (outdir): a stale one of dsx's is replaced, anyone else's refused
+    partial = outdir.claim_partial(store, "store=")
+    target = partial / store.name
     try:
         for i, piece in enumerate(pieces):
             ds = finish(run(space if piece is None else space.replace(**{axis: piece})))
@@ -162,15 +168,16 @@ def _stream(run: Callable[[Space], xr.Dataset], space: Space, axis: str | None, 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # zarr's notes on format-2 string dtypes
                 if i == 0:
-                    ds.to_zarr(partial, mode="w", zarr_format=2)
+                    ds.to_zarr(target, mode="w", zarr_format=2)
                 else:
                     ds.drop_vars([v for v in ds.variables if axis not in ds[v].dims]).to_zarr(
-                        partial, append_dim=axis, zarr_format=2)
+                        target, append_dim=axis, zarr_format=2)
             bar.update()
-        partial.rename(store)
+        target.rename(store)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        outdir.remove_ours(partial)
         raise
+    outdir.remove_ours(partial)
     try:
         return xr.open_zarr(store, zarr_format=2)
     except (ImportError, ValueError):  # no dask: open eagerly

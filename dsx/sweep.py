@@ -26,12 +26,9 @@ a temporary directory next to DIR that is renamed to DIR only when everything su
 from __future__ import annotations
 
 import difflib
-import importlib.util
-import inspect
 import os
-import shutil
+import re
 import sys
-import tempfile
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -51,6 +48,8 @@ CHUNK_SIZE = 2_000_000
 _KEYS = {"workload": str, "description": str, "calibration": str, "space": dict, "outputs": list, "derived": dict,
          "constraints": list, "objectives": dict, "best": list, "figures": list}
 _TYPES = {str: "a string", dict: "a table", list: "a list", int: "an integer"}
+#: A figure's file stem: one plain name, so that it can only land inside the output folder.
+_FILE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 @dataclass
@@ -138,12 +137,18 @@ def parse(data: dict, source: str = "<sweep>") -> Sweep:
         s.outputs = _strings(source, "outputs", data["outputs"])
     for k, v in data.get("derived", {}).items():
         _typed(source, f"derived.{k}", v, str)
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", k) or k in s.space:
+            why = "is an input of [space]" if k in s.space else "must be a name (letters, digits, '_')"
+            raise _err(source, f"derived.{k}: {k!r} {why}; name the new variable differently")
     s.derived = dict(data.get("derived", {}))
     s.constraints = _strings(source, "constraints", data.get("constraints", []))
     obj = data.get("objectives", {})
     _unknown(source, "[objectives]", set(obj), {"minimize", "maximize"})
     s.minimize = _strings(source, "objectives.minimize", obj.get("minimize", []))
     s.maximize = _strings(source, "objectives.maximize", obj.get("maximize", []))
+    twice = sorted({o for o in s.objectives if s.objectives.count(o) > 1})
+    if twice:
+        raise _err(source, f"objectives: {twice[0]!r} is listed twice (once, in minimize or maximize)")
     if "best" in data:
         s.best = _strings(source, "best", data["best"])
         if not s.objectives:
@@ -158,9 +163,16 @@ def parse(data: dict, source: str = "<sweep>") -> Sweep:
             raise _err(source, f"figures[{i}] needs kind = \"<function of dsx.plot>\"")
         if "name" in fig:
             _typed(source, f"figures[{i}].name", fig["name"], str)
+            if not _FILE_STEM.fullmatch(fig["name"]) or ".." in fig["name"]:
+                raise _err(source, f"figures[{i}].name {fig['name']!r} must be a plain file name (letters, "
+                                   "digits, '_', '-', '.'; no folders): figures are written inside the output folder")
         if "select" in fig:
             _typed(source, f"figures[{i}].select", fig["select"], dict)
     s.figures = [dict(f) for f in data.get("figures", [])]
+    stems = [f.get("name", f"{i + 1:02d}_{f['kind']}") for i, f in enumerate(s.figures)]
+    for i, stem in enumerate(stems):
+        if stem in stems[:i]:
+            raise _err(source, f"figures[{i}].name {stem!r} is used twice; each figure needs its own name")
     for label, e in [*((f"constraints[{i}]", c) for i, c in enumerate(s.constraints)),
                      *((f"derived.{k}", v) for k, v in s.derived.items())]:
         try:
@@ -174,11 +186,17 @@ def load(path: str | os.PathLike) -> Sweep:
     """Read and validate a sweep file."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text())
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DsxInputError(f"sweep file {str(p)!r} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise DsxInputError(f"{p.name}: not valid TOML: {exc}") from None
+    except IsADirectoryError:
+        raise DsxInputError(f"sweep file {str(p)!r} is a directory; name a .toml file") from None
+    except UnicodeDecodeError:
+        raise DsxInputError(f"sweep file {str(p)!r} is not UTF-8 text (a binary file?); name a .toml file") from None
+    except OSError as exc:
+        raise DsxInputError(f"sweep file {str(p)!r} cannot be read ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise DsxInputError(f"{p.name}: not valid TOML: {str(exc).splitlines()[0] if str(exc) else 'too deeply nested'}") from None
     if isinstance(data.get("calibration"), str):  # relative to the sweep file
         data["calibration"] = str(p.parent / data["calibration"])
     return parse(data, p.name)
@@ -217,7 +235,42 @@ def _finish(s: Sweep, ds: xr.Dataset, keep: set[str] | None) -> xr.Dataset:
 _FIGURE_VARIABLES = ("x", "y", "var", "vars", "col", "hue", "intensity", "performance")
 
 
-def _check_names(s: Sweep, probe: xr.Dataset) -> None:
+#: Inputs that dsx.Space itself turns into others (bytes per element, per-link bandwidth).
+_SPACE_DERIVES = {"precision_bytes", "scale_out_link_bandwidth", "nics_per_gpu"}
+
+
+def unread(workload: str, names: Any) -> list[str]:
+    """The ``names`` (Space inputs) that the ``workload`` stack never reads: setting them changes nothing."""
+    import inspect
+
+    from . import stacks
+    from .space import KEYS
+
+    read: set[str] = set()
+    for step in stacks.TRAINING if workload == "training" else stacks.SERVING:
+        params = list(inspect.signature(step).parameters)
+        if params == ["ds"]:  # a plain Dataset -> Dataset step: what it reads is unknown
+            return []
+        read |= set(params)
+    return [k for k in names if k not in read and k not in KEYS and k not in _SPACE_DERIVES]
+
+
+def _check_used(s: Sweep) -> None:
+    """Refuse a [space] input the workload's stack never reads."""
+    for k in unread(s.workload, s.space)[:1]:
+        other = "serving" if s.workload == "training" else "training"
+        where = f"it is an input of the {other} stack" if not unread(other, [k]) else "no solver reads it"
+        raise _err(s.source, f"space.{k}: the {s.workload} stack does not read {k!r}, so it would change "
+                             f"nothing; remove it ({where})")
+
+
+def _check_names(s: Sweep, raw: xr.Dataset, probe: xr.Dataset, values: dict) -> None:
+    """Every name the file uses exists, derived names are new, objectives are numbers,
+    constraints are conditions, figure selections match an axis."""
+    for name in s.derived:
+        if name in raw.variables:
+            raise _err(s.source, f"derived.{name}: {name!r} is already a variable of the result; "
+                                 "name the new variable differently")
     known = set(map(str, probe.variables)) | set(s.derived)
     used = set(s.names())
     for f in s.figures:
@@ -229,6 +282,60 @@ def _check_names(s: Sweep, probe: xr.Dataset) -> None:
             close = difflib.get_close_matches(name, sorted(known), n=3)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
             raise _err(s.source, f"unknown variable {name!r}{hint}")
+    try:
+        expr.mask(s.constraints or None, probe)
+    except DsxInputError as exc:
+        raise _err(s.source, f"constraints: {exc}") from None
+    for key, names in (("objectives.minimize", s.minimize), ("objectives.maximize", s.maximize)):
+        for name in names:
+            if name in probe.variables and not np.issubdtype(probe[name].dtype, np.number):
+                raise _err(s.source, f"{key}: {name!r} is not a number (dtype {probe[name].dtype}); "
+                                     "objectives are numeric outputs such as 'tco' or 'time_to_train'")
+    from .space import Space
+
+    axes = Space(**values).axes
+    for i, f in enumerate(s.figures):
+        for dim, label in (f.get("select") or {}).items():
+            if dim not in axes:
+                raise _err(s.source, f"figures[{i}].select: {dim!r} is not an axis of [space] "
+                                     f"(axes: {', '.join(axes) or 'none'})")
+            try:
+                value = Space(**{dim: label}).values[dim]
+            except DsxInputError as exc:
+                raise _err(s.source, f"figures[{i}].select.{dim}: {exc}") from None
+            if value not in axes[dim]:
+                raise _err(s.source, f"figures[{i}].select.{dim}: {label!r} is not among the values run "
+                                     f"({', '.join(map(str, axes[dim]))})")
+
+
+def _count(name: str, value: Any) -> int | None:
+    """``limit``/``chunk_size``: None or a whole number >= 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise DsxInputError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def _check_figures(s: Sweep, values: dict, stack: Any) -> None:
+    """Draw every figure on a small copy of the space (at most two values per axis, the
+    selected ones kept) before the real run: a figure that needs ``select`` fails in seconds."""
+    from .space import Space
+
+    axes = Space(**values).axes
+    chosen: dict[str, list] = {}
+    for f in s.figures:
+        for dim, label in (f.get("select") or {}).items():
+            chosen.setdefault(dim, []).append(Space(**{dim: label}).values[dim])
+    small = dict(values)
+    for dim, vals in axes.items():
+        pick = list(dict.fromkeys([*chosen.get(dim, []), vals[0], vals[-1]]))
+        small[dim] = pick if len(pick) > 1 else pick[0]
+    ds = _finish(s, stack(Space(**small)), None)
+    where = expr.mask(s.constraints, ds) if s.constraints else None
+    from .sweep_outputs import figures
+
+    figures(s, ds, where, None, [])
 
 
 def evaluate(s: Sweep, limit: int | None = None, chunk_size: int | None = None,
@@ -236,210 +343,60 @@ def evaluate(s: Sweep, limit: int | None = None, chunk_size: int | None = None,
     """Evaluate the sweep's space in chunks along its largest axis; derived variables added."""
     from .space import Space
 
+    limit = _count("limit", limit)
+    chunk_size = _count("chunk_size", chunk_size)
     values = _space_values(s, limit)
     space = Space(**values)
     stack = _stack(s)
+    _check_used(s)
     # a one-configuration probe validates every name before the real work
-    probe = _finish(s, stack(Space(**{k: (v[0] if isinstance(v, list) else v) for k, v in values.items()})), None)
-    _check_names(s, probe)
+    raw = stack(Space(**{k: (v[0] if isinstance(v, list) else v) for k, v in values.items()}))
+    probe = _finish(s, raw.copy(), None)
+    _check_names(s, raw, probe, values)
+    if s.figures:
+        _check_figures(s, values, stack)
     keep = None
     if s.outputs is not None:
         keep = set(s.outputs) | s.names() | set(s.derived) | {"feasible", "reason"}
     from .stacks import chunked
 
-    return chunked(stack, space, max(int(chunk_size or CHUNK_SIZE), 1), lambda ds: _finish(s, ds, keep),
+    return chunked(stack, space, int(chunk_size or CHUNK_SIZE), lambda ds: _finish(s, ds, keep),
                    progress, "dsx run")
-
-
-# -- outputs -------------------------------------------------------------------------------
-def _frame(ds: xr.Dataset, obj: Any) -> Any:
-    """A pandas table, units in the column names, from an analysis result."""
-    import pandas as pd
-
-    if isinstance(obj, pd.DataFrame):
-        return obj
-    if isinstance(obj, xr.DataArray):
-        obj = obj.to_dataset(name=obj.name or "value")
-    df = obj.to_dataframe().reset_index() if obj.dims else pd.DataFrame(
-        [{n: np.asarray(obj[n].values)[()] for n in obj.variables}])
-    return df.rename(columns={c: f"{c} [{obj[c].attrs['units']}]" for c in df.columns
-                              if c in obj.variables and obj[c].attrs.get("units")})
-
-
-def _cell(v: Any) -> str:
-    if isinstance(v, float) and 1e4 <= abs(v) < 1e12:
-        return f"{v:,.0f}"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _md_table(df: Any, rows: int = 10) -> str:
-    cols = list(map(str, df.columns))
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.head(rows).iterrows():  # at most `rows` lines of a summary table
-        lines.append("| " + " | ".join(_cell(v) for v in r) + " |")
-    if len(df) > rows:
-        lines.append(f"\n({len(df) - rows} more rows in the CSV file)")
-    return "\n".join(lines)
-
-
-def _analysis(s: Sweep, ds: xr.Dataset, where: Any, tmp: Path, notes: list[str]) -> dict:
-    made: dict = {}
-    if not s.objectives:
-        return made
-    try:
-        from . import analysis
-    except ImportError as exc:  # pragma: no cover - analysis is part of the package
-        notes.append(f"front.csv and best.csv skipped: dsx.analysis cannot be imported ({exc})")
-        return made
-    kw = {"minimize": s.minimize, "maximize": s.maximize, "where": where}
-    if hasattr(analysis, "pareto"):
-        front = analysis.pareto(ds, **kw)
-        cols = [c for c in [*s.objectives, *sorted(expr.names(" and ".join(s.constraints)) if s.constraints else [])]
-                if c in ds.data_vars and set(ds[c].dims) <= set(front.dims)]
-        table = (analysis.front_table(ds, front, list(dict.fromkeys(cols))) if hasattr(analysis, "front_table")
-                 else _frame(ds, ds[cols].where(front, drop=True)))
-        table.to_csv(tmp / "front.csv", index=False)
-        made["front"] = table
-    else:
-        notes.append("front.csv skipped: dsx.analysis has no pareto()")
-    if hasattr(analysis, "best"):
-        goal = {"minimize": s.minimize[0]} if s.minimize else {"maximize": s.maximize[0]}
-        span = {d for n in (*goal.values(), "feasible") if n in ds.variables for d in ds[n].dims}
-        span |= set(where.dims if where is not None else ()) | set(s.best or ())
-        others = [o for o in s.objectives[1:] if o in ds.data_vars and set(ds[o].dims) <= span]
-        over = s.best if s.best is not None else None
-        table = _frame(ds, analysis.best(ds, **goal, where=where, over=over, include=others))
-        table.to_csv(tmp / "best.csv", index=False)
-        made["best"] = table
-    else:
-        notes.append("best.csv skipped: dsx.analysis has no best()")
-    return made
-
-
-def _figures(s: Sweep, ds: xr.Dataset, where: Any, tmp: Path, notes: list[str]) -> list[str]:
-    if not s.figures:
-        return []
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from . import plot
-    except ImportError as exc:
-        notes.append(f"figures skipped: dsx.plot cannot be imported ({exc})")
-        return []
-    files = []
-    for i, spec in enumerate(s.figures):
-        args = {k: v for k, v in spec.items() if k not in ("kind", "name", "select")}
-        sub, mask = ds, where
-        if spec.get("select"):
-            try:
-                sub = ds.sel(spec["select"])
-            except (KeyError, ValueError) as exc:
-                raise _err(s.source, f"figures[{i}].select {spec['select']}: {exc}") from None
-            if mask is not None:
-                mask = mask.sel({k: v for k, v in spec["select"].items() if k in mask.dims})
-        fn = getattr(plot, spec["kind"], None)
-        if fn is None or spec["kind"].startswith("_"):
-            names = [n for n in getattr(plot, "__all__", dir(plot)) if not n.startswith("_")]
-            raise _err(s.source, f"figures[{i}]: dsx.plot has no {spec['kind']!r} (available: {', '.join(names)})")
-        if isinstance(args.get("where"), str):
-            args["where"] = expr.mask(args["where"], sub)
-        elif mask is not None and "where" in inspect.signature(fn).parameters and "where" not in args:
-            args["where"] = mask
-        try:
-            inspect.signature(fn).bind(sub, **args)
-        except TypeError as exc:
-            raise _err(s.source, f"figures[{i}] ({spec['kind']}): {exc}") from None
-        fig = fn(sub, **args)
-        fig = getattr(fig, "figure", fig)
-        stem = spec.get("name", f"{i + 1:02d}_{spec['kind']}")
-        if hasattr(plot, "save"):
-            files += [Path(p).name for p in plot.save(fig, tmp / stem)]
-        else:  # pragma: no cover - dsx.plot always has save
-            for ext in ("pdf", "png"):
-                fig.savefig(tmp / f"{stem}.{ext}", bbox_inches="tight")
-                files.append(f"{stem}.{ext}")
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-    return files
-
-
-def _summary(s: Sweep, ds: xr.Dataset, where: Any, made: dict, files: list[str], notes: list[str],
-             seconds: float) -> str:
-    size = int(np.prod([ds.sizes[d] for d in ds.dims])) if ds.dims else 1
-    axes = " × ".join(f"{d}[{ds.sizes[d]}]" for d in ds.dims) or "one configuration"
-    lines = [f"# {Path(s.source).stem}", "", *([s.description, ""] if s.description else []),
-             f"- workload: {s.workload}; {size:,} configurations ({axes}); evaluated in {seconds:.2f} s"]
-    if "feasible" in ds:
-        lines.append(f"- feasible: {int(ds['feasible'].sum()) * size // max(ds['feasible'].size, 1):,}")
-    if where is not None:
-        n = int(where.sum()) * size // max(where.size, 1)
-        lines.append(f"- constraints ({' and '.join(s.constraints)}): {n:,} configurations satisfy them")
-    if s.objectives:
-        lines.append(f"- objectives: minimize {', '.join(s.minimize) or '-'}; maximize {', '.join(s.maximize) or '-'}")
-    for key, title in (("best", "Best configuration"), ("front", "Pareto front")):
-        if key in made:
-            n = len(made[key])
-            lines += ["", f"## {title} ({key}.csv, {n} row{'s' if n != 1 else ''})", "", _md_table(made[key])]
-    if files:
-        lines += ["", "## Figures", "", *[f"- {f}" for f in files]]
-    if notes:
-        lines += ["", "## Notes", "", *[f"- {n}" for n in notes]]
-    return "\n".join(x for x in lines if x is not None) + "\n"
-
-
-def _netcdf_engine() -> str:
-    """h5netcdf when its HDF5 backend (h5py) is installed, else netCDF4; both write netCDF-4."""
-    for engine, module in (("h5netcdf", "h5py"), ("netcdf4", "netCDF4")):
-        if importlib.util.find_spec(module) is not None:
-            return engine
-    raise DsxInputError("writing result.nc needs h5py (for h5netcdf) or netCDF4: pip install h5py")
-
-
-def _to_netcdf(ds: xr.Dataset, path: Path) -> None:
-    """netCDF-4 with units in attrs; booleans and strings are encoded by xarray (CF)."""
-    ds.to_netcdf(path, engine=_netcdf_engine())
 
 
 def run(path: str | os.PathLike, out: str | os.PathLike, limit: int | None = None, force: bool = False,
         chunk_size: int | None = None, progress: bool = True) -> Path:
     """Run a sweep file and write ``result.nc``, ``front.csv``, ``best.csv``, figures and
-    ``summary.md`` into ``out`` atomically (nothing is left behind on error).
+    ``summary.md`` into ``out`` atomically (:mod:`dsx.outdir`: nothing is left behind on error,
+    an existing ``out`` is replaced only with ``force`` and only when dsx wrote it).
 
     ``limit`` keeps at most that many values per axis (default: env ``DSX_SWEEP_LIMIT``).
     """
+    from . import outdir
+    from .sweep_outputs import analysis_tables, figures, summary, to_netcdf
+
     s = load(path)
     if limit is None and os.environ.get("DSX_SWEEP_LIMIT"):
-        limit = int(os.environ["DSX_SWEEP_LIMIT"])
+        text = os.environ["DSX_SWEEP_LIMIT"]
+        if not text.strip().isdigit() or int(text) < 1:
+            raise DsxInputError(f"DSX_SWEEP_LIMIT={text!r}: expected a whole number >= 1")
+        limit = int(text)
     out = Path(out)
-    if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
-        raise DsxInputError(f"output {str(out)!r} exists; choose another directory or pass --force")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    ds = evaluate(s, limit=limit, chunk_size=chunk_size, progress=progress)
-    seconds = time.perf_counter() - t0
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    outdir.check_replace(out, force, "output", keep=(Path(path),))
+    # the marked folder is made first, so that an unwritable place fails before the evaluation
+    with outdir.staged(out, force, "output", keep=(Path(path),)) as tmp:
+        t0 = time.perf_counter()
+        ds = evaluate(s, limit=limit, chunk_size=chunk_size, progress=progress)
+        seconds = time.perf_counter() - t0
         where = expr.mask(s.constraints, ds) if s.constraints else None
         if where is not None:
             ds["meets_constraints"] = where.assign_attrs(units="", long_name=" and ".join(s.constraints))
         notes: list[str] = []
-        made = _analysis(s, ds, where, tmp, notes)
-        files = _figures(s, ds, where, tmp, notes)
+        made = analysis_tables(s, ds, where, tmp, notes)
+        files = figures(s, ds, where, tmp, notes)
         ds.attrs.update({"dsx_sweep": Path(s.source).name, "dsx_workload": s.workload})
-        _to_netcdf(ds, tmp / "result.nc")
-        (tmp / "summary.md").write_text(_summary(s, ds, where, made, files, notes, seconds))
+        to_netcdf(ds, tmp / "result.nc")
+        (tmp / "summary.md").write_text(summary(s, ds, where, made, files, notes, seconds))
         for n in notes:
             print(f"dsx run: note: {n}", file=sys.stderr)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -55,3 +55,62 @@ def test_replace_returns_new_space():
     s = Space(hardware="H100", gpus=8)
     t = s.replace(gpus=[8, 16])
     assert s.size == 1 and t.size == 2
+
+
+def _bounded_inputs():
+    from dsx.space import _inputs
+
+    return sorted((n, s) for n, s in _inputs().items() if s.minimum is not None or s.maximum is not None)
+
+
+@pytest.mark.parametrize("name, spec", _bounded_inputs(), ids=[n for n, _ in _bounded_inputs()])
+def test_every_declared_range_is_enforced_at_its_edges(name, spec):
+    """The bound itself is accepted or refused as declared; just outside is refused; the default is inside."""
+    if np.isfinite(spec.default):  # inf defaults ("no objective") are not user values
+        assert Space(**{name: spec.default}).values[name] == spec.default
+    for bound, exclusive, outside in ((spec.minimum, spec.exclusive_minimum, -1), (spec.maximum, spec.exclusive_maximum, 1)):
+        if bound is None:
+            continue
+        step = 1 if spec.integer else max(abs(bound), 1.0) * 1e-6
+        with pytest.raises(DsxInputError, match=name):
+            Space(**{name: bound + outside * step})
+        if exclusive:
+            with pytest.raises(DsxInputError, match=name):
+                Space(**{name: bound})
+        else:
+            assert Space(**{name: bound}).values[name] == bound
+
+
+def test_ranges_cover_the_efficiencies_and_quantile():
+    from dsx.space import _inputs
+
+    specs = _inputs()
+    for name in [n for n in specs if n.endswith("_efficiency")] + ["memory_utilization", "power_fraction"]:
+        s = specs[name]
+        assert (s.minimum, s.exclusive_minimum, s.maximum, s.exclusive_maximum) == (0.0, True, 1.0, False), name
+    q = specs["quantile"]
+    assert (q.minimum, q.exclusive_minimum, q.maximum, q.exclusive_maximum) == (0.0, True, 1.0, True)
+
+
+try:
+    from hypothesis import given, strategies as st
+except ImportError:  # pragma: no cover
+    given = None
+
+if given is not None:
+    @given(st.floats(min_value=-2.0, max_value=3.0, allow_nan=False))
+    def test_an_efficiency_is_accepted_exactly_in_its_range(x):
+        """matmul_efficiency in (0, 1]: accepted there, refused (naming it) everywhere else."""
+        if 0.0 < x <= 1.0:
+            assert Space(matmul_efficiency=x).values["matmul_efficiency"] == x
+        else:
+            with pytest.raises(DsxInputError, match="matmul_efficiency"):
+                Space(matmul_efficiency=x)
+
+    @given(st.floats(min_value=0.0, max_value=5.0, allow_nan=False))
+    def test_pue_is_accepted_exactly_from_one(x):
+        if x >= 1.0:
+            assert Space(pue=x).values["pue"] == x
+        else:
+            with pytest.raises(DsxInputError, match="pue"):
+                Space(pue=x)

@@ -66,7 +66,7 @@ def _write(tmp_path, text, name="study.toml"):
 def test_run_writes_every_output(tmp_path, fake):
     out = sweep.run(_write(tmp_path, STUDY), tmp_path / "out", progress=False)
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["best.csv", "front.csv", "front.pdf", "front.png", "result.nc", "summary.md"]
+    assert files == [".dsx-manifest.json", "best.csv", "front.csv", "front.pdf", "front.png", "result.nc", "summary.md"]
     ds = xr.open_dataset(out / "result.nc")
     assert ds["step_time"].attrs["units"] == "s" and ds["tco_musd"].attrs["units"] == "USD"
     assert set(ds.data_vars) >= {"step_time", "tco", "carbon", "mfu", "tco_musd", "feasible", "reason",

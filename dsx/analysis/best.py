@@ -83,11 +83,15 @@ def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = Non
     name = minimize if minimize is not None else maximize
     if not isinstance(name, str):
         raise DsxInputError("best: the objective must be one variable name (use dsx.pareto for several)")
+    if not isinstance(ds, xr.Dataset):
+        raise DsxInputError(f"best: expected a result Dataset (dsx.training/serving), got {type(ds).__name__}")
     mask = _all_draws(constraint_mask(ds, where))
     q = parse_objective(name, quantile)[1]
     ds, (name, *_) = at_quantile(ds, [name, *[i for i in include if i in ds.variables]], q)
     if name not in ds.variables:
         raise DsxInputError(f"best: no variable {name!r} in the dataset (have {sorted(ds.data_vars)})")
+    if not np.issubdtype(ds[name].dtype, np.number):
+        raise DsxInputError(f"best: objective {name!r} is not numeric (dtype {ds[name].dtype}); name an output such as 'tco'")
     obj = ds[name]
     over_dims = _names(over)
     for d in over_dims:

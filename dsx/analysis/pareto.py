@@ -250,6 +250,8 @@ def _joint_dims(ds: xr.Dataset, arrays: Sequence[xr.DataArray], extra: Sequence[
 
 
 def _objectives(ds: xr.Dataset, minimize: Any, maximize: Any) -> tuple[list[str], list[str]]:
+    if not isinstance(ds, xr.Dataset):
+        raise DsxInputError(f"pareto: expected a result Dataset (dsx.training/serving), got {type(ds).__name__}")
     mins, maxs = _names(minimize), _names(maximize)
     names = mins + maxs
     if not names:

@@ -22,6 +22,7 @@ import difflib
 import functools
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,21 @@ SCHEMA: dict[str, dict[str, object]] = {
     "precisions": {"name": None, "bytes": "B", "source": None},
 }
 
+#: Physical range of a numeric column: (lowest, lowest allowed itself?, highest or None).
+#: Every other number (bandwidths, capacities, powers, prices, FLOP/s, counts) must be > 0.
+RANGES: dict[str, tuple[float, bool, float | None]] = {
+    "pue": (1.0, True, None),                       # facility energy / IT energy >= 1 by definition
+    "matmul_efficiency": (0.0, False, 1.0),         # a fraction of peak
+    **{c: (0.0, True, None) for c in (
+        "carbon_intensity", "wue", "ewif", "electricity_price", "embodied_carbon", "latency",
+        "scale_up_latency", "scale_out_latency", "experts", "experts_per_token", "shared_experts",
+        "dense_layers", "q_lora_rank", "kv_lora_rank", "rope_dim", "nope_dim", "v_head_dim", "expert_ffn")},
+    "year": (-np.inf, True, None),
+}
+#: Columns every row of a user catalog must fill (the figures no solver can do without).
+REQUIRED = {"hardware": ("hbm_capacity", "hbm_bandwidth"), "models": ("arch",),
+            "regions": ("carbon_intensity", "pue"), "fabrics": ("bandwidth",), "precisions": ("bytes",)}
+
 #: The sweep dimension each catalog indexes.
 DIMENSION = {"hardware": "hardware", "models": "model", "regions": "region",
              "fabrics": "fabric", "precisions": "precision"}
@@ -88,8 +104,9 @@ _LONG_NAMES = {
 def use(path: str | os.PathLike) -> None:
     """Merge the catalog files in directory ``path`` over the built-in ones (by ``id``)."""
     p = Path(path)
-    if not p.is_dir():
-        raise DsxInputError(f"user catalog: {str(p)!r} is not a directory; expected a folder holding "
+    if not p.is_dir() or not any((p / f"{k}.csv").exists() for k in SCHEMA):
+        why = "is not a directory" if not p.is_dir() else "holds no catalog file"
+        raise DsxInputError(f"user catalog: {str(p)!r} {why}; expected a folder holding "
                             "hardware.csv / models.csv / regions.csv / fabrics.csv")
     _USER_DIRS.append(p)
     _clear_cache()
@@ -97,18 +114,83 @@ def use(path: str | os.PathLike) -> None:
 
 def _user_dirs() -> list[Path]:
     env = os.environ.get("DSX_CATALOG")
+    if env:
+        p = Path(env)
+        if not p.is_dir():
+            raise DsxInputError(f"DSX_CATALOG={env!r} is {'a file' if p.exists() else 'missing'}; it must name "
+                                "a folder holding hardware.csv / models.csv / regions.csv / fabrics.csv / "
+                                "precisions.csv (or unset it)")
     return ([Path(env)] if env else []) + _USER_DIRS
 
 
-def _read(path: Path, kind: str) -> pd.DataFrame:
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, comment=None, skipinitialspace=True)
+def _read(path: Path, kind: str, user: bool = False) -> pd.DataFrame:
+    """One catalog file, every cell checked (unit, sign, range), errors naming file, row and column."""
+    try:
+        header = path.read_bytes()[:4096]
+        if b"\0" in header:
+            raise UnicodeDecodeError("utf-8", header, 0, 1, "NUL byte")
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, comment=None, skipinitialspace=True,
+                         encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise DsxInputError(f"catalog file {str(path)!r} is empty; expected a header row 'id,...' and rows") from None
+    except UnicodeDecodeError:
+        raise DsxInputError(f"catalog file {str(path)!r} is not UTF-8 text (a binary file?)") from None
+    except pd.errors.ParserError as exc:
+        raise DsxInputError(f"catalog file {str(path)!r} is not valid CSV: {str(exc).strip()}") from None
+    except OSError as exc:
+        raise DsxInputError(f"catalog file {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+    cols = [re.sub(r"\.\d+$", "", c) for c in df.columns]
+    twice = sorted({c for c in cols if cols.count(c) > 1})
+    if twice:
+        raise DsxInputError(f"catalog file {str(path)!r}: column {twice[0]!r} appears twice in the header")
     if "id" not in df.columns:
-        raise DsxInputError(f"catalog file {path.name}: needs an 'id' column")
+        raise DsxInputError(f"catalog file {str(path)!r}: needs an 'id' column")
     unknown = set(df.columns) - set(SCHEMA[kind]) - {"id", "aliases"}
     if unknown:
-        raise DsxInputError(f"catalog file {path.name}: unknown columns {sorted(unknown)}; "
+        raise DsxInputError(f"catalog file {str(path)!r}: unknown columns {sorted(unknown)}; "
                             f"expected some of {sorted(SCHEMA[kind])}")
-    return df.set_index("id")
+    ids = df["id"].str.strip()
+    for i, ident in enumerate(ids):
+        row = f"catalog file {str(path)!r} row {i + 2}"  # line in the file (the header is line 1)
+        if not ident:
+            raise DsxInputError(f"{row}: empty id")
+        if ident in set(ids[:i]):
+            raise DsxInputError(f"{row}: id {ident!r} appears twice (first on row {list(ids).index(ident) + 2})")
+    df["id"] = ids
+    df = df.set_index("id")
+    for col in df.columns:
+        if col in SCHEMA[kind] and SCHEMA[kind][col] is not None:
+            _check_column(path, kind, col, df[col])
+    if user:
+        for col in REQUIRED[kind]:
+            blank = df[col].str.strip() == "" if col in df.columns else pd.Series(True, index=df.index)
+            if blank.any():
+                i = int(np.flatnonzero(blank.to_numpy())[0])
+                raise DsxInputError(f"catalog file {str(path)!r} row {i + 2} (id {df.index[i]!r}), column {col!r}: "
+                                    f"required, but empty or missing (every {kind} row needs {', '.join(REQUIRED[kind])})")
+    return df
+
+
+def _check_column(path: Path, kind: str, col: str, values: pd.Series) -> None:
+    """Units and physical range of one column (see :data:`RANGES`)."""
+    try:
+        data = _convert(kind, col, values)
+    except DsxInputError as exc:
+        ident = next((i for i in values.index if repr(str(i)) in str(exc)), None)
+        row = f" row {list(values.index).index(ident) + 2}" if ident is not None else ""
+        raise DsxInputError(f"catalog file {str(path)!r}{row}, column {col!r}: {exc}") from None
+    if SCHEMA[kind][col] is bool:
+        return
+    low, inclusive, high = RANGES.get(col, (0.0, False, None))
+    bad = (data < low) | ((data == low) & (not inclusive)) | (np.isinf(data))
+    if high is not None:
+        bad |= data > high
+    bad &= ~np.isnan(data) | np.isinf(data)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        want = f"{'>=' if inclusive else '>'} {low:g}" + (f" and <= {high:g}" if high is not None else "")
+        raise DsxInputError(f"catalog file {str(path)!r} row {i + 2} (id {values.index[i]!r}), column {col!r}: "
+                            f"{values.iloc[i]!r} is out of range; expected a finite value {want}")
 
 
 def _convert(kind: str, col: str, values: pd.Series) -> np.ndarray:
@@ -153,7 +235,8 @@ def _table(kind: str) -> pd.DataFrame:
     for d in _user_dirs():
         f = d / f"{kind}.csv"
         if f.exists():
-            frames.append(_read(f, kind))
+            frames.append(_read(f, kind, user=True))
+            _warn_shadowing(kind, frames[0], frames[-1], f)
     if _ADDED.get(kind):
         frames.append(pd.DataFrame.from_dict(_ADDED[kind], orient="index", dtype=str))
     df = frames[0]
@@ -224,6 +307,18 @@ def precisions() -> xr.Dataset:
 def names(kind: str) -> list[str]:
     """The ids in catalog ``kind``."""
     return list(_table(kind).index)
+
+
+def _warn_shadowing(kind: str, builtin: pd.DataFrame, user: pd.DataFrame, path: Path) -> None:
+    """A user id equal to a built-in alias (of another id) takes that alias over: say so."""
+    aliases = {a.strip().lower(): ident for ident, al in builtin.get("aliases", pd.Series(dtype=str)).items()
+               for a in str(al).split(";") if a.strip()}
+    for i, ident in enumerate(user.index):
+        owner = aliases.get(ident.lower())
+        if owner is not None and owner.lower() != ident.lower():
+            warnings.warn(f"catalog file {str(path)!r} row {i + 2}: id {ident!r} is also an alias of the "
+                          f"built-in {kind[:-1] if kind.endswith('s') else kind} {owner!r}; {ident!r} now "
+                          f"means your row, not {owner!r}", UserWarning, stacklevel=4)
 
 
 @functools.lru_cache(maxsize=None)

@@ -48,7 +48,11 @@ class Input:
     choices : tuple, optional
         Allowed values of a categorical input.
     minimum : float, optional
-        Smallest allowed value (inclusive).
+        Smallest allowed value (inclusive unless ``exclusive_minimum``).
+    maximum : float, optional
+        Largest allowed value (inclusive unless ``exclusive_maximum``).
+    exclusive_minimum, exclusive_maximum : bool
+        The bound itself is not allowed (efficiencies in (0, 1], quantiles in (0, 1)).
     calibrated : bool
         A calibration factor (efficiency, overlap, latency) that ``dsx.calibrate`` may fit to
         measurements; names in :data:`CALIBRATED` are marked when they register.
@@ -60,6 +64,9 @@ class Input:
     integer: bool = False
     choices: tuple | None = None
     minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
     calibrated: bool = False
 
 

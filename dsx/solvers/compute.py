@@ -32,11 +32,11 @@ MATMUL_EFFICIENCY = Input(
     "achievable matmul FLOPS, BF16, stas00/ml-engineering MAMF table: A100 0.87, H100/H200 0.80, "
     "B200 0.78, GB200 0.73, MI300X 0.51, Gaudi 2 0.97); this default 0.8 (H100 SXM BF16 794.5/989) "
     "is the fallback for devices without a measurement. Whole-model MFU is lower; end-to-end "
-    "calibration lives in the training and serving solvers", minimum=0.0)
+    "calibration lives in the training and serving solvers", minimum=0.0, exclusive_minimum=True, maximum=1.0)
 HBM_EFFICIENCY = Input(
     0.85, "",
     "Achieved fraction of HBM bandwidth for streaming reads/writes. Default 0.85, middle of the "
-    "0.8-0.9 working range; unverified (no primary measurement in the reference set)", minimum=0.0)
+    "0.8-0.9 working range; unverified (no primary measurement in the reference set)", minimum=0.0, exclusive_minimum=True, maximum=1.0)
 GRADIENT_BYTES = Input(
     4.0, "B",
     "Bytes per gradient element kept for accumulation and the optimizer. Default 4: Megatron-LM "

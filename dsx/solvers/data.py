@@ -54,7 +54,7 @@ def data_pipeline(vocab, tokens_per_step, step_time,
                       "Storage read bandwidth available to the whole job (fleet-wide). Default 7 GB/s: "
                       "one PCIe NVMe SSD's sequential read (mlsysim 0.1.1's H100 node storage figure), "
                       "a deliberately low bound; parallel filesystems deliver far more (Llama 3's "
-                      "Tectonic: 2 TB/s sustained, arXiv:2407.21783 §3.3.1)", minimum=0.0)):
+                      "Tectonic: 2 TB/s sustained, arXiv:2407.21783 §3.3.1)", minimum=0.0, exclusive_minimum=True)):
     """Input-pipeline demand of a training job against its storage bandwidth.
 
     Parameters

@@ -46,18 +46,18 @@ def capital(gpus, price, wall_time,
                 "Cluster interconnect share of the total cluster cost. Default: Epoch AI "
                 "CLUSTER_INTERCONNECT_COST_FRACTION = 0.19 (epoch-research/training-cost-trends "
                 "cost_analysis_standalone.py); Cottier et al. 2024 give 9-13 % of hardware + energy cost "
-                "(secondary)", minimum=0.0),
+                "(secondary)", minimum=0.0, maximum=1.0, exclusive_maximum=True),
             amortization_period=Input(
                 5 * SECONDS_PER_YEAR, "s",
                 "Straight-line depreciation period of the hardware. Default 5 years: Epoch AI's server "
                 "lifetime for hardware from 2023 on (3 y <=2020, 4 y 2021-22; get_server_lifetime() in "
                 "epoch-research/training-cost-trends cost_analysis_standalone.py). Epoch's own training-cost "
-                "method depreciates at 0.14 OOM/year, i.e. ~3.1 years. Pass e.g. '4 year'", minimum=0.0),
+                "method depreciates at 0.14 OOM/year, i.e. ~3.1 years. Pass e.g. '4 year'", minimum=0.0, exclusive_minimum=True),
             fleet_utilization=Input(
                 1.0, "",
                 "Fraction of its life the hardware does paid work; the job also pays for the idle rest. "
                 "Default 1 (idle time charged to nobody); Meta's RSC clusters ran at 0.83-0.85 (Kokolis "
-                "et al. 2024, arXiv:2410.21680, secondary)", minimum=0.0)):
+                "et al. 2024, arXiv:2410.21680, secondary)", minimum=0.0, exclusive_minimum=True, maximum=1.0)):
     """All-in capex of the job's hardware and the share the job uses.
 
     ``K = gpus · price · σ_server / (1 − f_ic)``;
@@ -157,7 +157,7 @@ def operating_cost(energy, capex, capex_amortized, gpus, wall_time, tokens_total
                        0.0826, "USD/kWh",
                        "Electricity price used only where the region has none (NaN). Default: US industrial "
                        "average 2025, 0.0826 USD/kWh (EIA, as used in Epoch AI's cost model "
-                       "cost_analysis_standalone.py energy_price())", minimum=0.0),
+                       "cost_analysis_standalone.py energy_price())", minimum=0.0, exclusive_minimum=True),
                    maintenance_rate=Input(
                        0.05 / SECONDS_PER_YEAR, "1/s",
                        "Maintenance cost as a fraction of capex per unit time. Default 5 %/year, the figure "
@@ -168,7 +168,7 @@ def operating_cost(energy, capex, capex_amortized, gpus, wall_time, tokens_total
                        "Cloud rental price per accelerator-hour; sweep it as an axis to compare offers. Default "
                        "NaN: the hardware's listed price at `cloud` / `cloud_tier` (listed_cloud_price; e.g. "
                        "H100 SXM on demand, 2025-03: 2.45-3.95 USD/h at smaller clouds, 10.00-12.29 at Oracle, "
-                       "Google, AWS; median 4.03)", minimum=0.0),
+                       "Google, AWS; median 4.03)", minimum=0.0, exclusive_minimum=True),
                    listed_cloud_price=np.nan):
     """Opex, TCO, owned cost per GPU-hour, cloud cost and cost per million tokens.
 

@@ -72,7 +72,7 @@ def model_shape(arch, layers, hidden, heads, kv_heads, head_dim, ffn, gated, voc
                     "Activation elements stored per image for the backward pass of a CNN "
                     "(arch = cnn only). Default: ResNet-50 estimate, derived from He et al. 2016 "
                     "Table 1: about 10 M conv output elements per 224x224 image, each followed by "
-                    "BatchNorm and ReLU outputs that are also kept (x3)")):
+                    "BatchNorm and ReLU outputs that are also kept (x3)", minimum=0.0)):
     """Parameter counts, KV-cache width and attention cost of a transformer (or CNN).
 
     Parameters

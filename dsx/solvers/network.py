@@ -91,7 +91,7 @@ def communication(
     link_efficiency=Input(0.8, "", "Achieved fraction of the per-direction link rate (bus bandwidth "
                           "/ link rate). Default 0.8: nccl-tests all-reduce busbw 235/300 GB/s on 8xA100 "
                           "(78 %), 368/450 GB/s on 8xH200 ring (82 %) (stas00/ml-engineering "
-                          "network/README.md)", minimum=0.0),
+                          "network/README.md)", minimum=0.0, exclusive_minimum=True, maximum=1.0),
     oversubscription=Input(1.0, "", "Scale-out fabric oversubscription (1 = non-blocking fat tree); "
                            "divides the scale-out bandwidth", minimum=1.0),
     gradient_bytes=GRADIENT_BYTES,

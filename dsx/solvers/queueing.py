@@ -138,16 +138,16 @@ def replicas_for_slo(batch, arrival_rate, service_time, first_token_time, tpot, 
 def queueing(ttft, tpot, e2e_latency, request_capacity, batch=BATCH,
              arrival_rate=ARRIVAL_RATE, replicas=REPLICAS,
              quantile=Input(0.99, "", "Quantile of the latency distribution reported in *_q (vLLM "
-                            "benchmarks report p99).", minimum=0.0),
+                            "benchmarks report p99).", minimum=0.0, exclusive_minimum=True, maximum=1.0, exclusive_maximum=True),
              arrival_cv2=Input(1.0, "", "Squared coefficient of variation of inter-arrival times "
                                "(1 = Poisson).", minimum=0.0),
              service_cv2=Input(1.0, "", "Squared coefficient of variation of request service times "
                                "(1 = exponential, a conservative default for the wide spread of "
                                "output lengths; 0 = identical requests).", minimum=0.0),
              ttft_slo=Input(np.inf, "s", "Objective on TTFT at `quantile` for replicas_needed "
-                            "(default: none).", minimum=0.0),
+                            "(default: none).", minimum=0.0, exclusive_minimum=True),
              tpot_slo=Input(np.inf, "s", "Objective on TPOT for replicas_needed (default: none).",
-                            minimum=0.0)):
+                            minimum=0.0, exclusive_minimum=True)):
     """Continuous-batching queue: utilization, saturation, waiting and tail latency.
 
     ``c = replicas · batch`` slots, each held for ``batch / request_capacity`` (the

@@ -187,7 +187,7 @@ def checkpointing(params, weight_bytes, gpus, host_bandwidth, fleet_mtbf,
                       "Sustained aggregate write bandwidth of the storage system. Default: Llama 3's Tectonic "
                       "store, 2 TB/s sustained (7 TB/s peak) (arXiv:2407.21783 §3.3.1; secondary "
                       "transcription). A bandwidth-only lower bound: serialization and metadata overheads "
-                      "are not modelled, so lower it for a smaller or shared filesystem", minimum=0.0)):
+                      "are not modelled, so lower it for a smaller or shared filesystem", minimum=0.0, exclusive_minimum=True)):
     """Checkpoint size, blocking write time, and the optimal checkpoint interval.
 
     ``S = N·(s_opt + b_w)``; ``δ = S / min(gpus · host_bandwidth, checkpoint_bandwidth)`` (every

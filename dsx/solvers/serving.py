@@ -70,7 +70,7 @@ SERVING_CHECKS = [
 MEMORY_UTILIZATION = Input(
     0.9, "", "Fraction of HBM the serving engine may use for weights, workspace and KV cache. "
     "Default 0.9: vLLM's gpu_memory_utilization default (vllm-project/vllm EngineArgs); "
-    "TensorRT-LLM gives the KV cache 0.9-0.95 of what is left after the weights", minimum=0.0)
+    "TensorRT-LLM gives the KV cache 0.9-0.95 of what is left after the weights", minimum=0.0, exclusive_minimum=True, maximum=1.0)
 
 # -- 1. layout ---------------------------------------------------------------------------------
 @solver({

@@ -31,13 +31,13 @@ ENGINE_COMPUTE_EFFICIENCY = Input(
     "costs of a step (step_overhead, allreduce_latency) and the lower efficiency of 8- and 4-bit "
     "GEMMs (low_precision_gemm_efficiency) are counted apart. Calibrated with "
     "engine_memory_efficiency, step_overhead and allreduce_latency on the 127 TensorRT-LLM "
-    "throughput rows (docs/validation-serving.md).", minimum=0.0)
+    "throughput rows (docs/validation-serving.md).", minimum=0.0, exclusive_minimum=True, maximum=1.0)
 ENGINE_MEMORY_EFFICIENCY = Input(
     0.80, "", "Fraction of the kernel-level HBM rate (hbm_efficiency x bandwidth) that the "
     "weight-streaming GEMMs of a serving step sustain end to end (skinny GEMMs at decode batch "
     "sizes). The KV-cache stream of the attention kernels is not derated: flash-decoding reads "
     "the cache at copy bandwidth (docs/validation-gpu.md). Calibrated on the TensorRT-LLM "
-    "throughput tables (docs/validation-serving.md).", minimum=0.0)
+    "throughput tables (docs/validation-serving.md).", minimum=0.0, exclusive_minimum=True, maximum=1.0)
 ALLREDUCE_LATENCY = Input(
     30e-6, "s", "Fixed cost of one tensor- or expert-parallel collective inside a serving step "
     "(kernel launch, the flag exchange of the one-shot/two-shot all-reduce, and the wait for the "
@@ -60,7 +60,7 @@ LOW_PRECISION_GEMM_EFFICIENCY = Input(
     "the 16-bit matmul_efficiency: narrow tensor-core peaks double per halving of the width, "
     "operand loads, scaling and epilogue do not. 0.85 is the mean of six GEMM shapes measured "
     "with cuBLAS on one H100 (FP8 _scaled_mm vs BF16 at identical shapes: 0.79-0.92, "
-    "benchmarks/gpu/h100_measurements.csv).", minimum=0.0)
+    "benchmarks/gpu/h100_measurements.csv).", minimum=0.0, exclusive_minimum=True, maximum=1.0)
 
 # -- 3. latency and throughput -----------------------------------------------------------------
 @solver({
@@ -89,14 +89,14 @@ LOW_PRECISION_GEMM_EFFICIENCY = Input(
                _p("low_precision_gemm_efficiency", LOW_PRECISION_GEMM_EFFICIENCY),
                _p("prefix_cache_hit", Input(0.0, "", "Fraction of each prompt's tokens found in the "
                                             "prefix cache; their prefill FLOPs and KV writes are skipped.",
-                                            minimum=0.0)),
+                                            minimum=0.0, maximum=1.0)),
                _p("engine_compute_efficiency", ENGINE_COMPUTE_EFFICIENCY),
                _p("engine_memory_efficiency", ENGINE_MEMORY_EFFICIENCY),
                _p("spec_tokens", SPEC_TOKENS),
                _p("spec_acceptance", Input(0.7, "", "Probability that a draft token is accepted "
                                            "(i.i.d., Leviathan et al. 2023 alpha). Default 0.7, the "
                                            "value mlsysim uses; the paper measures 0.5-0.9 by task "
-                                           "and draft model.", minimum=0.0))])
+                                           "and draft model.", minimum=0.0, maximum=1.0))])
 def serving_latency(**kw):
     """TTFT, TPOT, end-to-end latency and throughput of one replica at full batch.
 

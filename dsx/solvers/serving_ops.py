@@ -26,7 +26,7 @@ __all__ = ["serving_operations", "serving_feasibility", "best_batch", "DURATION"
 
 DURATION = Input(30 * 86_400.0, "s", "Period the serving deployment is operated (and paid for). "
                  "Default 30 days, the seed audit's period; per-token figures do not depend on it.",
-                 minimum=0.0)
+                 minimum=0.0, exclusive_minimum=True)
 
 
 @solver({
@@ -44,10 +44,10 @@ def serving_operations(gpus_per_replica, tokens_per_s, utilization, arrival_rate
                        busy_power_fraction=Input(
                            0.75, "", "Node power while serving at full batch over maximum node power. "
                            "Default 0.75: Epoch AI's average/TDP for GPU servers (the sustainability "
-                           "solver's power_fraction default).", minimum=0.0),
+                           "solver's power_fraction default).", minimum=0.0, exclusive_minimum=True, maximum=1.0),
                        idle_power_fraction=Input(
                            0.3, "", "Node power while idle over maximum node power. Default 0.3, an "
-                           "assumption (unverified; mlsysim's idle share of TDP).", minimum=0.0)):
+                           "assumption (unverified; mlsysim's idle share of TDP).", minimum=0.0, maximum=1.0)):
     """Deployment size, tokens generated and average power for the operations solvers.
 
     ``gpus = replicas · gpus_per_replica``; busy fraction ``u = min(ρ, 1)`` at a given

@@ -49,7 +49,7 @@ def power(gpus, system_power, wall_time, pue, tokens_total,
               "Average node power over maximum node power during the job. Default: Epoch AI's cost "
               "model, average server power / server TDP = 0.75 for GPUs (0.43 for TPUs) "
               "(epoch-research/training-cost-trends cost_analysis_standalone.py). Patterson et al. "
-              "2021 Table 3 measured V100 at 325 W per chip average vs 300 W TDP", minimum=0.0),
+              "2021 Table 3 measured V100 at 325 W per chip average vs 300 W TDP", minimum=0.0, exclusive_minimum=True, maximum=1.0),
           tdp=float("nan"),
           facility_pue=Input(
               FACILITY_PUE, "",
@@ -146,7 +146,7 @@ def carbon_footprint(energy, carbon_intensity, gpus, gpus_per_node, embodied_car
                          "Service life over which embodied carbon is amortised. Default 5 years: Epoch AI's "
                          "server lifetime for hardware from 2023 on (epoch-research/training-cost-trends "
                          "cost_analysis_standalone.py get_server_lifetime(): 3 y <=2020, 4 y 2021-22, 5 y "
-                         ">=2023). Pass e.g. '4 year'", minimum=0.0)):
+                         ">=2023). Pass e.g. '4 year'", minimum=0.0, exclusive_minimum=True)):
     """Operational plus embodied carbon of a job.
 
     ``C_op = E · CI`` (E in kWh); ``C_emb = (gpus·e_gpu + gpus/G·e_server) · wall_time / T_life``;

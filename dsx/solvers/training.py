@@ -69,7 +69,7 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                                       "docs/validation-training.md), on top of each device's measured "
                                       "matmul_efficiency (hardware catalog); 0.82 before the weight and "
                                       "gradient streams stopped being counted twice (they overlap the "
-                                      "GEMMs), 0.76 since", minimum=0.0),
+                                      "GEMMs), 0.76 since", minimum=0.0, exclusive_minimum=True, maximum=1.0),
               attention_efficiency=Input(0.7, "", "Attention-core (fused flash attention, forward + "
                                          "backward) throughput relative to the GEMMs'; it runs at 16-bit "
                                          "even in FP8 recipes (Transformer Engine's default "
@@ -77,7 +77,7 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                                          "peak forward and less backward (Dao 2023), GEMMs ~87 % "
                                          "(MAMF): 0.6-0.8 of the GEMM rate; calibrated with "
                                          "kernel_efficiency (0.7 also keeps the 8K-context H100 layer "
-                                         "measurement within 27 %, docs/validation-gpu.md)", minimum=0.0),
+                                         "measurement within 27 %, docs/validation-gpu.md)", minimum=0.0, exclusive_minimum=True, maximum=1.0),
               memory_exposure=Input(1.0, "", "Fraction of the HBM time of the memory-bound kernels "
                                     "between the GEMMs (mb_nongemm_memory_time: activations and logits; the "
                                     "weight and gradient streams overlap the GEMMs that read them) not "
@@ -85,21 +85,21 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                                     "casts are separate memory-bound kernels between the GEMMs, so a "
                                     "step is closer to a sum of per-kernel rooflines than to one max "
                                     "(Williams et al. 2009 applied per kernel); calibrated with "
-                                    "kernel_efficiency: 1, no overlap at all", minimum=0.0),
+                                    "kernel_efficiency: 1, no overlap at all", minimum=0.0, maximum=1.0),
               stage_layers=None, mb_nongemm_memory_time=None,
               tp_overlap=Input(0.0, "", "Fraction of tensor-parallel collectives hidden under compute. "
                                "Default 0: Megatron-LM's TP all-reduces / all-gathers sit on the critical "
                                "path between dependent GEMMs (Shoeybi et al. 2019 §3; Korthikanti et al. "
                                "2022 §4.2.2); comm-GEMM overlap (TransformerEngine userbuffers) raises it",
-                               minimum=0.0),
+                               minimum=0.0, maximum=1.0),
               cp_overlap=Input(0.5, "", "Fraction of context-parallel K/V exchange hidden under the "
                                "attention it feeds. Default 0.5: Megatron-LM runs CP as ring P2P "
                                "overlapped with blockwise attention (docs context_parallel.rst); the "
                                "attention share of a layer rarely covers all of it (derived)",
-                               minimum=0.0),
+                               minimum=0.0, maximum=1.0),
               ep_overlap=Input(0.0, "", "Fraction of the MoE all-to-all hidden under compute. Default 0: "
                                "dispatch and combine sit between the router and the experts (GShard, "
-                               "Lepikhin et al. 2021)", minimum=0.0),
+                               "Lepikhin et al. 2021)", minimum=0.0, maximum=1.0),
               dp_overlap=Input(
                   1.0, "", "Fraction of the compute that can hide data-parallel traffic in the window "
                   "open to it: the once-per-step gradient reduction under the last micro-batch's "
@@ -107,7 +107,7 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                   "the next step's first forward (ZeRO >= 1), and each ZeRO-2/3 per-layer collective "
                   "under the compute of the layer it is prefetched behind. Default 1: Megatron-LM "
                   "--overlap-grad-reduce / --overlap-param-gather and FSDP prefetch start each bucket as "
-                  "soon as it is ready", minimum=0.0),
+                  "soon as it is ready", minimum=0.0, maximum=1.0),
               prefetch_depth=PREFETCH_DEPTH):
     """Step time of a pipelined, data-parallel training job and its breakdown.
 

@@ -105,7 +105,7 @@ def time_to_train(tokens_per_s,
                                             "the job runs for `days` instead. When both are set, this "
                                             "wins", minimum=0.0),
                   days=Input(30.0, "day", "Length of the job when train_tokens is not set "
-                             "(default 30 days, the seed audit's job)", minimum=0.0)):
+                             "(default 30 days, the seed audit's job)", minimum=0.0, exclusive_minimum=True)):
     """Training tokens and the failure-free time to train them.
 
     Rule: ``train_tokens > 0`` fixes the tokens and the time follows; otherwise the
