@@ -105,7 +105,11 @@ def write_store(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
         if not mark.is_file():
             raise DsxInputError(f"store: {str(partial)!r} exists and is not an unfinished dsx store; "
                                 "move it away or name another path (dsx never deletes what it did not write)")
-        if json.loads(mark.read_text()).get("fingerprint") != stamp:
+        try:
+            held = json.loads(mark.read_text()).get("fingerprint")
+        except (ValueError, AttributeError):  # another kind of dsx partial (a streamed store)
+            held = None
+        if held != stamp:
             raise DsxInputError(f"store: {str(partial)!r} holds an unfinished store of another evaluation; "
                                 "remove it (it is dsx's own) or name another path")
     else:

@@ -310,6 +310,8 @@ def pareto(ds: xr.Dataset, minimize: str | Sequence[str] = (), maximize: str | S
 
         return pareto_in_graph(ds, plan, minimize=minimize, maximize=maximize, where=where, over=over,
                                quantile=quantile)
+    if not isinstance(ds, xr.Dataset):
+        raise DsxInputError(f"pareto: expected a result Dataset (dsx.training/serving), got {type(ds).__name__}")
     mask = _all_draws(constraint_mask(ds, where))
     ds, mins = at_quantile(ds, _names(minimize), quantile)
     ds, maxs = at_quantile(ds, _names(maximize), quantile)
