@@ -13,12 +13,13 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import xarray as xr
 
 from .errors import DsxInputError
 from .progress import Progress
 
-from .solvers import compute, data, economics, layout, memory, model, network, queueing, reliability
+from .solvers import compute, data, economics, layout, memory, model, network, outcomes, queueing, reliability
 from .solvers import scaling, serving as serving_, serving_ops, sustainability, training
 from .space import Space
 
@@ -45,6 +46,8 @@ TRAINING: tuple = (
     sustainability.water_footprint,   # on-site (WUE) + off-site (generation) water
     economics.capital,            # all-in capex, this job's amortised share
     economics.operating_cost,     # energy at the region's price, maintenance, TCO, cloud alternative
+    outcomes.finite_outcomes,     # a feasible configuration with a NaN core outcome -> not_computable
+    outcomes.mask_infeasible,     # outcomes (time, throughput, energy, carbon, cost) NaN where infeasible
 )
 #: Serving: prefill and decode per GPU -> capacity -> queueing -> energy, carbon, water -> cost.
 SERVING: tuple = (
@@ -62,6 +65,8 @@ SERVING: tuple = (
     economics.capital,                 # capex, amortised share
     economics.operating_cost,          # opex, TCO, cost per million tokens
     serving_ops.serving_feasibility,   # ok_* flags -> feasible, reason
+    outcomes.finite_outcomes,          # a feasible configuration with a NaN core outcome -> not_computable
+    outcomes.mask_infeasible,          # outcomes (latency, throughput, energy, carbon, cost) NaN where infeasible
 )
 
 
@@ -162,7 +167,12 @@ def _stream(run: Callable[[Space], xr.Dataset], space: Space, axis: str | None, 
 
 
 def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any], outputs: list[str] | None,
-         chunk_size: int | None, progress: bool, label: str, store: Any = None) -> xr.Dataset:
+         chunk_size: int | None, progress: bool, label: str, store: Any = None,
+         mask_infeasible: bool = True) -> xr.Dataset:
+    if not isinstance(mask_infeasible, (bool, np.bool_)):
+        raise DsxInputError(f"mask_infeasible={mask_infeasible!r}: expected True or False")
+    if not mask_infeasible:  # the raw values of infeasible configurations, for those who want them
+        steps = tuple(step for step in steps if step is not outcomes.mask_infeasible)
     if isinstance(space, xr.Dataset):  # an input dataset built elsewhere (sensitivity, synthesis)
         ds = space.assign(Space(**options).to_dataset().data_vars) if options else space
         return evaluate(steps, ds)
@@ -191,7 +201,7 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
 
 def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | None = None,
              chunk_size: int | None = None, progress: bool = False, store: Any = None,
-             **options: Any) -> xr.Dataset:
+             mask_infeasible: bool = True, **options: Any) -> xr.Dataset:
     """Evaluate the training stack over every configuration of ``space`` at once.
 
     Parameters
@@ -209,14 +219,24 @@ def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | No
     store : path, optional
         Stream the result, piece by piece, into this zarr store and return it opened lazily
         (dask-backed) — for spaces larger than memory. Needs ``pip install 'dsx[dask]'``.
+    mask_infeasible : bool
+        True (default): the outcomes of an infeasible configuration (time, throughput, MFU,
+        energy, carbon, water, cost: :data:`dsx.solvers.outcomes.OUTCOMES`) are NaN, so no
+        ``min``/``argmin`` can pick it; distances such as ``memory_per_gpu`` stay finite.
+        False: the raw values everywhere (``feasible`` and ``reason`` still say which run).
     **options
         Further inputs (scalars or lists), merged into the space.
     """
-    return _run(TRAINING, space, options, outputs, chunk_size, progress, "dsx.training", store)
+    return _run(TRAINING, space, options, outputs, chunk_size, progress, "dsx.training", store, mask_infeasible)
 
 
 def serving(space: Space | xr.Dataset | None = None, *, outputs: list[str] | None = None,
             chunk_size: int | None = None, progress: bool = False, store: Any = None,
-            **options: Any) -> xr.Dataset:
-    """Evaluate the serving stack over every configuration of ``space`` at once (see :func:`training`)."""
-    return _run(SERVING, space, options, outputs, chunk_size, progress, "dsx.serving", store)
+            mask_infeasible: bool = True, **options: Any) -> xr.Dataset:
+    """Evaluate the serving stack over every configuration of ``space`` at once (see :func:`training`).
+
+    ``gpus`` in a serving space is the size of the whole deployment: it sets
+    ``replicas = gpus / gpus_per_replica`` (``gpus_not_divisible`` where it does not divide),
+    and the queueing and SLA checks use those replicas. Give ``gpus`` or ``replicas``, not both.
+    """
+    return _run(SERVING, space, options, outputs, chunk_size, progress, "dsx.serving", store, mask_infeasible)
