@@ -56,8 +56,9 @@ SERVING: tuple = (
     memory.inference_memory,           # weights per GPU (+ unpaged KV, workspace, for information)
     serving_.kv_capacity,              # KV bytes per token, paged allocation, max_batch, offload
     serving_.serving_latency,          # prefill/decode roofline + TP/EP/PP comm, spec decoding -> TTFT, TPOT
+    serving_ops.deployment,            # gpus (the deployment size) -> replicas = gpus/(tp·pp), or replicas -> gpus
     queueing.queueing,                 # Erlang C / Allen-Cunneen: utilization, tail latency, replicas_needed
-    serving_ops.serving_operations,    # gpus, wall time, tokens_total, power_fraction for operations
+    serving_ops.serving_operations,    # wall time, tokens_total, power_fraction for operations
     reliability.reliability,           # fleet MTBF
     sustainability.power,              # energy, energy_per_token
     sustainability.carbon_footprint,   # operational + embodied carbon

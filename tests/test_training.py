@@ -156,7 +156,7 @@ def test_axes_order_and_subspace_consistency():
     one = dsx.training(**{**SEED, "gpus": 256, "tp": 4, "global_batch": 1024})
     sel = ds.sel(gpus=256, tp=4, global_batch=1024)
     for k in ("step_time", "tokens_per_s", "mfu", "step_dp_exposed_time"):
-        assert float(sel[k]) == pytest.approx(float(one[k]), rel=1e-12)
+        assert float(sel[k]) == pytest.approx(float(one[k]), rel=1e-12, nan_ok=True)  # NaN: infeasible
 
 
 def test_more_bandwidth_never_slower():
