@@ -43,7 +43,7 @@ LAYOUT_CHECKS = [
     ("context_exceeds_max", "ok_context"),
 ]
 
-GPUS = Input(8, "", "Accelerators in the job (training) or in one serving replica", integer=True)
+GPUS = Input(8, "", "Accelerators in the job (training) or in the whole serving deployment (serving: replicas = gpus / (tp·pp); give gpus or replicas)", integer=True)
 TP = Input(1, "", "Tensor-parallel degree (Megatron TP; divides the heads)", integer=True)
 PP = Input(1, "", "Pipeline-parallel degree (stages)", integer=True)
 CP = Input(1, "", "Context-parallel degree (sequence split across GPUs for attention)", integer=True)
