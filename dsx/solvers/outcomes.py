@@ -43,12 +43,12 @@ OUTCOMES: tuple[str, ...] = (
     "cost_per_mtoken",
 )
 
-#: Core outcomes that must be finite wherever a configuration is feasible (physics only: a
-#: catalog row without a ``price`` still trains, so the cost outcomes are NaN there but the
-#: configuration stays feasible).
+#: Core outcomes that must be finite wherever a configuration is feasible. Physics only: a
+#: catalog row without a ``price`` (or ``embodied_carbon``) still runs, so its cost (or total
+#: carbon) is NaN there while the configuration stays feasible and keeps its other outcomes.
 CORE: tuple[str, ...] = (
     "step_time", "time_to_train", "tokens_per_s", "mfu", "ttft", "tpot", "e2e_latency", "ttft_q",
-    "e2e_q", "energy", "energy_per_token", "carbon", "water", "memory_per_gpu", "weights_per_gpu",
+    "e2e_q", "energy", "energy_per_token", "carbon_operational", "water", "memory_per_gpu", "weights_per_gpu",
 )
 
 #: Reason code of a configuration that passes every check but whose core outcome is not finite.

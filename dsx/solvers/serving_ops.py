@@ -190,8 +190,9 @@ def _checks() -> list:
         if flag == "ok_queue":  # a queue on a replica that cannot be computed says nothing
             out.extend(_LINKS)
         out.append((code, flag))
-        if flag == "ok_precision":  # the deployment's size right after the hardware
-            out += [("model_parallel_exceeds_gpus", "ok_gpus_enough"), ("gpus_not_divisible", "ok_gpus_divisible")]
+        if flag == "ok_precision":  # what is served, then the deployment's size, right after the hardware
+            out += [("cnn_not_servable", "ok_servable"), ("model_parallel_exceeds_gpus", "ok_gpus_enough"),
+                    ("gpus_not_divisible", "ok_gpus_divisible")]
     return out
 
 
@@ -199,17 +200,18 @@ def _checks() -> list:
 #: :data:`dsx.solvers.serving.SERVING_CHECKS`, the deployment size, each size check before its
 #: divisibility check, and the links (a hardware row without a scale-up or scale-out link).
 CHECKS = _checks()
-_DERIVED = {"ok_tp_within_heads", "ok_pp_within_layers", "ok_ep_within_experts", "ok_scale_up_link",
+_DERIVED = {"ok_servable", "ok_tp_within_heads", "ok_pp_within_layers", "ok_ep_within_experts", "ok_scale_up_link",
             "ok_scale_out_link"}
 _CODES = np.array([""] + [code for code, _ in CHECKS])
 
 
-def _feasibility(heads, layers, experts, ttft, tpot, scale_up_bandwidth, scale_out_bandwidth,
+def _feasibility(arch, heads, layers, experts, ttft, tpot, scale_up_bandwidth, scale_out_bandwidth,
                  tp=INPUTS["tp"], pp=INPUTS["pp"], ep=INPUTS["ep"], **flags):
     # same result as base.first_reason, but the strings are built once from an integer code
     # (string ``where`` over a full-size array costs ~10x an integer one)
     computed = np.isfinite(ttft) & np.isfinite(tpot)
-    flags = {**flags, "ok_tp_within_heads": tp <= np.fmax(heads, 1.0),
+    flags = {**flags, "ok_servable": arch != "cnn",  # the stack models token generation; a CNN has none
+             "ok_tp_within_heads": tp <= np.fmax(heads, 1.0),
              "ok_pp_within_layers": pp <= np.fmax(layers, 1.0),
              "ok_ep_within_experts": (ep == 1) | (ep <= np.fmax(experts, 0.0)),
              "ok_scale_up_link": computed | np.isfinite(scale_up_bandwidth),
@@ -228,8 +230,8 @@ _feasibility.__signature__ = inspect.Signature(  # one parameter per upstream fl
 _feasibility.__name__ = "serving_feasibility"
 _feasibility.__doc__ = """Whether a serving configuration runs, and the first reason it does not.
 
-    Checks in the order of :data:`CHECKS`: ``precision_unsupported``,
-    ``model_parallel_exceeds_gpus`` / ``gpus_not_divisible`` (the deployment's ``gpus`` into
+    Checks in the order of :data:`CHECKS`: ``precision_unsupported``, ``cnn_not_servable``
+    (the stack models token generation), ``model_parallel_exceeds_gpus`` / ``gpus_not_divisible`` (the deployment's ``gpus`` into
     whole replicas), ``tp_exceeds_heads`` / ``tp_not_dividing_heads``, ``pp_exceeds_layers``
     / ``layers_not_divisible``, ``ep_exceeds_experts`` / ``experts_not_divisible``,
     ``context_exceeds_max``, ``oom`` (weights do not fit), ``kv_does_not_fit`` (not one
@@ -243,7 +245,7 @@ _feasibility.__doc__ = """Whether a serving configuration runs, and the first re
         ``feasible`` (bool) and ``reason`` (code, ``""`` where feasible).
 
     >>> flags = {name: True for _, name in CHECKS if name not in _DERIVED}
-    >>> shape = dict(heads=64, layers=80, experts=0, ttft=0.1, tpot=0.01, scale_up_bandwidth=450e9,
+    >>> shape = dict(arch="decoder", heads=64, layers=80, experts=0, ttft=0.1, tpot=0.01, scale_up_bandwidth=450e9,
     ...              scale_out_bandwidth=50e9, tp=8, pp=1, ep=1)
     >>> str(serving_feasibility.kernel(**shape, **{**flags, "ok_kv": False})["reason"])
     'kv_does_not_fit'
