@@ -23,7 +23,7 @@ from .solvers import compute, data, economics, layout, memory, model, network, o
 from .solvers import scaling, serving as serving_, serving_ops, sustainability, training
 from .space import Space
 
-__all__ = ["training", "serving", "evaluate", "chunked", "TRAINING", "SERVING"]
+__all__ = ["training", "serving", "evaluate", "chunked", "split_axes", "TRAINING", "SERVING"]
 
 #: Training: one optimizer step per GPU -> the job -> failures -> energy, carbon, water -> cost.
 TRAINING: tuple = (
@@ -96,36 +96,66 @@ def evaluate(steps: tuple, ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+def split_axes(axes: dict[str, Any], chunk_size: int) -> dict[str, int]:
+    """How to cut a space into pieces of at most ``chunk_size`` configurations.
+
+    The longest axes are cut first, each only as finely as needed: ``{axis: step}`` (values
+    per piece along ``axis``), as many axes as it takes — one axis when a slice of it fits,
+    more when even one value of the longest axis holds more than ``chunk_size``.
+
+    >>> split_axes({"gpus": range(100), "tp": range(4), "model": range(3)}, 60)
+    {'gpus': 5}
+    >>> split_axes({"gpus": range(4), "tp": range(4), "model": range(3)}, 2)
+    {'gpus': 1, 'tp': 1, 'model': 2}
+    """
+    size = int(np.prod([len(v) for v in axes.values()])) if axes else 1
+    steps: dict[str, int] = {}
+    for name in sorted(axes, key=lambda k: len(axes[k]), reverse=True):
+        if size <= chunk_size:
+            break
+        n = len(axes[name])
+        rest = size // n                      # configurations per value of this axis
+        steps[name] = min(max(chunk_size // rest, 1), n)
+        size = rest * steps[name]
+    return steps
+
+
 def chunked(run: Callable[[Space], xr.Dataset], space: Space, chunk_size: int,
             finish: Callable[[xr.Dataset], xr.Dataset] | None = None, progress: bool = False,
             label: str = "dsx", store: str | os.PathLike | None = None) -> xr.Dataset:
-    """Evaluate ``space`` in pieces along its longest axis and concatenate the (finished) results.
+    """Evaluate ``space`` in pieces of at most ``chunk_size`` configurations and concatenate them.
 
-    Memory stays bounded by one piece plus what ``finish`` keeps of each (e.g. a few outputs).
-    With ``store`` (a ``.zarr`` path; needs the ``dask`` extra) each piece is appended to the
-    store as it is computed and the store is returned opened lazily, so the result never has
-    to fit in memory; the store appears only when complete.
+    The pieces are cut along as many axes as needed (:func:`split_axes`), so memory stays
+    bounded by one piece plus what ``finish`` keeps of each (e.g. a few outputs). With
+    ``store`` (a ``.zarr`` path; needs the ``dask`` extra) each piece, cut along the longest
+    axis, is appended to the store as it is computed and the store is returned opened
+    lazily, so the result never has to fit in memory; the store appears only when complete.
     """
     finish = finish or (lambda ds: ds)
     axes = space.axes
-    axis = max(axes, key=lambda k: len(axes[k])) if axes else None
-    if axis is None or space.size <= chunk_size:
-        pieces = [None]
-    else:
-        step = max(chunk_size // (space.size // len(axes[axis])), 1)
-        pieces = [axes[axis][i:i + step] for i in range(0, len(axes[axis]), step)]
-    bar = Progress(len(pieces), label, progress)
+    steps = split_axes(axes, chunk_size) if space.size > chunk_size else {}
     if store is not None:
-        return _stream(run, space, axis, pieces, finish, bar, Path(store))
-    parts = []
-    for piece in pieces:  # a handful of pieces, each a full broadcast evaluation
-        parts.append(finish(run(space if piece is None else space.replace(**{axis: piece}))))
-        bar.update()
-    if len(parts) == 1:
-        return parts[0]
-    ds = xr.concat(parts, dim=axis, data_vars="minimal", coords="minimal", compat="override",
-                   combine_attrs="override")
-    return ds.transpose(*[d for d in axes if d in ds.dims], ...)  # the space's axis order
+        axis = max(axes, key=lambda k: len(axes[k])) if axes else None
+        step = steps.get(axis, len(axes[axis])) if axis is not None else 0
+        pieces = [None] if not steps else [axes[axis][i:i + step] for i in range(0, len(axes[axis]), step)]
+        return _stream(run, space, axis, pieces, finish, Progress(len(pieces), label, progress), Path(store))
+    cuts = [(name, [axes[name][i:i + step] for i in range(0, len(axes[name]), step)]) for name, step in steps.items()]
+    bar = Progress(int(np.prod([len(c) for _, c in cuts])) if cuts else 1, label, progress)
+
+    def evaluate_piece(sub: Space, level: int) -> xr.Dataset:
+        if level == len(cuts):
+            ds = finish(run(sub))
+            bar.update()
+            return ds
+        name, values = cuts[level]
+        parts = [evaluate_piece(sub.replace(**{name: v}), level + 1) for v in values]  # a handful per axis
+        if len(parts) == 1:
+            return parts[0]
+        return xr.concat(parts, dim=name, data_vars="minimal", coords="minimal", compat="override",
+                         combine_attrs="override")
+
+    ds = evaluate_piece(space, 0)
+    return ds.transpose(*[d for d in axes if d in ds.dims], ...) if cuts else ds  # the space's axis order
 
 
 #: Width of text variables in a zarr store (fixed, so that later pieces are never truncated).
@@ -187,11 +217,12 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
     if chunk_size is None and store is None:
         budget = 0.5 * _available_memory()
         if need > budget:
-            axis = max(space.dims, key=space.dims.get)
+            size = max(int(budget // BYTES_PER_CONFIGURATION // 4), 1)  # a quarter: outputs kept + a piece
+            along = ", ".join(f"{k!r}" for k in split_axes(space.axes, size))
             raise DsxInputError(
                 f"space: {space.size:,} configurations need about {need / 2**30:.1f} GiB to evaluate at once, "
                 f"more than half the free memory ({budget / 2**30:.1f} GiB); pass chunk_size= (e.g. "
-                f"chunk_size={max(int(budget // BYTES_PER_CONFIGURATION // 4), 1):,}, split along {axis!r}) "
+                f"chunk_size={size}, split along {along}) "
                 f"with outputs=[...] to keep only what you need, store='result.zarr' to stream it to disk, "
                 f"or run it as a sweep file (`dsx run`)"
             )
