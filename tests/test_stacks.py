@@ -46,6 +46,7 @@ def test_the_advice_runs_as_written_and_every_piece_fits(monkeypatch):
     """The refusal's example (copied as written) runs, cut over as many axes as a piece needs."""
     import re
 
+    whole = dsx.training(dsx.Space(**SPACE))
     monkeypatch.setattr(stacks, "_available_memory", lambda: 8e3)   # a piece may hold 1 configuration
     with pytest.raises(DsxInputError) as exc:
         dsx.training(dsx.Space(**SPACE))
@@ -58,7 +59,6 @@ def test_the_advice_runs_as_written_and_every_piece_fits(monkeypatch):
         int(np.prod([ds.sizes[d] for d in ds.dims]))) or real(steps, ds))
     parts = dsx.training(dsx.Space(**SPACE), chunk_size=size, outputs=["tco", "step_time"])
     assert max(sizes) <= size and len(sizes) == 32
-    whole = dsx.training(dsx.Space(**SPACE))
     a, b = xr.broadcast(whole.step_time, parts.step_time)
     np.testing.assert_allclose(a.transpose(*b.dims).values, b.values, rtol=1e-12)
 
