@@ -71,3 +71,17 @@ def test_how_many_gpus_of_which_kind_for_20_requests_per_second():
         assert float(sel.replicas) * float(sel.request_capacity) > 20.0
     # a faster, larger-memory part never needs more GPUs than the H100
     assert int(answer.gpus.sel(hardware="B200")) <= int(answer.gpus.sel(hardware="H100-SXM"))
+
+
+def test_readme_sizing_example_runs():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "ttft_q < 1 s" in b)
+    namespace: dict = {"dsx": dsx}
+    *body, last = code.strip().splitlines()
+    exec("\n".join(body), namespace)
+    answer = eval(last, namespace)
+    print(answer[["gpus", "tp", "batch"]].to_dataframe())
+    assert bool(answer.found.all()) and set(answer.gpus.values) <= {8, 16, 32, 48, 64, 96, 128}
