@@ -243,9 +243,9 @@ def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | No
     outputs : list of str, optional
         Keep only these result variables (plus ``feasible`` and ``reason``).
     chunk_size : int, optional
-        Evaluate in pieces of about this many configurations along the longest axis (bounded
-        memory, with ``outputs``). Without it, a space too large for memory is refused with
-        an estimate.
+        Evaluate in pieces of at most this many configurations, cut along as many axes as
+        needed (:func:`split_axes`; bounded memory, with ``outputs``). Without it, a space too
+        large for memory is refused with an estimate and an example that runs as written.
     progress : bool
         Show a progress bar on stderr while chunks run.
     store : path, optional
