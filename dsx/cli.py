@@ -33,7 +33,8 @@ TRAINING_DEFAULTS: dict[str, Any] = {
 }
 #: A 70B model served on one 4-GPU tensor-parallel replica.
 SERVING_DEFAULTS: dict[str, Any] = {
-    "model": "llama-3.1-70b", "hardware": "H100-SXM", "gpus": 4, "tp": 4, "precision": "bf16",
+    "model": "llama-3.1-70b", "hardware": "H100-SXM", "tp": 4,  # gpus: the deployment, tp·pp·replicas unless given
+    "precision": "bf16",
     "input_len": 2048, "output_len": 256, "region": "quebec",
 }
 

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import xarray as xr
 
 from .errors import DsxInputError
@@ -20,13 +21,13 @@ from .lazy import evaluate_lazy
 from .store import write_store
 from .progress import Progress
 
-from .solvers import compute, data, economics, layout, memory, model, network, queueing, reliability
+from .solvers import compute, data, economics, layout, memory, model, network, outcomes, queueing, reliability
 from .solvers import scaling, serving as serving_, serving_ops, sustainability, training
 from .solvers.base import Namespace
 from .space import Space
 from . import uncertainty
 
-__all__ = ["training", "serving", "evaluate", "chunked", "TRAINING", "SERVING"]
+__all__ = ["training", "serving", "evaluate", "chunked", "split_axes", "TRAINING", "SERVING"]
 
 #: Training: one optimizer step per GPU -> the job -> failures -> energy, carbon, water -> cost.
 TRAINING: tuple = (
@@ -50,6 +51,8 @@ TRAINING: tuple = (
     economics.capital,            # all-in capex, this job's amortised share
     economics.rental_price,       # listed rental price of the hardware at the chosen cloud and tier
     economics.operating_cost,     # energy at the region's price, maintenance, TCO, cloud alternative
+    outcomes.finite_outcomes,     # a feasible configuration with a NaN core outcome -> not_computable
+    outcomes.mask_infeasible,     # outcomes (time, throughput, energy, carbon, cost) NaN where infeasible
 )
 #: Serving: prefill and decode per GPU -> capacity -> queueing -> energy, carbon, water -> cost.
 SERVING: tuple = (
@@ -58,8 +61,9 @@ SERVING: tuple = (
     memory.inference_memory,           # weights per GPU (+ unpaged KV, workspace, for information)
     serving_.kv_capacity,              # KV bytes per token, paged allocation, max_batch, offload
     serving_.serving_latency,          # prefill/decode roofline + TP/EP/PP comm, spec decoding -> TTFT, TPOT
+    serving_ops.deployment,            # gpus (the deployment size) -> replicas = gpus/(tp·pp), or replicas -> gpus
     queueing.queueing,                 # Erlang C / Allen-Cunneen: utilization, tail latency, replicas_needed
-    serving_ops.serving_operations,    # gpus, wall time, tokens_total, power_fraction for operations
+    serving_ops.serving_operations,    # wall time, tokens_total, power_fraction for operations
     reliability.reliability,           # fleet MTBF
     sustainability.power,              # energy, energy_per_token
     sustainability.carbon_footprint,   # operational + embodied carbon
@@ -68,6 +72,8 @@ SERVING: tuple = (
     economics.rental_price,            # listed rental price at the chosen cloud and tier
     economics.operating_cost,          # opex, TCO, cost per million tokens
     serving_ops.serving_feasibility,   # ok_* flags -> feasible, reason
+    outcomes.finite_outcomes,          # a feasible configuration with a NaN core outcome -> not_computable
+    outcomes.mask_infeasible,          # outcomes (latency, throughput, energy, carbon, cost) NaN where infeasible
 )
 
 
@@ -108,36 +114,66 @@ def evaluate(steps: tuple, ds: xr.Dataset) -> xr.Dataset:
     return ns.to_dataset()
 
 
+def split_axes(axes: dict[str, Any], chunk_size: int) -> dict[str, int]:
+    """How to cut a space into pieces of at most ``chunk_size`` configurations.
+
+    The longest axes are cut first, each only as finely as needed: ``{axis: step}`` (values
+    per piece along ``axis``), as many axes as it takes — one axis when a slice of it fits,
+    more when even one value of the longest axis holds more than ``chunk_size``.
+
+    >>> split_axes({"gpus": range(100), "tp": range(4), "model": range(3)}, 60)
+    {'gpus': 5}
+    >>> split_axes({"gpus": range(4), "tp": range(4), "model": range(3)}, 2)
+    {'gpus': 1, 'tp': 1, 'model': 2}
+    """
+    size = int(np.prod([len(v) for v in axes.values()])) if axes else 1
+    steps: dict[str, int] = {}
+    for name in sorted(axes, key=lambda k: len(axes[k]), reverse=True):
+        if size <= chunk_size:
+            break
+        n = len(axes[name])
+        rest = size // n                      # configurations per value of this axis
+        steps[name] = min(max(chunk_size // rest, 1), n)
+        size = rest * steps[name]
+    return steps
+
+
 def chunked(run: Callable[[Space], xr.Dataset], space: Space, chunk_size: int,
             finish: Callable[[xr.Dataset], xr.Dataset] | None = None, progress: bool = False,
             label: str = "dsx", store: str | os.PathLike | None = None) -> xr.Dataset:
-    """Evaluate ``space`` in pieces along its longest axis and concatenate the (finished) results.
+    """Evaluate ``space`` in pieces of at most ``chunk_size`` configurations and concatenate them.
 
-    Memory stays bounded by one piece plus what ``finish`` keeps of each (e.g. a few outputs).
-    With ``store`` (a ``.zarr`` path; needs the ``dask`` extra) each piece is appended to the
-    store as it is computed and the store is returned opened lazily, so the result never has
-    to fit in memory; the store appears only when complete.
+    The pieces are cut along as many axes as needed (:func:`split_axes`), so memory stays
+    bounded by one piece plus what ``finish`` keeps of each (e.g. a few outputs). With
+    ``store`` (a ``.zarr`` path; needs the ``dask`` extra) each piece, cut along the longest
+    axis, is appended to the store as it is computed and the store is returned opened
+    lazily, so the result never has to fit in memory; the store appears only when complete.
     """
     finish = finish or (lambda ds: ds)
     axes = space.axes
-    axis = max(axes, key=lambda k: len(axes[k])) if axes else None
-    if axis is None or space.size <= chunk_size:
-        pieces = [None]
-    else:
-        step = max(chunk_size // (space.size // len(axes[axis])), 1)
-        pieces = [axes[axis][i:i + step] for i in range(0, len(axes[axis]), step)]
-    bar = Progress(len(pieces), label, progress)
+    steps = split_axes(axes, chunk_size) if space.size > chunk_size else {}
     if store is not None:
-        return _stream(run, space, axis, pieces, finish, bar, Path(store))
-    parts = []
-    for piece in pieces:  # a handful of pieces, each a full broadcast evaluation
-        parts.append(finish(run(space if piece is None else space.replace(**{axis: piece}))))
-        bar.update()
-    if len(parts) == 1:
-        return parts[0]
-    ds = xr.concat(parts, dim=axis, data_vars="minimal", coords="minimal", compat="override",
-                   combine_attrs="override")
-    return ds.transpose(*[d for d in axes if d in ds.dims], ...)  # the space's axis order
+        axis = max(axes, key=lambda k: len(axes[k])) if axes else None
+        step = steps.get(axis, len(axes[axis])) if axis is not None else 0
+        pieces = [None] if not steps else [axes[axis][i:i + step] for i in range(0, len(axes[axis]), step)]
+        return _stream(run, space, axis, pieces, finish, Progress(len(pieces), label, progress), Path(store))
+    cuts = [(name, [axes[name][i:i + step] for i in range(0, len(axes[name]), step)]) for name, step in steps.items()]
+    bar = Progress(int(np.prod([len(c) for _, c in cuts])) if cuts else 1, label, progress)
+
+    def evaluate_piece(sub: Space, level: int) -> xr.Dataset:
+        if level == len(cuts):
+            ds = finish(run(sub))
+            bar.update()
+            return ds
+        name, values = cuts[level]
+        parts = [evaluate_piece(sub.replace(**{name: v}), level + 1) for v in values]  # a handful per axis
+        if len(parts) == 1:
+            return parts[0]
+        return xr.concat(parts, dim=name, data_vars="minimal", coords="minimal", compat="override",
+                         combine_attrs="override")
+
+    ds = evaluate_piece(space, 0)
+    return ds.transpose(*[d for d in axes if d in ds.dims], ...) if cuts else ds  # the space's axis order
 
 
 #: Width of text variables in a zarr store (fixed, so that later pieces are never truncated).
@@ -192,7 +228,11 @@ def evaluate_space(steps: tuple, sample: Callable[[xr.Dataset], xr.Dataset], spa
 def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any], outputs: list[str] | None,
          chunk_size: int | None, progress: bool, label: str, store: Any = None,
          chunks: Any = None, draws: int | None = None, seed: int | None = None,
-         calibration: Any = None) -> xr.Dataset:
+         calibration: Any = None, mask_infeasible: bool = True) -> xr.Dataset:
+    if not isinstance(mask_infeasible, (bool, np.bool_)):
+        raise DsxInputError(f"mask_infeasible={mask_infeasible!r}: expected True or False")
+    if not mask_infeasible:  # the raw values of infeasible configurations, for those who want them
+        steps = tuple(step for step in steps if step is not outcomes.mask_infeasible)
     if isinstance(space, xr.Dataset):  # an input dataset built elsewhere (sensitivity, synthesis)
         ds = space.assign(Space(**options).to_dataset().data_vars) if options else space
         return evaluate(steps, uncertainty.sampler(steps, None, draws, seed, calibration)(ds))
@@ -213,11 +253,12 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
     if chunk_size is None and store is None:
         budget = 0.5 * _available_memory()
         if need > budget:
-            axis = max(space.dims, key=space.dims.get)
+            size = max(int(budget // BYTES_PER_CONFIGURATION // 4), 1)  # a quarter: outputs kept + a piece
+            along = ", ".join(f"{k!r}" for k in split_axes(space.axes, size))
             raise DsxInputError(
                 f"space: {space.size:,} configurations need about {need / 2**30:.1f} GiB to evaluate at once, "
                 f"more than half the free memory ({budget / 2**30:.1f} GiB); pass chunk_size= (e.g. "
-                f"chunk_size={max(int(budget // BYTES_PER_CONFIGURATION // 4), 1):,}, split along {axis!r}) "
+                f"chunk_size={size}, split along {along}) "
                 f"with outputs=[...] to keep only what you need, store='result.zarr' to stream it to disk, "
                 f"or run it as a sweep file (`dsx run`)"
             )
@@ -232,7 +273,7 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
 def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | None = None,
              chunk_size: int | None = None, progress: bool = False, store: Any = None,
              chunks: Any = None, draws: int | None = None, seed: int | None = None,
-             calibration: Any = None, **options: Any) -> xr.Dataset:
+             calibration: Any = None, mask_infeasible: bool = True, **options: Any) -> xr.Dataset:
     """Evaluate the training stack over every configuration of ``space`` at once.
 
     Parameters
@@ -242,9 +283,9 @@ def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | No
     outputs : list of str, optional
         Keep only these result variables (plus ``feasible`` and ``reason``).
     chunk_size : int, optional
-        Evaluate in pieces of about this many configurations along the longest axis (bounded
-        memory, with ``outputs``). Without it, a space too large for memory is refused with
-        an estimate.
+        Evaluate in pieces of at most this many configurations, cut along as many axes as
+        needed (:func:`split_axes`; bounded memory, with ``outputs``). Without it, a space too
+        large for memory is refused with an estimate and an example that runs as written.
     progress : bool
         Show a progress bar on stderr while chunks run.
     store : path, optional
@@ -267,17 +308,27 @@ def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | No
     calibration : mapping or Dataset, optional
         Fitted factors ``{factor: (value, stderr)}`` (or ``dsx.calibrate``'s result): drawn as
         ``normal(value, stderr)`` instead of the registry's spread.
+    mask_infeasible : bool
+        True (default): the outcomes of an infeasible configuration (time, throughput, MFU,
+        energy, carbon, water, cost: :data:`dsx.solvers.outcomes.OUTCOMES`) are NaN, so no
+        ``min``/``argmin`` can pick it; distances such as ``memory_per_gpu`` stay finite.
+        False: the raw values everywhere (``feasible`` and ``reason`` still say which run).
     **options
         Further inputs (scalars or lists), merged into the space.
     """
     return _run(TRAINING, space, options, outputs, chunk_size, progress, "dsx.training", store,
-                chunks, draws, seed, calibration)
+                chunks, draws, seed, calibration, mask_infeasible)
 
 
 def serving(space: Space | xr.Dataset | None = None, *, outputs: list[str] | None = None,
             chunk_size: int | None = None, progress: bool = False, store: Any = None,
             chunks: Any = None, draws: int | None = None, seed: int | None = None,
-            calibration: Any = None, **options: Any) -> xr.Dataset:
-    """Evaluate the serving stack over every configuration of ``space`` at once (see :func:`training`)."""
+            calibration: Any = None, mask_infeasible: bool = True, **options: Any) -> xr.Dataset:
+    """Evaluate the serving stack over every configuration of ``space`` at once (see :func:`training`).
+
+    ``gpus`` in a serving space is the size of the whole deployment: it sets
+    ``replicas = gpus / gpus_per_replica`` (``gpus_not_divisible`` where it does not divide),
+    and the queueing and SLA checks use those replicas. Give ``gpus`` or ``replicas``, not both.
+    """
     return _run(SERVING, space, options, outputs, chunk_size, progress, "dsx.serving", store,
-                chunks, draws, seed, calibration)
+                chunks, draws, seed, calibration, mask_infeasible)

@@ -76,16 +76,17 @@ def fake_training(ds: xr.Dataset) -> xr.Dataset:
 
 def fake_serving(ds: xr.Dataset) -> xr.Dataset:
     tp = ds["tp"]
+    gpus = ds["gpus"] if "gpus" in ds else tp  # serving: gpus is the deployment (one replica of tp by default)
     prefill = 2 * 70.6e9 * ds["input_len"] / (0.5 * ds["peak_flops"] * tp)
     tpot = 2 * 70.6e9 / tp / ds["hbm_bandwidth"] / 0.8
     out = {"ttft": _v(prefill, "s"), "tpot": _v(tpot, "s"), "e2e_latency": _v(prefill + ds["output_len"] * tpot, "s"),
-           "tokens_per_s": _v(16 / tpot, "token/s"), "tokens_per_s_per_gpu": _v(16 / tpot / ds["gpus"], "token/s"),
+           "tokens_per_s": _v(16 / tpot, "token/s"), "tokens_per_s_per_gpu": _v(16 / tpot / gpus, "token/s"),
            "max_batch": _v(xr.DataArray(40.0), ""), "batch": _v(xr.DataArray(16.0), ""),
            "kv_bytes_per_token": _v(xr.DataArray(327680.0), "B"), "prefill_bound": _v(xr.DataArray("compute"), ""),
            "decode_bound": _v(xr.DataArray("memory"), ""), "cost_per_mtoken": _v(2.0 * tpot / tpot, "USD/Mtoken"),
            "energy_per_token": _v(xr.DataArray(0.5), "J/token"),
            "carbon_per_mtoken": _v(0.5e6 / 3.6e6 * ds["carbon_intensity"], "gCO2e/Mtoken"),
-           "feasible": _v(xr.DataArray(True), ""), "reason": _v(xr.DataArray(""), "")}
+           "gpus": _v(gpus, ""), "feasible": _v(xr.DataArray(True), ""), "reason": _v(xr.DataArray(""), "")}
     return ds.assign(out)
 
 

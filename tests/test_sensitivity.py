@@ -124,3 +124,43 @@ def test_defaulted_solver_input_ties_with_its_twin():
     e = s.elasticity.values.ravel()
     assert e[0] == pytest.approx(e[1], abs=1e-9) and e[0] < 0  # peak x efficiency enter as a product
     assert s.binding.item() == "peak_flops=matmul_efficiency"
+
+
+# -- kinks (issue 10 item 7) -------------------------------------------------------------------
+def test_discrete_switch_uses_the_continuous_side():
+    """y = x · (2 if x < 2 else 1) + 10: at x = 2 one step down doubles the first term (a jump)."""
+    ds = xr.Dataset({"x": 2.0, "c": 10.0})
+
+    def stack(d):
+        return d.assign(y=d.x * xr.where(d.x < 2.0, 2.0, 1.0) + d.c)
+
+    s = sensitivity(stack, ds, output="y", inputs=["x", "c"])
+    e_x = float(s.elasticity.sel(input="x"))
+    # hand derivation of the continuous (upper) side: d ln y / d ln x = x/y = 2/12
+    assert e_x == pytest.approx(2.0 / 12.0, rel=1e-2)
+    assert bool(s.discontinuous.sel(input="x")) and bool(s.kink.sel(input="x"))
+    assert not bool(s.discontinuous.sel(input="c"))
+    assert s.binding.item() == "c"                      # 10/12 > 2/12: the jump no longer wins
+    central = (np.log(12.02) - np.log(13.96)) / (np.log1p(0.01) - np.log1p(-0.01))
+    print(f"x: kink-aware {e_x:.4f}, naive central {central:.2f}")
+    assert abs(central) > 5                             # what the naive estimate would have said
+
+
+def test_continuous_corner_is_flagged_and_stays_a_tie():
+    s = sensitivity(roofline_stack, inputs(work=(2.0, 2.0, 2.0)), inputs=["flops", "bw"])
+    at = s.sel(cfg="bw-bound")
+    assert at.kink.values.tolist() == [True, True] and not bool(at.discontinuous.any())
+    assert at.elasticity_up.values.tolist() == pytest.approx([0.0, 0.0], abs=1e-12)
+    assert at.elasticity_down.values.tolist() == pytest.approx([-1.0, -1.0], abs=1e-9)
+
+
+def test_readme_example_does_not_name_a_kink_artefact():
+    s = dsx.sensitivity(dsx.training, dsx.Space(model="llama-3.1-70b", hardware="H100", gpus=512, tp=8))
+    e = s.elasticity.squeeze()
+    print(s.binding.item(), e.sel(input="activation_bytes").item())
+    assert bool(s.discontinuous.squeeze().sel(input="activation_bytes"))   # 1 % below 2 B is 8-bit nominal
+    assert s.binding.item() != "activation_bytes"
+    # the continuous side of activation_bytes is the one reported, and it is modest
+    assert abs(float(e.sel(input="activation_bytes"))) < 0.5
+    assert float(e.sel(input="activation_bytes")) == pytest.approx(
+        float(s.elasticity_up.squeeze().sel(input="activation_bytes")))

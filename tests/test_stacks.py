@@ -42,6 +42,35 @@ def test_too_large_space_is_refused_with_estimate(monkeypatch):
     assert dsx.training(dsx.Space(**SPACE), chunk_size=4, outputs=["tco"])["tco"].size > 0
 
 
+def test_the_advice_runs_as_written_and_every_piece_fits(monkeypatch):
+    """The refusal's example (copied as written) runs, cut over as many axes as a piece needs."""
+    import re
+
+    whole = dsx.training(dsx.Space(**SPACE))
+    monkeypatch.setattr(stacks, "_available_memory", lambda: 8e3)   # a piece may hold 1 configuration
+    with pytest.raises(DsxInputError) as exc:
+        dsx.training(dsx.Space(**SPACE))
+    example = re.search(r"chunk_size=([^,)\s]+)", str(exc.value)).group(1)
+    size = int(example)                                   # a Python literal (no thousands separator)
+    assert size == 1 and "split along 'hardware', 'gpus', 'tp', 'pp', 'region'" in str(exc.value)
+    sizes = []
+    real = stacks.evaluate
+    monkeypatch.setattr(stacks, "evaluate", lambda steps, ds: sizes.append(
+        int(np.prod([ds.sizes[d] for d in ds.dims]))) or real(steps, ds))
+    parts = dsx.training(dsx.Space(**SPACE), chunk_size=size, outputs=["tco", "step_time"])
+    assert max(sizes) <= size and len(sizes) == 32
+    a, b = xr.broadcast(whole.step_time, parts.step_time)
+    np.testing.assert_allclose(a.transpose(*b.dims).values, b.values, rtol=1e-12)
+
+
+def test_split_axes_cuts_as_few_axes_as_needed():
+    axes = {"gpus": list(range(10)), "tp": [1, 2, 4], "model": ["a", "b"]}
+    assert stacks.split_axes(axes, 60) == {}  # unused: the caller only splits a space that is too large
+    assert stacks.split_axes(axes, 12) == {"gpus": 2}
+    assert stacks.split_axes(axes, 3) == {"gpus": 1, "tp": 1}            # pieces of 2 (both models)
+    assert stacks.split_axes(axes, 1) == {"gpus": 1, "tp": 1, "model": 1}
+
+
 def test_region_changes_carbon_tens_of_times_and_cost():
     ds = dsx.training(dsx.Space(model="llama-3.1-70b", hardware="H100", gpus=512, tp=8, global_batch=2048,
                                 days=30, scale_out_fabric="ib-ndr", region=["quebec", "poland"]))

@@ -128,3 +128,48 @@ def test_round_trip_on_the_training_stack():
     at = lambda f: dsx.training(ds.assign(peak_flops=f.assign_attrs(ds.peak_flops.attrs))).time_to_train  # noqa: E731
     assert bool((at(r.peak_flops) <= 30 * DAY).all())
     assert not bool((at(r.peak_flops * 0.99) <= 30 * DAY).any())
+
+
+# -- the far end of the range is infeasible (issue 10 item 6) -----------------------------------
+def capped(ds):
+    """The toy stack, plus: more than `cap` GPUs (or fewer than `floor` sequences) do not run."""
+    out = stack(ds)
+    return out.assign(feasible=out.feasible & (ds.gpus <= ds.cap) & (ds.batch >= 4))
+
+
+def test_min_found_when_the_top_of_the_range_is_infeasible():
+    ds = inputs(cap=("model", [2000, 10_000]))
+    r = synthesize(capped, ds, target="time_to_train", value=30 * DAY, vary="gpus", lo=1, hi=1_000_000)
+    # hand derivation: gpus >= work / (flops · 30 d), rounded up; e.g. 1e24 / (1e15 · 2.592e6) = 385.8 -> 386
+    need = np.ceil(ds.work / (ds.peak_flops * 30 * DAY))
+    print(r.gpus.values, need.values)
+    assert bool(r.reachable.all())
+    np.testing.assert_array_equal(r.gpus.transpose(*need.dims).values, need.values)
+    # beyond the feasible part: unreachable, not a wrong answer
+    none = synthesize(capped, inputs(cap=100), target="time_to_train", value=30 * DAY, vary="gpus",
+                      lo=1, hi=1_000_000)
+    assert not bool(none.reachable.any()) and bool(np.isnan(none.gpus).all())
+
+
+def test_max_found_when_the_bottom_of_the_range_is_infeasible():
+    ds = inputs(cap=1e9)
+    r = synthesize(capped, ds, target="latency", value=0.2, vary="batch", direction="max", lo=1, hi=10_000)
+    # latency = 0.01 + 0.002 · batch · 1e15 / flops <= 0.2 -> batch <= 95 (h100), 190 (h200)
+    assert r.batch.sel(model="small").values.tolist() == [95, 190]
+
+
+def test_min_gpus_on_the_training_stack_with_an_infeasible_top():
+    """gpus up to 131,072 for global_batch 2048: the top has dp > batch; the answer is still found."""
+    import dsx
+
+    space = dsx.Space(model="llama-3.1-70b", hardware=["H100", "B200"], tp=8, global_batch=2048, seq_len=4096,
+                      train_tokens="15e12 token", region="quebec")
+    r = synthesize(dsx.training, space, target="time_to_train", value="60 day", vary="gpus", lo=8,
+                   hi=1 << 17, multiple_of=64)
+    assert bool(r.reachable.all())
+    # check against the exact search among the feasible values (dp must divide the batch: 8·2^k GPUs)
+    grid = dsx.training(space, gpus=[8 * 2**k for k in range(3, 15)])
+    meets = grid.feasible & (grid.time_to_train <= 60 * DAY)
+    smallest = grid.gpus.where(meets).min("gpus")
+    print(r.gpus.values, smallest.values)
+    np.testing.assert_array_equal(r.gpus.values, smallest.values)

@@ -17,6 +17,7 @@ are NaN.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -47,6 +48,15 @@ def as_stack(stack: Any) -> Callable[[xr.Dataset], xr.Dataset]:
 
         return run
     raise DsxInputError(f"stack: expected a callable Dataset -> Dataset or a tuple of solvers, got {type(stack)}")
+
+
+def _raw(stack: Any) -> Any:
+    """``dsx.training``/``dsx.serving`` without masking (a perturbation may cross feasibility)."""
+    from .. import stacks
+
+    if stack is stacks.training or stack is stacks.serving:
+        return functools.partial(stack, mask_infeasible=False)
+    return stack
 
 
 def input_dataset(space: Any) -> xr.Dataset:
@@ -137,6 +147,35 @@ def _evaluate(run: Callable, ds: xr.Dataset, names: list[str], h: float, wanted:
     return {v: (u.assign_coords(input=names), d.assign_coords(input=names)) for v, (u, d) in out.items()}
 
 
+def _one_sided(up: xr.DataArray, down: xr.DataArray, y0: xr.DataArray, h: float) -> tuple:
+    """Central, forward and backward elasticities from ``y(x(1+h))``, ``y(x(1-h))`` and ``y(x)``.
+
+    Log form ``ln(y+/y-) / ln((1+h)/(1-h))`` (exact for power laws) where all three are
+    positive, else the linear form ``Δy / (Δx/x · y0)``.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_c = (np.log(up) - np.log(down)) / (np.log1p(h) - np.log1p(-h))
+        log_u = (np.log(up) - np.log(y0)) / np.log1p(h)
+        log_d = (np.log(y0) - np.log(down)) / -np.log1p(-h)
+        lin_c, lin_u, lin_d = (up - down) / (2 * h * y0), (up - y0) / (h * y0), (y0 - down) / (h * y0)
+    positive = (up > 0) & (down > 0) & (y0 > 0)
+    return (xr.where(positive, log_c, lin_c), xr.where(positive, log_u, lin_u), xr.where(positive, log_d, lin_d))
+
+
+def _jumps(y0: Any, up: Any, down: Any, up_half: Any, down_half: Any, ratio: float = 0.75) -> tuple:
+    """Whether the output jumps above / below the baseline.
+
+    A continuous output's change over a step ``h`` is about twice its change over ``h/2``;
+    a discontinuity's is the same. A side is a jump where the change does not shrink below
+    ``ratio`` of itself when the step is halved (and is not zero).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        full_u, half_u = np.abs(up - y0), np.abs(up_half - y0)
+        full_d, half_d = np.abs(y0 - down), np.abs(y0 - down_half)
+        tiny = 1e-9 * np.abs(y0)
+        return ((full_u > tiny) & (half_u > ratio * full_u)), ((full_d > tiny) & (half_d > ratio * full_d))
+
+
 def _binding(elast: xr.DataArray, names: list[str], tie_tol: float) -> tuple[xr.DataArray, xr.DataArray]:
     """Ranking (inputs by decreasing |elasticity|) and the binding input(s) as strings."""
     a = np.abs(elast.transpose("input", ...).values)
@@ -163,7 +202,7 @@ def _binding(elast: xr.DataArray, names: list[str], tie_tol: float) -> tuple[xr.
 
 def sensitivity(stack: Any, space_or_dataset: Any, output: str = "step_time",
                 inputs: Sequence[str] | None = None, rel_step: float = 0.01, tie_tol: float = 1e-3,
-                batch: bool | None = None) -> xr.Dataset:
+                batch: bool | None = None, kink_tol: float = 0.05) -> xr.Dataset:
     """Elasticities ``d ln(output) / d ln(input)`` for every configuration, by central differences.
 
     Parameters
@@ -187,13 +226,18 @@ def sensitivity(stack: Any, space_or_dataset: Any, output: str = "step_time",
     batch : bool, optional
         Evaluate all perturbations along one extra dimension in a single stack run
         (default when the estimated size is below 2 GiB) or one run per perturbation.
+    kink_tol : float
+        Where the forward and backward elasticities differ by more than this, the baseline
+        sits on a ``min``/``max`` corner or a discrete switch: ``kink`` is True. Smooth
+        outputs differ by ``O(h)`` (power laws: 0).
 
     Returns
     -------
     xarray.Dataset
         ``elasticity`` (dims ``input`` + configuration dims; dimensionless; NaN where the
         baseline is infeasible or the output is not positive), ``baseline`` (the output,
-        with its units), ``baseline_feasible``, ``ranking`` (dims ``rank`` + configuration
+        with its units), ``elasticity_up`` / ``elasticity_down`` (one-sided), ``kink`` and
+        ``discontinuous`` (bool, per input), ``baseline_feasible``, ``ranking`` (dims ``rank`` + configuration
         dims: input names by decreasing ``|elasticity|``), ``binding`` (str: the top input,
         ties joined by ``=``, ``"none"`` or ``"infeasible[:reason]"``) and
         ``feasibility_changes`` (bool, per input: a ±h step flips feasibility).
@@ -201,8 +245,18 @@ def sensitivity(stack: Any, space_or_dataset: Any, output: str = "step_time",
     Notes
     -----
     With ``y± = y(x·(1±h))``: ``e = (ln y+ - ln y-) / (ln(1+h) - ln(1-h))``, exact for power
-    laws ``y = c·x^e``. Near a kink of ``max(a/x, b/y)`` closer than ``h`` the estimate lies
-    between the two one-sided slopes.
+    laws ``y = c·x^e``. At a continuous kink of ``max(a/x, b/y)`` (within ``h``) the central
+    estimate lies between the two one-sided slopes ``ln(y+/y0)/ln(1+h)`` and
+    ``ln(y0/y-)/(-ln(1-h))`` (at ``a/x = b/y`` both inputs read -0.5: a tie, ``kink`` set).
+    Across a discrete switch (``activation_bytes`` at exactly 2 B: 1 % less is an 8-bit
+    nominal width, and attention's peak halves) one one-sided change does not shrink with
+    the step, so it is no derivative at all and grows like ``1/h``; it is detected by a
+    second evaluation at ``h/2`` and the elasticity is the other side's (NaN where both
+    sides jump). Finite differences of non-smooth functions: Nocedal & Wright 2006,
+    *Numerical Optimization*, 2nd ed., §8.1.
+    ``dsx.training`` and ``dsx.serving`` are run with ``mask_infeasible=False`` so that a
+    step that crosses a feasibility boundary still has a value (``feasibility_changes``
+    says where).
 
     Examples
     --------
@@ -215,8 +269,10 @@ def sensitivity(stack: Any, space_or_dataset: Any, output: str = "step_time",
     >>> s.binding.values.tolist()
     ['y', 'x']
     """
-    run = as_stack(stack)
+    run = as_stack(_raw(stack))
     ds = input_dataset(space_or_dataset)
+    if not kink_tol > 0:
+        raise DsxInputError(f"sensitivity: kink_tol={kink_tol} must be > 0")
     if not 0 < rel_step < 0.5:
         raise DsxInputError(f"sensitivity: rel_step={rel_step} must be in (0, 0.5)")
     if inputs is not None:
@@ -231,16 +287,20 @@ def sensitivity(stack: Any, space_or_dataset: Any, output: str = "step_time",
     wanted = [output] + (["feasible"] if "feasible" in base_ds.variables else [])
     pert = _evaluate(run, ds, names, rel_step, wanted, batch)
     up, down = pert[output]
-    h = rel_step
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_form = (np.log(up) - np.log(down)) / (np.log1p(h) - np.log1p(-h))
-        lin_form = (up - down) / (2 * h * y0)
-    positive = (up > 0) & (down > 0) & (y0 > 0)
-    elast = xr.where(positive, log_form, lin_form)
+    central, above, below = _one_sided(up, down, y0, rel_step)
+    # half the step: a continuous output's one-sided change halves, a jump's does not
+    up_half, down_half = _evaluate(run, ds, names, rel_step / 2, [output], batch)[output]
+    jump_up, jump_down = _jumps(y0, up, down, up_half, down_half)
+    kink = (np.abs(above - below) > kink_tol) | jump_up | jump_down
+    # across a discrete switch on one side the derivative is the other side's; at a continuous
+    # min/max corner the central value (the mean of the two slopes) is kept, and flagged
+    elast = xr.where(jump_down & ~jump_up, above, xr.where(jump_up & ~jump_down, below, central))
+    elast = elast.where(~(jump_up & jump_down))
     feasible = base_ds["feasible"].astype(bool) if "feasible" in base_ds.variables else xr.DataArray(True)
-    elast = elast.where(feasible & np.isfinite(elast))
-    elast = elast.transpose("input", ...)
-    elast.attrs = {"units": "", "long_name": f"elasticity of {output} (d ln {output} / d ln input)"}
+    valid = feasible & np.isfinite(elast)
+    elast = elast.where(valid).transpose("input", ...)
+    elast.attrs = {"units": "", "long_name": f"elasticity of {output} (d ln {output} / d ln input; the smaller "
+                   "one-sided slope where `kink`)"}
 
     ranking, binding = _binding(elast, names, tie_tol)
     if "reason" in base_ds.variables:
@@ -253,6 +313,15 @@ def sensitivity(stack: Any, space_or_dataset: Any, output: str = "step_time",
     ranking.attrs = {"units": "", "long_name": "inputs by decreasing |elasticity|"}
 
     out = xr.Dataset({"elasticity": elast, "ranking": ranking, "binding": binding})
+    for name, side, word in (("elasticity_up", above, "increase"), ("elasticity_down", below, "decrease")):
+        out[name] = side.where(valid).transpose("input", ...)
+        out[name].attrs = {"units": "", "long_name": f"one-sided elasticity of {output} for a {word} of the input"}
+    out["kink"] = (kink & valid).transpose("input", ...)
+    out["kink"].attrs = {"units": "", "long_name": f"one-sided elasticities differ by more than {kink_tol} "
+                         "(a min/max corner or a discrete switch at the baseline)"}
+    out["discontinuous"] = (jump_up | jump_down).transpose("input", ...) & feasible
+    out["discontinuous"].attrs = {"units": "", "long_name": f"{output} jumps on one side of the baseline "
+                                  "(its change does not shrink with the step): that side is left out"}
     out["baseline"] = y0.copy()
     out["baseline"].attrs = {**y0.attrs, "long_name": f"{output} at the baseline"}
     out["baseline_feasible"] = feasible

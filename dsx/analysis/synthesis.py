@@ -184,6 +184,9 @@ def synthesize(stack: Any, space_or_dataset: Any, target: str | None = "time_to_
     else:
         good_end, bad_end, reach, done = lo_a, hi_a, ok_lo, ok_hi
     good_end, bad_end = good_end.copy(), bad_end.copy()
+    if bool((~reach & ~done).any()):  # the far end fails (e.g. infeasible): search the feasible part
+        good_end, bad_end, reach = _scan(lambda c: ok_of(at(c * scale)) | false, lo_a, hi_a, direction,
+                                         integer, good_end, bad_end, reach)
     use_log = not integer and bool((lo_a > 0).all())
     iterations = _iterations(lo_a, hi_a, integer, use_log, rtol)
     for _ in range(iterations):  # fixed number of whole-space evaluations
@@ -201,6 +204,55 @@ def synthesize(stack: Any, space_or_dataset: Any, target: str | None = "time_to_
     res = at(answer.fillna(hi_a * scale if direction == "min" else lo_a * scale))
     verify = ok_of(res) & reach
     return _result(res, answer.where(verify), verify, target, vary, vunits)
+
+
+#: Points of the scan that looks for a value meeting the target when the far end of the range
+#: does not (geometric between lo and hi; integer searches add every power of two).
+SCAN_POINTS = 24
+
+
+def _scan(ok_at: Callable[[xr.DataArray], xr.DataArray], lo: xr.DataArray, hi: xr.DataArray, direction: str,
+          integer: bool, good: xr.DataArray, bad: xr.DataArray, reach: xr.DataArray) -> tuple:
+    """Bracket the answer inside ``[lo, hi]`` where the far end fails the test.
+
+    The far end of a range (``hi`` for ``direction="min"``) can fail for a reason the target
+    does not measure: too many GPUs for the batch (``dp_exceeds_batch``), a count that does
+    not divide. Each candidate — :data:`SCAN_POINTS` geometric points between ``lo`` and
+    ``hi`` (linear where ``lo <= 0``) and, for integer searches, every power of two — is one
+    whole-space evaluation; the nearest candidate that passes becomes the good end and the
+    nearest failing one beyond it the bad end, so the bisection then runs inside the
+    feasible part. Configurations where no candidate passes stay unreachable.
+
+    Returns
+    -------
+    tuple of DataArray
+        ``good``, ``bad`` (ends for the bisection) and ``reach`` (a passing value was found).
+    """
+    t = (np.arange(1, SCAN_POINTS + 1) / (SCAN_POINTS + 1))
+    geometric = bool((lo > 0).all())
+    cands = [lo * (hi / lo) ** f if geometric else lo + (hi - lo) * f for f in t]
+    if integer:
+        cands = [np.floor(c) for c in cands]
+        top = float(hi.max())
+        cands += [xr.DataArray(2.0 ** k) for k in range(int(np.log2(max(top, 1.0))) + 1)]
+    minimize = direction == "min"
+    sign = 1.0 if minimize else -1.0
+    best = xr.where(reach, good, np.inf * sign)   # nearest passing value toward the near end
+    passing = []
+    for c in cands:  # a fixed number of whole-space evaluations
+        c = c + 0 * lo
+        inside = (c > lo) & (c < hi)
+        ok = ok_at(c.where(inside, good)) & inside
+        passing.append((c, ok))
+        best = xr.where(ok & (sign * c < sign * best), c, best)
+    found = np.isfinite(best)
+    near = bad.copy()   # the failing value closest to the passing one, on the near side
+    for c, ok in passing:
+        beyond = (sign * c < sign * best) & (sign * c > sign * near) & ~ok & (c > lo) & (c < hi)
+        near = xr.where(beyond, c, near)
+    new_good = xr.where(reach, good, xr.where(found, best, good))
+    new_bad = xr.where(reach, bad, xr.where(found, near, bad))
+    return new_good, new_bad, reach | found
 
 
 def _known_inputs() -> set:

@@ -25,17 +25,25 @@ from .base import Input, solver, where
 __all__ = ["layout", "LAYOUT_CHECKS"]
 
 #: (reason code, ok-flag variable) in the order ``reason`` reports them.
+#: Each size check (``*_exceeds_*``: too many ranks for what there is to split) comes before
+#: its divisibility check (``*_not_divisible``, ``tp_not_dividing_heads``), so the code says
+#: which of the two is wrong; the divisibility flags include the size condition.
 LAYOUT_CHECKS = [
     ("precision_unsupported", "ok_precision"),
+    ("model_parallel_exceeds_gpus", "ok_gpus_enough"),
     ("gpus_not_divisible", "ok_gpus_divisible"),
-    ("tp_exceeds_heads", "ok_tp_heads"),
+    ("tp_exceeds_heads", "ok_tp_within_heads"),
+    ("tp_not_dividing_heads", "ok_tp_heads"),
+    ("pp_exceeds_layers", "ok_pp_within_layers"),
     ("layers_not_divisible", "ok_layers_divisible"),
+    ("ep_exceeds_experts", "ok_ep_within_experts"),
     ("experts_not_divisible", "ok_experts_divisible"),
+    ("dp_exceeds_batch", "ok_batch_enough"),
     ("batch_not_divisible", "ok_batch_divisible"),
     ("context_exceeds_max", "ok_context"),
 ]
 
-GPUS = Input(8, "", "Accelerators in the job (training) or in one serving replica", integer=True)
+GPUS = Input(8, "", "Accelerators in the job (training) or in the whole serving deployment (serving: replicas = gpus / (tp·pp); give gpus or replicas)", integer=True)
 TP = Input(1, "", "Tensor-parallel degree (Megatron TP; divides the heads)", integer=True)
 PP = Input(1, "", "Pipeline-parallel degree (stages)", integer=True)
 CP = Input(1, "", "Context-parallel degree (sequence split across GPUs for attention)", integer=True)
@@ -77,11 +85,16 @@ _whole = lambda x: x == np.floor(x)  # noqa: E731  (a count that divides exactly
     "last_stage_layers": ("", "transformer layers on the last pipeline stage (it also computes the head)"),
     "tokens_per_sample": ("token", "tokens per sequence (seq_len; 1 image for a CNN)"),
     "tokens_per_step": ("token", "tokens per optimizer step, global_batch·seq_len"),
+    "ok_gpus_enough": ("", "gpus at least tp·pp·cp"),
     "ok_gpus_divisible": ("", "gpus divisible by tp·pp·cp"),
+    "ok_tp_within_heads": ("", "tp at most the attention heads"),
     "ok_tp_heads": ("", "tp divides the attention heads"),
+    "ok_pp_within_layers": ("", "pp·virtual_stages at most the layers"),
     "ok_layers_divisible": ("", "every pipeline stage holds at least one layer, and its middle stages' "
                             "layers split into virtual_stages equal chunks"),
+    "ok_ep_within_experts": ("", "ep at most the experts (ep = 1 for dense models)"),
     "ok_experts_divisible": ("", "ep divides the experts and dp·cp (ep = 1 for dense models)"),
+    "ok_batch_enough": ("", "global_batch at least dp·micro_batch (one micro-batch per replica)"),
     "ok_batch_divisible": ("", "global_batch divisible by dp·micro_batch"),
     "ok_context": ("", "seq_len within the model's max_context"),
     "ok_precision": ("", "hardware supports the compute precision"),
@@ -182,10 +195,15 @@ def layout(arch, layers, heads, experts, max_context, peak_flops, gpus=GPUS, tp=
         "last_stage_layers": last,
         "tokens_per_sample": tokens_per_sample,
         "tokens_per_step": global_batch * tokens_per_sample,
+        "ok_gpus_enough": dp >= 1,
         "ok_gpus_divisible": ok_gpus,
+        "ok_tp_within_heads": tp <= heads_,
         "ok_tp_heads": ok_tp,
+        "ok_pp_within_layers": pp * virtual_stages <= layers_,
         "ok_layers_divisible": ok_layers,
+        "ok_ep_within_experts": (ep == 1) | (ep <= ex),
         "ok_experts_divisible": ok_experts,
+        "ok_batch_enough": micro_batches >= 1,
         "ok_batch_divisible": ok_batch,
         "ok_context": ok_context,
         "ok_precision": ok_precision,

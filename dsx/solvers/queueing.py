@@ -43,7 +43,8 @@ ARRIVAL_RATE = Input(0.0, "1/s", "Requests per second offered to the whole deplo
                      "unless arrival_cv2 says otherwise). Default 0: no load; latencies are unloaded "
                      "and operations assume full (offline) load.", minimum=0.0)
 REPLICAS = Input(1, "", "Identical serving replicas sharing the arrivals (each of tp·pp GPUs, twice "
-                 "that when disaggregated).", integer=True)
+                 "that when disaggregated). Or give gpus, the deployment size: replicas = gpus / (tp·pp).",
+                 integer=True)
 
 
 def _slo_met(replicas, batch, arrival_rate, service_time, first_token_time, tpot,

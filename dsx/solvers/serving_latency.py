@@ -180,7 +180,7 @@ def serving_latency(**kw):
         lat = (kw["scale_up_latency"], kw["scale_out_latency"], kw["allreduce_latency"])
         t_tp = 2.0 * layers * group_all_reduce_time(size, tp, 1, dom, up, out, *lat)
         t_ep = 2.0 * moe * group_all_to_all_time(size * k, ep, 1, dom, up, out, *lat)
-        return t_tp + t_ep + (pp - 1.0) * p2p_time(size, pp_bw, pp_lat)
+        return t_tp + t_ep + where(pp > 1, (pp - 1.0) * p2p_time(size, pp_bw, pp_lat), 0.0)  # pp=1: no link
 
     stream = pp * offload_stream_time(kw["offloaded_weights"], kw["host_bandwidth"], eff)
     stream = where(kw["offloaded_weights"] > 0, stream, 0.0)

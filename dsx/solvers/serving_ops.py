@@ -18,11 +18,12 @@ import inspect
 import numpy as np
 import xarray as xr
 
-from .base import Input, solver, where
+from ..errors import DsxInputError
+from .base import INPUTS, Input, solver, where
 from .queueing import ARRIVAL_RATE, REPLICAS
 from .serving import SERVING_CHECKS
 
-__all__ = ["serving_operations", "serving_feasibility", "best_batch", "DURATION"]
+__all__ = ["deployment", "serving_operations", "serving_feasibility", "best_batch", "DURATION", "CHECKS"]
 
 DURATION = Input(30 * 86_400.0, "s", "Period the serving deployment is operated (and paid for). "
                  "Default 30 days, the seed audit's period; per-token figures do not depend on it.",
@@ -31,6 +32,84 @@ DURATION = Input(30 * 86_400.0, "s", "Period the serving deployment is operated 
 
 @solver({
     "gpus": ("", "accelerators of the whole deployment: replicas x gpus_per_replica"),
+    "replicas": ("", "identical serving replicas sharing the arrivals: gpus / gpus_per_replica"),
+    "ok_gpus_enough": ("", "the deployment has at least one replica's GPUs"),
+    "ok_gpus_divisible": ("", "the deployment's gpus divide into whole replicas"),
+})
+def _deployment_size(gpus, gpus_per_replica):
+    """Replicas of a deployment of ``gpus`` accelerators: ``replicas = gpus / gpus_per_replica``.
+
+    A deployment that does not divide into whole replicas is *data* (``ok_gpus_divisible``
+    False, reason ``gpus_not_divisible``); one smaller than a replica fails
+    ``ok_gpus_enough`` (``model_parallel_exceeds_gpus``). The fractional ``replicas`` is
+    kept (never rounded: an input is not silently replaced) and the outcomes are masked.
+
+    Parameters
+    ----------
+    gpus : int or array
+        Accelerators of the whole deployment.
+    gpus_per_replica : float or array
+        ``tp·pp`` (twice that when disaggregated).
+
+    Returns
+    -------
+    dict
+        ``gpus``, ``replicas`` and the two flags.
+
+    >>> out = _deployment_size.kernel(64, 8)
+    >>> float(out["replicas"]), bool(out["ok_gpus_divisible"])
+    (8.0, True)
+    >>> bool(_deployment_size.kernel(12, 8)["ok_gpus_divisible"])
+    False
+    """
+    replicas = gpus / gpus_per_replica
+    return {"gpus": gpus, "replicas": replicas, "ok_gpus_enough": replicas >= 1,
+            "ok_gpus_divisible": (replicas >= 1) & (replicas == np.floor(replicas))}
+
+
+def _given(ds: xr.Dataset, name: str) -> bool:
+    """Whether the user set ``name`` (not a solver's default written into the dataset)."""
+    return name in ds.variables and ds[name].attrs.get("input") != "default"
+
+
+def deployment(ds: xr.Dataset) -> xr.Dataset:
+    """Size the deployment from ``gpus`` (its total) or ``replicas`` (how many copies).
+
+    ``gpus`` in a serving space is the deployment size, as people ask ("how many GPUs for
+    20 req/s?"): it sets ``replicas = gpus / (tp·pp)`` (twice ``tp·pp`` per replica when
+    disaggregated), and the queueing and SLA checks downstream use those replicas. Without
+    ``gpus``, ``replicas`` (default 1) sets ``gpus = replicas · gpus_per_replica``. Giving
+    both is refused: one would silently override the other.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        The serving inputs after :func:`dsx.solvers.serving.serving_layout`.
+
+    Returns
+    -------
+    xr.Dataset
+        ``ds`` with ``gpus``, ``replicas``, ``ok_gpus_enough`` and ``ok_gpus_divisible``.
+    """
+    has_gpus, has_replicas = _given(ds, "gpus"), _given(ds, "replicas")
+    if has_gpus and has_replicas:
+        raise DsxInputError("serving: give gpus (the deployment size; replicas = gpus / (tp·pp)) or "
+                            "replicas, not both")
+    if has_gpus:
+        return _deployment_size(ds)
+    replicas = ds["replicas"] if has_replicas else xr.DataArray(float(REPLICAS.default))
+    gpus = (replicas * ds["gpus_per_replica"]).assign_attrs(units="", long_name="")
+    out = _deployment_size(ds.assign(gpus=gpus))
+    if not has_replicas:  # the default replica count, stated in the result like any default
+        out["replicas"] = out["replicas"].assign_attrs(input="default")
+    return out
+
+
+deployment.outputs = _deployment_size.outputs
+deployment.requires = ["gpus_per_replica"]
+
+
+@solver({
     "busy_fraction": ("", "fraction of slots busy: utilization at the arrival rate, 1 offline"),
     "tokens_served_per_s": ("token/s", "generated tokens per second of the deployment"),
     "wall_time_ideal": ("s", "period operated (failure-free)"),
@@ -38,7 +117,7 @@ DURATION = Input(30 * 86_400.0, "s", "Period the serving deployment is operated 
     "tokens_total": ("token", "tokens generated over the period"),
     "power_fraction": ("", "average over maximum node power"),
 })
-def serving_operations(gpus_per_replica, tokens_per_s, utilization, arrival_rate=ARRIVAL_RATE,
+def serving_operations(tokens_per_s, utilization, arrival_rate=ARRIVAL_RATE,
                        replicas=REPLICAS,
                        duration=DURATION,
                        busy_power_fraction=Input(
@@ -48,9 +127,9 @@ def serving_operations(gpus_per_replica, tokens_per_s, utilization, arrival_rate
                        idle_power_fraction=Input(
                            0.3, "", "Node power while idle over maximum node power. Default 0.3, an "
                            "assumption (unverified; mlsysim's idle share of TDP).", minimum=0.0, maximum=1.0)):
-    """Deployment size, tokens generated and average power for the operations solvers.
+    """Tokens generated and average power of the deployment for the operations solvers.
 
-    ``gpus = replicas · gpus_per_replica``; busy fraction ``u = min(ρ, 1)`` at a given
+    (Its size, ``gpus`` and ``replicas``, comes from :func:`deployment`.) Busy fraction ``u = min(ρ, 1)`` at a given
     ``arrival_rate`` and 1 when it is 0 (offline / maximum load);
     ``tokens_total = replicas · tokens_per_s · u · duration``;
     ``power_fraction = p_idle + (p_busy − p_idle)·u`` (a utilisation-linear power model,
@@ -58,8 +137,6 @@ def serving_operations(gpus_per_replica, tokens_per_s, utilization, arrival_rate
 
     Parameters
     ----------
-    gpus_per_replica : float
-        GPUs per replica.
     tokens_per_s : float
         Generated tokens per second of one replica at full batch (token/s).
     utilization : float
@@ -76,10 +153,10 @@ def serving_operations(gpus_per_replica, tokens_per_s, utilization, arrival_rate
     Returns
     -------
     dict
-        ``gpus``, ``busy_fraction``, ``tokens_served_per_s`` (token/s), ``wall_time_ideal``,
+        ``busy_fraction``, ``tokens_served_per_s`` (token/s), ``wall_time_ideal``,
         ``wall_time`` (s), ``tokens_total`` (token), ``power_fraction``.
 
-    >>> out = serving_operations.kernel(8, 10_000.0, 0.5, 2.0, 1, 3600.0, 0.75, 0.3)
+    >>> out = serving_operations.kernel(10_000.0, 0.5, 2.0, 1, 3600.0, 0.75, 0.3)
     >>> float(out["tokens_total"]), round(float(out["power_fraction"]), 3)
     (18000000.0, 0.525)
     """
@@ -87,7 +164,6 @@ def serving_operations(gpus_per_replica, tokens_per_s, utilization, arrival_rate
     served = replicas * tokens_per_s * busy
     wall = duration
     return {
-        "gpus": replicas * gpus_per_replica,
         "busy_fraction": busy,
         "tokens_served_per_s": served,
         "wall_time_ideal": wall,
@@ -97,38 +173,84 @@ def serving_operations(gpus_per_replica, tokens_per_s, utilization, arrival_rate
     }
 
 
-_CODES = np.array([""] + [code for code, _ in SERVING_CHECKS])
+#: Size checks that come before the divisibility check of the same flag (the code says which of
+#: the two is wrong): divisibility flag -> (size code, size flag, divisibility code).
+_SIZE_FIRST = {"ok_tp_heads": ("tp_exceeds_heads", "ok_tp_within_heads", "tp_not_dividing_heads"),
+               "ok_layers_divisible": ("pp_exceeds_layers", "ok_pp_within_layers", "layers_not_divisible"),
+               "ok_experts_divisible": ("ep_exceeds_experts", "ok_ep_within_experts", "experts_not_divisible")}
+_LINKS = (("no_scale_up_link", "ok_scale_up_link"), ("no_scale_out_link", "ok_scale_out_link"))
 
 
-def _feasibility(**flags):
+def _checks() -> list:
+    out = []
+    for code, flag in SERVING_CHECKS:
+        if flag in _SIZE_FIRST:
+            size_code, size_flag, code = _SIZE_FIRST[flag]
+            out.append((size_code, size_flag))
+        if flag == "ok_queue":  # a queue on a replica that cannot be computed says nothing
+            out.extend(_LINKS)
+        out.append((code, flag))
+        if flag == "ok_precision":  # what is served, then the deployment's size, right after the hardware
+            out += [("cnn_not_servable", "ok_servable"), ("model_parallel_exceeds_gpus", "ok_gpus_enough"),
+                    ("gpus_not_divisible", "ok_gpus_divisible")]
+    return out
+
+
+#: (reason code, flag) of the serving stack in the order ``reason`` reports them:
+#: :data:`dsx.solvers.serving.SERVING_CHECKS`, the deployment size, each size check before its
+#: divisibility check, and the links (a hardware row without a scale-up or scale-out link).
+CHECKS = _checks()
+_DERIVED = {"ok_servable", "ok_tp_within_heads", "ok_pp_within_layers", "ok_ep_within_experts", "ok_scale_up_link",
+            "ok_scale_out_link"}
+_CODES = np.array([""] + [code for code, _ in CHECKS])
+
+
+def _feasibility(arch, heads, layers, experts, ttft, tpot, scale_up_bandwidth, scale_out_bandwidth,
+                 tp=INPUTS["tp"], pp=INPUTS["pp"], ep=INPUTS["ep"], **flags):
     # same result as base.first_reason, but the strings are built once from an integer code
     # (string ``where`` over a full-size array costs ~10x an integer one)
+    computed = np.isfinite(ttft) & np.isfinite(tpot)
+    flags = {**flags, "ok_servable": arch != "cnn",  # the stack models token generation; a CNN has none
+             "ok_tp_within_heads": tp <= np.fmax(heads, 1.0),
+             "ok_pp_within_layers": pp <= np.fmax(layers, 1.0),
+             "ok_ep_within_experts": (ep == 1) | (ep <= np.fmax(experts, 0.0)),
+             "ok_scale_up_link": computed | np.isfinite(scale_up_bandwidth),
+             "ok_scale_out_link": computed | np.isfinite(scale_out_bandwidth)}
     first = np.int8(0)
     ok = True
-    for i, (_, name) in reversed(list(enumerate(SERVING_CHECKS))):
+    for i, (_, name) in reversed(list(enumerate(CHECKS))):
         first = np.where(flags[name], first, np.int8(i + 1))
         ok = ok & flags[name]
     return {"feasible": ok, "reason": _CODES[first]}
 
 
-_feasibility.__signature__ = inspect.Signature(  # one parameter per flag in SERVING_CHECKS
-    [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY) for _, name in SERVING_CHECKS])
+_feasibility.__signature__ = inspect.Signature(  # one parameter per upstream flag in CHECKS
+    [p for p in inspect.signature(_feasibility).parameters.values() if p.kind != p.VAR_KEYWORD]
+    + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY) for _, name in CHECKS if name not in _DERIVED])
 _feasibility.__name__ = "serving_feasibility"
 _feasibility.__doc__ = """Whether a serving configuration runs, and the first reason it does not.
 
-    Checks in order (:data:`dsx.solvers.serving.SERVING_CHECKS`): ``precision_unsupported``,
-    ``tp_exceeds_heads``, ``layers_not_divisible``, ``experts_not_divisible``,
+    Checks in the order of :data:`CHECKS`: ``precision_unsupported``, ``cnn_not_servable``
+    (the stack models token generation), ``model_parallel_exceeds_gpus`` / ``gpus_not_divisible`` (the deployment's ``gpus`` into
+    whole replicas), ``tp_exceeds_heads`` / ``tp_not_dividing_heads``, ``pp_exceeds_layers``
+    / ``layers_not_divisible``, ``ep_exceeds_experts`` / ``experts_not_divisible``,
     ``context_exceeds_max``, ``oom`` (weights do not fit), ``kv_does_not_fit`` (not one
-    sequence), ``batch_exceeds_kv_capacity``, ``unstable_queue`` (saturated).
+    sequence), ``batch_exceeds_kv_capacity``, ``no_scale_up_link`` / ``no_scale_out_link``
+    (the latency needs a link the hardware row lacks), ``unstable_queue`` (saturated at the
+    deployment's replicas).
 
     Returns
     -------
     dict
         ``feasible`` (bool) and ``reason`` (code, ``""`` where feasible).
 
-    >>> flags = {name: True for _, name in SERVING_CHECKS}
-    >>> str(serving_feasibility.kernel(**{**flags, "ok_kv": False})["reason"])
+    >>> flags = {name: True for _, name in CHECKS if name not in _DERIVED}
+    >>> shape = dict(arch="decoder", heads=64, layers=80, experts=0, ttft=0.1, tpot=0.01, scale_up_bandwidth=450e9,
+    ...              scale_out_bandwidth=50e9, tp=8, pp=1, ep=1)
+    >>> str(serving_feasibility.kernel(**shape, **{**flags, "ok_kv": False})["reason"])
     'kv_does_not_fit'
+    >>> str(serving_feasibility.kernel(**{**shape, "tp": 128}, **{**flags, "ok_tp_heads": False})["reason"])
+    'tp_exceeds_heads'
     """
 serving_feasibility = solver({"feasible": ("", "configuration runs: every serving check passes"),
                               "reason": ("", "first failing check, '' where feasible")})(_feasibility)

@@ -15,6 +15,8 @@ micro-batch (:mod:`dsx.solvers.network`).
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
@@ -271,57 +273,75 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
 
 
 #: (reason code, flag) in the order ``reason`` reports them: the layout's checks
-#: (:data:`dsx.solvers.layout.LAYOUT_CHECKS`), then the interleaved schedule, then memory.
-CHECKS = tuple(_layout.LAYOUT_CHECKS) + (("interleave_not_divisible", "ok_interleave"), ("oom", "ok_memory"))
+#: (:data:`dsx.solvers.layout.LAYOUT_CHECKS`), then the interleaved schedule, memory, and the
+#: links the layout's collectives need (a hardware row without a scale-up or scale-out link).
+CHECKS = tuple(_layout.LAYOUT_CHECKS) + (("interleave_not_divisible", "ok_interleave"), ("oom", "ok_memory"),
+                                         ("no_scale_up_link", "ok_scale_up_link"),
+                                         ("no_scale_out_link", "ok_scale_out_link"))
+_DERIVED = ("ok_interleave", "ok_scale_up_link", "ok_scale_out_link")  # computed by feasibility itself
+_FLAGS = tuple(flag for _, flag in CHECKS if flag not in _DERIVED)
 
 
-@solver({
-    "ok_interleave": ("", "interleaved schedule: micro-batches a multiple of pp (or virtual_stages = 1)"),
-    "feasible": ("", "every check passes"),
-    "reason": ("", "code of the first failing check, empty where feasible"),
-})
-def feasibility(ok_precision, ok_gpus_divisible, ok_tp_heads, ok_layers_divisible, ok_experts_divisible,
-                ok_batch_divisible, ok_context, ok_memory, micro_batches,
-                pp=INPUTS["pp"], virtual_stages=INPUTS["virtual_stages"]):
-    """Combine the layout, schedule and memory checks into ``feasible`` and ``reason``.
+def _feasibility(micro_batches, step_time, scale_up_bandwidth, scale_out_bandwidth,
+                pp=INPUTS["pp"], virtual_stages=INPUTS["virtual_stages"], **flags):
+    """Combine the layout, schedule, memory and link checks into ``feasible`` and ``reason``.
 
-    Numbers are still computed where a configuration is infeasible (infeasible is data).
+    Numbers are still computed where a configuration is infeasible (infeasible is data); the
+    stack's last step (:func:`dsx.solvers.outcomes.mask_infeasible`) then hides its outcomes.
 
     Parameters
     ----------
-    ok_precision, ok_gpus_divisible, ok_tp_heads, ok_layers_divisible, ok_experts_divisible,
-    ok_batch_divisible, ok_context : bool or array
-        Layout checks (:mod:`dsx.solvers.layout`).
-    ok_memory : bool or array
-        Memory fits (:mod:`dsx.solvers.memory`).
     micro_batches : float or array
         Micro-batches per pipeline per step.
+    step_time : float or array
+        Step time (s); NaN where a collective runs on a link the catalog row lacks.
+    scale_up_bandwidth, scale_out_bandwidth : float or array
+        Link bandwidths per GPU (B/s); NaN = the hardware has no such link.
     pp, virtual_stages : int or array
         Pipeline stages and interleaved chunks.
+    **flags : bool or array
+        The ``ok_*`` flags of :data:`CHECKS` computed upstream (layout, memory).
 
     Returns
     -------
     dict
         ``ok_interleave``: ``v = 1`` or ``m`` a multiple of ``p`` (Megatron-LM's interleaved
-        1F1B requirement, Narayanan et al. 2021 §2.2.2); ``feasible``: all checks;
-        ``reason``: first failing code in the order ``precision_unsupported``,
-        ``gpus_not_divisible``, ``tp_exceeds_heads``, ``layers_not_divisible``,
-        ``experts_not_divisible``, ``batch_not_divisible``, ``context_exceeds_max``,
-        ``interleave_not_divisible``, ``oom``.
+        1F1B requirement, Narayanan et al. 2021 §2.2.2); ``ok_scale_up_link`` /
+        ``ok_scale_out_link``: the step time is finite or the row has that link;
+        ``feasible``: all checks; ``reason``: the code of the first failing check of
+        :data:`CHECKS` (size before divisibility: ``tp_exceeds_heads`` before
+        ``tp_not_dividing_heads``), ``""`` where feasible.
 
     Examples
     --------
-    >>> out = feasibility.kernel(True, True, True, True, True, True, True, False, 8, 4, 2)
+    >>> ok = {flag: True for flag in _FLAGS}
+    >>> out = feasibility.kernel(8, 1.0, 450e9, 50e9, 4, 2, **{**ok, "ok_memory": False})
     >>> bool(out["feasible"]), str(out["reason"])
     (False, 'oom')
+    >>> str(feasibility.kernel(8, float("nan"), float("nan"), 50e9, 4, 1, **ok)["reason"])
+    'no_scale_up_link'
     """
-    ok_interleave = (virtual_stages == 1) | (micro_batches % pp == 0)
-    flags = {"ok_precision": ok_precision, "ok_gpus_divisible": ok_gpus_divisible, "ok_tp_heads": ok_tp_heads,
-             "ok_layers_divisible": ok_layers_divisible, "ok_experts_divisible": ok_experts_divisible,
-             "ok_batch_divisible": ok_batch_divisible, "ok_context": ok_context,
-             "ok_interleave": ok_interleave, "ok_memory": ok_memory}
+    computed = np.isfinite(step_time)
+    flags = {**flags, "ok_interleave": (virtual_stages == 1) | (micro_batches % pp == 0),
+             "ok_scale_up_link": computed | np.isfinite(scale_up_bandwidth),
+             "ok_scale_out_link": computed | np.isfinite(scale_out_bandwidth)}
     checks = [(code, flags[flag]) for code, flag in CHECKS]
     feasible = checks[0][1]
     for _, ok in checks[1:]:
         feasible = feasible & ok
-    return {"ok_interleave": ok_interleave, "feasible": feasible, "reason": first_reason(checks)}
+    return {"ok_interleave": flags["ok_interleave"], "ok_scale_up_link": flags["ok_scale_up_link"],
+            "ok_scale_out_link": flags["ok_scale_out_link"], "feasible": feasible, "reason": first_reason(checks)}
+
+
+# the solver reads one variable per upstream flag: name each in the signature it is wrapped by
+_feasibility.__signature__ = inspect.Signature(
+    [p for p in inspect.signature(_feasibility).parameters.values() if p.kind != p.VAR_KEYWORD]
+    + [inspect.Parameter(flag, inspect.Parameter.KEYWORD_ONLY) for flag in _FLAGS])
+_feasibility.__name__ = "feasibility"
+feasibility = solver({
+    "ok_interleave": ("", "interleaved schedule: micro-batches a multiple of pp (or virtual_stages = 1)"),
+    "ok_scale_up_link": ("", "the step time does not need a scale-up link the hardware lacks"),
+    "ok_scale_out_link": ("", "the step time does not need a scale-out link the hardware lacks"),
+    "feasible": ("", "every check passes"),
+    "reason": ("", "code of the first failing check, empty where feasible"),
+})(_feasibility)

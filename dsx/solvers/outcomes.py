@@ -1,0 +1,147 @@
+"""The last steps of both stacks: no feasible NaN, and no infeasible winner.
+
+:func:`finite_outcomes` turns a configuration that passed every check but still has a
+non-finite core outcome (an input it needs is missing, e.g. a catalog row without the link a
+layout uses) into an infeasible one with reason ``not_computable``: ``feasible`` never sits
+beside a NaN.
+
+:func:`mask_infeasible` sets every *outcome* of an infeasible configuration — the variables
+in :data:`OUTCOMES`: time, latency, throughput (incl. MFU), energy, power, carbon, water,
+cost — to NaN, so that a plain ``argmin``/``idxmin``/``min`` can never pick an out-of-memory
+layout. Measures of *distance* (``memory_per_gpu``, ``memory_headroom``, ``micro_batches``,
+``utilization``, ``max_batch``, ``replicas_needed``, the per-micro-batch diagnostics
+``mb_*``) are not in the list and stay finite, so a result still shows how far a
+configuration is from working. ``dsx.training(..., mask_infeasible=False)`` (and
+``dsx.serving``) skip the masking and return the raw values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .base import _aligned
+
+__all__ = ["OUTCOMES", "CORE", "NOT_COMPUTABLE", "finite_outcomes", "mask_infeasible"]
+
+#: Outcomes of running a configuration: NaN where it is infeasible (``mask_infeasible``).
+OUTCOMES: tuple[str, ...] = (
+    # time and latency
+    "step_time", "step_compute_time", "step_comm_time", "step_bubble_time", "step_dp_exposed_time",
+    "step_optimizer_time", "time_to_train", "wall_time_ideal", "wall_time",
+    "prefill_latency", "decode_step_latency", "ttft", "tpot", "e2e_latency",
+    "wait_time_mean", "wait_time_q", "ttft_q", "tpot_q", "e2e_q",
+    # throughput and utilisation of the hardware
+    "tokens_per_s", "tokens_per_s_per_gpu", "tflops_per_gpu", "mfu", "hfu", "scaling_efficiency",
+    "request_capacity", "tokens_served_per_s", "tokens_total", "goodput",
+    # reliability of the job
+    "expected_failures", "failure_probability", "checkpoint_interval",
+    # power, energy, carbon, water
+    "it_power", "it_energy", "energy", "energy_per_token",
+    "carbon_operational", "carbon_embodied", "carbon", "carbon_per_mtoken",
+    "water_onsite", "water_offsite", "water",
+    # cost
+    "capex", "capex_amortized", "opex_energy", "opex_maintenance", "opex", "tco", "cloud_cost",
+    "cost_per_mtoken",
+)
+
+#: Core outcomes that must be finite wherever a configuration is feasible. Physics only: a
+#: catalog row without a ``price`` (or ``embodied_carbon``) still runs, so its cost (or total
+#: carbon) is NaN there while the configuration stays feasible and keeps its other outcomes.
+CORE: tuple[str, ...] = (
+    "step_time", "time_to_train", "tokens_per_s", "mfu", "ttft", "tpot", "e2e_latency", "ttft_q",
+    "e2e_q", "energy", "energy_per_token", "carbon_operational", "water", "memory_per_gpu", "weights_per_gpu",
+)
+
+#: Reason code of a configuration that passes every check but whose core outcome is not finite.
+NOT_COMPUTABLE = "not_computable"
+
+
+def finite_outcomes(ds: xr.Dataset) -> xr.Dataset:
+    """Mark feasible configurations with a non-finite :data:`CORE` outcome as infeasible.
+
+    ``feasible ← feasible ∧ ⋀ isfinite(core)`` and ``reason ← "not_computable"`` where this
+    flips it: a catalog row with a missing (NaN) or zero figure that no specific check names
+    is reported, never passed on as a feasible NaN.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        A stack's result with ``feasible`` and ``reason``.
+
+    Returns
+    -------
+    xr.Dataset
+        ``ds`` with ``feasible`` and ``reason`` updated (unchanged where nothing is wrong).
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"step_time": ("x", [1.0, np.nan]), "feasible": ("x", [True, True]),
+    ...                  "reason": ("x", ["", ""])})
+    >>> finite_outcomes(ds).reason.values.tolist()
+    ['', 'not_computable']
+    """
+    if "feasible" not in ds.variables:
+        return ds
+    core = [n for n in CORE if n in ds.variables and ds[n].dtype.kind == "f"]
+    order = _order(ds, ["feasible", "reason", *core])
+    arrays = _aligned({n: ds.variables[n] for n in ["feasible", "reason", *core]}, order, ds.sizes)
+    finite = np.ones([1] * len(order), bool)
+    for name in core:
+        finite = finite & np.isfinite(arrays[name])
+    broken = arrays["feasible"] & ~finite
+    if not broken.any():
+        return ds
+    feasible = _variable(order, arrays["feasible"] & finite, ds["feasible"].attrs)
+    reason = np.where(broken, NOT_COMPUTABLE, arrays["reason"]).astype(str)
+    return ds.assign(feasible=feasible, reason=_variable(order, reason, ds["reason"].attrs))
+
+
+def _order(ds: xr.Dataset, names: list[str]) -> list[str]:
+    used = {d for n in names for d in ds.variables[n].dims}
+    return [d for d in ds.dims if d in used]
+
+
+def _variable(order: list[str], arr: np.ndarray, attrs: dict) -> xr.Variable:
+    """An aligned array back as a Variable over ``order`` (no xarray alignment)."""
+    return xr.Variable(order, arr, dict(attrs))
+
+
+def mask_infeasible(ds: xr.Dataset) -> xr.Dataset:
+    """Set the :data:`OUTCOMES` of every infeasible configuration to NaN.
+
+    ``y ← y where feasible else NaN`` for each outcome present; an outcome that does not
+    vary along a dimension of ``feasible`` gains that dimension (its value now depends on
+    whether the configuration runs). Distances and inputs are left as they are.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        A stack's result with ``feasible``.
+
+    Returns
+    -------
+    xr.Dataset
+        ``ds`` with masked outcomes (units and long names kept).
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"step_time": ("x", [1.0, 2.0]), "memory_per_gpu": ("x", [5.0, 9.0]),
+    ...                  "feasible": ("x", [True, False])})
+    >>> out = mask_infeasible(ds)
+    >>> out.step_time.values.tolist(), out.memory_per_gpu.values.tolist()
+    ([1.0, nan], [5.0, 9.0])
+    """
+    if "feasible" not in ds.variables:
+        return ds
+    feasible = ds.variables["feasible"]
+    if bool(np.all(feasible.values)):
+        return ds
+    new = {}
+    for name in OUTCOMES:  # plain numpy on dimension-aligned arrays: xarray's alignment costs ~20x
+        if name in ds.data_vars and ds[name].dtype.kind in "fc":
+            order = _order(ds, ["feasible", name])
+            arrays = _aligned({"ok": feasible, "y": ds.variables[name]}, order, ds.sizes)
+            masked = np.where(arrays["ok"].astype(bool), arrays["y"], np.nan)
+            new[name] = xr.Variable(order, masked, dict(ds[name].attrs))
+    return ds.assign(new)

@@ -1,0 +1,152 @@
+"""Infeasible never wins, NaN is never feasible (issue 10 item 4, issue 8 item 7)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import dsx
+from dsx.errors import DsxInputError
+from dsx.solvers import outcomes
+from dsx.stacks import SERVING, TRAINING, evaluate
+
+LLAMA70 = dict(model="llama-3.1-70b", hardware="H100", region="quebec", global_batch=1024, seq_len=4096)
+HARDWARE = dsx.catalog.names("hardware")
+MODELS = dsx.catalog.names("models")
+PRECISIONS = ["fp32", "bf16", "fp16", "fp8", "fp4"]
+# outcomes that must be NaN wherever a configuration is infeasible
+TRAIN_OUTCOMES = ["step_time", "tokens_per_s", "mfu", "hfu", "time_to_train", "energy", "carbon", "water",
+                  "capex", "tco", "cost_per_mtoken"]
+SERVE_OUTCOMES = ["ttft", "tpot", "e2e_latency", "ttft_q", "e2e_q", "tokens_per_s", "energy_per_token",
+                  "carbon", "tco", "cost_per_mtoken"]
+
+
+# -- masking -----------------------------------------------------------------------------------
+def test_out_of_memory_layout_never_wins_and_shows_its_distance():
+    ds = dsx.training(**LLAMA70, gpus=[8, 512], tp=[1, 8])
+    assert ds.reason.sel(gpus=8, tp=1).item() == "oom"
+    oom = ds.sel(gpus=8, tp=1)
+    for name in TRAIN_OUTCOMES:
+        assert np.isnan(oom[name]).all(), name
+    assert np.isfinite(oom.memory_per_gpu).all() and float(oom.memory_per_gpu) > 80e9   # how far from fitting
+    raw = dsx.training(**LLAMA70, gpus=8, tp=1, mask_infeasible=False)
+    assert np.isfinite(float(raw.step_time)) and not bool(raw.feasible)
+    # a plain argmin over every configuration lands on a feasible one
+    best = ds.time_to_train.stack(c=ds.time_to_train.dims).idxmin("c").item()
+    assert bool(ds.feasible.sel(dict(zip(ds.time_to_train.dims, best))))
+
+
+def test_mask_keeps_units_and_is_the_declared_last_step():
+    assert TRAINING[-1] is outcomes.mask_infeasible and SERVING[-1] is outcomes.mask_infeasible
+    assert TRAINING[-2] is outcomes.finite_outcomes and SERVING[-2] is outcomes.finite_outcomes
+    ds = dsx.training(**LLAMA70, gpus=8, tp=1)
+    assert ds.step_time.attrs["units"] == "s" and ds.mfu.attrs["long_name"]
+    with pytest.raises(DsxInputError, match="mask_infeasible"):
+        dsx.training(**LLAMA70, mask_infeasible="no")
+
+
+def test_saturated_serving_queue_has_no_latency():
+    ds = dsx.serving(model="llama-3.1-8b", hardware="H100", batch=8, arrival_rate=[1.0, 1e4], region="quebec")
+    assert ds.reason.values.tolist() == ["", "unstable_queue"]
+    for name in SERVE_OUTCOMES:
+        assert np.isnan(ds[name].sel(arrival_rate=1e4)).all() and np.isfinite(ds[name].sel(arrival_rate=1.0)).all()
+    assert np.isfinite(ds.utilization.sel(arrival_rate=1e4))                   # the distance stays
+
+
+# -- reason codes: size vs divisibility ---------------------------------------------------------
+@pytest.mark.parametrize("layout, code", [
+    (dict(tp=128, gpus=1024), "tp_exceeds_heads"),              # 64 heads
+    (dict(tp=3, gpus=768), "tp_not_dividing_heads"),
+    (dict(pp=128, gpus=1024), "pp_exceeds_layers"),             # 80 layers
+    (dict(pp=3, gpus=768), "layers_not_divisible"),
+    (dict(tp=8, pp=4, gpus=16), "model_parallel_exceeds_gpus"),
+    (dict(tp=8, gpus=100), "gpus_not_divisible"),
+    (dict(tp=8, gpus=8192 * 2, global_batch=1024), "dp_exceeds_batch"),
+    (dict(tp=8, gpus=8 * 3, global_batch=1024), "batch_not_divisible"),
+])
+def test_training_reason_codes_say_size_or_divisibility(layout, code):
+    ds = dsx.training(**{**LLAMA70, **layout})
+    assert ds.reason.item() == code and not bool(ds.feasible)
+
+
+@pytest.mark.parametrize("ep, code", [(16, "ep_exceeds_experts"), (3, "experts_not_divisible")])
+def test_expert_codes(ep, code):
+    ds = dsx.training(model="mixtral-8x7b", hardware="H100", gpus=48, tp=1, ep=ep, global_batch=48)
+    assert ds.reason.item() == code
+
+
+def test_serving_reason_codes_say_size_or_divisibility():
+    ds = dsx.serving(model="llama-3.1-8b", hardware="H100", tp=[3, 64], pp=[1, 64], batch=1)
+    r = ds.reason
+    assert r.sel(tp=3, pp=1).item() == "tp_not_dividing_heads"      # 32 heads
+    assert r.sel(tp=64, pp=1).item() == "tp_exceeds_heads"
+    assert dsx.serving(model="llama-3.1-8b", hardware="H100", pp=[3, 64], batch=1).reason.values.tolist() == \
+        ["layers_not_divisible", "pp_exceeds_layers"]             # 32 layers
+
+
+# -- NaN is never feasible: missing links, zeros ------------------------------------------------
+def test_device_without_scale_up_link():
+    # L4 has no NVLink (blank scale-up columns): TP over it is infeasible with a reason, alone it computes
+    tr = dsx.training(model="llama-3.1-8b", hardware="L4", gpus=8, tp=[1, 2], global_batch=64, seq_len=1024,
+                      zero=3, precision="bf16")
+    assert tr.reason.sel(tp=2).item() == "no_scale_up_link"
+    sv = dsx.serving(model="llama-3.1-8b", hardware="L4", tp=[1, 2], batch=1, precision="fp8")
+    assert sv.reason.values.tolist() == ["", "no_scale_up_link"]
+    assert np.isfinite(float(sv.ttft.sel(tp=1)))
+
+
+def test_pod_without_scale_out_bandwidth_and_zero_rows():
+    space = dsx.Space(model="llama-3.1-8b", hardware="H100", gpus=64, tp=8, global_batch=512, region="quebec")
+    ds = space.to_dataset()
+    no_out = evaluate(TRAINING, ds.assign(scale_out_bandwidth=np.nan))
+    assert no_out.reason.item() == "no_scale_out_link" and np.isnan(float(no_out.step_time))
+    zero = evaluate(TRAINING, ds.assign(hbm_bandwidth=0.0))      # a zero in a row: no finite step time
+    assert not bool(zero.feasible) and zero.reason.item() != ""
+    assert np.isnan(float(zero.time_to_train))
+
+
+def test_cnn_is_not_served():
+    ds = dsx.serving(model="resnet-50", hardware="H100", batch=1)
+    assert ds.reason.item() == "cnn_not_servable" and np.isnan(float(ds.ttft))
+
+
+# -- the property: across the whole catalog ----------------------------------------------------
+def _check(ds, core, outcomes_):
+    feasible = ds.feasible
+    reason = ds.reason.broadcast_like(feasible)
+    assert bool(((reason == "") == feasible).all()), "reason is empty exactly where feasible"
+    for name in core:
+        if name in ds:
+            bad = feasible & ~np.isfinite(ds[name])
+            assert not bool(bad.any()), f"feasible with non-finite {name}: {bad.where(bad, drop=True).coords}"
+    for name in outcomes_:
+        leaked = ~feasible & np.isfinite(ds[name])
+        assert not bool(leaked.any()), f"infeasible with finite {name}"
+    # cost needs a price and total carbon an embodied figure: finite wherever the row has them
+    priced = feasible & np.isfinite(ds.price)
+    assert bool(np.isfinite(ds.tco).where(priced, True).all())
+    assert bool(np.isfinite(ds.carbon).where(feasible & np.isfinite(ds.embodied_carbon), True).all())
+    assert "not_computable" not in set(np.unique(reason.values)), "the built-in catalog needs no safety net"
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gpus=st.sampled_from([1, 8, 64, 512, 4096]), tp=st.sampled_from([1, 2, 4, 8, 16]),
+       pp=st.sampled_from([1, 2, 4, 8]), zero=st.integers(0, 3), precision=st.sampled_from(PRECISIONS),
+       recompute=st.sampled_from(["none", "selective", "full"]), global_batch=st.sampled_from([64, 1024]))
+def test_training_property_whole_catalog(gpus, tp, pp, zero, precision, recompute, global_batch):
+    ds = dsx.training(model=MODELS, hardware=HARDWARE, gpus=gpus, tp=tp, pp=pp, zero=zero, precision=precision,
+                      recompute=recompute, global_batch=global_batch, seq_len=2048, region="quebec")
+    _check(ds, outcomes.CORE, TRAIN_OUTCOMES)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2]), batch=st.sampled_from([1, 16, 256]),
+       precision=st.sampled_from(PRECISIONS), arrival_rate=st.sampled_from([0.0, 2.0, 50.0]),
+       input_len=st.sampled_from([128, 4096]), disaggregated=st.booleans())
+def test_serving_property_whole_catalog(tp, pp, batch, precision, arrival_rate, input_len, disaggregated):
+    ds = dsx.serving(model=MODELS, hardware=HARDWARE, tp=tp, pp=pp, batch=batch, precision=precision,
+                     arrival_rate=arrival_rate, input_len=input_len, output_len=256,
+                     disaggregated=disaggregated, region="quebec")
+    _check(ds, outcomes.CORE, SERVE_OUTCOMES)
