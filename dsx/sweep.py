@@ -250,6 +250,8 @@ def unread(workload: str, names: Any) -> list[str]:
     for step in stacks.TRAINING if workload == "training" else stacks.SERVING:
         params = list(inspect.signature(step).parameters)
         if params == ["ds"]:  # a plain Dataset -> Dataset step: what it reads is unknown
+            if getattr(step, "reads_no_input", False):
+                continue
             return []
         read |= set(params)
     return [k for k in names if k not in read and k not in KEYS and k not in _SPACE_DERIVES]

@@ -59,7 +59,7 @@ METRICS: dict[str, dict[str, tuple[str, str]]] = {
 STEPS: dict[str, tuple] = {
     "training": TRAINING[: TRAINING.index(training_.feasibility) + 1],
     "serving": SERVING[: SERVING.index(serving_.serving_latency) + 1]
-    + (queueing.queueing, serving_ops.serving_feasibility),
+    + (serving_ops.deployment, queueing.queueing, serving_ops.serving_feasibility),
 }
 
 #: Catalog keys whose blank cell means "the same as the row's compute precision".

@@ -22,6 +22,8 @@ import xarray as xr
 
 from .base import _aligned
 
+DRAW = "draw"  # the dimension of uncertainty draws (dsx.uncertainty)
+
 __all__ = ["OUTCOMES", "CORE", "NOT_COMPUTABLE", "finite_outcomes", "mask_infeasible"]
 
 #: Outcomes of running a configuration: NaN where it is infeasible (``mask_infeasible``).
@@ -83,12 +85,23 @@ def finite_outcomes(ds: xr.Dataset) -> xr.Dataset:
     """
     if "feasible" not in ds.variables:
         return ds
+    if DRAW in ds["feasible"].dims:  # a configuration runs or not, whatever the draw of its factors
+        ok = ds["feasible"].all(DRAW)
+        first_bad = (~ds["feasible"]).argmax(DRAW)
+        ds = ds.assign(feasible=ok, reason=ds["reason"].isel({DRAW: first_bad}).where(~ok, ""))
     core = [n for n in CORE if n in ds.variables and ds[n].dtype.kind == "f"]
     order = _order(ds, ["feasible", "reason", *core])
     arrays = _aligned({n: ds.variables[n] for n in ["feasible", "reason", *core]}, order, ds.sizes)
     finite = np.ones([1] * len(order), bool)
     for name in core:
         finite = finite & np.isfinite(arrays[name])
+    # feasibility is a property of the configuration, not of a draw of its uncertain inputs:
+    # it must hold in every draw (dimensions that feasible lacks are reduced away)
+    keep = [d for d in order if d in ds.variables["feasible"].dims or d in ds.variables["reason"].dims]
+    if len(keep) < len(order):
+        finite = finite.all(axis=tuple(i for i, d in enumerate(order) if d not in keep))
+        arrays = _aligned({n: ds.variables[n] for n in ("feasible", "reason")}, keep, ds.sizes)
+        order = keep
     broken = arrays["feasible"] & ~finite
     if not broken.any():
         return ds
@@ -145,3 +158,8 @@ def mask_infeasible(ds: xr.Dataset) -> xr.Dataset:
             masked = np.where(arrays["ok"].astype(bool), arrays["y"], np.nan)
             new[name] = xr.Variable(order, masked, dict(ds[name].attrs))
     return ds.assign(new)
+
+
+# the two steps read results only, never a user input (dsx.sweep.unread relies on it)
+finite_outcomes.reads_no_input = True
+mask_infeasible.reads_no_input = True
