@@ -249,10 +249,11 @@ def unread(workload: str, names: Any) -> list[str]:
     read: set[str] = set()
     for step in stacks.TRAINING if workload == "training" else stacks.SERVING:
         params = list(inspect.signature(step).parameters)
-        if params == ["ds"]:  # a plain Dataset -> Dataset step: what it reads is unknown
-            if getattr(step, "reads_no_input", False):
-                continue
-            return []
+        if params == ["ds"]:  # a plain Dataset -> Dataset step: it says what it reads, or it is unknown
+            if getattr(step, "reads", None) is None:
+                return []
+            read |= set(step.reads)
+            continue
         read |= set(params)
     return [k for k in names if k not in read and k not in KEYS and k not in _SPACE_DERIVES]
 

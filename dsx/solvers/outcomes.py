@@ -161,5 +161,5 @@ def mask_infeasible(ds: xr.Dataset) -> xr.Dataset:
 
 
 # the two steps read results only, never a user input (dsx.sweep.unread relies on it)
-finite_outcomes.reads_no_input = True
-mask_infeasible.reads_no_input = True
+finite_outcomes.reads = ()
+mask_infeasible.reads = ()

@@ -312,3 +312,7 @@ def best_batch(ds: xr.Dataset, ttft_slo=None, tpot_slo=None, e2e_slo=None, *,
     chosen = chosen.drop_vars(over)
     return chosen.assign(best_batch=best.drop_vars(over, errors="ignore"),
                          meets_slo=meets)
+
+
+# the inputs this plain Dataset step reads (dsx.sweep.unread relies on it)
+deployment.reads = ("gpus", "replicas")
