@@ -20,14 +20,60 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import xarray as xr
+
 import dsx
 from dsx import validation
-from dsx.calibration import DEFAULT_FACTORS
+from dsx.calibration import DEFAULT_FACTORS, bounds
+from dsx.uncertainty.spreads import FACTORS as SPREAD_FACTORS, factor_spreads, update_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "validation.md"
 RESIDUALS = ROOT / "validation" / "loso_residuals.csv"
+REGISTRY = ROOT / "dsx" / "catalog" / "data" / "uncertainty.csv"
 WORKLOADS = ("training", "serving")
+LEVEL = 0.8      # nominal coverage of the intervals checked
+DRAWS = 200      # draws of the uncertain factors per held-out run
+STEP = 1.01      # relative step of the elasticity probe
+
+
+def _evaluate(df: pd.DataFrame, workload: str, factors: dict) -> xr.DataArray:
+    """Predicted metric of every row, with whatever extra dimensions the factors carry."""
+    inputs = validation.run_dataset(df, workload)
+    out = validation.evaluate_metric(inputs, df.metric, workload, validation.batch_cap(df), factors)
+    return out.predicted
+
+
+def elasticities(df: pd.DataFrame, workload: str, factors: dict) -> pd.DataFrame:
+    """d ln(metric) / d ln(factor) of every row, for the factors whose spread the registry holds.
+
+    One evaluation along a ``probe`` dimension: the fitted values, then each factor x1.01.
+    """
+    names = list(SPREAD_FACTORS[workload])
+    k = len(names) + 1
+    probe = {n: xr.DataArray([factors[n] * (STEP if j == i + 1 else 1.0) for j in range(k)], dims="probe")
+             for i, n in enumerate(names)}
+    pred = _evaluate(df, workload, {**factors, **probe}).transpose("run", "probe").values
+    return pd.DataFrame({f"elasticity_{n}": np.log(pred[:, i + 1] / pred[:, 0]) / np.log(STEP)
+                         for i, n in enumerate(names)}, index=df.index)
+
+
+def intervals(df: pd.DataFrame, workload: str, center: dict, sigma: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The central LEVEL interval of each row's prediction when the spread factors are drawn.
+
+    Each factor of the registry is drawn log-normally around ``center`` with its ``sigma`` (the
+    way ``dsx.training(..., draws=N)`` draws it), clipped to its physical range, and the rows are
+    evaluated once along a ``draw`` dimension.
+    """
+    rng = np.random.default_rng(seed)
+    drawn = {}
+    for n in SPREAD_FACTORS[workload]:
+        lo, hi = bounds(n)
+        values = center[n] * np.exp(sigma.get(n, 0.0) * rng.standard_normal(DRAWS))
+        drawn[n] = xr.DataArray(np.clip(values, max(lo, 1e-6), hi), dims="draw")
+    pred = _evaluate(df, workload, {**center, **drawn})
+    q = pred.quantile([(1 - LEVEL) / 2, (1 + LEVEL) / 2], dim="draw").transpose("quantile", "run").values
+    return q[0], q[1]
 
 
 def refit(workload: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -40,14 +86,33 @@ def refit(workload: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows["predicted_in_sample"] = fit.predicted.values
     rows["predicted_loso"] = np.nan
     factors = [{"left_out": "(none)", "rows": len(df), **fit.dsx.factors()}]
-    for source in sorted(df.source.unique()):  # one fit per source (a handful)
+    sources = sorted(df.source.unique())
+    fits = {}
+    for source in sources:  # one fit per source (a handful)
         keep = (df.source != source).to_numpy()
         loso = dsx.calibrate(df[keep], workload, names, strict=False)
-        held = validation.predict(df[~keep], workload, **loso.dsx.factors())
+        fits[source] = loso.dsx.factors()
+        held = validation.predict(df[~keep], workload, **fits[source])
         rows.loc[~keep, "predicted_loso"] = held.predicted.values
-        factors.append({"left_out": source, "rows": int(keep.sum()), **loso.dsx.factors()})
+        factors.append({"left_out": source, "rows": int(keep.sum()), **fits[source]})
     rows.insert(2, "workload", workload)
+    rows = pd.concat([rows, elasticities(df, workload, fit.dsx.factors())], axis=1)
+    # coverage: each source's runs, predicted by factors fitted without it and drawn with the
+    # spread that the other sources' held-out residuals give (the source never sets its own spread)
+    rows["low80"], rows["high80"] = np.nan, np.nan
+    for i, source in enumerate(sources):
+        held = (df.source == source).to_numpy()
+        spread = factor_spreads(rows[~held], LEVEL).set_index("input")["sigma"].to_dict()
+        low, high = intervals(df[held], workload, fits[source], spread, seed=i)
+        rows.loc[held, "low80"], rows.loc[held, "high80"] = low, high
+    rows["inside80"] = (rows.low80 <= rows.published) & (rows.published <= rows.high80)
     return rows, pd.DataFrame(factors)
+
+
+def coverage(rows: pd.DataFrame) -> dict:
+    """Share of published values inside their leave-one-source-out 80 % interval, and its width."""
+    half = (rows.high80 - rows.low80) / 2 / rows.predicted_loso
+    return {"coverage": float(rows.inside80.mean()), "half_width": float(half.mean()), "rows": len(rows)}
 
 
 def _mae(predicted: pd.Series, published: pd.Series) -> float:
@@ -92,6 +157,19 @@ def render(results: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> str:
         s = summary(rows).iloc[-1]
         lines.append(f"| {workload} | {len(rows)} | {rows.source.nunique()} | {_pct(s['defaults'])} | "
                      f"{_pct(s['in-sample'])} | **{_pct(s['LOSO'])}** |")
+    lines += ["", "## Intervals: do they cover what they claim?", "",
+              "Every run of a source is predicted with the factors fitted without that source, and the",
+              "registry's uncertain factors (`dsx/catalog/data/uncertainty.csv`: "
+              + ", ".join(f"`{n}`" for w in WORKLOADS for n in SPREAD_FACTORS[w]) + ")",
+              f"are drawn {DRAWS} times around them, with the spread that the *other* sources' held-out",
+              "residuals give (each run's error taken back to the factor that moves it most, through its",
+              "elasticity). The published value should fall inside the central 80 % interval of those",
+              "predictions about 80 % of the time. The registry's own spreads are set the same way from",
+              "every source's held-out residuals.", "",
+              "| stack | runs | inside the 80 % interval | mean half-width |", "|---|---:|---:|---:|"]
+    for workload, (rows, _) in results.items():
+        c = coverage(rows)
+        lines.append(f"| {workload} | {c['rows']} | {c['coverage']:.1%} | {c['half_width']:.1%} |")
     for workload, (rows, factors) in results.items():
         names = list(DEFAULT_FACTORS[workload])
         lines += ["", f"## {workload.capitalize()}", "",
@@ -119,7 +197,9 @@ def evaluate() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
 
 def residuals(results: dict) -> pd.DataFrame:
     cols = ["run", "source", "workload", "metric", "published", "predicted_in_sample", "predicted_loso"]
-    return pd.concat([rows[cols] for rows, _ in results.values()], ignore_index=True)
+    extra = [c for rows, _ in results.values() for c in rows.columns if c.startswith("elasticity_")]
+    cols += list(dict.fromkeys(extra)) + ["low80", "high80", "inside80"]
+    return pd.concat([rows.reindex(columns=cols) for rows, _ in results.values()], ignore_index=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     for workload, (rows, _) in results.items():
         print(f"== {workload}")
         print(summary(rows).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        c = coverage(rows)
+        print(f"80 % interval (leave-one-source-out factors and spread, {DRAWS} draws): covers "
+              f"{c['coverage']:.1%} of {c['rows']} runs, mean half-width {c['half_width']:.1%}")
     page = render(results)
     table = residuals(results).to_csv(index=False, float_format="%.6g")
     if args.check:
@@ -139,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if stale else 0
     DOC.write_text(page)
     RESIDUALS.write_text(table)
-    print(f"wrote {DOC.relative_to(ROOT)} and {RESIDUALS.relative_to(ROOT)}")
+    update_registry(RESIDUALS, REGISTRY)  # the factors' spreads: from every source's held-out residuals
+    print(f"wrote {DOC.relative_to(ROOT)}, {RESIDUALS.relative_to(ROOT)} and the factor spreads of "
+          f"{REGISTRY.relative_to(ROOT)}")
     return 0
 
 

@@ -186,28 +186,6 @@ def test_registry_rows_are_documented():
         assert len(str(row["source"])) > 40, name
 
 
-@pytest.mark.slow
-def test_shipped_training_spread_covers_the_validation_runs_in_sample():
-    # The registry's kernel_efficiency spread comes from these runs' in-sample errors taken to factor
-    # space (benchmarks/uncertainty_spreads.py), so its 80 % interval should hold about 80 % of them.
-    # In-sample only: leave-one-source-out coverage is the honest figure (issue 9 item 3).
-    import test_validation_training as tv
-
-    preds, published = [], []
-    for run in tv.RUNS:
-        ds = dsx.training(**run["space"], draws=200, seed=0)
-        v = ds.hfu * ds.peak_flops if run["metric"] == "hw_tflops_per_gpu" else ds.tokens_per_s_per_gpu
-        preds.append(v.squeeze(drop=True).values)
-        published.append(run["published"])
-    pred = xr.DataArray(np.array(preds), dims=("run", "draw"))
-    cov = coverage(pred, published, 0.8)
-    band = dsx.uncertainty.interval(pred, 0.8)
-    half = float(((band.high - band.low) / 2 / band.mid).mean())
-    print(f"in-sample coverage {cov:.0%} of {len(published)} runs, mean half-width {half:.1%}")
-    assert 0.7 <= cov <= 0.9
-    assert half < 0.2
-
-
 def test_audit_prints_medians_with_intervals(capsys):
     from dsx.cli import main
 

@@ -48,6 +48,32 @@ def test_page_states_the_loso_error_of_the_residuals(kept):
         assert float(row.group(3)) / 100 == pytest.approx(loso, abs=6e-4)
 
 
+def test_intervals_cover_what_they_claim_under_leave_one_source_out(kept):
+    """Issue 9's test of honesty: published values inside the nominal 80 % interval 70-90 % of the
+    time, each source predicted by factors fitted without it and drawn with the spread of the
+    other sources' held-out residuals (benchmarks/calibrate.py writes low80/high80 per run)."""
+    for workload in bench.WORKLOADS:
+        mine = kept[kept.workload == workload]
+        inside = ((mine.low80 <= mine.published) & (mine.published <= mine.high80)).mean()
+        half = ((mine.high80 - mine.low80) / 2 / mine.predicted_loso).mean()
+        print(f"{workload}: {inside:.1%} of {len(mine)} runs inside their 80 % interval, mean half-width {half:.1%}")
+        assert 0.70 <= inside <= 0.90, workload
+        assert (mine.low80 <= mine.predicted_loso * 1.0001).all() and (mine.predicted_loso <= mine.high80 * 1.0001).all()
+        page = bench.DOC.read_text()
+        assert f"| {workload} | {len(mine)} | {inside:.1%} | {half:.1%} |" in page
+
+
+def test_registry_spreads_are_the_held_out_residuals(kept):
+    """The uncertainty registry's factor spreads are what the kept held-out residuals give."""
+    from dsx.uncertainty import registry
+    from dsx.uncertainty.spreads import factor_spreads
+
+    reg = registry()  # indexed by input
+    for _, row in factor_spreads(kept).iterrows():
+        assert reg.loc[row["input"], "sigma"] == pytest.approx(row["sigma"], abs=1e-4), row["input"]
+        assert reg.loc[row["input"], "basis"] == "leave_one_source_out"
+
+
 @pytest.mark.slow
 def test_kept_files_are_current():
     """The whole refit (about a minute): the kept page and residuals match a fresh run."""
