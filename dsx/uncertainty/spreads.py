@@ -104,8 +104,8 @@ def update_registry(residuals: pd.DataFrame | str, path: Any = None, level: floa
     reg = pd.read_csv(path).set_index("input")
     basis = "leave_one_source_out" if column == "predicted_loso" else "in_sample"
     note = "" if basis == "leave_one_source_out" else (
-        "Initial spread from in-sample errors (benchmarks/uncertainty_spreads.py), too narrow for unseen "
-        "sources; regenerate from leave-one-source-out residuals: python -m dsx.uncertainty FILE. ")
+        "Spread from in-sample errors, too narrow for unseen sources; regenerate from "
+        "leave-one-source-out residuals: python benchmarks/calibrate.py. ")
     for name, row in spreads.iterrows():
         reg.loc[name, ["distribution", "sigma", "basis", "source"]] = [
             row["distribution"], row["sigma"], basis, note + row["source"]]
