@@ -23,7 +23,7 @@ from .progress import Progress
 
 from .solvers import compute, data, economics, layout, memory, model, network, outcomes, queueing, reliability
 from .solvers import scaling, serving as serving_, serving_ops, sustainability, training
-from .solvers.base import Namespace
+from .solvers.base import INPUTS, Namespace
 from .space import Space
 from . import uncertainty
 
@@ -83,10 +83,39 @@ BYTES_PER_CONFIGURATION = 512
 
 
 def _available_memory() -> float:
+    """Memory a new allocation can use: MemAvailable (free + reclaimable page cache) on Linux.
+
+    Free pages alone (``SC_AVPHYS_PAGES``) undercount on any machine that has read files
+    recently, and refused spaces that fit.
+    """
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
     try:
         return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
         return 8e9
+
+
+def _outputs(steps: tuple, outputs: Any) -> set[str]:
+    """The requested output names, each one a variable some step of the stack provides."""
+    names = [outputs] if isinstance(outputs, str) else list(outputs)
+    from .space import KEYS, _catalog_columns
+
+    known = ({n for step in steps for n in getattr(step, "outputs", {})} | set(INPUTS) | set(KEYS)
+             | set(_catalog_columns()))
+    bad = [n for n in names if not isinstance(n, str) or n not in known]
+    if bad:
+        import difflib
+
+        close = difflib.get_close_matches(str(bad[0]), sorted(known), n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise DsxInputError(f"outputs: {bad[0]!r} is not a variable this stack computes{hint}")
+    return set(names)
 
 
 def _space(space: Space | None, options: dict[str, Any]) -> Space:
@@ -238,7 +267,10 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
         return evaluate(steps, uncertainty.sampler(steps, None, draws, seed, calibration)(ds))
     space = _space(space, options)
     sample = uncertainty.sampler(steps, space, draws, seed, calibration)  # identity without draws
-    keep = None if outputs is None else set(outputs) | {"feasible", "reason"}
+    keep = None if outputs is None else _outputs(steps, outputs) | {"feasible", "reason"}
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
+                                   or chunk_size < 1):
+        raise DsxInputError(f"chunk_size={chunk_size!r}: expected a whole number of configurations >= 1")
 
     def finish(ds: xr.Dataset) -> xr.Dataset:
         return ds if keep is None else ds.drop_vars([v for v in ds.data_vars if v not in keep])
