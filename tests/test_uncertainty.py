@@ -198,3 +198,16 @@ def test_audit_prints_medians_with_intervals(capsys):
     median, low, high = float(parts[1]), float(parts[3]), float(parts[6])
     assert low < median < high
     assert main(["audit", "--draws", "0"]) == 2
+
+
+def test_a_calibrate_fit_is_drawn_with_its_predictive_spread():
+    """dsx.calibrate's result as calibration=: value, and sd² = se² + x²·Σe²/(n − p) (hand derivation)."""
+    import xarray as xr
+
+    from dsx.uncertainty.draws import _calibrated
+
+    fit = xr.Dataset({"value": ("factor", [0.7]), "stderr": ("factor", [0.01]),
+                      "error": ("row", [0.02, -0.02, 0.01, -0.01])}, coords={"factor": ["kernel_efficiency"]})
+    value, sd = _calibrated(fit)["kernel_efficiency"]
+    assert value == 0.7
+    assert sd == pytest.approx((0.01 ** 2 + 0.49 * 0.001 / 3) ** 0.5, rel=1e-12)  # 0.016230

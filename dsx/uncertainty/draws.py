@@ -139,6 +139,8 @@ def _calibrated(calibration: Any) -> dict[str, tuple[float, float]]:
     """``{factor: (value, stderr)}`` from a mapping or a fitted Dataset (``x`` with ``x_stderr``)."""
     if calibration is None:
         return {}
+    if isinstance(calibration, xr.Dataset) and "factor" in calibration.dims and "value" in calibration:
+        return _from_fit(calibration)
     if isinstance(calibration, xr.Dataset):
         out = {}
         for name, da in calibration.data_vars.items():
@@ -160,6 +162,23 @@ def _calibrated(calibration: Any) -> dict[str, tuple[float, float]]:
             out[str(name)] = (value, se)
         return out
     raise DsxInputError("calibration: expected {factor: (value, stderr)} or the Dataset dsx.calibrate returns")
+
+
+def _from_fit(fit: xr.Dataset) -> dict[str, tuple[float, float]]:
+    """``{factor: (value, predictive sd)}`` from a :func:`dsx.calibrate` result.
+
+    The fit's standard error covers the fitted mean only; a new run also scatters like the
+    fit's own residuals. The predictive spread adds the two, ``sd² = se² + x²·s²`` with
+    ``s² = Σ e² / (n − p)`` the residual variance of the relative errors taken to the factor
+    at elasticity 1 (a throughput or time moves about one-for-one with an efficiency).
+    """
+    errors = np.asarray(fit["error"].values, float) if "error" in fit else np.zeros(0)
+    n, p = errors.size, fit.sizes["factor"]
+    s2 = float(np.sum(errors ** 2) / max(n - p, 1)) if n else 0.0
+    out = {}
+    for name, value, se in zip(fit["factor"].values, fit["value"].values, fit["stderr"].values):
+        out[str(name)] = (float(value), float(np.sqrt(float(se) ** 2 + float(value) ** 2 * s2)))
+    return out
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
