@@ -60,7 +60,10 @@ def test_saturated_serving_queue_has_no_latency():
     (dict(tp=128, gpus=1024), "tp_exceeds_heads"),              # 64 heads
     (dict(tp=3, gpus=768), "tp_not_dividing_heads"),
     (dict(pp=128, gpus=1024), "pp_exceeds_layers"),             # 80 layers
-    (dict(pp=3, gpus=768), "layers_not_divisible"),
+    # uneven stages are a layout (80 on 3: 27 + 27 + 26); not divisible is a split that cannot be run:
+    (dict(pp=4, first_stage_layers=10, last_stage_layers=11, gpus=1024), "layers_not_divisible"),  # 10+2x30+11=81
+    (dict(pp=4, virtual_stages=3, gpus=1024), "layers_not_divisible"),   # 20 layers a stage: not 3 equal chunks
+    (dict(pp=79, gpus=79 * 8), "layers_not_divisible"),   # automatic: 77 middle stages of 2 leave none for the ends
     (dict(tp=8, pp=4, gpus=16), "model_parallel_exceeds_gpus"),
     (dict(tp=8, gpus=100), "gpus_not_divisible"),
     (dict(tp=8, gpus=8192 * 2, global_batch=1024), "dp_exceeds_batch"),
@@ -69,6 +72,12 @@ def test_saturated_serving_queue_has_no_latency():
 def test_training_reason_codes_say_size_or_divisibility(layout, code):
     ds = dsx.training(**{**LLAMA70, **layout})
     assert ds.reason.item() == code and not bool(ds.feasible)
+
+
+def test_uneven_training_stages_are_a_layout():
+    ds = dsx.training(**LLAMA70, tp=8, pp=3, gpus=768)
+    assert ds.reason.item() == "" and np.isfinite(float(ds.step_time))
+    assert [int(ds[v]) for v in ("first_stage_layers", "layers_per_stage", "last_stage_layers")] == [27, 27, 26]
 
 
 @pytest.mark.parametrize("ep, code", [(16, "ep_exceeds_experts"), (3, "experts_not_divisible")])
@@ -82,16 +91,26 @@ def test_serving_reason_codes_say_size_or_divisibility():
     r = ds.reason
     assert r.sel(tp=3, pp=1).item() == "tp_not_dividing_heads"      # 32 heads
     assert r.sel(tp=64, pp=1).item() == "tp_exceeds_heads"
-    assert dsx.serving(model="llama-3.1-8b", hardware="H100", pp=[3, 64], batch=1).reason.values.tolist() == \
-        ["layers_not_divisible", "pp_exceeds_layers"]             # 32 layers
+    # 32 layers; serving splits weights and KV cache into equal stages, so pp must divide the layers
+    assert dsx.serving(model="llama-3.1-8b", hardware="H100", pp=[3, 4, 64], batch=1).reason.values.tolist() == \
+        ["layers_not_divisible", "", "pp_exceeds_layers"]
 
 
 # -- NaN is never feasible: missing links, zeros ------------------------------------------------
 def test_device_without_scale_up_link():
-    # L4 has no NVLink (blank scale-up columns): TP over it is infeasible with a reason, alone it computes
-    tr = dsx.training(model="llama-3.1-8b", hardware="L4", gpus=8, tp=[1, 2], global_batch=64, seq_len=1024,
-                      zero=3, precision="bf16")
-    assert tr.reason.sel(tp=2).item() == "no_scale_up_link"
+    # L4 has no NVLink (blank scale-up columns): TP over it is infeasible with a reason, alone it computes.
+    # A model that fits one 24 GB L4, so the link (not memory) is what fails on two.
+    tr = dsx.training(model="bert-large", hardware="L4", gpus=[1, 2], tp=[1, 2], zero=[1, 3], global_batch=64,
+                      seq_len=512, precision="bf16")
+    alone = tr.sel(gpus=1, tp=1)
+    assert alone.reason.values.tolist() == ["", ""] and np.isfinite(alone.step_time).all()
+    assert tr.reason.sel(gpus=2, tp=2).values.tolist() == ["no_scale_up_link"] * 2
+    # data parallel over the missing link too: ZeRO-1's once-per-step collectives and ZeRO-3's
+    # per-layer gathers (a NaN per-layer collective is not 0 s of exposed time)
+    assert tr.reason.sel(gpus=2, tp=1).values.tolist() == ["no_scale_up_link"] * 2
+    raw = dsx.training(model="bert-large", hardware="L4", gpus=2, tp=1, zero=3, global_batch=64, seq_len=512,
+                       precision="bf16", mask_infeasible=False)
+    assert np.isnan(float(raw.layer_gather_time)) and np.isnan(float(raw.step_time))
     sv = dsx.serving(model="llama-3.1-8b", hardware="L4", tp=[1, 2], batch=1, precision="fp8")
     assert sv.reason.values.tolist() == ["", "no_scale_up_link"]
     assert np.isfinite(float(sv.ttft.sel(tp=1)))
