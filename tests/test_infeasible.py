@@ -21,6 +21,8 @@ TRAIN_OUTCOMES = ["step_time", "tokens_per_s", "mfu", "hfu", "time_to_train", "e
                   "capex", "tco", "cost_per_mtoken"]
 SERVE_OUTCOMES = ["ttft", "tpot", "e2e_latency", "ttft_q", "e2e_q", "tokens_per_s", "energy_per_token",
                   "carbon", "tco", "cost_per_mtoken"]
+# outcomes finite wherever a feasible configuration's hardware row has a power figure
+POWERED = ["energy", "energy_per_token", "carbon_operational", "water"]
 
 
 # -- masking -----------------------------------------------------------------------------------
@@ -126,6 +128,18 @@ def test_pod_without_scale_out_bandwidth_and_zero_rows():
     assert np.isnan(float(zero.time_to_train))
 
 
+def test_unknown_power_leaves_energy_unknown_not_the_configuration():
+    # AWS publishes no chip TDP for Trainium1 / Inferentia2 (blank tdp and system_power): the job
+    # runs and has a time, its energy is unknown (NaN), never a guess and never not_computable
+    assert "energy" not in outcomes.CORE and "step_time" in outcomes.CORE
+    tr = dsx.training(model="bert-large", hardware=["Trainium1", "H100"], gpus=1, global_batch=64, seq_len=512,
+                      region="quebec")
+    assert tr.reason.values.tolist() == ["", ""] and np.isfinite(tr.step_time).all()
+    assert np.isnan(tr.energy.values.tolist()).tolist() == [True, False]        # Trainium1, H100
+    sv = dsx.serving(model="llama-3.1-8b", hardware="Inferentia2", batch=1, region="quebec")
+    assert sv.reason.item() == "" and np.isfinite(float(sv.ttft)) and np.isnan(float(sv.energy_per_token))
+
+
 def test_cnn_is_not_served():
     ds = dsx.serving(model="resnet-50", hardware="H100", batch=1)
     assert ds.reason.item() == "cnn_not_servable" and np.isnan(float(ds.ttft))
@@ -143,10 +157,15 @@ def _check(ds, core, outcomes_):
     for name in outcomes_:
         leaked = ~feasible & np.isfinite(ds[name])
         assert not bool(leaked.any()), f"infeasible with finite {name}"
-    # cost needs a price and total carbon an embodied figure: finite wherever the row has them
-    priced = feasible & np.isfinite(ds.price)
+    # energy (and its carbon, water and cost) needs the node's power, cost a price and total carbon an
+    # embodied figure: not core (a row may lack them), but finite wherever the row has them
+    powered = feasible & np.isfinite(ds.system_power)     # power_accounting="node" (the default)
+    for name in POWERED:
+        if name in ds:
+            assert bool(np.isfinite(ds[name]).where(powered, True).all()), f"powered with non-finite {name}"
+    priced = powered & np.isfinite(ds.price)
     assert bool(np.isfinite(ds.tco).where(priced, True).all())
-    assert bool(np.isfinite(ds.carbon).where(feasible & np.isfinite(ds.embodied_carbon), True).all())
+    assert bool(np.isfinite(ds.carbon).where(powered & np.isfinite(ds.embodied_carbon), True).all())
     assert "not_computable" not in set(np.unique(reason.values)), "the built-in catalog needs no safety net"
 
 
