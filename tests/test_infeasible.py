@@ -116,6 +116,9 @@ def test_device_without_scale_up_link():
     sv = dsx.serving(model="llama-3.1-8b", hardware="L4", tp=[1, 2], batch=1, precision="fp8")
     assert sv.reason.values.tolist() == ["", "no_scale_up_link"]
     assert np.isfinite(float(sv.ttft.sel(tp=1)))
+    # disaggregated one-GPU instances move the KV cache over scale-out, which L4 lacks as well
+    dis = dsx.serving(model="llama-3.1-8b", hardware="L4", tp=1, batch=1, precision="fp8", disaggregated=True)
+    assert dis.reason.item() == "no_scale_out_link" and np.isnan(float(dis.ttft))
 
 
 def test_pod_without_scale_out_bandwidth_and_zero_rows():
