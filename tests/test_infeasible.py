@@ -21,6 +21,8 @@ TRAIN_OUTCOMES = ["step_time", "tokens_per_s", "mfu", "hfu", "time_to_train", "e
                   "capex", "tco", "cost_per_mtoken"]
 SERVE_OUTCOMES = ["ttft", "tpot", "e2e_latency", "ttft_q", "e2e_q", "tokens_per_s", "energy_per_token",
                   "carbon", "tco", "cost_per_mtoken"]
+# outcomes finite wherever a feasible configuration's hardware row has a power figure
+POWERED = ["energy", "energy_per_token", "carbon_operational", "water"]
 
 
 # -- masking -----------------------------------------------------------------------------------
@@ -60,7 +62,10 @@ def test_saturated_serving_queue_has_no_latency():
     (dict(tp=128, gpus=1024), "tp_exceeds_heads"),              # 64 heads
     (dict(tp=3, gpus=768), "tp_not_dividing_heads"),
     (dict(pp=128, gpus=1024), "pp_exceeds_layers"),             # 80 layers
-    (dict(pp=3, gpus=768), "layers_not_divisible"),
+    # uneven stages are a layout (80 on 3: 27 + 27 + 26); not divisible is a split that cannot be run:
+    (dict(pp=4, first_stage_layers=10, last_stage_layers=11, gpus=1024), "layers_not_divisible"),  # 10+2x30+11=81
+    (dict(pp=4, virtual_stages=3, gpus=1024), "layers_not_divisible"),   # 20 layers a stage: not 3 equal chunks
+    (dict(pp=79, gpus=79 * 8), "layers_not_divisible"),   # automatic: 77 middle stages of 2 leave none for the ends
     (dict(tp=8, pp=4, gpus=16), "model_parallel_exceeds_gpus"),
     (dict(tp=8, gpus=100), "gpus_not_divisible"),
     (dict(tp=8, gpus=8192 * 2, global_batch=1024), "dp_exceeds_batch"),
@@ -69,6 +74,12 @@ def test_saturated_serving_queue_has_no_latency():
 def test_training_reason_codes_say_size_or_divisibility(layout, code):
     ds = dsx.training(**{**LLAMA70, **layout})
     assert ds.reason.item() == code and not bool(ds.feasible)
+
+
+def test_uneven_training_stages_are_a_layout():
+    ds = dsx.training(**LLAMA70, tp=8, pp=3, gpus=768)
+    assert ds.reason.item() == "" and np.isfinite(float(ds.step_time))
+    assert [int(ds[v]) for v in ("first_stage_layers", "layers_per_stage", "last_stage_layers")] == [27, 27, 26]
 
 
 @pytest.mark.parametrize("ep, code", [(16, "ep_exceeds_experts"), (3, "experts_not_divisible")])
@@ -82,19 +93,32 @@ def test_serving_reason_codes_say_size_or_divisibility():
     r = ds.reason
     assert r.sel(tp=3, pp=1).item() == "tp_not_dividing_heads"      # 32 heads
     assert r.sel(tp=64, pp=1).item() == "tp_exceeds_heads"
-    assert dsx.serving(model="llama-3.1-8b", hardware="H100", pp=[3, 64], batch=1).reason.values.tolist() == \
-        ["layers_not_divisible", "pp_exceeds_layers"]             # 32 layers
+    # 32 layers; serving splits weights and KV cache into equal stages, so pp must divide the layers
+    assert dsx.serving(model="llama-3.1-8b", hardware="H100", pp=[3, 4, 64], batch=1).reason.values.tolist() == \
+        ["layers_not_divisible", "", "pp_exceeds_layers"]
 
 
 # -- NaN is never feasible: missing links, zeros ------------------------------------------------
 def test_device_without_scale_up_link():
-    # L4 has no NVLink (blank scale-up columns): TP over it is infeasible with a reason, alone it computes
-    tr = dsx.training(model="llama-3.1-8b", hardware="L4", gpus=8, tp=[1, 2], global_batch=64, seq_len=1024,
-                      zero=3, precision="bf16")
-    assert tr.reason.sel(tp=2).item() == "no_scale_up_link"
+    # L4 has no NVLink (blank scale-up columns): TP over it is infeasible with a reason, alone it computes.
+    # A model that fits one 24 GB L4, so the link (not memory) is what fails on two.
+    tr = dsx.training(model="bert-large", hardware="L4", gpus=[1, 2], tp=[1, 2], zero=[1, 3], global_batch=64,
+                      seq_len=512, precision="bf16")
+    alone = tr.sel(gpus=1, tp=1)
+    assert alone.reason.values.tolist() == ["", ""] and np.isfinite(alone.step_time).all()
+    assert tr.reason.sel(gpus=2, tp=2).values.tolist() == ["no_scale_up_link"] * 2
+    # data parallel over the missing link too: ZeRO-1's once-per-step collectives and ZeRO-3's
+    # per-layer gathers (a NaN per-layer collective is not 0 s of exposed time)
+    assert tr.reason.sel(gpus=2, tp=1).values.tolist() == ["no_scale_up_link"] * 2
+    raw = dsx.training(model="bert-large", hardware="L4", gpus=2, tp=1, zero=3, global_batch=64, seq_len=512,
+                       precision="bf16", mask_infeasible=False)
+    assert np.isnan(float(raw.layer_gather_time)) and np.isnan(float(raw.step_time))
     sv = dsx.serving(model="llama-3.1-8b", hardware="L4", tp=[1, 2], batch=1, precision="fp8")
     assert sv.reason.values.tolist() == ["", "no_scale_up_link"]
     assert np.isfinite(float(sv.ttft.sel(tp=1)))
+    # disaggregated one-GPU instances move the KV cache over scale-out, which L4 lacks as well
+    dis = dsx.serving(model="llama-3.1-8b", hardware="L4", tp=1, batch=1, precision="fp8", disaggregated=True)
+    assert dis.reason.item() == "no_scale_out_link" and np.isnan(float(dis.ttft))
 
 
 def test_pod_without_scale_out_bandwidth_and_zero_rows():
@@ -105,6 +129,18 @@ def test_pod_without_scale_out_bandwidth_and_zero_rows():
     zero = evaluate(TRAINING, ds.assign(hbm_bandwidth=0.0))      # a zero in a row: no finite step time
     assert not bool(zero.feasible) and zero.reason.item() != ""
     assert np.isnan(float(zero.time_to_train))
+
+
+def test_unknown_power_leaves_energy_unknown_not_the_configuration():
+    # AWS publishes no chip TDP for Trainium1 / Inferentia2 (blank tdp and system_power): the job
+    # runs and has a time, its energy is unknown (NaN), never a guess and never not_computable
+    assert "energy" not in outcomes.CORE and "step_time" in outcomes.CORE
+    tr = dsx.training(model="bert-large", hardware=["Trainium1", "H100"], gpus=1, global_batch=64, seq_len=512,
+                      region="quebec")
+    assert tr.reason.values.tolist() == ["", ""] and np.isfinite(tr.step_time).all()
+    assert np.isnan(tr.energy.values.tolist()).tolist() == [True, False]        # Trainium1, H100
+    sv = dsx.serving(model="llama-3.1-8b", hardware="Inferentia2", batch=1, region="quebec")
+    assert sv.reason.item() == "" and np.isfinite(float(sv.ttft)) and np.isnan(float(sv.energy_per_token))
 
 
 def test_cnn_is_not_served():
@@ -124,10 +160,15 @@ def _check(ds, core, outcomes_):
     for name in outcomes_:
         leaked = ~feasible & np.isfinite(ds[name])
         assert not bool(leaked.any()), f"infeasible with finite {name}"
-    # cost needs a price and total carbon an embodied figure: finite wherever the row has them
-    priced = feasible & np.isfinite(ds.price)
+    # energy (and its carbon, water and cost) needs the node's power, cost a price and total carbon an
+    # embodied figure: not core (a row may lack them), but finite wherever the row has them
+    powered = feasible & np.isfinite(ds.system_power)     # power_accounting="node" (the default)
+    for name in POWERED:
+        if name in ds:
+            assert bool(np.isfinite(ds[name]).where(powered, True).all()), f"powered with non-finite {name}"
+    priced = powered & np.isfinite(ds.price)
     assert bool(np.isfinite(ds.tco).where(priced, True).all())
-    assert bool(np.isfinite(ds.carbon).where(feasible & np.isfinite(ds.embodied_carbon), True).all())
+    assert bool(np.isfinite(ds.carbon).where(powered & np.isfinite(ds.embodied_carbon), True).all())
     assert "not_computable" not in set(np.unique(reason.values)), "the built-in catalog needs no safety net"
 
 

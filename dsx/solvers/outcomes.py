@@ -1,9 +1,10 @@
 """The last steps of both stacks: no feasible NaN, and no infeasible winner.
 
 :func:`finite_outcomes` turns a configuration that passed every check but still has a
-non-finite core outcome (an input it needs is missing, e.g. a catalog row without the link a
-layout uses) into an infeasible one with reason ``not_computable``: ``feasible`` never sits
-beside a NaN.
+non-finite core outcome (an input it needs is missing that no specific check names) into an
+infeasible one with reason ``not_computable``: ``feasible`` never sits beside a NaN time,
+throughput, latency or memory. Outcomes that need a figure a catalog row may legitimately lack
+(price, embodied carbon, power) are not core: they are NaN beside a feasible configuration.
 
 :func:`mask_infeasible` sets every *outcome* of an infeasible configuration — the variables
 in :data:`OUTCOMES`: time, latency, throughput (incl. MFU), energy, power, carbon, water,
@@ -47,12 +48,15 @@ OUTCOMES: tuple[str, ...] = (
     "cost_per_mtoken",
 )
 
-#: Core outcomes that must be finite wherever a configuration is feasible. Physics only: a
-#: catalog row without a ``price`` (or ``embodied_carbon``) still runs, so its cost (or total
-#: carbon) is NaN there while the configuration stays feasible and keeps its other outcomes.
+#: Core outcomes that must be finite wherever a configuration is feasible: what running it
+#: needs (time, throughput, latency, memory). A catalog row without a ``price`` (or
+#: ``embodied_carbon``, or a power figure, ``system_power`` / ``tdp``, as AWS publishes none for
+#: Trainium1 and Inferentia2) still runs, so its cost (total carbon; energy and what follows
+#: from it: operational carbon, water, energy cost) is NaN there while the configuration stays
+#: feasible and keeps its other outcomes: those outcomes are not in this list.
 CORE: tuple[str, ...] = (
     "step_time", "time_to_train", "tokens_per_s", "mfu", "ttft", "tpot", "e2e_latency", "ttft_q",
-    "e2e_q", "energy", "energy_per_token", "carbon_operational", "water", "memory_per_gpu", "weights_per_gpu",
+    "e2e_q", "memory_per_gpu", "weights_per_gpu",
 )
 
 #: Reason code of a configuration that passes every check but whose core outcome is not finite.

@@ -94,8 +94,9 @@ def serving_layout(arch, layers, heads, experts, max_context, peak_flops,
     """Replica size, sequence lengths and layout checks of a serving configuration.
 
     The layout checks are :func:`dsx.solvers.layout.layout`'s, evaluated on one replica
-    (``gpus = tp·pp``) at sequence length ``context_len``; experts must split evenly over
-    ``ep`` GPUs of the replica (``ep | E`` and ``ep | tp·pp``).
+    (``gpus = tp·pp``) at sequence length ``context_len``, with equal pipeline stages
+    (``pp | L``: serving holds ``1/pp`` of the weights and KV cache per stage); experts must
+    split evenly over ``ep`` GPUs of the replica (``ep | E`` and ``ep | tp·pp``).
 
     Parameters
     ----------
@@ -133,7 +134,9 @@ def serving_layout(arch, layers, heads, experts, max_context, peak_flops,
         "generated_len": output_len + reasoning_tokens,
         "ok_precision": chk["ok_precision"],
         "ok_tp_heads": chk["ok_tp_heads"],
-        "ok_layers_divisible": chk["ok_layers_divisible"],
+        # serving splits the weights and the KV cache into pp equal stages (stage_params, kv / pp):
+        # pp must divide the layers (training's uneven first/last stages are not modelled here)
+        "ok_layers_divisible": chk["ok_layers_divisible"] & (np.fmax(layers, 1.0) % pp == 0),
         "ok_experts_divisible": ok_experts,
         "ok_context": chk["ok_context"],
     }

@@ -214,7 +214,9 @@ def _feasibility(arch, heads, layers, experts, ttft, tpot, scale_up_bandwidth, s
              "ok_tp_within_heads": tp <= np.fmax(heads, 1.0),
              "ok_pp_within_layers": pp <= np.fmax(layers, 1.0),
              "ok_ep_within_experts": (ep == 1) | (ep <= np.fmax(experts, 0.0)),
-             "ok_scale_up_link": computed | np.isfinite(scale_up_bandwidth),
+             # a one-GPU replica has no scale-up traffic: its NaN latency is not the scale-up link's
+             # (disaggregated prefill and decode instances share the KV cache over scale-out)
+             "ok_scale_up_link": computed | np.isfinite(scale_up_bandwidth) | (tp * pp <= 1),
              "ok_scale_out_link": computed | np.isfinite(scale_out_bandwidth)}
     first = np.int8(0)
     ok = True

@@ -241,7 +241,9 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
         per = gather + reduce_scatter
         pipelined = per + (n_layers - 1.0) * np.maximum(0.0, per - compute)
         serial = n_layers * gather + reduce_scatter + (n_layers - 1.0) * np.maximum(0.0, reduce_scatter - compute)
-        return where(per > 0, where(prefetch, pipelined, serial), 0.0)
+        # no collective: nothing exposed; a NaN collective (its link is missing) stays NaN, so the
+        # step time is NaN and feasibility reports the link (``per > 0`` would read it as 0 s)
+        return where(per <= 0, 0.0, where(prefetch, pipelined, serial))
 
     g_fwd = where(zero3_reshard == "step", 0.0, layer_gather_time)
     g_bwd = where(zero3_reshard == "forward", layer_gather_time, 0.0)
