@@ -10,7 +10,8 @@ value is whatever the configuration uses (the Input default, the catalog column 
 user's scalar), so the registry states *relative* uncertainty. A user distribution
 (``dsx.Space(kernel_efficiency=dsx.normal(0.8, 0.05))``) replaces the registry entry, and a
 fitted calibration (``calibration={"kernel_efficiency": (0.78, 0.01)}``, value and standard
-error) replaces it with ``normal(value, stderr)``.
+error) replaces it with ``normal(value, stderr)``; the result of ``dsx.calibrate`` passed as
+``calibration=`` is drawn with its predictive spread (standard error plus residual scatter).
 
 Draws are seeded per input (``numpy.random.default_rng([seed, crc32(name)])``), so the same
 seed gives the same draws in every chunk and adding an input does not shift the others.

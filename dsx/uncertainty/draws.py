@@ -1,26 +1,5 @@
-"""Draws of the uncertain inputs along a ``draw`` dimension (see :mod:`dsx.uncertainty`).
-
-An uncertain input becomes a variable with dimension ``draw``; every solver broadcasts it
-like any other axis, so a result gains ``draw`` exactly where it depends on an uncertain
-input, and quantiles are plain xarray (``ds.step_time.quantile([0.1, 0.9], dim="draw")``).
-
-Where the spreads come from: ``dsx/catalog/data/uncertainty.csv`` (one row per input:
-a log-normal factor around the nominal value, its ``sigma``, bounds and source). The nominal
-value is whatever the configuration uses (the Input default, the catalog column or the
-user's scalar), so the registry states *relative* uncertainty. A user distribution
-(``dsx.Space(kernel_efficiency=dsx.normal(0.8, 0.05))``) replaces the registry entry, and a
-fitted calibration (``calibration={"kernel_efficiency": (0.78, 0.01)}``, value and standard
-error) replaces it with ``normal(value, stderr)``.
-
-Draws are seeded per input (``numpy.random.default_rng([seed, crc32(name)])``), so the same
-seed gives the same draws in every chunk and adding an input does not shift the others.
-
-References
-----------
-Saltelli et al. 2008, *Global Sensitivity Analysis: The Primer*, ch. 1 (Monte Carlo
-propagation of input distributions); Gneiting & Raftery 2007, JASA 102(477) (central
-intervals and their coverage).
-"""
+"""Draws of the uncertain inputs along a ``draw`` dimension: the distributions, the registry and
+the sampler a stack runs first (the model and the references: :mod:`dsx.uncertainty`)."""
 
 from __future__ import annotations
 
