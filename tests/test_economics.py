@@ -177,6 +177,11 @@ def test_listed_rental_prices_at_their_sources():
     assert prices.price("A100-80GB", "aws") == pytest.approx(40.96 / 8)
     assert prices.price("TPU-v5e", "gcp", "reserved-1y") == 0.84
     assert prices.price("Trainium1", "aws", "capacity-block") == pytest.approx(15.49 / 16, abs=1e-3)
+    assert prices.price("Trainium1", "aws") == pytest.approx(21.50 / 16, abs=1e-3)      # trn1.32xlarge, 2026-09-24
+    assert prices.price("Inferentia2", "aws") == pytest.approx(12.98127 / 12, abs=1e-3)  # inf2.48xlarge, 2026-09-24
+    assert prices.price("TPU-v5p", "gcp") == 4.2                                         # per chip-hour
+    assert prices.price("GB200", "coreweave") == pytest.approx(42.00 / 4)                # GB200 NVL72 4-GPU instance
+    assert prices.price("B200", "coreweave", "spot") == pytest.approx(34.11 / 8, abs=1e-3)
     # every listed hardware id resolves, every price is positive and every row has a source and date
     t = prices.table()
     assert (t.price > 0).all() and t.source.str.len().min() > 20 and t.date.str.match(r"^\d{4}-\d{2}").all()
