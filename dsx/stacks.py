@@ -131,13 +131,20 @@ def evaluate(steps: tuple, ds: xr.Dataset) -> xr.Dataset:
     """Run ``steps`` (solvers) over ``ds`` in order; the result Dataset is built once.
 
     Solvers (``@solver``) add their variables to one :class:`~dsx.solvers.base.Namespace`;
-    a plain ``Dataset -> Dataset`` step is also allowed and sees the Dataset so far.
+    a plain ``Dataset -> Dataset`` step is also allowed: it sees only the variables it names in
+    ``step.uses`` (cheap), or else the whole Dataset so far.
     """
     ns = Namespace(ds)
     for step in steps:
         compute = getattr(step, "compute", None)
         if compute is not None:
             ns.update(compute(ns))
+        elif getattr(step, "uses", None) is not None:  # a plain step on the few variables it names
+            names = [n for n in step.uses if n in ns.variables]
+            coords = {d: ns.variables[d] for d in ns.dims if d in ns.variables}  # keeps the dims' order
+            small = xr.Dataset(coords=coords).assign({n: ns.variables[n] for n in names})
+            out = step(small)
+            ns.update({n: out.variables[n] for n in out.data_vars})
         else:
             ns = Namespace(step(ns.to_dataset()))
     return ns.to_dataset()

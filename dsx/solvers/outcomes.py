@@ -164,6 +164,9 @@ def mask_infeasible(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign(new)
 
 
-# the two steps read results only, never a user input (dsx.sweep.unread relies on it)
+# the two steps read results only, never a user input (dsx.sweep.unread relies on it), and only
+# the variables they name (dsx.stacks.evaluate hands them just those)
 finite_outcomes.reads = ()
 mask_infeasible.reads = ()
+finite_outcomes.uses = ("feasible", "reason", *CORE)
+mask_infeasible.uses = ("feasible", *OUTCOMES)
