@@ -144,7 +144,7 @@ def evaluate(steps: tuple, ds: xr.Dataset) -> xr.Dataset:
             coords = {d: ns.variables[d] for d in ns.dims if d in ns.variables}  # keeps the dims' order
             small = xr.Dataset(coords=coords).assign({n: ns.variables[n] for n in names})
             out = step(small)
-            ns.update({n: out.variables[n] for n in out.data_vars})
+            ns.update({n: out.variables[n] for n in out.variables if n in out.data_vars or n in names})
         else:
             ns = Namespace(step(ns.to_dataset()))
     return ns.to_dataset()

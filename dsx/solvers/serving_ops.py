@@ -316,5 +316,7 @@ def best_batch(ds: xr.Dataset, ttft_slo=None, tpot_slo=None, e2e_slo=None, *,
                          meets_slo=meets)
 
 
-# the inputs this plain Dataset step reads (dsx.sweep.unread relies on it)
+# the inputs this plain Dataset step reads (dsx.sweep.unread relies on it), and every variable it
+# needs (dsx.stacks.evaluate hands it just those)
 deployment.reads = ("gpus", "replicas")
+deployment.uses = ("gpus", "replicas", "gpus_per_replica")
