@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,13 @@ __all__ = ["interval", "probability", "coverage", "parse_objective", "at_quantil
 
 
 # -- reading results ------------------------------------------------------------------------
+def _quantile(da: xr.DataArray, q: float) -> xr.DataArray:
+    """Quantile over ``draw``; a configuration NaN in every draw (infeasible) stays NaN, quietly."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        return da.quantile(q, dim=DIM).drop_vars("quantile")
+
+
 def interval(da: xr.DataArray, level: float = 0.8) -> xr.Dataset:
     """Central interval over ``draw``: ``low``, ``mid`` (the median), ``high`` (units of ``da``).
 
@@ -27,7 +36,7 @@ def interval(da: xr.DataArray, level: float = 0.8) -> xr.Dataset:
     lo, hi = (1 - level) / 2, (1 + level) / 2
     out = xr.Dataset()
     for key, q in (("low", lo), ("mid", 0.5), ("high", hi)):
-        v = da.quantile(q, dim=DIM).drop_vars("quantile") if DIM in da.dims else da.copy()
+        v = _quantile(da, q) if DIM in da.dims else da.copy()
         what = "median" if key == "mid" else f"{key} end of the {level:.0%} interval"
         v.attrs = {**da.attrs, "long_name": f"{da.attrs.get('long_name', da.name)} ({what})"}
         out[key] = v
@@ -123,7 +132,7 @@ def at_quantile(ds: xr.Dataset, names: list[str], quantile: float | None = None)
         plain.append(base)
         if DIM in ds.dims and base in ds.variables and DIM in ds[base].dims:
             q = 0.5 if q is None else q
-            v = ds[base].quantile(q, dim=DIM).drop_vars("quantile")
+            v = _quantile(ds[base], q)
             v.attrs = {**ds[base].attrs, "quantile": q}
             updates[base] = v
     if not updates and DIM not in ds.dims:
@@ -152,7 +161,7 @@ def at_median(ds: xr.Dataset) -> xr.Dataset:
         if DIM not in da.dims:
             continue
         if np.issubdtype(da.dtype, np.number) and not np.issubdtype(da.dtype, np.bool_):
-            out[name] = da.quantile(0.5, dim=DIM).drop_vars("quantile").assign_attrs(da.attrs)
+            out[name] = _quantile(da, 0.5).assign_attrs(da.attrs)
         else:
             out[name] = da.isel({DIM: 0}, drop=True)
     return ds.assign(out).drop_dims(DIM)
