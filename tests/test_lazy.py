@@ -110,3 +110,14 @@ def test_a_local_cluster_runs_the_pieces_on_its_workers(eager):
         workers = {t["worker"] for t in stream.data if "dsx-reduce" in str(t["key"])}
         assert workers and workers <= set(client.scheduler_info()["workers"])
         xr.testing.assert_equal(got, dsx.best(eager, minimize="time_to_train", over=["tp", "pp", "zero"]))
+
+
+def test_draws_lazy_equal_eager_and_a_quantile_objective_reduces_in_the_graph():
+    space = dsx.Space(model="llama-3.1-70b", hardware=["H100", "A100-80GB"], gpus=[256, 512, 1024], tp=[4, 8],
+                      pp=[1, 2])
+    eager = dsx.training(space, draws=20, seed=1)
+    lazy = dsx.training(space, draws=20, seed=1, chunks={"gpus": 1})
+    assert_same(eager, lazy.compute())  # the same draws in every piece (seeded per input)
+    got = dsx.best(lazy, minimize="time_to_train@q90", over=["tp", "pp"])
+    want = dsx.best(eager, minimize="time_to_train@q90", over=["tp", "pp"])
+    xr.testing.assert_allclose(want, got.transpose(*want.dims))
