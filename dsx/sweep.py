@@ -21,17 +21,18 @@ The whole file is validated before anything runs (unknown keys, wrong types, unk
 variable names, expression syntax), then the space is evaluated in chunks along its largest
 axis (memory stays bounded) with a progress bar on stderr, and the outputs are written into
 a temporary directory next to DIR that is renamed to DIR only when everything succeeded.
+
+The file is validated in :mod:`dsx.sweep_file` (:class:`Sweep`, :func:`parse`, :func:`load`,
+re-exported here) and its outputs written by :mod:`dsx.sweep_outputs`; this module evaluates
+and runs it.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import re
 import sys
 import time
-import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,166 +41,13 @@ import xarray as xr
 
 from . import expr
 from .errors import DsxInputError
+# re-exported: callers (tests, dsx.cli, dsx.sweep_outputs) import these from dsx.sweep
+from .sweep_file import Sweep, _err, load, parse as parse
 
 __all__ = ["Sweep", "load", "evaluate", "run", "CHUNK_SIZE"]
 
 #: Configurations evaluated at once (the largest axis is split to stay below this).
 CHUNK_SIZE = 2_000_000
-_KEYS = {"workload": str, "description": str, "calibration": str, "space": dict, "outputs": list, "derived": dict,
-         "constraints": list, "objectives": dict, "best": list, "figures": list}
-_TYPES = {str: "a string", dict: "a table", list: "a list", int: "an integer"}
-#: A figure's file stem: one plain name, so that it can only land inside the output folder.
-_FILE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-
-
-@dataclass
-class Sweep:
-    """A validated sweep file."""
-
-    source: str
-    workload: str = "training"
-    description: str = ""
-    space: dict = field(default_factory=dict)
-    outputs: list | None = None
-    derived: dict = field(default_factory=dict)
-    constraints: list = field(default_factory=list)
-    minimize: list = field(default_factory=list)
-    maximize: list = field(default_factory=list)
-    best: list | None = None
-    figures: list = field(default_factory=list)
-
-    @property
-    def objectives(self) -> list[str]:
-        return [*self.minimize, *self.maximize]
-
-    def names(self) -> set[str]:
-        """Every variable the file refers to (outputs, expressions, objectives)."""
-        out = set(self.outputs or ()) | set(self.objectives)
-        for e in [*self.constraints, *self.derived.values()]:
-            out |= expr.names(e)
-        return out - set(self.derived)
-
-
-def _err(source: str, msg: str) -> DsxInputError:
-    return DsxInputError(f"{source}: {msg}")
-
-
-def _typed(source: str, key: str, value: Any, kind: type) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise _err(source, f"{key} must be {_TYPES[kind]}, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _strings(source: str, key: str, value: Any) -> list[str]:
-    value = [value] if isinstance(value, str) else value
-    _typed(source, key, value, list)
-    for i, v in enumerate(value):
-        _typed(source, f"{key}[{i}]", v, str)
-    return list(value)
-
-
-def _unknown(source: str, where: str, keys: set, allowed: set) -> None:
-    for k in sorted(keys - allowed):
-        close = difflib.get_close_matches(k, sorted(allowed), n=2)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise _err(source, f"unknown key {k!r} in {where}{hint} (allowed: {', '.join(sorted(allowed))})")
-
-
-def parse(data: dict, source: str = "<sweep>") -> Sweep:
-    """Validate the keys, types and expressions of a sweep (the dict of a TOML file)."""
-    from .space import Space
-
-    _unknown(source, "the file", set(data), set(_KEYS))
-    for k, v in data.items():
-        if k not in ("outputs", "constraints", "best"):
-            _typed(source, k, v, _KEYS[k])
-    s = Sweep(source)
-    s.workload = data.get("workload", "training")
-    if s.workload not in ("training", "serving"):
-        raise _err(source, f"workload must be 'training' or 'serving', got {s.workload!r}")
-    s.description = data.get("description", "")
-    if "space" not in data:
-        raise _err(source, "missing [space] table (the inputs and axes to evaluate)")
-    for k, v in data["space"].items():
-        vals = v if isinstance(v, list) else [v]
-        if any(isinstance(x, (dict, list)) for x in vals):
-            raise _err(source, f"space.{k} must be a value or a list of values, got {v!r}")
-        try:
-            Space(**{k: v})
-        except DsxInputError as exc:
-            raise _err(source, f"space.{k}: {exc}") from None
-    s.space = dict(data["space"])
-    if "calibration" in data:  # fitted factors (`dsx calibrate`); the [space] table wins where both set one
-        from .calibration import read_toml
-
-        s.space = {**read_toml(data["calibration"]), **s.space}
-    if "outputs" in data:
-        s.outputs = _strings(source, "outputs", data["outputs"])
-    for k, v in data.get("derived", {}).items():
-        _typed(source, f"derived.{k}", v, str)
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", k) or k in s.space:
-            why = "is an input of [space]" if k in s.space else "must be a name (letters, digits, '_')"
-            raise _err(source, f"derived.{k}: {k!r} {why}; name the new variable differently")
-    s.derived = dict(data.get("derived", {}))
-    s.constraints = _strings(source, "constraints", data.get("constraints", []))
-    obj = data.get("objectives", {})
-    _unknown(source, "[objectives]", set(obj), {"minimize", "maximize"})
-    s.minimize = _strings(source, "objectives.minimize", obj.get("minimize", []))
-    s.maximize = _strings(source, "objectives.maximize", obj.get("maximize", []))
-    twice = sorted({o for o in s.objectives if s.objectives.count(o) > 1})
-    if twice:
-        raise _err(source, f"objectives: {twice[0]!r} is listed twice (once, in minimize or maximize)")
-    if "best" in data:
-        s.best = _strings(source, "best", data["best"])
-        if not s.objectives:
-            raise _err(source, "best needs [objectives] (minimize or maximize)")
-        axes = {k for k, v in s.space.items() if isinstance(v, list)}
-        for d in s.best:
-            if d not in axes:
-                raise _err(source, f"best: {d!r} is not an axis of [space] (axes: {', '.join(sorted(axes)) or 'none'})")
-    for i, fig in enumerate(data.get("figures", [])):
-        _typed(source, f"figures[{i}]", fig, dict)
-        if not isinstance(fig.get("kind"), str):
-            raise _err(source, f"figures[{i}] needs kind = \"<function of dsx.plot>\"")
-        if "name" in fig:
-            _typed(source, f"figures[{i}].name", fig["name"], str)
-            if not _FILE_STEM.fullmatch(fig["name"]) or ".." in fig["name"]:
-                raise _err(source, f"figures[{i}].name {fig['name']!r} must be a plain file name (letters, "
-                                   "digits, '_', '-', '.'; no folders): figures are written inside the output folder")
-        if "select" in fig:
-            _typed(source, f"figures[{i}].select", fig["select"], dict)
-    s.figures = [dict(f) for f in data.get("figures", [])]
-    stems = [f.get("name", f"{i + 1:02d}_{f['kind']}") for i, f in enumerate(s.figures)]
-    for i, stem in enumerate(stems):
-        if stem in stems[:i]:
-            raise _err(source, f"figures[{i}].name {stem!r} is used twice; each figure needs its own name")
-    for label, e in [*((f"constraints[{i}]", c) for i, c in enumerate(s.constraints)),
-                     *((f"derived.{k}", v) for k, v in s.derived.items())]:
-        try:
-            expr.parse(e)
-        except DsxInputError as exc:
-            raise _err(source, f"{label}: {exc}") from None
-    return s
-
-
-def load(path: str | os.PathLike) -> Sweep:
-    """Read and validate a sweep file."""
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DsxInputError(f"sweep file {str(p)!r} not found") from None
-    except IsADirectoryError:
-        raise DsxInputError(f"sweep file {str(p)!r} is a directory; name a .toml file") from None
-    except UnicodeDecodeError:
-        raise DsxInputError(f"sweep file {str(p)!r} is not UTF-8 text (a binary file?); name a .toml file") from None
-    except OSError as exc:
-        raise DsxInputError(f"sweep file {str(p)!r} cannot be read ({exc.strerror or exc})") from None
-    except (tomllib.TOMLDecodeError, RecursionError) as exc:
-        raise DsxInputError(f"{p.name}: not valid TOML: {str(exc).splitlines()[0] if str(exc) else 'too deeply nested'}") from None
-    if isinstance(data.get("calibration"), str):  # relative to the sweep file
-        data["calibration"] = str(p.parent / data["calibration"])
-    return parse(data, p.name)
 
 
 # -- evaluation ----------------------------------------------------------------------------
