@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["audit", "diagnose", "workload_of", "DEFAULTS", "TRAINING_DEFAULTS", "SERVING_DEFAULTS", "SENSITIVITY", "STEP_TERMS", "OVER_TRAINED", "UNDER_TRAINED",
-           "RULE_TOKENS_PER_PARAM", "UNCERTAINTY_LEVEL"]
+__all__ = ["audit", "diagnose", "elasticities", "largest", "workload_of", "default", "DEFAULTS", "TRAINING_DEFAULTS",
+           "SERVING_DEFAULTS", "SENSITIVITY", "STEP_TERMS", "OVER_TRAINED", "UNDER_TRAINED", "RULE_TOKENS_PER_PARAM",
+           "UNCERTAINTY_LEVEL"]
 
 #: The seed's job (``seed/full_stack_audit.qmd``): 64 DGX H100 nodes, TP 8 inside a node.
 TRAINING_DEFAULTS: dict[str, Any] = {
@@ -57,16 +58,20 @@ _UNITS = {"optimal_params_rule": "param"}
 
 
 # -- reading variables ------------------------------------------------------------------------
+def default(name: str) -> Any:
+    """The registered default of an input the space left out (the stack used it too); else None."""
+    from .solvers.base import INPUTS
+
+    spec = INPUTS.get(name)
+    return None if spec is None or isinstance(spec.default, (list, tuple, dict)) else spec.default
+
+
 def _var(ds: xr.Dataset, name: str) -> xr.DataArray:
     """``ds[name]``; an input the space left out at its registered default; else NaN."""
     if name in ds.variables:
         return ds[name]
-    from .solvers.base import INPUTS
-
-    spec = INPUTS.get(name)
-    if spec is None or spec.default is None or isinstance(spec.default, (list, tuple, dict)):
-        return xr.DataArray(np.nan)
-    return xr.DataArray(spec.default)
+    value = default(name)
+    return xr.DataArray(np.nan if value is None else value)
 
 
 def _num(ds: xr.Dataset, name: str) -> xr.DataArray:
@@ -91,7 +96,8 @@ def _code(mask: xr.DataArray, code: xr.DataArray | str, otherwise: xr.DataArray 
     return xr.where(mask, code, otherwise)
 
 
-def largest(parts: dict[str, xr.DataArray], total: xr.DataArray | float | None = None) -> tuple[xr.DataArray, xr.DataArray]:
+def largest(parts: dict[str, xr.DataArray],
+            total: xr.DataArray | float | None = None) -> tuple[xr.DataArray, xr.DataArray]:
     """(name, share) of the largest known part, per configuration; share of ``total`` when it is
     known and non-zero, else of the sum of the known parts; ``""`` and NaN where no part is known.
     Ties go to the first part named."""

@@ -22,7 +22,8 @@ import sys
 from typing import Any
 
 from .audit import SERVING_DEFAULTS, TRAINING_DEFAULTS
-from .cli_inputs import DOMAINS, Flag, GroupedHelp, domains, first_sentence, inputs_rows
+from .cli_inputs import DOMAINS, Flag, GroupedHelp, domains, inputs_rows
+from .cli_inputs import known_inputs as _known
 
 __all__ = ["main", "TRAINING_DEFAULTS", "SERVING_DEFAULTS"]
 
@@ -67,30 +68,6 @@ def _count(text: str) -> int:
 
 def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
-
-
-def _known() -> dict[str, tuple[str, Any]]:
-    """Every Space input: name -> (help text, Input spec or None)."""
-    from . import space
-    from .solvers import base
-
-    space._inputs()  # registers every solver's inputs
-    out: dict[str, tuple[str, Any]] = {}
-    for key, (kind, _) in space.KEYS.items():
-        out[key] = (f"catalog id or alias from `dsx catalog {kind}`", None)
-    for name, spec in sorted(base.INPUTS.items()):
-        flag = isinstance(spec.default, bool)
-        unit = "flag" if flag else "text" if spec.unit is None else (spec.unit or "number")
-        extra = f"; one of {', '.join(map(str, spec.choices))}" if spec.choices else ""
-        if spec.minimum is not None or spec.maximum is not None:
-            lo = "" if spec.minimum is None else f"{'(' if spec.exclusive_minimum else '['}{spec.minimum:g}"
-            hi = "" if spec.maximum is None else f"{spec.maximum:g}{')' if spec.exclusive_maximum else ']'}"
-            extra += f"; range {lo or '(-inf'}, {hi or 'inf)'}"
-        default = str(spec.default).lower() if flag else spec.default
-        out[name] = (f"{first_sentence(spec.doc)} [{unit}; default {default}{extra}]".replace("%", "%%"), spec)
-    for name, unit in sorted(space._catalog_columns().items()):
-        out.setdefault(name, (f"override the catalog column [{unit or 'number'}]", None))
-    return out
 
 
 def _parser(inputs: dict | None) -> argparse.ArgumentParser:
@@ -194,14 +171,6 @@ def _value(text: str, spec: Any) -> Any:
     return int(number) if number.is_integer() and (spec is None or spec.integer) else number
 
 
-def _json(data: dict | list) -> str:
-    """One variable per line: readable, and still one JSON document."""
-    if isinstance(data, list):
-        return "[\n" + ",\n".join(_json(d) for d in data) + "\n]"
-    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in data.items())
-    return "{\n" + body + "\n}"
-
-
 def _audit_values(args: argparse.Namespace, inputs: dict) -> dict[str, Any]:
     """The audited inputs: the workload's defaults, the calibration file, then the options given."""
     from .audit import DEFAULTS
@@ -266,7 +235,7 @@ def _audit(args: argparse.Namespace, inputs: dict) -> int:
             raise
         raise _Fail(f"--draws {args.draws}: {exc}") from None
     if args.json:
-        print(_json(report.as_json(ds)))
+        print(report.json_text(ds))
     elif args.html:
         print(report.html(ds))
     else:
@@ -278,7 +247,7 @@ def _catalog(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import catalog
-    from .report import _grid
+    from .formatting import _grid
     from .units import ureg
 
     if args.kind is None:
@@ -346,7 +315,7 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 def _inputs(args: argparse.Namespace) -> int:
-    from .report import _grid
+    from .formatting import _grid
 
     rows = inputs_rows(args.pattern, args.full)
     if not rows:
