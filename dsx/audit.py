@@ -325,12 +325,12 @@ def audit(space: Any = None, workload: str = "training", *, draws: int | None = 
     space = stacks._space(space, options) if space is not None else Space(**{**DEFAULTS[workload], **options})
     inputs = space.to_dataset()
     run = stacks.training if workload == "training" else stacks.serving
-    if draws is None and calibration is None:
-        ds = run(inputs)
-    else:
+    # a space holding distributions (dsx.normal(...)) is drawn even without draws=, as by dsx.training
+    result = run(space, draws=draws, seed=seed, calibration=calibration)
+    ds = result
+    if "draw" in result.dims:
         from .uncertainty import at_median
 
-        drawn = run(space, draws=draws, seed=seed, calibration=calibration)
-        ds = at_median(drawn).assign(_intervals(drawn, workload))
-        ds.attrs["draws"] = drawn.sizes.get("draw", 0)
+        ds = at_median(result).assign(_intervals(result, workload))
+        ds.attrs["draws"] = result.sizes["draw"]
     return diagnose(elasticities(ds, inputs, list(space.axes), workload))
