@@ -127,7 +127,8 @@ class DsxAccessor:
         return probability(self._ds, where)
 
     def report(self, html: bool = False) -> str:
-        """The audit summary (domain -> key metric -> binding constraint)."""
+        """The audit summary (domain -> key metric -> binding constraint) of this result, or of a
+        ``dsx.audit`` Dataset (then with its elasticities): what ``dsx audit`` prints."""
         from . import report
 
         return report.html(self._ds) if html else report.text(self._ds)

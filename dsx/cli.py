@@ -21,22 +21,11 @@ import json
 import sys
 from typing import Any
 
-from .cli_inputs import DOMAINS, Flag, GroupedHelp, domains, first_sentence, inputs_rows
+from .audit import SERVING_DEFAULTS, TRAINING_DEFAULTS
+from .cli_inputs import DOMAINS, Flag, GroupedHelp, domains, inputs_rows
+from .cli_inputs import known_inputs as _known
 
 __all__ = ["main", "TRAINING_DEFAULTS", "SERVING_DEFAULTS"]
-
-#: The seed's job (``seed/full_stack_audit.qmd``): 64 DGX H100 nodes, TP 8 inside a node.
-TRAINING_DEFAULTS: dict[str, Any] = {
-    "model": "llama-3.1-70b", "hardware": "H100-SXM", "gpus": 512, "gpus_per_node": 8,
-    "scale_out_fabric": "ib-ndr", "tp": 8, "pp": 1, "global_batch": 2048, "seq_len": 2048,
-    "precision": "bf16", "region": "quebec", "days": 30,
-}
-#: A 70B model served on one 4-GPU tensor-parallel replica.
-SERVING_DEFAULTS: dict[str, Any] = {
-    "model": "llama-3.1-70b", "hardware": "H100-SXM", "tp": 4,  # gpus: the deployment, tp·pp·replicas unless given
-    "precision": "bf16",
-    "input_len": 2048, "output_len": 256, "region": "quebec",
-}
 
 _KINDS = {"hardware": "hardware", "models": "models", "model": "models", "regions": "regions",
           "region": "regions", "fabrics": "fabrics", "fabric": "fabrics", "precisions": "precisions",
@@ -79,30 +68,6 @@ def _count(text: str) -> int:
 
 def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
-
-
-def _known() -> dict[str, tuple[str, Any]]:
-    """Every Space input: name -> (help text, Input spec or None)."""
-    from . import space
-    from .solvers import base
-
-    space._inputs()  # registers every solver's inputs
-    out: dict[str, tuple[str, Any]] = {}
-    for key, (kind, _) in space.KEYS.items():
-        out[key] = (f"catalog id or alias from `dsx catalog {kind}`", None)
-    for name, spec in sorted(base.INPUTS.items()):
-        flag = isinstance(spec.default, bool)
-        unit = "flag" if flag else "text" if spec.unit is None else (spec.unit or "number")
-        extra = f"; one of {', '.join(map(str, spec.choices))}" if spec.choices else ""
-        if spec.minimum is not None or spec.maximum is not None:
-            lo = "" if spec.minimum is None else f"{'(' if spec.exclusive_minimum else '['}{spec.minimum:g}"
-            hi = "" if spec.maximum is None else f"{spec.maximum:g}{')' if spec.exclusive_maximum else ']'}"
-            extra += f"; range {lo or '(-inf'}, {hi or 'inf)'}"
-        default = str(spec.default).lower() if flag else spec.default
-        out[name] = (f"{first_sentence(spec.doc)} [{unit}; default {default}{extra}]".replace("%", "%%"), spec)
-    for name, unit in sorted(space._catalog_columns().items()):
-        out.setdefault(name, (f"override the catalog column [{unit or 'number'}]", None))
-    return out
 
 
 def _parser(inputs: dict | None) -> argparse.ArgumentParser:
@@ -206,61 +171,41 @@ def _value(text: str, spec: Any) -> Any:
     return int(number) if number.is_integer() and (spec is None or spec.integer) else number
 
 
-#: Hardware inputs whose elasticity the audit reports (the Analysis row), per workload output.
-SENSITIVITY = {"training": ("step_time", ("peak_flops", "hbm_bandwidth", "scale_up_bandwidth", "scale_out_bandwidth")),
-               "serving": ("e2e_latency", ("peak_flops", "hbm_bandwidth", "scale_up_bandwidth"))}
+def _audit_values(args: argparse.Namespace, inputs: dict) -> dict[str, Any]:
+    """The audited inputs: the workload's defaults, the calibration file, then the options given."""
+    from .audit import DEFAULTS
 
-
-def _sensitivity(ds: Any, inputs: Any, axes: list[str], workload: str) -> Any:
-    """Add ``elasticity_<input>`` (d ln output / d ln input) and ``binding_input`` to the result."""
-    from . import stacks
-    from .analysis import sensitivity
-
-    output, names = SENSITIVITY[workload]
-    names = [n for n in names if n in inputs.data_vars and n not in axes]
-    if output not in ds or not names:
-        return ds
-    sens = sensitivity(stacks.TRAINING if workload == "training" else stacks.SERVING, inputs,
-                       output=output, inputs=names)
-    new = {f"elasticity_{n}": sens["elasticity"].sel(input=n, drop=True).assign_attrs(
-        units="", long_name=f"d ln {output} / d ln {n}") for n in names}
-    new["binding_input"] = sens["binding"].assign_attrs(units="", long_name=f"input {output} is most sensitive to")
-    return ds.assign(new)
-
-
-def _json(data: dict | list) -> str:
-    """One variable per line: readable, and still one JSON document."""
-    if isinstance(data, list):
-        return "[\n" + ",\n".join(_json(d) for d in data) + "\n]"
-    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in data.items())
-    return "{\n" + body + "\n}"
-
-
-def _audit(args: argparse.Namespace, inputs: dict) -> int:
-    from . import report, stacks
-    from .errors import DsxInputError
-    from .space import Space
-
-    defaults = TRAINING_DEFAULTS if args.workload == "training" else SERVING_DEFAULTS
-    values = {k: v for k, v in defaults.items() if k in inputs}
+    values = {k: v for k, v in DEFAULTS[args.workload].items() if k in inputs}
     if args.calibration:
         from .calibration import read_toml
 
         values.update(read_toml(args.calibration))
     for name, (_, spec) in inputs.items():
         raw = getattr(args, "in_" + name)
-        if raw is None:
-            continue
-        parts = [s for s in raw.split(",")]
-        if any(not s.strip() for s in parts):
-            raise _Fail(f"{_option(name)} {raw!r}: empty value in the list")
-        try:
-            vals = [_value(s, spec) for s in parts]
-            value = vals if len(vals) > 1 else vals[0]
-            Space(**{name: value})  # validates this option alone, so the error can name it
-        except (_Fail, DsxInputError) as exc:
-            raise _Fail(f"{_option(name)} {raw!r}: {exc}") from None
-        values[name] = value
+        if raw is not None:
+            values[name] = _option_value(name, raw, spec)
+    return values
+
+
+def _option_value(name: str, raw: str, spec: Any) -> Any:
+    """One option's value (a list for V1,V2,...), checked alone so that an error can name the option."""
+    from .errors import DsxInputError
+    from .space import Space
+
+    parts = raw.split(",")
+    if any(not s.strip() for s in parts):
+        raise _Fail(f"{_option(name)} {raw!r}: empty value in the list")
+    try:
+        vals = [_value(s, spec) for s in parts]
+        value = vals if len(vals) > 1 else vals[0]
+        Space(**{name: value})
+    except (_Fail, DsxInputError) as exc:
+        raise _Fail(f"{_option(name)} {raw!r}: {exc}") from None
+    return value
+
+
+def _check_read(args: argparse.Namespace, inputs: dict) -> None:
+    """An option the workload's stack never reads would change nothing: refuse it."""
     from .sweep import unread
 
     given = [n for n in inputs if getattr(args, "in_" + n) is not None]
@@ -269,24 +214,28 @@ def _audit(args: argparse.Namespace, inputs: dict) -> int:
         hint = f" (or pass --workload {other})" if not unread(other, [name]) else ""
         raise _Fail(f"{_option(name)}: the {args.workload} audit does not read it, so it would change nothing; "
                     f"leave it out{hint}")
+
+
+def _audit(args: argparse.Namespace, inputs: dict) -> int:
+    from . import report
+    from .audit import audit
+    from .errors import DsxInputError
+    from .space import Space
+
+    values = _audit_values(args, inputs)
+    _check_read(args, inputs)
     space = Space(**values)
     if space.size > report.MAX_CONFIGS:
         raise _Fail(f"{space.size} configurations is too many for an audit (at most {report.MAX_CONFIGS}); "
                     "write a sweep file and use `dsx run`")
-    inputs = space.to_dataset()
-    run = stacks.training if args.workload == "training" else stacks.serving
     try:
-        drawn = run(space, draws=args.draws) if args.draws is not None else None
+        ds = audit(space, args.workload, draws=args.draws)
     except DsxInputError as exc:
+        if args.draws is None:
+            raise
         raise _Fail(f"--draws {args.draws}: {exc}") from None
-    if drawn is not None:
-        from .uncertainty import at_median, summary
-    ds = at_median(drawn) if drawn is not None else run(inputs)
-    ds = _sensitivity(ds, inputs, list(space.axes), args.workload)
-    if drawn is not None and not (args.json or args.html):
-        print(summary(drawn), end="\n")
     if args.json:
-        print(_json(report.as_json(ds)))
+        print(report.json_text(ds))
     elif args.html:
         print(report.html(ds))
     else:
@@ -298,7 +247,7 @@ def _catalog(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import catalog
-    from .report import _grid
+    from .formatting import _grid
     from .units import ureg
 
     if args.kind is None:
@@ -366,7 +315,7 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 def _inputs(args: argparse.Namespace) -> int:
-    from .report import _grid
+    from .formatting import _grid
 
     rows = inputs_rows(args.pattern, args.full)
     if not rows:

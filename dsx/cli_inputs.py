@@ -11,7 +11,7 @@ import argparse
 import re
 from typing import Any
 
-__all__ = ["DOMAINS", "first_sentence", "domains", "inputs_rows", "Flag", "GroupedHelp"]
+__all__ = ["DOMAINS", "first_sentence", "domains", "inputs_rows", "known_inputs", "Flag", "GroupedHelp"]
 
 #: Help groups of ``dsx audit`` and the ``domain`` column of ``dsx inputs``, in order.
 DOMAINS = ("node", "layout", "network", "reliability", "economics", "environment", "serving", "scaling laws")
@@ -138,3 +138,27 @@ def inputs_rows(pattern: str | None, full: bool) -> list[list[str]]:
         rows = [r for r in rows if (fnmatch(r[0].lower(), pat) if glob else pat in r[0].lower() or pat in r[4].lower())]
     order = {d: k for k, d in enumerate((*DOMAINS, "other"))}
     return sorted(rows, key=lambda r: (order[r[1]], r[0]))
+
+
+def known_inputs() -> dict[str, tuple[str, Any]]:
+    """Every Space input: name -> (help text, Input spec or None)."""
+    from . import space
+    from .solvers import base
+
+    space._inputs()  # registers every solver's inputs
+    out: dict[str, tuple[str, Any]] = {}
+    for key, (kind, _) in space.KEYS.items():
+        out[key] = (f"catalog id or alias from `dsx catalog {kind}`", None)
+    for name, spec in sorted(base.INPUTS.items()):
+        flag = isinstance(spec.default, bool)
+        unit = "flag" if flag else "text" if spec.unit is None else (spec.unit or "number")
+        extra = f"; one of {', '.join(map(str, spec.choices))}" if spec.choices else ""
+        if spec.minimum is not None or spec.maximum is not None:
+            lo = "" if spec.minimum is None else f"{'(' if spec.exclusive_minimum else '['}{spec.minimum:g}"
+            hi = "" if spec.maximum is None else f"{spec.maximum:g}{')' if spec.exclusive_maximum else ']'}"
+            extra += f"; range {lo or '(-inf'}, {hi or 'inf)'}"
+        default = str(spec.default).lower() if flag else spec.default
+        out[name] = (f"{first_sentence(spec.doc)} [{unit}; default {default}{extra}]".replace("%", "%%"), spec)
+    for name, unit in sorted(space._catalog_columns().items()):
+        out.setdefault(name, (f"override the catalog column [{unit or 'number'}]", None))
+    return out

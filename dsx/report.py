@@ -1,128 +1,30 @@
 """The audit report: domain -> key metric -> binding constraint, as text, HTML and JSON.
 
-Built from a result Dataset of one configuration (every variable 0-d) or of a few
-(then a comparison, one column per configuration). Every metric is read from the Dataset
-and every binding constraint is *derived from the numbers* (the largest step-time term,
-the larger of two costs, ...); a variable the stack did not compute shows as ``n/a``.
-
->>> fmt(9625.2e-3, "s"), fmt(3.17e6, "gCO2e"), fmt(502983.0, "USD"), fmt(0.9630, "", "goodput")
-('9.63 s', '3.17 t CO2e', '$502,983', '96.3 %')
+Formats an audit Dataset (:func:`dsx.audit`) of one configuration (every variable 0-d) or of
+a few (a comparison, one column per configuration): every metric is read from the Dataset and
+every binding constraint is its diagnosis (``binding_*``, :func:`dsx.audit.diagnose`, added here
+to a plain result that lacks it) put into words; a variable the stack did not compute shows as
+``n/a``. Numbers are written by :mod:`dsx.formatting` (``fmt``, re-exported here).
 """
 
 from __future__ import annotations
 
 import html as _html
+import json
 import math
-import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["fmt", "rows", "text", "html", "as_json", "Report", "report", "MAX_CONFIGS"]
+from .audit import default, workload_of
+from .formatting import _grid, _num, fmt
+
+__all__ = ["fmt", "rows", "text", "uncertainty", "html", "as_json", "json_text", "Report", "report", "MAX_CONFIGS"]
 
 #: Largest number of configurations a comparison report shows (use ``dsx run`` for sweeps).
 MAX_CONFIGS = 24
-
-_PREFIX = [(1e24, "Y"), (1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
-_COUNT = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")]
-_FRACTIONS = ("mfu", "hfu", "goodput", "efficiency", "utilization", "fraction", "probability",
-              "headroom_fraction", "prefix_cache_hit", "acceptance")
-
-
-def _num(x: float) -> str:
-    """Three significant figures, thousands separators above 1000."""
-    a = abs(x)
-    if a >= 1000:
-        return f"{x:,.0f}"
-    if a >= 100:
-        return f"{x:.0f}"
-    if a >= 10:
-        return f"{x:.1f}"
-    if a >= 1:
-        return f"{x:.2f}"
-    if a == 0:
-        return "0"
-    return f"{x:#.3g}"
-
-
-def _si(x: float, unit: str, table: list = _PREFIX) -> str:
-    """SI prefix glued to the unit (``1.2 GB``) or, for counts, a word apart (``1.2 T tokens``)."""
-    sep = " " if table is _COUNT else ""
-    for scale, p in table:
-        if abs(x) >= scale:
-            return f"{_num(x / scale)} {p}{sep}{unit}"
-    return f"{_num(x)} {unit}"
-
-
-def _time(x: float) -> str:
-    a = abs(x)
-    if a == 0:
-        return "0 s"
-    if a < 1e-3:
-        return f"{_num(x * 1e6)} µs"
-    if a < 1:
-        return f"{_num(x * 1e3)} ms"
-    if a < 120:
-        return f"{_num(x)} s"
-    if a < 7200:
-        return f"{_num(x / 60)} min"
-    if a < 72 * 3600:
-        return f"{_num(x / 3600)} h"
-    return f"{_num(x / 86400)} days"
-
-
-def _usd(x: float) -> str:
-    sign = "-" if x < 0 else ""
-    a = abs(x)
-    if a >= 100:
-        return f"{sign}${a:,.0f}"
-    if a >= 0.01:
-        return f"{sign}${a:.2f}"
-    return f"{sign}${a:.3g}"
-
-
-def fmt(value: Any, units: str | None = "", name: str | None = None) -> str:
-    """A readable string for one value given its canonical ``units`` (and variable name).
-
-    >>> fmt(1.2e11, "B"), fmt(149.7e9 * 3.6, "J"), fmt(8.4e23, "flop"), fmt(1e8, "token")
-    ('120 GB', '150 MWh', '840 Zflop', '100 M tokens')
-    """
-    if value is None:
-        return "n/a"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (str, np.str_)):
-        return str(value) or "-"
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(x):
-        return "n/a"
-    if math.isinf(x):
-        return "∞"
-    u = units or ""
-    if u == "" and name and any(k in name for k in _FRACTIONS):
-        return f"{_num(x * 100)} %"
-    simple = {
-        "s": _time, "USD": _usd, "B": lambda v: _si(v, "B"), "B/s": lambda v: _si(v, "B/s"),
-        "flop": lambda v: _si(v, "flop"), "flop/s": lambda v: _si(v, "flop/s"),
-        "W": lambda v: _si(v, "W"), "token": lambda v: _si(v, "tokens", _COUNT),
-        "token/s": lambda v: _si(v, "tokens/s", _COUNT), "param": lambda v: _si(v, "params", _COUNT),
-        "L": lambda v: f"{_num(v)} L" if abs(v) < 1e4 else f"{_num(v / 1e3)} m³",
-        "J": lambda v: f"{_num(v)} J" if abs(v) < 3.6e3 else _si(v / 3.6e3, "Wh"),
-        "gCO2e": lambda v: (f"{_num(v)} g CO2e" if abs(v) < 1e3 else
-                            f"{_num(v / 1e3)} kg CO2e" if abs(v) < 1e6 else f"{_num(v / 1e6)} t CO2e"),
-        "": lambda v: f"{v:,.0f}" if v.is_integer() and abs(v) < 1e15 else _num(v),
-    }
-    if u in simple:
-        return simple[u](x)
-    if u.startswith("USD/"):
-        return f"{_usd(x)}/{u[4:]}"
-    return f"{_num(x)} {u}"
-
 
 # -- reading one configuration -------------------------------------------------------------
 class _Cfg:
@@ -133,7 +35,7 @@ class _Cfg:
 
     def __call__(self, name: str) -> Any:
         if name not in self.ds.variables:
-            return self._default(name)
+            return default(name)
         v = np.asarray(self.ds[name].values)
         if v.ndim:  # a variable with a dimension left: not one configuration
             return None
@@ -142,14 +44,6 @@ class _Cfg:
             v = float(v)
             return None if math.isnan(v) else v
         return v.item() if isinstance(v, np.generic) else v
-
-    @staticmethod
-    def _default(name: str) -> Any:
-        """An input the space left at its default (the stack used the default too)."""
-        from .solvers.base import INPUTS
-
-        spec = INPUTS.get(name)
-        return None if spec is None or isinstance(spec.default, (list, tuple, dict)) else spec.default
 
     def to(self, name: str, unit: str) -> float | None:
         """The value converted from its ``attrs["units"]`` to ``unit`` (None if missing)."""
@@ -161,12 +55,12 @@ class _Cfg:
         return v * ureg.Quantity(1.0, self.ds[name].attrs.get("units") or "dimensionless").to(unit).magnitude
 
     def f(self, name: str) -> str:
-        if name in self.ds.variables:
-            units = self.ds[name].attrs.get("units", "")
-        else:
-            from .solvers.base import INPUTS
-            units = getattr(INPUTS.get(name), "unit", "") or ""
-        return fmt(self(name), units, name)
+        """The value as text, in the units of the variable (or of the input's registry entry)."""
+        from .solvers.base import INPUTS
+
+        known = name in self.ds.variables
+        units = self.ds[name].attrs.get("units", "") if known else getattr(INPUTS.get(name), "unit", "")
+        return fmt(self(name), units or "", name)
 
 
 @dataclass
@@ -176,133 +70,125 @@ class Row:
     binding: str = "n/a"
 
 
-def _share(parts: dict[str, float | None], total: float | None = None) -> tuple[str, float] | None:
-    """(name, share) of the largest non-missing part."""
-    known = {k: v for k, v in parts.items() if v is not None}
-    if not known:
-        return None
-    tot = total if total else sum(known.values())
-    name = max(known, key=lambda k: known[k])
-    return name, (known[name] / tot if tot else float("nan"))
-
-
 def _pct(x: float) -> str:
     return f"{_num(100 * x)} %"
 
 
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b not in (None, 0) else None
+#: Words for the diagnosis codes of :mod:`dsx.audit` (``binding_<domain>``).
+_STEP_LABELS = {"compute": "compute", "comm": "TP/CP/EP/PP communication", "bubble": "pipeline bubble",
+                "dp_exposed": "exposed data-parallel sync", "optimizer": "optimizer step"}
+_WALL_LABELS = {**_STEP_LABELS, "reliability_losses": "reliability losses",
+                "compute_peak_flops": "compute (peak FLOP/s)", "compute_hbm_bandwidth": "GPU kernels (HBM bandwidth)"}
+_RELIABILITY_LABELS = {"checkpoint_writes": "checkpoint writes", "failures": "failures (lost work + restarts)"}
+_WATER_LABELS = {"onsite": "on-site", "offsite": "off-site"}
+_LATENCY_LABELS = {"prefill": "prefill (TTFT)", "decode": "decode (TPOT × output tokens)"}
 
 
-_STEP_TERMS = {"step_compute_time": "compute", "step_comm_time": "TP/CP/EP/PP communication",
-               "step_bubble_time": "pipeline bubble", "step_dp_exposed_time": "exposed data-parallel sync",
-               "step_optimizer_time": "optimizer step"}
-
-
-def _training_rows(c: _Cfg) -> list[Row]:
-    out = []
-    # Node: roofline of the per-GPU step, and memory fit
-    tc, tm = c("mb_compute_time"), c("mb_memory_time")
-    bound = c("bound") or (None if tc is None or tm is None else ("compute" if tc >= tm else "memory"))
-    mem, cap = c("memory_per_gpu"), c("hbm_capacity")
-    node = Row("Node", [("roofline bound", fmt(bound)),
+def _node_row(c: _Cfg) -> Row:
+    share = c("memory_fraction")
+    node = Row("Node", [("roofline bound", fmt(c("bound"))),
                         ("compute / memory time per micro-batch", f"{c.f('mb_compute_time')} / {c.f('mb_memory_time')}"),
                         ("arithmetic intensity / ridge", f"{c.f('arithmetic_intensity')} / {c.f('ridge_intensity')}"),
                         ("memory per GPU", f"{c.f('memory_per_gpu')} of {c.f('hbm_capacity')}"
-                         + (f" ({_pct(mem / cap)})" if mem is not None and cap else ""))])
-    if c("ok_memory") is False or (mem is not None and cap is not None and mem > cap):
-        node.binding = f"memory capacity: needs {c.f('memory_per_gpu')} > {c.f('hbm_capacity')} (oom)"
-    elif tc is not None and tm is not None and min(tc, tm) > 0:
-        node.binding = (f"peak FLOP/s: compute time {_num(tc / tm)}× memory time" if bound == "compute"
-                        else f"HBM bandwidth: memory time {_num(tm / tc)}× compute time")
-    out.append(node)
-    # Data pipeline
-    util, stalled = c("data_utilization"), c("data_stalled")
+                         + (f" ({_pct(share)})" if share is not None else ""))])
+    ratio = c("roofline_ratio")
+    node.binding = {
+        "memory_capacity": lambda: f"memory capacity: needs {c.f('memory_per_gpu')} > {c.f('hbm_capacity')} (oom)",
+        "peak_flops": lambda: f"peak FLOP/s: compute time {_num(ratio)}× memory time",
+        "hbm_bandwidth": lambda: f"HBM bandwidth: memory time {_num(ratio)}× compute time",
+    }.get(c("binding_node"), lambda: "n/a")()
+    return node
+
+
+def _data_row(c: _Cfg) -> Row:
     data = Row("Data", [("utilization", c.f("data_utilization")), ("stalled", c.f("data_stalled")),
                         ("demand / supply", f"{c.f('data_demand')} / {c.f('data_supply')}")])
-    if util is not None:
-        data.binding = (f"data pipeline: demand is {_pct(util)} of supply" if stalled or util > 1
-                        else f"not binding: demand is {_pct(util)} of supply")
-    out.append(data)
-    # Algorithm: tokens per parameter vs the compute-optimal ratio
-    tpp = c("tokens_per_param")
-    opt = _ratio(c("chinchilla_tokens"), c("chinchilla_params"))
+    verdict = {"data_pipeline": "data pipeline", "none": "not binding"}.get(c("binding_data"))
+    if verdict:
+        data.binding = f"{verdict}: demand is {_pct(c('data_utilization'))} of supply"
+    return data
+
+
+def _algorithm_row(c: _Cfg) -> Row:
     algo = Row("Algorithm", [("tokens per parameter", c.f("tokens_per_param")),
-                             (f"compute-optimal ({c('law') or 'scaling'} law)", fmt(opt)),
+                             (f"compute-optimal ({c('law') or 'scaling'} law)", fmt(c("optimal_tokens_per_param"))),
                              ("optimal size for this budget", c.f("chinchilla_params"))])
-    budget = c("compute_budget")
-    if budget is not None and c("law") != "20x":
-        # the 20-tokens-per-parameter rule beside the fitted law: C = 6·N·20N  ->  N = sqrt(C/120)
-        algo.items.append(("optimal size, 20 tokens/param rule", fmt((budget / 120.0) ** 0.5 / 1e9, "B params")))
-    if tpp is not None and opt:
-        r = tpp / opt
-        algo.binding = (f"over-trained: {_num(r)}× the compute-optimal tokens per parameter" if r > 1.25 else
-                        f"under-trained: {_num(r)}× the compute-optimal tokens per parameter" if r < 0.8 else
-                        f"near compute-optimal ({_num(r)}×)")
-        if c("law") != "20x":
-            algo.binding += f" ({_num(tpp / 20.0)}× the 20-tokens-per-parameter rule)"
-    out.append(algo)
-    # Fleet: communication and the step-time breakdown
-    step = c("step_time")
-    terms = {label: c(name) for name, label in _STEP_TERMS.items()}
+    if c("optimal_params_rule") is not None:
+        algo.items.append(("optimal size, 20 tokens/param rule", fmt(c("optimal_params_rule") / 1e9, "B params")))
+    r = c("tokens_per_param_ratio")
+    verdict = {"over_trained": "over-trained: {r}× the compute-optimal tokens per parameter",
+               "under_trained": "under-trained: {r}× the compute-optimal tokens per parameter",
+               "compute_optimal": "near compute-optimal ({r}×)"}.get(c("binding_algorithm"))
+    if verdict:
+        algo.binding = verdict.format(r=_num(r))
+        if c("tokens_per_param_ratio_rule") is not None:
+            algo.binding += f" ({_num(c('tokens_per_param_ratio_rule'))}× the 20-tokens-per-parameter rule)"
+    return algo
+
+
+def _communication_row(c: _Cfg) -> Row:
     comm = Row("Fleet/communication", [("scaling efficiency", c.f("scaling_efficiency")),
                                        ("MFU", fmt(c("mfu"), "", "mfu")), ("step time", c.f("step_time"))])
-    comm.items += [(f"  {k}", fmt(v, "s") + (f" ({_pct(v / step)})" if v is not None and step else ""))
-                   for k, v in terms.items()]
-    top = _share(terms, step)
+    for term, label in _STEP_LABELS.items():
+        share = c(f"step_{term}_share")
+        comm.items.append((f"  {label}", fmt(c(f"step_{term}_time"), "s") + (f" ({_pct(share)})" if share is not None
+                                                                             else "")))
+    top, over = c("binding_step"), c("binding_step_overhead")
     if top:
-        over = _share({k: v for k, v in terms.items() if k != "compute"}, step)
-        comm.binding = f"{top[0]}: {_pct(top[1])} of the step" + (
-            f"; largest overhead {over[0]} {_pct(over[1])}" if over and top[0] == "compute" else "")
-    out.append(comm)
-    # Fleet: reliability
-    gp, ck, ci = c("goodput"), c("checkpoint_time"), c("checkpoint_interval")
+        comm.binding = f"{_STEP_LABELS[top]}: {_pct(c('binding_step_share'))} of the step" + (
+            f"; largest overhead {_STEP_LABELS[over]} {_pct(c('binding_step_overhead_share'))}"
+            if over and top == "compute" else "")
+    return comm
+
+
+def _reliability_row(c: _Cfg) -> Row:
     rel = Row("Fleet/reliability", [("fleet MTBF", c.f("fleet_mtbf")), ("expected failures", c.f("expected_failures")),
                                     ("checkpoint interval", c.f("checkpoint_interval")), ("goodput", c.f("goodput"))])
-    if gp is not None:
-        ckpt = _ratio(ck, ci)
-        losses = {"checkpoint writes": ckpt, "failures (lost work + restarts)":
-                  (1 - gp - ckpt) if ckpt is not None else (1 - gp)}
-        name, share = _share(losses, 1.0) or ("", 0.0)
-        rel.binding = f"{name}: {_pct(share)} of wall time"
-    out.append(rel)
-    # Ops: cost and environment
-    tco = c("tco")
-    cost = Row("Ops/cost", [("TCO", c.f("tco")), ("capex (amortized) / opex",
-                            f"{c.f('capex_amortized' if 'capex_amortized' in c.ds else 'capex')} / {c.f('opex')}"),
+    if c("binding_reliability"):
+        rel.binding = (f"{_RELIABILITY_LABELS[c('binding_reliability')]}: "
+                       f"{_pct(c('binding_reliability_share'))} of wall time")
+    return rel
+
+
+def _cost_binding(c: _Cfg, whole: str) -> str:
+    top = c("binding_cost")
+    return f"{top}: {_pct(c('binding_cost_share'))} of {whole}" if top else "n/a"
+
+
+def _cost_row(c: _Cfg) -> Row:
+    capex = "capex_amortized" if "capex_amortized" in c.ds else "capex"
+    cost = Row("Ops/cost", [("TCO", c.f("tco")), ("capex (amortized) / opex", f"{c.f(capex)} / {c.f('opex')}"),
                             ("cost per M tokens", fmt(c.to("cost_per_mtoken", "USD/Mtoken")
                                                       if "cost_per_mtoken" in c.ds else None, "USD"))])
-    terms_cost = {"capex": c("capex_amortized") if c("capex_amortized") is not None else c("capex"),
-                  "energy": c("opex_energy"), "maintenance": c("opex_maintenance")}
-    top = _share(terms_cost, tco)
-    if top:
-        cost.binding = f"{top[0]}: {_pct(top[1])} of TCO"
-    out.append(cost)
+    cost.binding = _cost_binding(c, "TCO")
+    return cost
+
+
+def _environment_row(c: _Cfg) -> Row:
     env = Row("Ops/environment", [("energy", c.f("energy")), ("carbon", c.f("carbon")), ("water", c.f("water"))])
-    bits = []
-    for total, parts in (("carbon", {"operational": "carbon_operational", "embodied": "carbon_embodied"}),
-                         ("water", {"on-site": "water_onsite", "off-site": "water_offsite"})):
-        top = _share({k: c(v) for k, v in parts.items()}, c(total))
-        if top:
-            bits.append(f"{top[0]} {_pct(top[1])} of {total}")
+    bits = [f"{_WATER_LABELS.get(c(f'binding_{total}'), c(f'binding_{total}'))} "
+            f"{_pct(c(f'binding_{total}_share'))} of {total}" for total in ("carbon", "water") if c(f"binding_{total}")]
     env.binding = "; ".join(bits) or "n/a"
-    out.append(env)
-    # Analysis: what the wall-clock time is spent on
-    ana = Row("Analysis", [("feasible", c.f("feasible")), ("time to train", c.f("time_to_train")),
-                           ("wall time", c.f("wall_time"))])
-    if c("feasible") is False:
+    return env
+
+
+def _analysis_row(c: _Cfg, items: list[tuple[str, str]], output: str, otherwise: str | None = None) -> Row:
+    ana = Row("Analysis", items)
+    code = c("binding_analysis")
+    if code == "infeasible":
         ana.binding = f"infeasible: {c('reason') or 'unknown reason'}"
-    elif step:
-        g = gp if gp is not None else 1.0
-        wall = {k: v / step * g for k, v in terms.items() if v is not None}
-        wall["reliability losses"] = 1 - g
-        name, share = _share(wall, 1.0) or ("", 0.0)
-        if name == "compute":
-            name = "compute (peak FLOP/s)" if bound == "compute" else "GPU kernels (HBM bandwidth)"
-        ana.binding = f"{name}: {_pct(share)} of wall time"
-    _elasticities(c, ana, "step time")
-    out.append(ana)
-    return out
+    elif otherwise is not None:
+        ana.binding = otherwise
+    elif code:
+        ana.binding = f"{_WALL_LABELS[code]}: {_pct(c('binding_analysis_share'))} of wall time"
+    _elasticities(c, ana, output)
+    return ana
+
+
+def _training_rows(c: _Cfg) -> list[Row]:
+    analysis = [("feasible", c.f("feasible")), ("time to train", c.f("time_to_train")), ("wall time", c.f("wall_time"))]
+    return [_node_row(c), _data_row(c), _algorithm_row(c), _communication_row(c), _reliability_row(c),
+            _cost_row(c), _environment_row(c), _analysis_row(c, analysis, "step time")]
 
 
 _INPUT_LABELS = {"peak_flops": "peak FLOP/s", "hbm_bandwidth": "HBM bandwidth",
@@ -310,7 +196,7 @@ _INPUT_LABELS = {"peak_flops": "peak FLOP/s", "hbm_bandwidth": "HBM bandwidth",
 
 
 def _elasticities(c: _Cfg, row: Row, output: str) -> None:
-    """Elasticities ``elasticity_<input>`` (added by ``dsx audit``) as items; the largest leads the binding."""
+    """Elasticities ``elasticity_<input>`` (added by ``dsx.audit``) as items; the largest leads the binding."""
     found = {n[len("elasticity_"):]: c(n) for n in map(str, c.ds.variables) if n.startswith("elasticity_")}
     for name, e in found.items():
         row.items.append((f"elasticity of {output} to {_INPUT_LABELS.get(name, name)}",
@@ -321,55 +207,47 @@ def _elasticities(c: _Cfg, row: Row, output: str) -> None:
         row.binding = f"{label} (elasticity {found[top[0]]:+.2f}); " + row.binding
 
 
+def _capacity_binding(c: _Cfg) -> str:
+    return {"queue_saturated": lambda: "queue saturated: arrival rate exceeds service rate",
+            "kv_cache_overflow": lambda: f"KV cache: batch {_num(c('batch'))} > max {_num(c('max_batch'))}",
+            "kv_cache": lambda: f"KV cache {_pct(c('kv_cache_fill'))} full",
+            "kv_cache_does_not_fit": lambda: "KV cache does not fit"}.get(c("binding_capacity"), lambda: "n/a")()
+
+
 def _serving_rows(c: _Cfg) -> list[Row]:
-    out = []
-    ttft, tpot, n_out = c("ttft"), c("tpot"), c("output_len")
     lat = Row("Latency", [("TTFT", c.f("ttft")), ("TPOT", c.f("tpot")), ("end-to-end", c.f("e2e_latency"))])
-    if ttft is not None and tpot is not None and n_out:
-        top = _share({"prefill (TTFT)": ttft, "decode (TPOT × output tokens)": tpot * n_out})
-        if top:
-            lat.binding = f"{top[0]}: {_pct(top[1])} of end-to-end latency"
-    out.append(lat)
+    if c("binding_latency"):
+        lat.binding = (f"{_LATENCY_LABELS[c('binding_latency')]}: {_pct(c('binding_latency_share'))} "
+                       "of end-to-end latency")
     thr = Row("Throughput", [("tokens/s per replica", c.f("tokens_per_s")),
                              ("tokens/s per GPU", c.f("tokens_per_s_per_gpu")),
                              ("prefill / decode bound", f"{fmt(c('prefill_bound'))} / {fmt(c('decode_bound'))}")])
-    if c("decode_bound") is not None:
-        thr.binding = f"decode is {c('decode_bound')}-bound"
-    out.append(thr)
-    batch, mb = c("batch"), c("max_batch")
+    if c("binding_throughput"):
+        thr.binding = f"decode is {c('binding_throughput')}-bound"
     cap = Row("Capacity", [("batch", c.f("batch")), ("max batch (KV cache)", c.f("max_batch")),
                            ("KV cache per token", c.f("kv_bytes_per_token")), ("utilization", c.f("utilization"))])
-    if batch is not None and mb is not None:
-        cap.binding = (f"KV cache: batch {_num(batch)} > max {_num(mb)}" if batch > mb
-                       else f"KV cache {_pct(batch / mb)} full" if mb else "KV cache does not fit")
-    if c("saturated"):
-        cap.binding = "queue saturated: arrival rate exceeds service rate"
-    out.append(cap)
+    cap.binding = _capacity_binding(c)
     per_m = {"cost": ("cost_per_mtoken", "USD"), "energy": ("energy_per_token", "J"),
              "carbon": ("carbon_per_mtoken", "gCO2e")}
     ops = Row("Ops", [(f"{k} per M tokens", fmt(c.to(n, f"{u}/Mtoken") if n in c.ds else None, u))
                       for k, (n, u) in per_m.items()])
-    top = _share({"capex": c("capex_amortized"), "energy": c("opex_energy"), "maintenance": c("opex_maintenance")},
-                 c("tco"))
-    if top:
-        ops.binding = f"{top[0]}: {_pct(top[1])} of cost"
-    out.append(ops)
-    ana = Row("Analysis", [("feasible", c.f("feasible"))])
-    ana.binding = (f"infeasible: {c('reason') or 'unknown reason'}" if c("feasible") is False
-                   else lat.binding)
-    _elasticities(c, ana, "end-to-end latency")
-    out.append(ana)
-    return out
+    ops.binding = _cost_binding(c, "cost")
+    ana = _analysis_row(c, [("feasible", c.f("feasible"))], "end-to-end latency", otherwise=lat.binding)
+    return [lat, thr, cap, ops, ana]
 
 
-def _workload(ds: xr.Dataset) -> str:
-    return "serving" if "ttft" in ds.variables or "tpot" in ds.variables else "training"
+def _diagnosed(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the audit's diagnosis (``binding_*``), added by :func:`dsx.audit.diagnose` if missing."""
+    from .audit import diagnose
+
+    return ds if "binding_analysis" in ds.variables else diagnose(ds)
 
 
 def rows(ds: xr.Dataset) -> list[Row]:
     """The audit rows of a one-configuration result (training or serving, detected)."""
-    c = _Cfg(ds)
-    return _serving_rows(c) if _workload(ds) == "serving" else _training_rows(c)
+    c = _Cfg(_diagnosed(ds))
+    return _serving_rows(c) if workload_of(ds) == "serving" else _training_rows(c)
+
 
 
 # -- configurations -------------------------------------------------------------------------
@@ -393,7 +271,7 @@ def _configs(ds: xr.Dataset) -> list[tuple[str, xr.Dataset]]:
 def _title(ds: xr.Dataset) -> str:
     c = _Cfg(ds)
     g = lambda n: c(n) if c(n) is not None else "?"  # noqa: E731
-    if _workload(ds) == "serving":
+    if workload_of(ds) == "serving":
         return (f"serving audit: {g('model')} on {fmt(c('gpus'))} × {g('hardware')} "
                 f"(tp {fmt(c('tp'))}), {fmt(c('input_len'))} in / {fmt(c('output_len'))} out, {g('precision')}")
     return (f"training audit: {g('model')} on {fmt(c('gpus'))} × {g('hardware')} (tp {fmt(c('tp'))}, "
@@ -401,22 +279,9 @@ def _title(ds: xr.Dataset) -> str:
             f"per step, {g('precision')}, region {g('region')}")
 
 
-def _grid(header: list[str], body: list[list[str]], wrap: int | None = None) -> str:
-    """Aligned columns; with ``wrap``, cells of the value columns are wrapped to that width."""
-    if wrap:
-        lines = []
-        for row in body:
-            cells = [textwrap.wrap(c, wrap) or [""] if i >= 2 else [c] for i, c in enumerate(row)]
-            lines += [[c[k] if k < len(c) else "" for c in cells] for k in range(max(map(len, cells)))]
-        body = lines
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    line = lambda r: "  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(header), "  ".join("─" * w for w in widths), *map(line, body)])
-
-
 def _table(ds: xr.Dataset) -> tuple[list[str], list[list[str]], str]:
     """(header, body, title) of the report; one value column per configuration."""
-    configs = _configs(ds)
+    configs = _configs(_diagnosed(ds))
     if len(configs) == 1:
         body = []
         for r in rows(configs[0][1]):
@@ -430,7 +295,7 @@ def _table(ds: xr.Dataset) -> tuple[list[str], list[list[str]], str]:
             body.append([r.domain if i == 0 else "", label, *[p[j].items[i][1] for p in per]])
         body.append(["", "binding constraint", *[p[j].binding for p in per]])
     dims = " × ".join(d for d in ds.dims if ds.sizes[d] > 1)
-    title = (f"{_workload(ds)} comparison of {len(configs)} configurations over {dims} (one column each); "
+    title = (f"{workload_of(ds)} comparison of {len(configs)} configurations over {dims} (one column each); "
              f"first: {_title(configs[0][1]).split(': ', 1)[1]}")
     return ["Domain", "Metric", *[label for label, _ in configs]], body, title
 
@@ -438,7 +303,29 @@ def _table(ds: xr.Dataset) -> tuple[list[str], list[list[str]], str]:
 def text(ds: xr.Dataset) -> str:
     """The audit as an aligned text table (a comparison when ``ds`` has several configurations)."""
     header, body, title = _table(ds)
-    return f"{title}\n\n{_grid(header, body, wrap=40 if len(header) > 3 and header[2] != 'Value' else None)}\n"
+    table = f"{title}\n\n{_grid(header, body, wrap=40 if len(header) > 3 and header[2] != 'Value' else None)}\n"
+    return uncertainty(ds) + table
+
+
+def uncertainty(ds: xr.Dataset) -> str:
+    """The key figures drawn by ``dsx.audit(draws=N)``: median and interval (``<name>_low``/``_high``);
+    ``""`` for an audit without draws. A comparison shows its first configuration."""
+    from .audit import UNCERTAINTY_LEVEL
+    from .uncertainty import KEY_FIGURES
+
+    if not ds.attrs.get("draws"):
+        return ""
+    first = ds.isel({d: 0 for d in ds.dims})
+    body = []
+    for name in KEY_FIGURES[workload_of(ds)]:
+        if f"{name}_low" not in first.variables:
+            continue
+        units = first[name].attrs.get("units", "")
+        low, mid, high = (fmt(float(first[n]), units, name) for n in (f"{name}_low", name, f"{name}_high"))
+        body.append([name, mid, f"{low} – {high}"])
+    level = f"{UNCERTAINTY_LEVEL:.0%}"
+    return (f"Uncertainty: {ds.attrs['draws']} draws of the uncertain inputs (dsx/catalog/data/uncertainty.csv); "
+            f"median and {level} interval\n\n{_grid(['Figure', 'Median', f'{level} interval'], body)}\n\n")
 
 
 def html(ds: xr.Dataset) -> str:
@@ -503,3 +390,15 @@ def as_json(ds: xr.Dataset) -> dict | list:
         names = [n for n in sub.variables if np.asarray(sub[n].values).ndim == 0]
         out.append({str(n): _json_value(sub[n]) for n in names})
     return out[0] if len(out) == 1 else out
+
+
+def json_text(ds: xr.Dataset) -> str:
+    """:func:`as_json` with one variable per line: readable, and still one JSON document."""
+    return _json_lines(as_json(ds))
+
+
+def _json_lines(data: dict | list) -> str:
+    if isinstance(data, list):
+        return "[\n" + ",\n".join(_json_lines(d) for d in data) + "\n]"
+    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in data.items())
+    return "{\n" + body + "\n}"
