@@ -166,10 +166,6 @@ def _slices(length: int, piece: int) -> list[slice]:
     return [slice(i, min(i + piece, length)) for i in range(0, length, piece)]
 
 
-def _evaluate_piece(run: Callable[[Space], xr.Dataset], space: Space) -> xr.Dataset:
-    return run(space)
-
-
 def _block(ds: xr.Dataset, name: str, dims: tuple, dtype: np.dtype) -> np.ndarray:
     """One variable of an evaluated piece, in the template's dimension order and dtype."""
     var = ds[name]
@@ -218,7 +214,7 @@ def evaluate_lazy(run: Callable[[Space], xr.Dataset], space: Space, chunks: Any 
     graph: dict = {}
     for idx in itertools.product(*(range(len(cuts[a])) for a in split)):
         sub = space.replace(**{a: axes[a][cuts[a][i]] for a, i in zip(split, idx)}) if split else space
-        graph[(pieces, *idx)] = (_evaluate_piece, run, sub)
+        graph[(pieces, *idx)] = (run, sub)  # a task: the eager evaluation of the sub-space
 
     coords = {a: xr.DataArray(np.asarray(v), dims=a, attrs=template[a].attrs) for a, v in axes.items()}
     out = xr.Dataset(coords=coords)

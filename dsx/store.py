@@ -24,11 +24,10 @@ import xarray as xr
 
 from .errors import DsxInputError
 from .lazy import Pieces, normalized, pieces_of
+from .outdir import PARTIAL_MARK
 
-__all__ = ["write_store", "MARK"]
+__all__ = ["write_store"]
 
-#: The file that marks a ``.partial`` folder as dsx's own (and says what it holds).
-MARK = ".dsx-partial"
 _DONE = ".dsx-done"
 
 
@@ -100,7 +99,7 @@ def write_store(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
     if path.exists():
         raise DsxInputError(f"store: {str(path)!r} exists; remove it or name another path")
     stamp = _fingerprint(ds, plan)
-    mark = partial / MARK
+    mark = partial / PARTIAL_MARK  # the mark outdir uses: one name for "dsx's own partial"
     if partial.exists():
         if not mark.is_file():
             raise DsxInputError(f"store: {str(partial)!r} exists and is not an unfinished dsx store; "

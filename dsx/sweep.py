@@ -98,9 +98,9 @@ def unread(workload: str, names: Any) -> list[str]:
     for step in stacks.TRAINING if workload == "training" else stacks.SERVING:
         params = list(inspect.signature(step).parameters)
         if params == ["ds"]:  # a plain Dataset -> Dataset step: it says what it reads, or it is unknown
-            if getattr(step, "reads", None) is None:
+            if getattr(step, "uses", None) is None:
                 return []
-            read |= set(step.reads)
+            read |= set(step.uses)
             continue
         read |= set(params)
     return [k for k in names if k not in read and k not in KEYS and k not in _SPACE_DERIVES]

@@ -109,7 +109,7 @@ def _front_piece(piece: xr.Dataset, index: list, dims: dict, kwargs: dict, split
     rows = {d: xr.DataArray(ix, dims="row") for d, ix in zip(mask.dims, hit)}
     mins = [n for n in mask.attrs.get("minimize", "").split(",") if n]
     maxs = [n for n in mask.attrs.get("maximize", "").split(",") if n]
-    n_hit = int(np.asarray(mask.values, bool).sum())
+    n_hit = len(hit[0]) if hit else 1
 
     def picked(name: str) -> np.ndarray:
         var = piece[name]

@@ -164,9 +164,7 @@ def mask_infeasible(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign(new)
 
 
-# the two steps read results only, never a user input (dsx.sweep.unread relies on it), and only
-# the variables they name (dsx.stacks.evaluate hands them just those)
-finite_outcomes.reads = ()
-mask_infeasible.reads = ()
+# the variables the two steps read and write, results only (dsx.stacks.evaluate hands them just
+# those; dsx.sweep.unread finds no user input among them)
 finite_outcomes.uses = ("feasible", "reason", *CORE)
 mask_infeasible.uses = ("feasible", *OUTCOMES)

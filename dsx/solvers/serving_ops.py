@@ -316,7 +316,6 @@ def best_batch(ds: xr.Dataset, ttft_slo=None, tpot_slo=None, e2e_slo=None, *,
                          meets_slo=meets)
 
 
-# the inputs this plain Dataset step reads (dsx.sweep.unread relies on it), and every variable it
-# needs (dsx.stacks.evaluate hands it just those)
-deployment.reads = ("gpus", "replicas")
+# every variable this plain Dataset step reads or writes: dsx.stacks.evaluate hands it just those,
+# and dsx.sweep.unread counts the inputs among them as read
 deployment.uses = ("gpus", "replicas", "gpus_per_replica")
