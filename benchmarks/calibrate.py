@@ -25,6 +25,7 @@ import xarray as xr
 import dsx
 from dsx import validation
 from dsx.calibration import DEFAULT_FACTORS, bounds
+from dsx.uncertainty import interval
 from dsx.uncertainty.spreads import FACTORS as SPREAD_FACTORS, factor_spreads, update_registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,8 +73,8 @@ def intervals(df: pd.DataFrame, workload: str, center: dict, sigma: dict, seed: 
         values = center[n] * np.exp(sigma.get(n, 0.0) * rng.standard_normal(DRAWS))
         drawn[n] = xr.DataArray(np.clip(values, max(lo, 1e-6), hi), dims="draw")
     pred = _evaluate(df, workload, {**center, **drawn})
-    q = pred.quantile([(1 - LEVEL) / 2, (1 + LEVEL) / 2], dim="draw").transpose("quantile", "run").values
-    return q[0], q[1]
+    band = interval(pred, LEVEL)  # the same central interval ds.dsx.interval gives a user
+    return band.low.transpose("run").values, band.high.transpose("run").values
 
 
 def refit(workload: str) -> tuple[pd.DataFrame, pd.DataFrame]:
