@@ -50,7 +50,7 @@ def _bib_keys() -> set[str]:
 
 
 def _sources():
-    for path in sorted((ROOT / "dsx").rglob("*.py")):
+    for path in [*sorted((ROOT / "dsx").rglob("*.py")), ROOT / "dsx" / "variables.toml"]:  # + the registry
         yield path.relative_to(ROOT), path.read_text()
 
 

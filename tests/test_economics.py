@@ -211,4 +211,4 @@ def test_cloud_alternative_uses_listed_price_or_the_swept_one():
 def test_unknown_cloud_is_an_input_error():
     with pytest.raises(dsx.DsxInputError, match="cloud: 'ibm' is not allowed"):
         dsx.Space(model="llama-3.1-8b", hardware="H100", cloud="ibm")
-    assert float(rental_price.kernel("A40", "vast", "on-demand")["listed_cloud_price"]) == 0.12
+    assert float(rental_price.kernel(hardware="A40", cloud="vast", cloud_tier="on-demand")["listed_cloud_price"]) == 0.12

@@ -207,12 +207,12 @@ def test_invariants_random_configurations(model, hardware, tp, pp, zero, nodes, 
 def test_mfu_against_the_16bit_peak_and_fp8_beside_it():
     """Chowdhery et al. 2022 App. B: MFU against the dense 16-bit peak; an FP8 run's MFU against its
     FP8 peak (2x) is reported beside it. Same step, same model FLOPs: bf16 989 vs fp8 1979 TFLOP/s."""
-    bf16 = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 989e12, 2.0, 1024)
-    fp8 = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 1979e12, 1.0, 1024)
+    bf16 = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 989e12, activation_bytes=2.0, gpus=1024)
+    fp8 = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 1979e12, activation_bytes=1.0, gpus=1024)
     assert float(fp8["mfu"]) == pytest.approx(1.2e18 / (2.0 * 1024 * 989.5e12))
     assert float(fp8["mfu_compute_peak"]) == pytest.approx(float(fp8["mfu"]) / 2)
     assert float(bf16["mfu"]) == float(bf16["mfu_compute_peak"])
-    asked = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 1979e12, 1.0, 1024, mfu_peak="compute")
+    asked = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 1979e12, activation_bytes=1.0, gpus=1024, mfu_peak="compute")
     assert float(asked["mfu"]) == float(fp8["mfu_compute_peak"])
 
 

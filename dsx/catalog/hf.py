@@ -202,7 +202,7 @@ def count_params(columns: dict[str, Any]) -> tuple[float, float]:
     keys = ("arch layers hidden heads kv_heads head_dim ffn gated vocab tied_embeddings learned_positions bias "
             "norm max_context experts experts_per_token shared_experts expert_ffn dense_layers attention "
             "q_lora_rank kv_lora_rank rope_dim nope_dim v_head_dim").split()
-    out = model_shape.kernel(*(columns[k] for k in keys))
+    out = model_shape.kernel(**{k: columns[k] for k in keys})
     return float(out["params"]), float(out["active_params"])
 
 

@@ -2,122 +2,99 @@
 
 A solver is a plain function whose parameter names are Dataset variable names. Decorated
 with :func:`solver`, it becomes ``Dataset -> Dataset``: the wrapper pulls each parameter
-from the Dataset (or its :class:`Input` default), calls the kernel, and assigns the
+from the Dataset (or the input's registry default), calls the kernel, and assigns the
 returned variables with ``attrs["units"]`` and ``attrs["long_name"]``. The undecorated
 kernel stays available as ``fn.kernel`` and works on floats, numpy arrays or DataArrays
 alike, which is what the scalar reference tests call.
 
-Parameters whose default is an :class:`Input` are user inputs: they are registered in
-:data:`INPUTS` (name, canonical unit, default, meaning), which :class:`dsx.Space`, the CLI
-and the documentation read. A parameter with no default must come from upstream; if it
-is missing the error names the variable, the solver that needs it and the one that
-provides it.
+Every name is declared once in ``dsx/variables.toml`` (loaded by :mod:`dsx.variables`):
+a parameter the registry declares an input is a user input (its unit, default and meaning
+are in :data:`INPUTS`, which :class:`dsx.Space`, the CLI and the documentation read); any
+other parameter without a default must come from upstream, and if it is missing the error
+names the variable, the solver that needs it and the one that provides it. The returned
+names take their units and long names from :data:`OUTPUTS`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
-from dataclasses import dataclass
+import math
 from typing import Any, Callable
 
 import numpy as np
 import xarray as xr
 
 from ..errors import DsxInputError, MissingVariableError
+from ..variables import CALIBRATED, INPUTS, OUTPUTS, Input
 
-__all__ = ["Input", "solver", "Namespace", "INPUTS", "CALIBRATED", "PROVIDERS", "where", "first_reason"]
-
-
-@dataclass(frozen=True)
-class Input:
-    """A documented, sweepable user input.
-
-    Parameters
-    ----------
-    default : Any
-        Value used when the space does not set it (a bare number is in ``unit``).
-    unit : str or None
-        Canonical unit of the magnitude inside kernels; ``""`` dimensionless, ``None`` for a
-        categorical (string) input.
-    doc : str
-        Meaning, and where its default comes from.
-    integer : bool
-        A count (kept as int64, must be >= 1 unless ``minimum`` says otherwise).
-    choices : tuple, optional
-        Allowed values of a categorical input.
-    minimum : float, optional
-        Smallest allowed value (inclusive unless ``exclusive_minimum``).
-    maximum : float, optional
-        Largest allowed value (inclusive unless ``exclusive_maximum``).
-    exclusive_minimum, exclusive_maximum : bool
-        The bound itself is not allowed (efficiencies in (0, 1], quantiles in (0, 1)).
-    calibrated : bool
-        A calibration factor (efficiency, overlap, latency) that ``dsx.calibrate`` may fit to
-        measurements; names in :data:`CALIBRATED` are marked when they register.
-    """
-
-    default: Any
-    unit: str | None
-    doc: str
-    integer: bool = False
-    choices: tuple | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: bool = False
-    exclusive_maximum: bool = False
-    calibrated: bool = False
+__all__ = ["Input", "solver", "Namespace", "INPUTS", "OUTPUTS", "CALIBRATED", "PROVIDERS", "where", "first_reason"]
 
 
-#: Every user input any solver declares: name -> Input.
-INPUTS: dict[str, Input] = {}
 #: Which solver provides each output variable: name -> solver name.
 PROVIDERS: dict[str, str] = {}
-#: Units and long names of every output variable: name -> (units, long_name).
-OUTPUTS: dict[str, tuple[str, str]] = {}
 
 
-#: Inputs that are calibration factors (fitted by ``dsx.calibrate``, refitted by
-#: ``benchmarks/calibrate.py``): efficiencies, overlaps and latencies of the solvers.
-CALIBRATED = frozenset({
-    "kernel_efficiency", "attention_efficiency", "memory_exposure", "hbm_efficiency", "link_efficiency",
-    "collective_latency", "tp_overlap", "cp_overlap", "dp_overlap", "ep_overlap",
-    "engine_compute_efficiency", "engine_memory_efficiency", "step_overhead", "allreduce_latency",
-})
+def _parameters(kernel: Callable, sig: inspect.Signature) -> list[inspect.Parameter]:
+    """The kernel's parameters, each input given its registry entry as default.
+
+    A parameter with no default is an input when ``variables.toml`` declares it one (it
+    gets that entry), else a variable that must come upstream. A legacy ``name=Input(...)``
+    default must agree with the registry's entry, which it then stands for.
+    """
+    params = []
+    for p in sig.parameters.values():
+        spec = INPUTS.get(p.name)
+        if isinstance(p.default, Input):
+            if spec is None or spec.unit != p.default.unit or not _same(spec.default, p.default.default):
+                raise RuntimeError(f"solver {kernel.__name__!r}: input {p.name!r} is declared in its signature "
+                                   f"({p.default.unit!r}, default {p.default.default!r}) differently from "
+                                   "dsx/variables.toml: declare it there only and name it plainly in the signature")
+            p = p.replace(default=spec)
+        elif p.default is inspect.Parameter.empty and spec is not None and p.kind != p.VAR_KEYWORD:
+            p = p.replace(default=spec)
+        params.append(p)
+    return params
 
 
-def _register_input(name: str, spec: Input, owner: str) -> None:
-    if name in CALIBRATED and not spec.calibrated:
-        spec = dataclasses.replace(spec, calibrated=True)
-    old = INPUTS.get(name)
-    same_default = old is not None and (old.default == spec.default or old.default != old.default
-                                        and spec.default != spec.default)  # NaN ("not set") equals NaN
-    if old is not None and (old.unit != spec.unit or not same_default):
-        raise RuntimeError(
-            f"input {name!r} declared twice with different unit/default: {old} vs {spec} (in {owner})"
-        )
-    INPUTS[name] = spec
+def _same(a: Any, b: Any) -> bool:
+    """Equal defaults (NaN, "not set", equals NaN)."""
+    return a == b or isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
 
 
-def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
-    """Turn a kernel ``f(var_a, var_b, ..., option=Input(...)) -> dict`` into a solver.
+def _declared_outputs(kernel: Callable, outputs: Any) -> dict[str, tuple[str, str]]:
+    """``{name: (units, long_name)}`` of the kernel's returned variables, from the registry."""
+    meta = {}
+    for name in outputs:
+        if name not in OUTPUTS:
+            raise RuntimeError(f"solver {kernel.__name__!r} returns {name!r}, which dsx/variables.toml does not "
+                               "declare as an output: add a [name] table there (kind, unit, long_name)")
+        if isinstance(outputs, dict) and outputs[name][0] != OUTPUTS[name][0]:
+            raise RuntimeError(f"solver {kernel.__name__!r}: output {name!r} in {outputs[name][0]!r}, but "
+                               f"dsx/variables.toml declares {OUTPUTS[name][0]!r}: one unit per name")
+        meta[name] = OUTPUTS[name]
+    return meta
+
+
+def solver(outputs: Any) -> Callable:
+    """Turn a kernel ``f(var_a, var_b, ..., option) -> dict`` into a solver.
 
     Parameters
     ----------
-    outputs : dict
-        ``{name: (units, long_name)}`` of every variable the kernel returns.
+    outputs : sequence of str
+        Names of the variables the kernel returns; their units and long names come from
+        ``dsx/variables.toml``. (A ``{name: (units, long_name)}`` dict is accepted when its
+        units agree with the registry.)
     """
+
+    names = outputs
 
     def wrap(kernel: Callable) -> Callable:
         sig = inspect.signature(kernel)
-        params = list(sig.parameters.values())
-        for p in params:
-            if isinstance(p.default, Input):
-                _register_input(p.name, p.default, kernel.__name__)
-        for name, meta in outputs.items():
+        params = _parameters(kernel, sig)
+        outputs = _declared_outputs(kernel, names)
+        for name in outputs:
             PROVIDERS.setdefault(name, kernel.__name__)
-            OUTPUTS[name] = meta
 
         def compute(ds: Any) -> dict[str, Any]:
             # ``ds``: a Dataset or a Namespace (anything with .variables, .dims and .sizes)
@@ -178,7 +155,7 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
 
         @functools.wraps(kernel)
         def plain(*args: Any, **kw: Any) -> Any:
-            # the raw formula, with every Input parameter defaulting to its documented default
+            # the raw formula, with every input parameter defaulting to its registry default
             bound = sig.bind_partial(*args, **kw)
             for p in params:
                 if p.name not in bound.arguments and isinstance(p.default, Input):

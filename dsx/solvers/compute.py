@@ -18,51 +18,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, where
-from .layout import EP, PP, TP
+from .base import solver, where
 
 __all__ = ["inference_compute", "stage_params", "stored_activation_bytes",
-           "attention_peak_fraction", "MATMUL_EFFICIENCY", "HBM_EFFICIENCY", "GRADIENT_BYTES",
-           "FLASH_ATTENTION", "DROPOUT", "TRAINING_ATTENTION_BYTES"]
+           "attention_peak_fraction", "TRAINING_ATTENTION_BYTES"]
 
-MATMUL_EFFICIENCY = Input(
-    0.8, "",
-    "Achieved fraction of dense peak FLOP/s for matmul-class work (GEMMs, attention, logits): the "
-    "kernel ceiling. Per device from the hardware catalog's matmul_efficiency column (maximum "
-    "achievable matmul FLOPS, BF16, stas00/ml-engineering MAMF table: A100 0.87, H100/H200 0.80, "
-    "B200 0.78, GB200 0.73, MI300X 0.51, Gaudi 2 0.97); this default 0.8 (H100 SXM BF16 794.5/989) "
-    "is the fallback for devices without a measurement. Whole-model MFU is lower; end-to-end "
-    "calibration lives in the training and serving solvers", minimum=0.0, exclusive_minimum=True, maximum=1.0)
-HBM_EFFICIENCY = Input(
-    0.85, "",
-    "Achieved fraction of HBM bandwidth for streaming reads/writes. Default 0.85, middle of the "
-    "0.8-0.9 working range; unverified (no primary measurement in the reference set)", minimum=0.0, exclusive_minimum=True, maximum=1.0)
-GRADIENT_BYTES = Input(
-    4.0, "B",
-    "Bytes per gradient element kept for accumulation and the optimizer. Default 4: Megatron-LM "
-    "accumulates gradients in fp32 main_grad (distrib_optimizer.md: 16-bit params + fp32 grads); "
-    "2 reproduces the ZeRO paper's 16-bit gradients", minimum=0.0)
-FLASH_ATTENTION = Input(
-    True, "",
-    "Fused attention (FlashAttention): no score matrix in HBM; its backward recomputes QK^T "
-    "(Dao et al. 2022 §3.1)")
-DROPOUT = Input(
-    False, "",
-    "Dropout layers with 1-byte masks (GPT-3/Megatron era); modern LLMs (Llama) train without")
-CAUSAL_ATTENTION = Input(
-    False, "",
-    "Charge attention hardware FLOPs for the causal half only (what masked flash kernels execute; "
-    "Megatron-LM training.py convention). Default False: the full square, as PaLM and Korthikanti "
-    "count it; at matmul efficiency this stands in for attention kernels' lower efficiency")
 
 #: Operand width of the training attention core (B): Transformer Engine's DotProductAttention
 #: (fused/flash) runs BF16 even in FP8 recipes, so FP8 training keeps attention at the 16-bit rate.
 TRAINING_ATTENTION_BYTES = 2.0
-
-BATCH = Input(1, "", "Concurrent sequences in a serving batch (decode) / prompts prefilled together",
-              integer=True)
-INPUT_LEN = Input(2048, "token", "Prompt tokens per request", integer=True)
-OUTPUT_LEN = Input(256, "token", "Generated tokens per request", integer=True)
 
 
 def stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep):
@@ -224,28 +188,15 @@ def kv_share(kv_heads, attention, tp):
     return where(attention == "mla", 1.0, np.fmax(1.0, np.floor(akv / tp)) / akv)
 
 
-@solver({
-    "prefill_flops": ("flop", "prefill FLOPs per GPU of one stage (batch prompts of input_len)"),
-    "prefill_hbm_bytes": ("B", "prefill HBM bytes per GPU of one stage"),
-    "decode_flops": ("flop", "FLOPs of one decode step per GPU of one stage"),
-    "decode_hbm_bytes": ("B", "HBM bytes of one decode step per GPU of one stage"),
-    "prefill_compute_time": ("s", "prefill compute time through all stages"),
-    "prefill_memory_time": ("s", "prefill HBM time through all stages"),
-    "prefill_time": ("s", "prefill time (roofline, no communication), through all pp stages"),
-    "decode_compute_time": ("s", "decode-step compute time through all stages (attention at its own rate)"),
-    "decode_step_time": ("s", "one decode step (roofline, no communication), through all pp stages"),
-    "prefill_bound": ("", "roofline bound of the prefill"),
-    "decode_bound": ("", "roofline bound of a decode step"),
-})
+@solver(("prefill_flops", "prefill_hbm_bytes", "decode_flops", "decode_hbm_bytes", "prefill_compute_time",
+         "prefill_memory_time", "prefill_time", "decode_compute_time", "decode_step_time", "prefill_bound",
+         "decode_bound"))
 def inference_compute(arch, params, embedding_params, matmul_params, head_params, expert_params,
-                      kv_elements_per_token, attention_flops_per_token_ctx,
-                      activation_elements_per_token, replicated_activation_elements_per_token,
-                      experts, experts_per_token, kv_heads, attention, tied_embeddings,
-                      weight_bytes, kv_bytes, activation_bytes, peak_flops, hbm_bandwidth,
-                      tp=TP, pp=PP, ep=EP,
-                      batch=BATCH, input_len=INPUT_LEN, output_len=OUTPUT_LEN,
-                      matmul_efficiency=MATMUL_EFFICIENCY, hbm_efficiency=HBM_EFFICIENCY,
-                      weight_stream_efficiency=1.0):
+                      kv_elements_per_token, attention_flops_per_token_ctx, activation_elements_per_token,
+                      replicated_activation_elements_per_token, experts, experts_per_token, kv_heads,
+                      attention, tied_embeddings, weight_bytes, kv_bytes, activation_bytes, peak_flops,
+                      hbm_bandwidth, tp, pp, ep, batch, input_len, output_len, matmul_efficiency,
+                      hbm_efficiency, weight_stream_efficiency=1.0):
     """Prefill and decode-step FLOPs, bytes and roofline times per GPU for serving.
 
     Parameters

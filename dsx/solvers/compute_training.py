@@ -19,44 +19,24 @@ from __future__ import annotations
 import numpy as np
 
 from .base import solver, where
-from .compute import (CAUSAL_ATTENTION, DROPOUT, FLASH_ATTENTION, GRADIENT_BYTES, HBM_EFFICIENCY, MATMUL_EFFICIENCY,
-                      TRAINING_ATTENTION_BYTES, _touched, attention_peak_fraction, stage_params,
+from .compute import (TRAINING_ATTENTION_BYTES, _touched, attention_peak_fraction, stage_params,
                       stored_activation_bytes)
-from .layout import CP, EP, MICRO_BATCH, PP, RECOMPUTE, SEQ_LEN, SEQUENCE_PARALLEL, TP
 
 __all__ = ["training_compute"]
 
 
-@solver({
-    "model_flops_step": ("flop", "model FLOPs per step, whole job (PaLM definition, no recompute)"),
-    "hardware_flops_step": ("flop", "matmul-class FLOPs executed per step, whole job (incl. recompute)"),
-    "mb_flops": ("flop", "FLOPs of one micro-batch on one GPU of the most-loaded stage (fwd+bwd+recompute)"),
-    "mb_flops_matmul": ("flop", "micro-batch FLOPs: linear layers"),
-    "mb_flops_attention": ("flop", "micro-batch FLOPs: attention scores and PV"),
-    "mb_flops_elementwise": ("flop", "micro-batch FLOPs: norms, activations, residuals"),
-    "mb_flops_logits": ("flop", "micro-batch FLOPs: output projection (last stage)"),
-    "mb_hbm_bytes": ("B", "HBM bytes moved by one micro-batch on one GPU of the most-loaded stage"),
-    "stage_layers": ("", "transformer layers on the pipeline stage that sets the pace (the last stage "
-                     "with its head, or a stage with more layers)"),
-    "mb_compute_time": ("s", "micro-batch compute time (matmul-class FLOPs at matmul_efficiency)"),
-    "mb_memory_time": ("s", "micro-batch HBM time at hbm_efficiency"),
-    "mb_nongemm_memory_time": ("s", "micro-batch HBM time of the memory-bound kernels between the GEMMs "
-                               "(activations, logits), at hbm_efficiency"),
-    "mb_time": ("s", "micro-batch time on one GPU, roofline max(compute, memory)"),
-    "arithmetic_intensity": ("flop/B", "micro-batch FLOPs per HBM byte"),
-    "ridge_intensity": ("flop/B", "derated ridge point (η_c F)/(η_m W)"),
-    "bound": ("", "roofline bound of the micro-batch: compute or memory"),
-})
+@solver(("model_flops_step", "hardware_flops_step", "mb_flops", "mb_flops_matmul", "mb_flops_attention",
+         "mb_flops_elementwise", "mb_flops_logits", "mb_hbm_bytes", "stage_layers", "mb_compute_time",
+         "mb_memory_time", "mb_nongemm_memory_time", "mb_time", "arithmetic_intensity", "ridge_intensity",
+         "bound"))
 def training_compute(params, embedding_params, matmul_params, head_params, expert_params,
                      attention_flops_per_token_ctx, elementwise_flops_per_token,
                      activation_elements_per_token, replicated_activation_elements_per_token,
                      attention_heads_total, vocab, experts, experts_per_token, tied_embeddings,
-                     tokens_per_sample, tokens_per_step, weight_bytes, activation_bytes,
-                     peak_flops, hbm_bandwidth, layers=None, layers_per_stage=None, last_stage_layers=None, tp=TP, pp=PP, cp=CP, ep=EP, micro_batch=MICRO_BATCH,
-                     seq_len=SEQ_LEN, recompute=RECOMPUTE, sequence_parallel=SEQUENCE_PARALLEL,
-                     matmul_efficiency=MATMUL_EFFICIENCY, hbm_efficiency=HBM_EFFICIENCY,
-                     gradient_bytes=GRADIENT_BYTES, flash_attention=FLASH_ATTENTION,
-                     dropout=DROPOUT, causal_attention=CAUSAL_ATTENTION):
+                     tokens_per_sample, tokens_per_step, weight_bytes, activation_bytes, peak_flops,
+                     hbm_bandwidth, tp, pp, cp, ep, micro_batch, seq_len, recompute, sequence_parallel,
+                     matmul_efficiency, hbm_efficiency, gradient_bytes, flash_attention, dropout,
+                     causal_attention, layers=None, layers_per_stage=None, last_stage_layers=None):
     """FLOPs, HBM bytes and roofline time of one training micro-batch on one GPU.
 
     Parameters

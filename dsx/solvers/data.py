@@ -9,7 +9,7 @@ data), over the step time (physics.md §3).
 
 from __future__ import annotations
 
-from .base import Input, solver, where
+from .base import solver, where
 
 __all__ = ["data_pipeline", "token_bytes"]
 
@@ -42,19 +42,8 @@ def token_bytes(vocab):
     return where(vocab < UINT16_VOCAB_LIMIT, 2.0, 4.0)
 
 
-@solver({
-    "data_demand": ("B/s", "token bytes the whole fleet reads per second"),
-    "data_supply": ("B/s", "storage read bandwidth available to the fleet"),
-    "data_utilization": ("", "data demand over storage supply"),
-    "data_stalled": ("", "demand exceeds supply (the input pipeline would stall training)"),
-})
-def data_pipeline(vocab, tokens_per_step, step_time,
-                  storage_bandwidth=Input(
-                      7e9, "B/s",
-                      "Storage read bandwidth available to the whole job (fleet-wide). Default 7 GB/s: "
-                      "one PCIe NVMe SSD's sequential read (mlsysim 0.1.1's H100 node storage figure), "
-                      "a deliberately low bound; parallel filesystems deliver far more (Llama 3's "
-                      "Tectonic: 2 TB/s sustained, arXiv:2407.21783 §3.3.1)", minimum=0.0, exclusive_minimum=True)):
+@solver(("data_demand", "data_supply", "data_utilization", "data_stalled"))
+def data_pipeline(vocab, tokens_per_step, step_time, storage_bandwidth):
     """Input-pipeline demand of a training job against its storage bandwidth.
 
     Parameters

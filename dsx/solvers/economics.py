@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..catalog import prices
-from .base import Input, solver, where
-from .sustainability import J_PER_KWH, SECONDS_PER_YEAR
+from .base import solver, where
+from .sustainability import J_PER_KWH, SECONDS_PER_YEAR  # noqa: F401  (the doctests use it)
 
 __all__ = ["capital", "rental_price", "operating_cost", "SECONDS_PER_HOUR"]
 
@@ -31,33 +31,9 @@ __all__ = ["capital", "rental_price", "operating_cost", "SECONDS_PER_HOUR"]
 SECONDS_PER_HOUR = 3600.0
 
 
-@solver({"capex": ("USD", "all-in purchase cost of the job's accelerators, servers and network"),
-         "capex_amortized": ("USD", "share of the capex used by this job's wall time")})
-def capital(gpus, price, wall_time,
-            server_cost_factor=Input(
-                1.64, "",
-                "Server cost over accelerator price (CPUs, memory, chassis, node NICs). Default: Epoch AI's "
-                "factor for accelerators other than A100 (1.66), V100 (1.69), P100 (1.54) "
-                "(epoch-research/training-cost-trends cost_analysis_standalone.py; physics reference §10). "
-                "Set 1 if price already is a per-GPU share of a whole server (e.g. DGX price / 8)",
-                minimum=1.0),
-            interconnect_cost_share=Input(
-                0.19, "",
-                "Cluster interconnect share of the total cluster cost. Default: Epoch AI "
-                "CLUSTER_INTERCONNECT_COST_FRACTION = 0.19 (epoch-research/training-cost-trends "
-                "cost_analysis_standalone.py); Cottier et al. 2024 give 9-13 % of hardware + energy cost "
-                "(secondary)", minimum=0.0, maximum=1.0, exclusive_maximum=True),
-            amortization_period=Input(
-                5 * SECONDS_PER_YEAR, "s",
-                "Straight-line depreciation period of the hardware. Default 5 years: Epoch AI's server "
-                "lifetime for hardware from 2023 on (3 y <=2020, 4 y 2021-22; get_server_lifetime() in "
-                "epoch-research/training-cost-trends cost_analysis_standalone.py). Epoch's own training-cost "
-                "method depreciates at 0.14 OOM/year, i.e. ~3.1 years. Pass e.g. '4 year'", minimum=0.0, exclusive_minimum=True),
-            fleet_utilization=Input(
-                1.0, "",
-                "Fraction of its life the hardware does paid work; the job also pays for the idle rest. "
-                "Default 1 (idle time charged to nobody); Meta's RSC clusters ran at 0.83-0.85 (Kokolis "
-                "et al. 2024, arXiv:2410.21680, secondary)", minimum=0.0, exclusive_minimum=True, maximum=1.0)):
+@solver(("capex", "capex_amortized"))
+def capital(gpus, price, wall_time, server_cost_factor, interconnect_cost_share, amortization_period,
+            fleet_utilization):
     """All-in capex of the job's hardware and the share the job uses.
 
     ``K = gpus · price · σ_server / (1 − f_ic)``;
@@ -101,17 +77,8 @@ def capital(gpus, price, wall_time,
             "capex_amortized": capex * wall_time / (amortization_period * fleet_utilization)}
 
 
-@solver({"listed_cloud_price": ("USD/h", "listed rental price per accelerator-hour at the chosen cloud and tier")})
-def rental_price(hardware="",
-                 cloud=Input("median", None,
-                             "Cloud whose rental price the cloud alternative pays: a provider (aws, gcp, azure, "
-                             "lambda, runpod, ...) or the median, lowest or highest over the providers that list "
-                             "the accelerator (dsx/catalog/data/cloud_prices.csv, each row with its source and "
-                             "date). Default: median",
-                             choices=(*prices.AGGREGATES, *prices.clouds())),
-                 cloud_tier=Input("on-demand", None,
-                                  "Rental tier: on-demand, reserved-1y / reserved-3y (commitments), capacity-block "
-                                  "(AWS reserved blocks) or spot. Default: on-demand", choices=prices.TIERS)):
+@solver(("listed_cloud_price",))
+def rental_price(cloud, cloud_tier, hardware=""):
     """Listed rental price of the hardware per accelerator-hour.
 
     A lookup in the sourced price table (instance price / accelerators per instance); NaN
@@ -136,40 +103,16 @@ def rental_price(hardware="",
     Epoch AI, epoch-research/training-cost-trends ``data/Hardware prices.csv`` (cloud listings
     with archived sources); provider price pages as cited per row.
 
-    >>> float(rental_price.kernel("H100-SXM", "lambda", "on-demand")["listed_cloud_price"])
+    >>> float(rental_price.kernel(hardware="H100-SXM", cloud="lambda", cloud_tier="on-demand")["listed_cloud_price"])
     3.29
     """
     return {"listed_cloud_price": prices.lookup(hardware, cloud, cloud_tier)}
 
 
-@solver({"opex_energy": ("USD", "facility energy bought at the region's electricity price"),
-         "opex_maintenance": ("USD", "hardware maintenance during the job"),
-         "opex": ("USD", "operating cost: energy + maintenance"),
-         "tco": ("USD", "total cost of ownership of the job: amortised capex + opex"),
-         "gpu_hour_cost": ("USD/h", "all-in owned cost per GPU-hour"),
-         "cloud_cost": ("USD", "cost of renting the same GPU-hours in the cloud"),
-         "cloud_rate": ("USD/h", "rental price per accelerator-hour the cloud alternative pays"),
-         "cost_per_mtoken": ("USD/Mtoken", "owned cost (TCO) per million tokens"),
-         "cloud_cost_per_mtoken": ("USD/Mtoken", "rented cost per million tokens")})
-def operating_cost(energy, capex, capex_amortized, gpus, wall_time, tokens_total,
-                   electricity_price=np.nan,
-                   electricity_price_default=Input(
-                       0.0826, "USD/kWh",
-                       "Electricity price used only where the region has none (NaN). Default: US industrial "
-                       "average 2025, 0.0826 USD/kWh (EIA, as used in Epoch AI's cost model "
-                       "cost_analysis_standalone.py energy_price())", minimum=0.0, exclusive_minimum=True),
-                   maintenance_rate=Input(
-                       0.05 / SECONDS_PER_YEAR, "1/s",
-                       "Maintenance cost as a fraction of capex per unit time. Default 5 %/year, the figure "
-                       "mlsysim 0.1.1 uses; unverified (no published anchor, physics reference §10). "
-                       "Pass e.g. '0.05 / year'", minimum=0.0),
-                   cloud_price=Input(
-                       np.nan, "USD/h",
-                       "Cloud rental price per accelerator-hour; sweep it as an axis to compare offers. Default "
-                       "NaN: the hardware's listed price at `cloud` / `cloud_tier` (listed_cloud_price; e.g. "
-                       "H100 SXM on demand, 2025-03: 2.45-3.95 USD/h at smaller clouds, 10.00-12.29 at Oracle, "
-                       "Google, AWS; median 4.03)", minimum=0.0, exclusive_minimum=True),
-                   listed_cloud_price=np.nan):
+@solver(("opex_energy", "opex_maintenance", "opex", "tco", "gpu_hour_cost", "cloud_cost", "cloud_rate",
+         "cost_per_mtoken", "cloud_cost_per_mtoken"))
+def operating_cost(energy, capex, capex_amortized, gpus, wall_time, tokens_total, electricity_price_default,
+                   maintenance_rate, cloud_price, electricity_price=np.nan, listed_cloud_price=np.nan):
     """Opex, TCO, owned cost per GPU-hour, cloud cost and cost per million tokens.
 
     ``opex_energy = E[kWh] · price_region`` (``electricity_price_default`` where the region's
@@ -214,8 +157,8 @@ def operating_cost(energy, capex, capex_amortized, gpus, wall_time, tokens_total
 
     1 GWh at the fallback price, 8 GPUs for 1,000 hours:
 
-    >>> out = operating_cost.kernel(1e6 * J_PER_KWH, 1e6, 1e5, 8, 3.6e6, 1e9, float("nan"),
-    ...                             0.08, 0.0, 3.0)
+    >>> out = operating_cost.kernel(1e6 * J_PER_KWH, 1e6, 1e5, 8, 3.6e6, 1e9, electricity_price=float("nan"),
+    ...                             electricity_price_default=0.08, maintenance_rate=0.0, cloud_price=3.0)
     >>> print(f"{out['opex_energy']:.0f} {out['tco']:.0f} {out['gpu_hour_cost']:.2f} {out['cloud_cost']:.0f}")
     80000 180000 22.50 24000
     """

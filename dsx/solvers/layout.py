@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, where
+from .base import solver, where
 
 __all__ = ["layout", "LAYOUT_CHECKS"]
 
@@ -43,67 +43,18 @@ LAYOUT_CHECKS = [
     ("context_exceeds_max", "ok_context"),
 ]
 
-GPUS = Input(8, "", "Accelerators in the job (training) or in the whole serving deployment (serving: replicas = gpus / (tp·pp); give gpus or replicas)", integer=True)
-TP = Input(1, "", "Tensor-parallel degree (Megatron TP; divides the heads)", integer=True)
-PP = Input(1, "", "Pipeline-parallel degree (stages)", integer=True)
-CP = Input(1, "", "Context-parallel degree (sequence split across GPUs for attention)", integer=True)
-EP = Input(1, "", "Expert-parallel degree (MoE; carved out of dp·cp)", integer=True)
-GLOBAL_BATCH = Input(1024, "", "Sequences per optimizer step (tokens = global_batch·seq_len). Default "
-                     "1024 x 2048 tokens = 2.1 M tokens, the order of GPT-3's 3.2 M (Brown et al. 2020 "
-                     "Table 2.1)", integer=True)
-MICRO_BATCH = Input(1, "", "Sequences per micro-batch per pipeline (Megatron micro-batch-size)", integer=True)
-SEQ_LEN = Input(2048, "token", "Tokens per training sequence", integer=True)
-VIRTUAL_STAGES = Input(1, "", "Interleaved pipeline model chunks per GPU (Narayanan et al. 2021 §2.2.2); "
-                       "1 = plain 1F1B", integer=True)
-SEQUENCE_PARALLEL = Input(True, "", "Megatron sequence parallelism: norm/dropout activations sharded over "
-                          "tp (Korthikanti et al. 2022 §4.2.2)")
-FIRST_STAGE_LAYERS = Input(
-    0, "", "Transformer layers on the first pipeline stage (Megatron-LM "
-    "--decoder-first-pipeline-num-layers). 0 (default) = automatic: every middle stage holds "
-    "ceil(L/pp) layers and the first and last stages share the rest, the first taking the larger "
-    "half (126 layers on 16 stages: 7 + 14x8 + 7, as Llama 3 405B, Llama Team 2024 §3.3.2; 61 on 16: "
-    "3 + 14x4 + 2); equal stages when pp divides the layers", integer=True, minimum=0)
-LAST_STAGE_LAYERS = Input(
-    0, "", "Transformer layers on the last pipeline stage, which also computes the output head and "
-    "loss (Megatron-LM --decoder-last-pipeline-num-layers). 0 (default) = automatic, see "
-    "first_stage_layers", integer=True, minimum=0)
-ZERO = Input(1, "", "Sharding over dp·cp: 0 none, 1 optimizer states (= Megatron distributed optimizer), "
-             "2 + gradients, 3 + weights (FSDP) (Rajbhandari et al. 2020 §5)", integer=True, minimum=0)
-RECOMPUTE = Input("selective", None, "Activation recomputation: none, selective (attention core, "
-                  "Korthikanti et al. 2022 §5) or full (every layer's forward)",
-                  choices=("none", "selective", "full"))
-
 
 _whole = lambda x: x == np.floor(x)  # noqa: E731  (a count that divides exactly)
 
 
-@solver({
-    "dp": ("", "data-parallel degree gpus/(tp·pp·cp)"),
-    "micro_batches": ("", "micro-batches per pipeline per step, global_batch/(dp·micro_batch)"),
-    "layers_per_stage": ("", "transformer layers on the most-loaded pipeline stage"),
-    "first_stage_layers": ("", "transformer layers on the first pipeline stage"),
-    "last_stage_layers": ("", "transformer layers on the last pipeline stage (it also computes the head)"),
-    "tokens_per_sample": ("token", "tokens per sequence (seq_len; 1 image for a CNN)"),
-    "tokens_per_step": ("token", "tokens per optimizer step, global_batch·seq_len"),
-    "ok_gpus_enough": ("", "gpus at least tp·pp·cp"),
-    "ok_gpus_divisible": ("", "gpus divisible by tp·pp·cp"),
-    "ok_tp_within_heads": ("", "tp at most the attention heads"),
-    "ok_tp_heads": ("", "tp divides the attention heads"),
-    "ok_pp_within_layers": ("", "pp·virtual_stages at most the layers"),
-    "ok_layers_divisible": ("", "every pipeline stage holds at least one layer, and its middle stages' "
-                            "layers split into virtual_stages equal chunks"),
-    "ok_ep_within_experts": ("", "ep at most the experts (ep = 1 for dense models)"),
-    "ok_experts_divisible": ("", "ep divides the experts and dp·cp (ep = 1 for dense models)"),
-    "ok_batch_enough": ("", "global_batch at least dp·micro_batch (one micro-batch per replica)"),
-    "ok_batch_divisible": ("", "global_batch divisible by dp·micro_batch"),
-    "ok_context": ("", "seq_len within the model's max_context"),
-    "ok_precision": ("", "hardware supports the compute precision"),
-    "ok_layout": ("", "all layout checks pass"),
-})
-def layout(arch, layers, heads, experts, max_context, peak_flops, gpus=GPUS, tp=TP, pp=PP, cp=CP,
-           ep=EP, global_batch=GLOBAL_BATCH, micro_batch=MICRO_BATCH, seq_len=SEQ_LEN,
-           virtual_stages=VIRTUAL_STAGES, sequence_parallel=SEQUENCE_PARALLEL, zero=ZERO,
-           recompute=RECOMPUTE, first_stage_layers=FIRST_STAGE_LAYERS, last_stage_layers=LAST_STAGE_LAYERS):
+@solver(("dp", "micro_batches", "layers_per_stage", "first_stage_layers", "last_stage_layers",
+         "tokens_per_sample", "tokens_per_step", "ok_gpus_enough", "ok_gpus_divisible", "ok_tp_within_heads",
+         "ok_tp_heads", "ok_pp_within_layers", "ok_layers_divisible", "ok_ep_within_experts",
+         "ok_experts_divisible", "ok_batch_enough", "ok_batch_divisible", "ok_context", "ok_precision",
+         "ok_layout"))
+def layout(arch, layers, heads, experts, max_context, peak_flops, gpus, tp, pp, cp, ep, global_batch,
+           micro_batch, seq_len, virtual_stages, sequence_parallel, zero, recompute, first_stage_layers,
+           last_stage_layers):
     """Derive the data-parallel degree, micro-batches, stage size and tokens; check the layout.
 
     Parameters

@@ -20,25 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, where
-from .compute import (BATCH, DROPOUT, INPUT_LEN, OUTPUT_LEN, FLASH_ATTENTION, GRADIENT_BYTES, kv_share, stage_params,
-                      stored_activation_bytes)
-from .network import PREFETCH_DEPTH, ZERO3_RESHARD
-from .layout import (CP, EP, MICRO_BATCH, PP, RECOMPUTE, SEQ_LEN, SEQUENCE_PARALLEL, TP, VIRTUAL_STAGES,
-                     ZERO)
+from .base import solver, where
+from .compute import kv_share, stage_params, stored_activation_bytes
 
 __all__ = ["training_memory", "inference_memory", "model_state_bytes"]
-
-OPTIMIZER_BYTES = Input(
-    12.0, "B", "Optimizer state bytes per parameter: mixed-precision Adam keeps an fp32 master copy, "
-    "momentum and variance, K = 12 (Rajbhandari et al. 2020 §3.1)", minimum=0.0)
-MEMORY_RESERVE = Input(
-    2.0e9, "B", "Fixed per-GPU memory outside the model: CUDA context, NCCL buffers, allocator "
-    "workspace. Default 2 GB, middle of the 1-3 GB range (unverified)", minimum=0.0)
-MEMORY_FRAGMENTATION = Input(
-    0.05, "", "Allocator fragmentation as a fraction of the tensors' memory (PyTorch caching "
-    "allocator). Default 0.05 (unverified; Megatron's theoretical estimate adds 5 % to activations)",
-    minimum=0.0)
 
 
 def model_state_bytes(weights, weight_bytes, gradient_bytes, optimizer_bytes, zero, shard):
@@ -75,26 +60,15 @@ def model_state_bytes(weights, weight_bytes, gradient_bytes, optimizer_bytes, ze
             weights * optimizer_bytes / div(1))
 
 
-@solver({
-    "weights_memory": ("B", "model weights per GPU"),
-    "gradients_memory": ("B", "gradients per GPU"),
-    "optimizer_memory": ("B", "optimizer states per GPU"),
-    "activation_memory": ("B", "activations per GPU (most-loaded pipeline stage)"),
-    "reserve_memory": ("B", "CUDA context, communication buffers and fragmentation per GPU"),
-    "memory_per_gpu": ("B", "memory per GPU"),
-    "memory_headroom": ("B", "HBM capacity minus memory per GPU"),
-    "ok_memory": ("", "memory per GPU fits the HBM capacity"),
-})
+@solver(("weights_memory", "gradients_memory", "optimizer_memory", "activation_memory", "reserve_memory",
+         "memory_per_gpu", "memory_headroom", "ok_memory"))
 def training_memory(params, embedding_params, head_params, expert_params, tied_embeddings,
                     activation_elements_per_token, replicated_activation_elements_per_token,
                     attention_heads_total, layers, hidden, vocab, dp, micro_batches, tokens_per_sample,
-                    weight_bytes, activation_bytes, hbm_capacity,
-                    tp=TP, pp=PP, cp=CP, ep=EP, micro_batch=MICRO_BATCH, seq_len=SEQ_LEN,
-                    virtual_stages=VIRTUAL_STAGES, recompute=RECOMPUTE, sequence_parallel=SEQUENCE_PARALLEL,
-                    zero=ZERO, gradient_bytes=GRADIENT_BYTES, optimizer_bytes=OPTIMIZER_BYTES,
-                    flash_attention=FLASH_ATTENTION, dropout=DROPOUT, memory_reserve=MEMORY_RESERVE,
-                    memory_fragmentation=MEMORY_FRAGMENTATION, layers_per_stage=None,
-                    zero3_reshard=ZERO3_RESHARD, prefetch_depth=PREFETCH_DEPTH):
+                    weight_bytes, activation_bytes, hbm_capacity, tp, pp, cp, ep, micro_batch, seq_len,
+                    virtual_stages, recompute, sequence_parallel, zero, gradient_bytes, optimizer_bytes,
+                    flash_attention, dropout, memory_reserve, memory_fragmentation, zero3_reshard,
+                    prefetch_depth, layers_per_stage=None):
     """Training memory per GPU: model states (ZeRO), activations (pipeline-aware) and reserve.
 
     Parameters
@@ -229,21 +203,13 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     }
 
 
-@solver({
-    "weights_memory": ("B", "model weights per GPU"),
-    "kv_cache_memory": ("B", "KV cache per GPU for batch x (input_len + output_len) tokens"),
-    "activation_memory": ("B", "activation workspace per GPU"),
-    "reserve_memory": ("B", "CUDA context, communication buffers and fragmentation per GPU"),
-    "memory_per_gpu": ("B", "memory per GPU"),
-    "memory_headroom": ("B", "HBM capacity minus memory per GPU"),
-    "ok_memory": ("", "memory per GPU fits the HBM capacity"),
-})
+@solver(("weights_memory", "kv_cache_memory", "activation_memory", "reserve_memory", "memory_per_gpu",
+         "memory_headroom", "ok_memory"))
 def inference_memory(arch, params, embedding_params, head_params, expert_params, tied_embeddings,
                      kv_elements_per_token, activation_elements_per_token,
                      replicated_activation_elements_per_token, layers, vocab, kv_heads, attention,
-                     weight_bytes, kv_bytes, activation_bytes, hbm_capacity, tp=TP, pp=PP, ep=EP,
-                     batch=BATCH, input_len=INPUT_LEN, output_len=OUTPUT_LEN,
-                     memory_reserve=MEMORY_RESERVE, memory_fragmentation=MEMORY_FRAGMENTATION):
+                     weight_bytes, kv_bytes, activation_bytes, hbm_capacity, tp, pp, ep, batch, input_len,
+                     output_len, memory_reserve, memory_fragmentation):
     """Serving memory per GPU: weights, KV cache for the whole batch, one-layer workspace, reserve.
 
     Parameters

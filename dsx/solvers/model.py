@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, where
+from .base import solver, where
 
 __all__ = ["model_shape", "clean"]
 
@@ -43,36 +43,15 @@ def _is(label, *values):
     return out
 
 
-@solver({
-    "params": ("param", "total parameters"),
-    "active_params": ("param", "parameters active per token (MoE: routed top-k + shared)"),
-    "embedding_params": ("param", "input embedding + untied output head + learned positions"),
-    "matmul_params": ("param", "active matmul parameters per token incl. output head, excl. input embedding"),
-    "head_params": ("param", "output projection (logits) parameters"),
-    "expert_params": ("param", "routed-expert parameters over all layers (total, not active)"),
-    "kv_elements_per_token": ("", "KV-cache elements per token over all layers"),
-    "attention_flops_per_token_ctx": ("flop", "forward attention FLOPs per query token per key attended"),
-    "activation_elements_per_token": ("", "activation elements per token stored for backward, all layers, "
-                                      "split by tensor parallelism (flash attention, no dropout)"),
-    "replicated_activation_elements_per_token": ("", "activation elements per token stored for backward, all "
-                                                 "layers, replicated over tensor parallelism unless "
-                                                 "sequence parallelism"),
-    "attention_heads_total": ("", "layers x query heads (sizes materialised softmax scores)"),
-    "elementwise_flops_per_token": ("flop", "forward non-matmul FLOPs per token (norms, residuals, activations)"),
-})
-def model_shape(arch, layers, hidden, heads, kv_heads, head_dim, ffn, gated, vocab,
-                tied_embeddings=False, learned_positions=False, bias=False, norm="rms",
-                max_context=0.0, experts=0.0, experts_per_token=0.0, shared_experts=0.0,
-                expert_ffn=0.0, dense_layers=0.0, attention="gqa", q_lora_rank=0.0,
-                kv_lora_rank=0.0, rope_dim=0.0, nope_dim=0.0, v_head_dim=0.0,
-                forward_flops_per_sample=float("nan"), params_published=float("nan"),
-                relative_positions=False,
-                cnn_activation_elements=Input(
-                    3.0e7, "",
-                    "Activation elements stored per image for the backward pass of a CNN "
-                    "(arch = cnn only). Default: ResNet-50 estimate, derived from He et al. 2016 "
-                    "Table 1: about 10 M conv output elements per 224x224 image, each followed by "
-                    "BatchNorm and ReLU outputs that are also kept (x3)", minimum=0.0)):
+@solver(("params", "active_params", "embedding_params", "matmul_params", "head_params", "expert_params",
+         "kv_elements_per_token", "attention_flops_per_token_ctx", "activation_elements_per_token",
+         "replicated_activation_elements_per_token", "attention_heads_total", "elementwise_flops_per_token"))
+def model_shape(arch, layers, hidden, heads, kv_heads, head_dim, ffn, gated, vocab, cnn_activation_elements,
+                tied_embeddings=False, learned_positions=False, bias=False, norm="rms", max_context=0.0,
+                experts=0.0, experts_per_token=0.0, shared_experts=0.0, expert_ffn=0.0, dense_layers=0.0,
+                attention="gqa", q_lora_rank=0.0, kv_lora_rank=0.0, rope_dim=0.0, nope_dim=0.0,
+                v_head_dim=0.0, forward_flops_per_sample=float("nan"), params_published=float("nan"),
+                relative_positions=False):
     """Parameter counts, KV-cache width and attention cost of a transformer (or CNN).
 
     Parameters

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
-from .compute import GRADIENT_BYTES, stage_params
-from .base import INPUTS, Input, solver, where
+from .compute import stage_params
+from .base import solver, where
 from .collectives import (all_gather_time, all_reduce_time, all_to_all_time, group_all_gather_time,  # noqa: F401
                           group_all_reduce_time, group_all_to_all_time, group_bandwidth, group_split,
                           hierarchical_all_reduce_time, p2p_time, reduce_scatter_time)  # re-exported
@@ -27,77 +26,19 @@ __all__ = [
     "all_reduce_time", "reduce_scatter_time", "all_gather_time", "all_to_all_time", "p2p_time",
     "hierarchical_all_reduce_time", "group_split", "group_bandwidth",
     "group_all_reduce_time", "group_all_gather_time", "group_all_to_all_time", "communication",
-    "COLLECTIVE_LATENCY",
 ]
 
-ZERO3_RESHARD = Input(
-    "forward", None,
-    "When ZeRO-3/FSDP frees a layer's gathered parameters again: 'forward' (default) after its "
-    "forward and after its backward, so every micro-batch gathers each layer twice (FSDP "
-    "FULL_SHARD / reshard_after_forward=True, DeepSpeed ZeRO-3; Zhao et al. 2023 §3.2, "
-    "Rajbhandari et al. 2020 §5.3); 'backward' only after its backward, one gather per layer per "
-    "micro-batch (FSDP2 reshard_after_forward=False, as Llama 3 trains with pipeline parallelism, "
-    "Llama Team 2024 §3.3.2, and torchtitan does under PP); 'step' never within a step, one gather "
-    "per layer per step (gradient accumulation with the parameters kept). 'backward' and 'step' "
-    "hold the whole stage's weights gathered", choices=("forward", "backward", "step"))
 
-PREFETCH_DEPTH = Input(
-    1, "", "Layers whose parameters ZeRO-3/FSDP gathers ahead of the compute (FSDP forward_prefetch / "
-    "backward_prefetch=BACKWARD_PRE and FSDP2's implicit prefetch: 1, Zhao et al. 2023 §3.3.2; "
-    "DeepSpeed stage3_prefetch_bucket_size). 0: each gather waits for the compute before it (fully "
-    "exposed). With uniform layers one layer ahead already reaches the steady state max(gather, "
-    "compute) per layer, because the gathers run one after another on one communication stream: "
-    "deeper prefetch absorbs jitter, which this model does not have, and costs one more gathered "
-    "layer of memory", integer=True, minimum=0)
-
-COLLECTIVE_LATENCY = Input(
-    10e-6, "s",
-    "Fixed cost of one collective call over two or more ranks (kernel launch, rank "
-    "synchronisation, protocol set-up), added once per all-reduce, all-gather, reduce-scatter or "
-    "all-to-all on top of the links' per-hop latency. It is what a small message pays: with the "
-    "0.5 us NVLink hop, a few-KB all-reduce over 8 GPUs costs 10 + 2·7·0.5 = 17 us. Default 10 us: "
-    "NCCL's small-message all-reduce inside an 8x H100 NVLink node measures ~6 us on 2 GPUs with "
-    "NVLink SHARP and CUDA graphs and grows with the number of GPUs (NVIDIA/nccl issue #1259, NCCL "
-    "2.20); without CUDA graphs the host launch adds several us more. Custom one-shot all-reduce "
-    "kernels (TensorRT-LLM, vLLM) sit lower, pre-2024 NCCL paths in serving engines higher",
-    minimum=0.0)
-
-
-@solver({
-    "mb_tp_comm_time": ("s", "tensor-parallel communication per micro-batch per stage (fwd+bwd)"),
-    "mb_cp_comm_time": ("s", "context-parallel communication per micro-batch per stage (fwd+bwd)"),
-    "mb_ep_comm_time": ("s", "expert-parallel all-to-all per micro-batch per stage (fwd+bwd)"),
-    "mb_pp_comm_time": ("s", "pipeline point-to-point per micro-batch per stage (fwd+bwd)"),
-    "dp_comm_time": ("s", "data-parallel traffic run once per step: gradient all-reduce (ZeRO 0), "
-                     "reduce-scatter + parameter all-gather (ZeRO 1), parameter all-gather (ZeRO 2)"),
-    "layer_gather_time": ("s", "one ZeRO-3/FSDP all-gather of one layer's parameters over the sharding group"),
-    "layer_reduce_scatter_time": ("s", "one reduce-scatter of one layer's gradients (ZeRO >= 2, every micro-batch)"),
-    "zero3_gathers": ("", "ZeRO-3/FSDP parameter all-gathers of each layer per step"),
-    "zero3_comm_time": ("s", "ZeRO-3/FSDP parameter all-gathers per step, all layers"),
-    "mb_dp_comm_time": ("s", "sharded-data-parallel traffic of one micro-batch: per-layer gradient "
-                        "reduce-scatters (ZeRO >= 2) and parameter gathers (ZeRO 3)"),
-})
-def communication(
-    dp, micro_batches, layers, hidden, kv_heads, head_dim, layers_per_stage,
-    params, embedding_params, head_params, expert_params, tied_embeddings,
-    scale_up_bandwidth, scale_up_latency, scale_out_bandwidth, scale_out_latency,
-    activation_bytes, weight_bytes,
-    experts=0, experts_per_token=0, dense_layers=0, scale_up_domain=None, stage_layers=None,
-    tp=INPUTS["tp"], pp=INPUTS["pp"], cp=INPUTS["cp"], ep=INPUTS["ep"], seq_len=INPUTS["seq_len"],
-    micro_batch=INPUTS["micro_batch"], virtual_stages=INPUTS["virtual_stages"],
-    sequence_parallel=INPUTS["sequence_parallel"], zero=INPUTS["zero"], recompute=INPUTS["recompute"],
-    gpus_per_node=Input(8, "", "GPUs per node sharing the scale-up (NVLink) domain; default: the "
-                        "hardware catalog's gpus_per_node column (8 for DGX/HGX nodes)", integer=True),
-    link_efficiency=Input(0.8, "", "Achieved fraction of the per-direction link rate (bus bandwidth "
-                          "/ link rate). Default 0.8: nccl-tests all-reduce busbw 235/300 GB/s on 8xA100 "
-                          "(78 %), 368/450 GB/s on 8xH200 ring (82 %) (stas00/ml-engineering "
-                          "network/README.md)", minimum=0.0, exclusive_minimum=True, maximum=1.0),
-    oversubscription=Input(1.0, "", "Scale-out fabric oversubscription (1 = non-blocking fat tree); "
-                           "divides the scale-out bandwidth", minimum=1.0),
-    gradient_bytes=GRADIENT_BYTES,
-    collective_latency=COLLECTIVE_LATENCY,
-    zero3_reshard=ZERO3_RESHARD,
-):
+@solver(("mb_tp_comm_time", "mb_cp_comm_time", "mb_ep_comm_time", "mb_pp_comm_time", "dp_comm_time",
+         "layer_gather_time", "layer_reduce_scatter_time", "zero3_gathers", "zero3_comm_time",
+         "mb_dp_comm_time"))
+def communication(dp, micro_batches, layers, hidden, kv_heads, head_dim, layers_per_stage, params,
+                  embedding_params, head_params, expert_params, tied_embeddings, scale_up_bandwidth,
+                  scale_up_latency, scale_out_bandwidth, scale_out_latency, activation_bytes, weight_bytes,
+                  tp, pp, cp, ep, seq_len, micro_batch, virtual_stages, sequence_parallel, zero, recompute,
+                  gpus_per_node, link_efficiency, oversubscription, gradient_bytes, collective_latency,
+                  zero3_reshard, experts=0, experts_per_token=0, dense_layers=0, scale_up_domain=None,
+                  stage_layers=None):
     """Per-micro-batch and per-step communication time of each parallel group.
 
     Parameters

@@ -29,22 +29,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, where
-from .compute import BATCH
+from .base import INPUTS, solver, where
 from .erlang import (allen_cunneen_factor, erlang_c, mm1_sojourn_quantile, mm1_wait_mean,  # noqa: F401
                      mmc_sojourn_quantile, mmc_wait_mean, wait_quantile)
 
-__all__ = ["ARRIVAL_RATE", "REPLICAS", "erlang_c", "mmc_wait_mean", "allen_cunneen_factor", "wait_quantile",
+__all__ = ["REPLICAS", "erlang_c", "mmc_wait_mean", "allen_cunneen_factor", "wait_quantile",
            "mm1_wait_mean", "mm1_sojourn_quantile", "mmc_sojourn_quantile",
            "replicas_for_slo", "queueing"]
 
 
-ARRIVAL_RATE = Input(0.0, "1/s", "Requests per second offered to the whole deployment (Poisson "
-                     "unless arrival_cv2 says otherwise). Default 0: no load; latencies are unloaded "
-                     "and operations assume full (offline) load.", minimum=0.0)
-REPLICAS = Input(1, "", "Identical serving replicas sharing the arrivals (each of tp·pp GPUs, twice "
-                 "that when disaggregated). Or give gpus, the deployment size: replicas = gpus / (tp·pp).",
-                 integer=True)
+REPLICAS = INPUTS["replicas"]
 
 
 def _slo_met(replicas, batch, arrival_rate, service_time, first_token_time, tpot,
@@ -125,30 +119,10 @@ def replicas_for_slo(batch, arrival_rate, service_time, first_token_time, tpot, 
     return where(possible, needed, np.nan)
 
 
-@solver({
-    "utilization": ("", "slot utilization ρ = λ·E2E/(replicas·batch)"),
-    "saturated": ("", "offered load at or above capacity: no steady state"),
-    "ok_queue": ("", "queue is stable (not saturated)"),
-    "wait_time_mean": ("s", "mean queueing delay before prefill starts"),
-    "wait_time_q": ("s", "queueing delay at the requested quantile"),
-    "ttft_q": ("s", "time to first token at the requested quantile, with queueing"),
-    "tpot_q": ("s", "time per output token at the requested quantile"),
-    "e2e_q": ("s", "end-to-end request latency at the requested quantile, with queueing"),
-    "replicas_needed": ("", "fewest replicas meeting the TTFT/TPOT objectives at the quantile"),
-})
-def queueing(ttft, tpot, e2e_latency, request_capacity, batch=BATCH,
-             arrival_rate=ARRIVAL_RATE, replicas=REPLICAS,
-             quantile=Input(0.99, "", "Quantile of the latency distribution reported in *_q (vLLM "
-                            "benchmarks report p99).", minimum=0.0, exclusive_minimum=True, maximum=1.0, exclusive_maximum=True),
-             arrival_cv2=Input(1.0, "", "Squared coefficient of variation of inter-arrival times "
-                               "(1 = Poisson).", minimum=0.0),
-             service_cv2=Input(1.0, "", "Squared coefficient of variation of request service times "
-                               "(1 = exponential, a conservative default for the wide spread of "
-                               "output lengths; 0 = identical requests).", minimum=0.0),
-             ttft_slo=Input(np.inf, "s", "Objective on TTFT at `quantile` for replicas_needed "
-                            "(default: none).", minimum=0.0, exclusive_minimum=True),
-             tpot_slo=Input(np.inf, "s", "Objective on TPOT for replicas_needed (default: none).",
-                            minimum=0.0, exclusive_minimum=True)):
+@solver(("utilization", "saturated", "ok_queue", "wait_time_mean", "wait_time_q", "ttft_q", "tpot_q",
+         "e2e_q", "replicas_needed"))
+def queueing(ttft, tpot, e2e_latency, request_capacity, batch, arrival_rate, replicas, quantile, arrival_cv2,
+             service_cv2, ttft_slo, tpot_slo):
     """Continuous-batching queue: utilization, saturation, waiting and tail latency.
 
     ``c = replicas · batch`` slots, each held for ``batch / request_capacity`` (the

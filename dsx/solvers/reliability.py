@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, where
+from .base import solver, where
 
 __all__ = ["reliability", "checkpointing", "job_goodput",
            "young_interval", "daly_interval", "daly_useful_fraction", "LLAMA3_INTERRUPTION_RATE"]
@@ -135,14 +135,8 @@ def daly_useful_fraction(interval, checkpoint_time, restart_time, mtbf):
     return where(has_failures, u, u_free)
 
 
-@solver({"fleet_mtbf": ("s", "mean time between job interruptions")})
-def reliability(gpus,
-                gpu_interruption_rate=Input(
-                    LLAMA3_INTERRUPTION_RATE, "1/s",
-                    "All-cause job interruptions per accelerator-second (GPU, host, NIC, network, software "
-                    "together; do not add component rates on top). Default: Llama 3 405B pre-training, "
-                    "419 unexpected interruptions in 54 days on 16,384 H100 = one per ~50,700 GPU-hours "
-                    "(arXiv:2407.21783 §3.3.4, Table 5). Pass e.g. '1 / (50700 hour)'", minimum=0.0)):
+@solver(("fleet_mtbf",))
+def reliability(gpus, gpu_interruption_rate):
     """Mean time between interruptions of a job spanning ``gpus`` accelerators.
 
     Series system with exponential lifetimes: ``M = 1 / (gpus · r)``.
@@ -173,21 +167,9 @@ def reliability(gpus,
     return {"fleet_mtbf": mtbf}
 
 
-@solver({"checkpoint_size": ("B", "size of one full training checkpoint"),
-         "checkpoint_time": ("s", "blocking time to write one checkpoint"),
-         "checkpoint_interval": ("s", "optimal compute time between checkpoints (Daly 2006)")})
-def checkpointing(params, weight_bytes, gpus, host_bandwidth, fleet_mtbf,
-                  checkpoint_state_bytes=Input(
-                      12.0, "B/param",
-                      "Optimizer state saved per parameter besides the weights: fp32 master copy + Adam m "
-                      "and v = 4 + 4 + 4 B (mixed-precision Adam; physics reference §7, ZeRO arXiv:1910.02054 "
-                      "§3). Gradients are not saved", minimum=0.0),
-                  checkpoint_bandwidth=Input(
-                      2e12, "B/s",
-                      "Sustained aggregate write bandwidth of the storage system. Default: Llama 3's Tectonic "
-                      "store, 2 TB/s sustained (7 TB/s peak) (arXiv:2407.21783 §3.3.1; secondary "
-                      "transcription). A bandwidth-only lower bound: serialization and metadata overheads "
-                      "are not modelled, so lower it for a smaller or shared filesystem", minimum=0.0, exclusive_minimum=True)):
+@solver(("checkpoint_size", "checkpoint_time", "checkpoint_interval"))
+def checkpointing(params, weight_bytes, gpus, host_bandwidth, fleet_mtbf, checkpoint_state_bytes,
+                  checkpoint_bandwidth):
     """Checkpoint size, blocking write time, and the optimal checkpoint interval.
 
     ``S = N·(s_opt + b_w)``; ``δ = S / min(gpus · host_bandwidth, checkpoint_bandwidth)`` (every
@@ -233,17 +215,8 @@ def checkpointing(params, weight_bytes, gpus, host_bandwidth, fleet_mtbf,
             "checkpoint_interval": daly_interval(delta, fleet_mtbf)}
 
 
-@solver({"goodput": ("", "useful fraction of wall time (checkpoints, restarts and lost work removed)"),
-         "wall_time": ("s", "wall-clock time including checkpoints, restarts and lost work"),
-         "expected_failures": ("", "expected interruptions during the run"),
-         "failure_probability": ("", "probability of at least one interruption during the run")})
-def job_goodput(wall_time_ideal, fleet_mtbf, checkpoint_time, checkpoint_interval,
-                restart_time=Input(
-                    600.0, "s",
-                    "Time from an interruption to the job computing again: detection, replacing or "
-                    "excluding the node, relaunch and checkpoint reload. Default 10 min, an assumption "
-                    "(physics reference §7 worked example; unverified); Meta RSC's model asks for 2-min "
-                    "restarts at 100K GPUs (Kokolis et al. 2024, secondary)", minimum=0.0)):
+@solver(("goodput", "wall_time", "expected_failures", "failure_probability"))
+def job_goodput(wall_time_ideal, fleet_mtbf, checkpoint_time, checkpoint_interval, restart_time):
     """Goodput and wall time of a job: Daly's useful-work fraction at the chosen interval.
 
     ``goodput = U(τ, δ, R, M)``; ``wall_time = wall_time_ideal / goodput``;

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, where
+from .base import solver, where
 
 __all__ = ["LAWS", "optimal_allocation", "chinchilla_loss", "scaling_law"]
 
@@ -115,22 +115,8 @@ def chinchilla_loss(n, d, law="chinchilla"):
     return e + a_ / n ** alpha + b_ / d ** beta
 
 
-@solver({
-    "compute_budget": ("flop", "training compute 6·N_active·D of the job"),
-    "chinchilla_params": ("param", "compute-optimal parameters for compute_budget"),
-    "chinchilla_tokens": ("token", "compute-optimal tokens for compute_budget"),
-    "tokens_per_param": ("token/param", "trained tokens per parameter"),
-    "predicted_loss": ("", "predicted pre-training loss L(N, D) in nats per token"),
-})
-def scaling_law(active_params, train_tokens,
-                law=Input(DEFAULT_LAW, None, "Scaling law for the compute-optimal allocation: "
-                          "'20x' (default: 20 tokens per parameter, Hoffmann et al. 2022 Approach 1, "
-                          "Table 2 a = b = 0.50, anchored at Chinchilla 70 B / 1.4 T; reproduces the "
-                          "paper's Table 3 optima within 8 % in N and D from 400 M to 10 T parameters), "
-                          "'chinchilla' (Approach 3, rounded constants E=1.69, A=406.4, B=410.7, "
-                          "alpha=0.34, beta=0.28: about half the Table 3 size) or 'epoch' "
-                          "(Besiroglu et al. 2024 refit). The loss is the Approach-3 fit for '20x'",
-                          choices=("chinchilla", "epoch", "20x"))):
+@solver(("compute_budget", "chinchilla_params", "chinchilla_tokens", "tokens_per_param", "predicted_loss"))
+def scaling_law(active_params, train_tokens, law):
     """Compute budget of the job, its compute-optimal allocation and predicted loss.
 
     Parameters

@@ -46,12 +46,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, where
-from .compute import INPUT_LEN, OUTPUT_LEN, kv_share, stage_params
-from .layout import EP, PP, TP, layout
-from .speculative import SPEC_TOKENS, _draft, _p, _with_params, paged_tokens
+from .base import solver, where
+from .compute import kv_share, stage_params
+from .layout import layout
+from .speculative import _draft, _p, _with_params, paged_tokens
 
-__all__ = ["serving_layout", "kv_capacity", "serving_latency", "SERVING_CHECKS", "MEMORY_UTILIZATION",
+__all__ = ["serving_layout", "kv_capacity", "serving_latency", "SERVING_CHECKS",
            "SPEC_TOKENS"]
 
 #: (reason code, ok flag) in the order ``reason`` reports them.
@@ -67,30 +67,12 @@ SERVING_CHECKS = [
     ("unstable_queue", "ok_queue"),
 ]
 
-MEMORY_UTILIZATION = Input(
-    0.9, "", "Fraction of HBM the serving engine may use for weights, workspace and KV cache. "
-    "Default 0.9: vLLM's gpu_memory_utilization default (vllm-project/vllm EngineArgs); "
-    "TensorRT-LLM gives the KV cache 0.9-0.95 of what is left after the weights", minimum=0.0, exclusive_minimum=True, maximum=1.0)
 
 # -- 1. layout ---------------------------------------------------------------------------------
-@solver({
-    "gpus_per_replica": ("", "GPUs of one serving replica: tp·pp (x2 when disaggregated)"),
-    "context_len": ("token", "tokens cached per sequence at the end: input + output + reasoning"),
-    "generated_len": ("token", "tokens generated per request: output + reasoning"),
-    "ok_precision": ("", "hardware supports the compute precision"),
-    "ok_tp_heads": ("", "tp divides the attention heads"),
-    "ok_layers_divisible": ("", "pp divides the layers"),
-    "ok_experts_divisible": ("", "ep divides the experts and the replica's GPUs (ep = 1 for dense)"),
-    "ok_context": ("", "context within the model's max_context"),
-})
-def serving_layout(arch, layers, heads, experts, max_context, peak_flops,
-                   tp=TP, pp=PP, ep=EP, input_len=INPUT_LEN, output_len=OUTPUT_LEN,
-                   reasoning_tokens=Input(0, "token", "Hidden reasoning tokens generated per request "
-                                          "before the answer (inference-time scaling); they add to "
-                                          "the generated length, the KV cache and the cost.", minimum=0),
-                   disaggregated=Input(False, "", "Separate prefill and decode instances (tp·pp GPUs "
-                                       "each); the KV cache moves over the scale-out link "
-                                       "(DistServe, Zhong et al. 2024).")):
+@solver(("gpus_per_replica", "context_len", "generated_len", "ok_precision", "ok_tp_heads",
+         "ok_layers_divisible", "ok_experts_divisible", "ok_context"))
+def serving_layout(arch, layers, heads, experts, max_context, peak_flops, tp, pp, ep, input_len, output_len,
+                   reasoning_tokens, disaggregated):
     """Replica size, sequence lengths and layout checks of a serving configuration.
 
     The layout checks are :func:`dsx.solvers.layout.layout`'s, evaluated on one replica
@@ -143,27 +125,10 @@ def serving_layout(arch, layers, heads, experts, max_context, peak_flops,
 
 
 # -- 2. KV capacity ----------------------------------------------------------------------------
-@solver({
-    "kv_bytes_per_token": ("B/token", "KV-cache bytes per token, whole model, at kv_precision"),
-    "kv_bytes_per_token_gpu": ("B/token", "KV-cache bytes per token held by one GPU (target + draft)"),
-    "kv_bytes_per_sequence": ("B", "paged KV bytes per sequence per GPU at context_len"),
-    "weights_per_gpu": ("B", "weight bytes per GPU (target + draft), before offload"),
-    "offloaded_weights": ("B", "weight bytes per GPU streamed from host memory each forward pass"),
-    "kv_budget": ("B", "HBM per GPU for the KV cache: utilization x capacity - weights (all of it "
-                  "when weights may be offloaded)"),
-    "max_batch": ("", "most concurrent sequences whose paged KV fits (paged, at context_len)"),
-    "ok_weights": ("", "weights fit in HBM (or are offloaded)"),
-    "ok_kv": ("", "the KV cache of at least one sequence fits"),
-    "ok_batch": ("", "batch <= max_batch"),
-})
-@_with_params([_p("context_len"), _p("hbm_capacity"), _p("weights_memory"),
-               _p("page_size", Input(16, "token", "Tokens per KV-cache block (vLLM block_size default 16).",
-                                     integer=True)),
-               _p("memory_utilization", MEMORY_UTILIZATION),
-               _p("weight_offload", Input(False, "", "Keep weights that do not fit in host memory and "
-                                          "stream them over host_bandwidth every forward pass "
-                                          "(FlexGen-style) instead of reporting oom.")),
-               _p("spec_tokens", SPEC_TOKENS)])
+@solver(("kv_bytes_per_token", "kv_bytes_per_token_gpu", "kv_bytes_per_sequence", "weights_per_gpu",
+         "offloaded_weights", "kv_budget", "max_batch", "ok_weights", "ok_kv", "ok_batch"))
+@_with_params([_p("context_len"), _p("hbm_capacity"), _p("weights_memory"), _p("page_size"),
+               _p("memory_utilization"), _p("weight_offload"), _p("spec_tokens")])
 def kv_capacity(**kw):
     """KV bytes per token, paged allocation and the largest batch that fits beside the weights.
 

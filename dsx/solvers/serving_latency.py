@@ -16,87 +16,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, where
-from .compute import inference_compute
-from .network import communication, group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
-from .speculative import SPEC_TOKENS, _compute, _draft, _p, _with_params, offload_stream_time, spec_tokens_per_step
+from .base import INPUTS, solver, where
+from .network import group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
+from .speculative import _compute, _draft, _p, _with_params, offload_stream_time, spec_tokens_per_step
 
 __all__ = ["serving_latency", "ENGINE_COMPUTE_EFFICIENCY", "ENGINE_MEMORY_EFFICIENCY", "ALLREDUCE_LATENCY",
            "STEP_OVERHEAD", "LOW_PRECISION_GEMM_EFFICIENCY"]
 
-_LINK_EFFICIENCY = communication.inputs["link_efficiency"]  # one definition, network's
-ENGINE_COMPUTE_EFFICIENCY = Input(
-    0.64, "", "Fraction of the kernel-level matmul rate (matmul_efficiency x peak) that a serving "
-    "engine step sustains end to end (GEMMs at serving shapes, attention on paged KV). The fixed "
-    "costs of a step (step_overhead, allreduce_latency) and the lower efficiency of 8- and 4-bit "
-    "GEMMs (low_precision_gemm_efficiency) are counted apart. Calibrated with "
-    "engine_memory_efficiency, step_overhead and allreduce_latency on the 127 TensorRT-LLM "
-    "throughput rows (docs/validation-serving.md).", minimum=0.0, exclusive_minimum=True, maximum=1.0)
-ENGINE_MEMORY_EFFICIENCY = Input(
-    0.80, "", "Fraction of the kernel-level HBM rate (hbm_efficiency x bandwidth) that the "
-    "weight-streaming GEMMs of a serving step sustain end to end (skinny GEMMs at decode batch "
-    "sizes). The KV-cache stream of the attention kernels is not derated: flash-decoding reads "
-    "the cache at copy bandwidth (docs/validation-gpu.md). Calibrated on the TensorRT-LLM "
-    "throughput tables (docs/validation-serving.md).", minimum=0.0, exclusive_minimum=True, maximum=1.0)
-ALLREDUCE_LATENCY = Input(
-    30e-6, "s", "Fixed cost of one tensor- or expert-parallel collective inside a serving step "
-    "(kernel launch, the flag exchange of the one-shot/two-shot all-reduce, and the wait for the "
-    "slowest rank: every all-reduce is a barrier), paid 2x per layer on top of the per-hop link "
-    "latency. Isolated kernels take 6-12 us on 8x H100 (TensorRT-LLM's and vLLM's custom "
-    "all-reduce, sgl-project/sglang PR #2904) and 17 us for PyTorch's one-shot kernel "
-    "(pytorch/pytorch issue #131739); 30 us, twice the isolated cost, is the upper end of that "
-    "range, where the in-sample calibration on the TensorRT-LLM tables lands "
-    "(docs/validation-serving.md). Engines of 2023 without CUDA graphs pay more.", minimum=0.0)
-STEP_OVERHEAD = Input(
-    1e-3, "s", "Fixed time of every engine step (each decode step and the prefill) that does not "
-    "shrink with the model or the parallelism: host-side scheduling, input preparation, sampling "
-    "and returning tokens. vLLM 0.5 spent 29 % of its time scheduling and only 38 % on the GPU "
-    "for Llama-3-8B on one H100 (vLLM blog 2024-09-05, 'vLLM v0.6.0: 2.7x throughput'), i.e. "
-    "host time of the order of a step. Default 1 ms: the upper end of the range [0, 1 ms] "
-    "searched in the in-sample calibration (docs/validation-serving.md); 0 for a bare forward "
-    "pass without an engine.", minimum=0.0)
-LOW_PRECISION_GEMM_EFFICIENCY = Input(
-    0.85, "", "Fraction of its own data-sheet peak that an 8- or 4-bit GEMM reaches, relative to "
-    "the 16-bit matmul_efficiency: narrow tensor-core peaks double per halving of the width, "
-    "operand loads, scaling and epilogue do not. 0.85 is the mean of six GEMM shapes measured "
-    "with cuBLAS on one H100 (FP8 _scaled_mm vs BF16 at identical shapes: 0.79-0.92, "
-    "benchmarks/gpu/h100_measurements.csv).", minimum=0.0, exclusive_minimum=True, maximum=1.0)
+ENGINE_COMPUTE_EFFICIENCY = INPUTS["engine_compute_efficiency"]
+ENGINE_MEMORY_EFFICIENCY = INPUTS["engine_memory_efficiency"]
+ALLREDUCE_LATENCY = INPUTS["allreduce_latency"]
+STEP_OVERHEAD = INPUTS["step_overhead"]
+LOW_PRECISION_GEMM_EFFICIENCY = INPUTS["low_precision_gemm_efficiency"]
 
 # -- 3. latency and throughput -----------------------------------------------------------------
-@solver({
-    **{k: inference_compute.outputs[k] for k in ("prefill_flops", "prefill_hbm_bytes", "decode_flops",
-                                                 "decode_hbm_bytes")},
-    "prefill_latency": ("s", "prefill of the batch's prompts incl. communication, offload and KV transfer"),
-    "decode_step_latency": ("s", "one decode (or verify) step incl. communication and offload"),
-    "tp_comm_time": ("s", "tensor/expert/pipeline-parallel communication per decode step"),
-    "kv_transfer_time": ("s", "prefill-to-decode KV transfer of the batch (disaggregated only)"),
-    "spec_tokens_per_step": ("token", "tokens emitted per target step (speculative decoding; 1 without)"),
-    "prefill_bound": ("", "roofline bound of the prefill"),
-    "decode_bound": ("", "roofline bound of a decode step"),
-    "ttft": ("s", "time to first token without queueing (prefill of the batch)"),
-    "tpot": ("s", "time per output token (decode step / tokens per step)"),
-    "e2e_latency": ("s", "request latency without queueing: ttft + (generated - 1)·tpot"),
-    "request_capacity": ("1/s", "requests per second one replica completes at full batch"),
-    "tokens_per_s": ("token/s", "generated tokens per second of one replica at full batch"),
-    "tokens_per_s_per_gpu": ("token/s", "generated tokens per second per GPU"),
-})
+@solver(("prefill_flops", "prefill_hbm_bytes", "decode_flops", "decode_hbm_bytes", "prefill_latency",
+         "decode_step_latency", "tp_comm_time", "kv_transfer_time", "spec_tokens_per_step", "prefill_bound",
+         "decode_bound", "ttft", "tpot", "e2e_latency", "request_capacity", "tokens_per_s",
+         "tokens_per_s_per_gpu"))
 @_with_params([_p("context_len"), _p("generated_len"), _p("gpus_per_replica"), _p("offloaded_weights"),
                _p("kv_bytes_per_token_gpu"), _p("hidden"), _p("layers"), _p("dense_layers", 0.0),
                _p("scale_up_bandwidth"), _p("scale_up_latency", 0.0), _p("scale_up_domain", 8.0),
                _p("scale_out_bandwidth"), _p("scale_out_latency", 0.0), _p("host_bandwidth", np.nan),
-               _p("link_efficiency", _LINK_EFFICIENCY), _p("disaggregated", False),
-               _p("allreduce_latency", ALLREDUCE_LATENCY), _p("step_overhead", STEP_OVERHEAD),
-               _p("low_precision_gemm_efficiency", LOW_PRECISION_GEMM_EFFICIENCY),
-               _p("prefix_cache_hit", Input(0.0, "", "Fraction of each prompt's tokens found in the "
-                                            "prefix cache; their prefill FLOPs and KV writes are skipped.",
-                                            minimum=0.0, maximum=1.0)),
-               _p("engine_compute_efficiency", ENGINE_COMPUTE_EFFICIENCY),
-               _p("engine_memory_efficiency", ENGINE_MEMORY_EFFICIENCY),
-               _p("spec_tokens", SPEC_TOKENS),
-               _p("spec_acceptance", Input(0.7, "", "Probability that a draft token is accepted "
-                                           "(i.i.d., Leviathan et al. 2023 alpha). Default 0.7, the "
-                                           "value mlsysim uses; the paper measures 0.5-0.9 by task "
-                                           "and draft model.", minimum=0.0, maximum=1.0))])
+               _p("link_efficiency"), _p("disaggregated", False), _p("allreduce_latency"), _p("step_overhead"),
+               _p("low_precision_gemm_efficiency"), _p("prefix_cache_hit"), _p("engine_compute_efficiency"),
+               _p("engine_memory_efficiency"), _p("spec_tokens"), _p("spec_acceptance")])
 def serving_latency(**kw):
     """TTFT, TPOT, end-to-end latency and throughput of one replica at full batch.
 

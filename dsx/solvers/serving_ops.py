@@ -19,23 +19,14 @@ import numpy as np
 import xarray as xr
 
 from ..errors import DsxInputError
-from .base import INPUTS, Input, solver, where
-from .queueing import ARRIVAL_RATE, REPLICAS
+from .base import solver, where
+from .queueing import REPLICAS
 from .serving import SERVING_CHECKS
 
-__all__ = ["deployment", "serving_operations", "serving_feasibility", "best_batch", "DURATION", "CHECKS"]
-
-DURATION = Input(30 * 86_400.0, "s", "Period the serving deployment is operated (and paid for). "
-                 "Default 30 days, the seed audit's period; per-token figures do not depend on it.",
-                 minimum=0.0, exclusive_minimum=True)
+__all__ = ["deployment", "serving_operations", "serving_feasibility", "best_batch", "CHECKS"]
 
 
-@solver({
-    "gpus": ("", "accelerators of the whole deployment: replicas x gpus_per_replica"),
-    "replicas": ("", "identical serving replicas sharing the arrivals: gpus / gpus_per_replica"),
-    "ok_gpus_enough": ("", "the deployment has at least one replica's GPUs"),
-    "ok_gpus_divisible": ("", "the deployment's gpus divide into whole replicas"),
-})
+@solver(("gpus", "replicas", "ok_gpus_enough", "ok_gpus_divisible"))
 def _deployment_size(gpus, gpus_per_replica):
     """Replicas of a deployment of ``gpus`` accelerators: ``replicas = gpus / gpus_per_replica``.
 
@@ -109,24 +100,10 @@ deployment.outputs = _deployment_size.outputs
 deployment.requires = ["gpus_per_replica"]
 
 
-@solver({
-    "busy_fraction": ("", "fraction of slots busy: utilization at the arrival rate, 1 offline"),
-    "tokens_served_per_s": ("token/s", "generated tokens per second of the deployment"),
-    "wall_time_ideal": ("s", "period operated (failure-free)"),
-    "wall_time": ("s", "period operated (the fleet is held throughout)"),
-    "tokens_total": ("token", "tokens generated over the period"),
-    "power_fraction": ("", "average over maximum node power"),
-})
-def serving_operations(tokens_per_s, utilization, arrival_rate=ARRIVAL_RATE,
-                       replicas=REPLICAS,
-                       duration=DURATION,
-                       busy_power_fraction=Input(
-                           0.75, "", "Node power while serving at full batch over maximum node power. "
-                           "Default 0.75: Epoch AI's average/TDP for GPU servers (the sustainability "
-                           "solver's power_fraction default).", minimum=0.0, exclusive_minimum=True, maximum=1.0),
-                       idle_power_fraction=Input(
-                           0.3, "", "Node power while idle over maximum node power. Default 0.3, an "
-                           "assumption (unverified; mlsysim's idle share of TDP).", minimum=0.0, maximum=1.0)):
+@solver(("busy_fraction", "tokens_served_per_s", "wall_time_ideal", "wall_time", "tokens_total",
+         "power_fraction"))
+def serving_operations(tokens_per_s, utilization, arrival_rate, replicas, duration, busy_power_fraction,
+                       idle_power_fraction):
     """Tokens generated and average power of the deployment for the operations solvers.
 
     (Its size, ``gpus`` and ``replicas``, comes from :func:`deployment`.) Busy fraction ``u = min(ρ, 1)`` at a given
@@ -205,8 +182,8 @@ _DERIVED = {"ok_servable", "ok_tp_within_heads", "ok_pp_within_layers", "ok_ep_w
 _CODES = np.array([""] + [code for code, _ in CHECKS])
 
 
-def _feasibility(arch, heads, layers, experts, ttft, tpot, scale_up_bandwidth, scale_out_bandwidth,
-                 tp=INPUTS["tp"], pp=INPUTS["pp"], ep=INPUTS["ep"], **flags):
+def _feasibility(arch, heads, layers, experts, ttft, tpot, scale_up_bandwidth, scale_out_bandwidth, tp, pp,
+                 ep, **flags):
     # same result as base.first_reason, but the strings are built once from an integer code
     # (string ``where`` over a full-size array costs ~10x an integer one)
     computed = np.isfinite(ttft) & np.isfinite(tpot)
@@ -254,8 +231,7 @@ _feasibility.__doc__ = """Whether a serving configuration runs, and the first re
     >>> str(serving_feasibility.kernel(**{**shape, "tp": 128}, **{**flags, "ok_tp_heads": False})["reason"])
     'tp_exceeds_heads'
     """
-serving_feasibility = solver({"feasible": ("", "configuration runs: every serving check passes"),
-                              "reason": ("", "first failing check, '' where feasible")})(_feasibility)
+serving_feasibility = solver(("feasible", "reason"))(_feasibility)
 
 
 def best_batch(ds: xr.Dataset, ttft_slo=None, tpot_slo=None, e2e_slo=None, *,

@@ -20,17 +20,11 @@ import inspect
 
 import numpy as np
 
-from .base import Input, where
+from .base import INPUTS, where
 from .compute import inference_compute
 from .model import model_shape
 
-__all__ = ["SPEC_TOKENS", "spec_tokens_per_step", "spec_speedup", "paged_tokens", "offload_stream_time"]
-
-
-SPEC_TOKENS = Input(0, "token", "Draft tokens proposed per speculative-decoding step (gamma). "
-                    "Default 0: off. Set with spec_draft_model (e.g. 4, Leviathan et al. 2023); "
-                    "without a draft model the drafts are free (n-gram / prompt lookup).",
-                    integer=True, minimum=0)
+__all__ = ["spec_tokens_per_step", "spec_speedup", "paged_tokens", "offload_stream_time"]
 
 
 def spec_tokens_per_step(acceptance, draft_tokens):
@@ -111,8 +105,7 @@ def offload_stream_time(offloaded_bytes, host_bandwidth, link_efficiency):
 
 
 # -- calling the compute kernel on a serving workload -------------------------------------------
-_DRAFT_COLUMNS = [p for p in inspect.signature(model_shape.kernel).parameters
-                  if not isinstance(inspect.signature(model_shape.kernel).parameters[p].default, Input)]
+_DRAFT_COLUMNS = [p for p in inspect.signature(model_shape.kernel).parameters if p not in INPUTS]
 
 
 def _with_params(extra: list[inspect.Parameter]):

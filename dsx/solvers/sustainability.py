@@ -24,7 +24,7 @@ Footprint of BLOOM", arXiv:2211.02001. Li, Yang, Islam, Ren 2023, "Making AI Les
 
 from __future__ import annotations
 
-from .base import Input, solver, where
+from .base import solver, where
 
 __all__ = ["power", "carbon_footprint", "water_footprint", "J_PER_KWH", "SECONDS_PER_YEAR", "FACILITY_PUE"]
 
@@ -38,40 +38,9 @@ SECONDS_PER_YEAR = 365.25 * 86_400
 FACILITY_PUE = 1.1
 
 
-@solver({"it_power": ("W", "average IT power of the job (as power_accounting counts it)"),
-         "it_energy": ("J", "IT energy of the job (as power_accounting counts it)"),
-         "pue_applied": ("", "power usage effectiveness applied to the IT energy"),
-         "energy": ("J", "facility energy (IT energy x PUE)"),
-         "energy_per_token": ("J/token", "facility energy per token")})
-def power(gpus, system_power, wall_time, pue, tokens_total,
-          power_fraction=Input(
-              0.75, "",
-              "Average node power over maximum node power during the job. Default: Epoch AI's cost "
-              "model, average server power / server TDP = 0.75 for GPUs (0.43 for TPUs) "
-              "(epoch-research/training-cost-trends cost_analysis_standalone.py). Patterson et al. "
-              "2021 Table 3 measured V100 at 325 W per chip average vs 300 W TDP", minimum=0.0, exclusive_minimum=True, maximum=1.0),
-          tdp=float("nan"),
-          facility_pue=Input(
-              FACILITY_PUE, "",
-              "PUE of the facility that runs the job (PUE is a property of the data centre, not of the "
-              "grid). Default 1.1: modern AI / hyperscale data centre (Epoch AI's cost model, "
-              "epoch-research/training-cost-trends energy.py: 1.1 for hyperscalers, 1.25 for other "
-              "operators; Google 1.09-1.12 and Microsoft 1.1 in Patterson et al. 2021 Table 4; Meta fleet "
-              "1.09 in 2022). pue_source='region' uses the region's figure instead", minimum=1.0),
-          pue_source=Input(
-              "facility", None,
-              "Which PUE applies: 'facility' (facility_pue, default) or 'region' (the region catalog's "
-              "pue column, a typical figure for data centres in that region)",
-              choices=("facility", "region")),
-          power_accounting=Input(
-              "node", None,
-              "Which power an energy figure counts: 'node' (default: whole node at load, "
-              "system_power x power_fraction per accelerator, as measured per-chip system power is "
-              "counted in Patterson et al. 2021 Table 4) or 'gpu_tdp' (accelerator TDP only, at 100 %, "
-              "for the whole wall time: GPU-hours x TDP, as the Llama 2 / Llama 3.1 model cards and "
-              "Luccioni et al. 2022's BLOOM dynamic energy, 1,082,990 A100-h x 400 W = 433,196 kWh, "
-              "account it)",
-              choices=("node", "gpu_tdp"))):
+@solver(("it_power", "it_energy", "pue_applied", "energy", "energy_per_token"))
+def power(gpus, system_power, wall_time, pue, tokens_total, power_fraction, facility_pue, pue_source,
+          power_accounting, tdp=float("nan")):
     """Average IT power and IT / facility energy of the job.
 
     ``power_accounting="node"``: ``P_IT = gpus · system_power · power_fraction``;
@@ -130,23 +99,9 @@ def power(gpus, system_power, wall_time, pue, tokens_total,
             "energy_per_token": energy / tokens_total}
 
 
-@solver({"carbon_operational": ("gCO2e", "operational (location-based) carbon of the facility energy"),
-         "carbon_embodied": ("gCO2e", "embodied carbon of the hardware, amortised over the job's share"),
-         "carbon": ("gCO2e", "total carbon: operational + embodied"),
-         "carbon_per_mtoken": ("gCO2e/Mtoken", "total carbon per million tokens")})
+@solver(("carbon_operational", "carbon_embodied", "carbon", "carbon_per_mtoken"))
 def carbon_footprint(energy, carbon_intensity, gpus, gpus_per_node, embodied_carbon, wall_time, tokens_total,
-                     server_embodied_carbon=Input(
-                         2.5e6, "gCO2e",
-                         "Embodied carbon of one server without its accelerators (CPUs, memory, board, "
-                         "chassis), shared by gpus_per_node accelerators. Default 2,500 kgCO2e (Luccioni, "
-                         "Viguier, Ligozat 2022, arXiv:2211.02001; secondary transcription, unverified)",
-                         minimum=0.0),
-                     hardware_lifetime=Input(
-                         5 * SECONDS_PER_YEAR, "s",
-                         "Service life over which embodied carbon is amortised. Default 5 years: Epoch AI's "
-                         "server lifetime for hardware from 2023 on (epoch-research/training-cost-trends "
-                         "cost_analysis_standalone.py get_server_lifetime(): 3 y <=2020, 4 y 2021-22, 5 y "
-                         ">=2023). Pass e.g. '4 year'", minimum=0.0, exclusive_minimum=True)):
+                     server_embodied_carbon, hardware_lifetime):
     """Operational plus embodied carbon of a job.
 
     ``C_op = E · CI`` (E in kWh); ``C_emb = (gpus·e_gpu + gpus/G·e_server) · wall_time / T_life``;
@@ -197,9 +152,7 @@ def carbon_footprint(energy, carbon_intensity, gpus, gpus_per_node, embodied_car
             "carbon_per_mtoken": total / tokens_total * 1e6}
 
 
-@solver({"water_onsite": ("L", "on-site (cooling) water consumption"),
-         "water_offsite": ("L", "off-site water consumed generating the electricity"),
-         "water": ("L", "total water consumption: on-site + off-site")})
+@solver(("water_onsite", "water_offsite", "water"))
 def water_footprint(it_energy, energy, wue, ewif):
     """On-site and off-site water consumption of a job.
 

@@ -20,10 +20,9 @@ import inspect
 import numpy as np
 
 from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
-from .base import INPUTS, Input, first_reason, solver, where
-from .compute import HBM_EFFICIENCY, MATMUL_EFFICIENCY, TRAINING_ATTENTION_BYTES, attention_peak_fraction
-from .network import PREFETCH_DEPTH, ZERO3_RESHARD
-from .utilisation import MFU_PEAK, SECONDS_PER_DAY, throughput, time_to_train  # noqa: F401  (the stack's steps)
+from .base import first_reason, solver, where
+from .compute import TRAINING_ATTENTION_BYTES, attention_peak_fraction
+from .utilisation import SECONDS_PER_DAY, throughput, time_to_train  # noqa: F401  (the stack's steps)
 
 __all__ = ["step_time", "throughput", "time_to_train", "feasibility"]
 
@@ -44,73 +43,15 @@ def _take(labels, code):
     return str(out) if np.ndim(out) == 0 else out
 
 
-@solver({
-    "mb_kernel_time": ("s", "micro-batch compute time as executed: GEMMs, attention, exposed memory-bound kernels"),
-    "step_time": ("s", "optimizer step wall time"),
-    "step_compute_time": ("s", "roofline compute of all micro-batches on the most-loaded stage"),
-    "step_comm_time": ("s", "exposed TP/CP/EP collectives and pipeline sends of all micro-batches"),
-    "step_bubble_time": ("s", "pipeline fill and drain (bubble)"),
-    "step_dp_exposed_time": ("s", "data-parallel (and ZeRO-3) communication not hidden under compute"),
-    "step_optimizer_time": ("s", "optimizer update (memory-bound read/write of optimizer state)"),
-    "bottleneck": ("", "largest term of the step time"),
-    "scaling_efficiency": ("", "compute-only step time over step time"),
-})
-def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_memory_time,
-              peak_flops, activation_bytes, micro_batches, bound,
-              mb_tp_comm_time, mb_cp_comm_time, mb_ep_comm_time, mb_pp_comm_time,
-              dp_comm_time, zero3_comm_time, layer_gather_time, layer_reduce_scatter_time, layers_per_stage,
-              weights_memory, gradients_memory, optimizer_memory, hbm_bandwidth,
-              pp=INPUTS["pp"], virtual_stages=INPUTS["virtual_stages"], zero=INPUTS["zero"],
-              recompute=INPUTS["recompute"], zero3_reshard=ZERO3_RESHARD,
-              hbm_efficiency=HBM_EFFICIENCY, matmul_efficiency=MATMUL_EFFICIENCY,
-              kernel_efficiency=Input(0.76, "", "End-to-end fraction of the kernel-level GEMM rate "
-                                      "(matmul_efficiency x peak) a training step achieves: launch gaps, "
-                                      "framework and optimizer-hook overhead, odd GEMM shapes, FP8 casts. "
-                                      "Calibrated with attention_efficiency and memory_exposure on the same "
-                                      "36 published runs (Megatron-LM, llm-foundry MPT, NeMo; "
-                                      "docs/validation-training.md), on top of each device's measured "
-                                      "matmul_efficiency (hardware catalog); 0.82 before the weight and "
-                                      "gradient streams stopped being counted twice (they overlap the "
-                                      "GEMMs), 0.76 since", minimum=0.0, exclusive_minimum=True, maximum=1.0),
-              attention_efficiency=Input(0.7, "", "Attention-core (fused flash attention, forward + "
-                                         "backward) throughput relative to the GEMMs'; it runs at 16-bit "
-                                         "even in FP8 recipes (Transformer Engine's default "
-                                         "DotProductAttention). FlashAttention-2 reaches 50-73 % of A100 "
-                                         "peak forward and less backward (Dao 2023), GEMMs ~87 % "
-                                         "(MAMF): 0.6-0.8 of the GEMM rate; calibrated with "
-                                         "kernel_efficiency (0.7 also keeps the 8K-context H100 layer "
-                                         "measurement within 27 %, docs/validation-gpu.md)", minimum=0.0, exclusive_minimum=True, maximum=1.0),
-              memory_exposure=Input(1.0, "", "Fraction of the HBM time of the memory-bound kernels "
-                                    "between the GEMMs (mb_nongemm_memory_time: activations and logits; the "
-                                    "weight and gradient streams overlap the GEMMs that read them) not "
-                                    "hidden under the GEMMs: norms, activations, residual adds and "
-                                    "casts are separate memory-bound kernels between the GEMMs, so a "
-                                    "step is closer to a sum of per-kernel rooflines than to one max "
-                                    "(Williams et al. 2009 applied per kernel); calibrated with "
-                                    "kernel_efficiency: 1, no overlap at all", minimum=0.0, maximum=1.0),
-              stage_layers=None, mb_nongemm_memory_time=None,
-              tp_overlap=Input(0.0, "", "Fraction of tensor-parallel collectives hidden under compute. "
-                               "Default 0: Megatron-LM's TP all-reduces / all-gathers sit on the critical "
-                               "path between dependent GEMMs (Shoeybi et al. 2019 §3; Korthikanti et al. "
-                               "2022 §4.2.2); comm-GEMM overlap (TransformerEngine userbuffers) raises it",
-                               minimum=0.0, maximum=1.0),
-              cp_overlap=Input(0.5, "", "Fraction of context-parallel K/V exchange hidden under the "
-                               "attention it feeds. Default 0.5: Megatron-LM runs CP as ring P2P "
-                               "overlapped with blockwise attention (docs context_parallel.rst); the "
-                               "attention share of a layer rarely covers all of it (derived)",
-                               minimum=0.0, maximum=1.0),
-              ep_overlap=Input(0.0, "", "Fraction of the MoE all-to-all hidden under compute. Default 0: "
-                               "dispatch and combine sit between the router and the experts (GShard, "
-                               "Lepikhin et al. 2021)", minimum=0.0, maximum=1.0),
-              dp_overlap=Input(
-                  1.0, "", "Fraction of the compute that can hide data-parallel traffic in the window "
-                  "open to it: the once-per-step gradient reduction under the last micro-batch's "
-                  "backward (2/3 of its compute), the distributed optimizer's parameter all-gather under "
-                  "the next step's first forward (ZeRO >= 1), and each ZeRO-2/3 per-layer collective "
-                  "under the compute of the layer it is prefetched behind. Default 1: Megatron-LM "
-                  "--overlap-grad-reduce / --overlap-param-gather and FSDP prefetch start each bucket as "
-                  "soon as it is ready", minimum=0.0, maximum=1.0),
-              prefetch_depth=PREFETCH_DEPTH):
+@solver(("mb_kernel_time", "step_time", "step_compute_time", "step_comm_time", "step_bubble_time",
+         "step_dp_exposed_time", "step_optimizer_time", "bottleneck", "scaling_efficiency"))
+def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_memory_time, peak_flops,
+              activation_bytes, micro_batches, bound, mb_tp_comm_time, mb_cp_comm_time, mb_ep_comm_time,
+              mb_pp_comm_time, dp_comm_time, zero3_comm_time, layer_gather_time, layer_reduce_scatter_time,
+              layers_per_stage, weights_memory, gradients_memory, optimizer_memory, hbm_bandwidth, pp,
+              virtual_stages, zero, recompute, zero3_reshard, hbm_efficiency, matmul_efficiency,
+              kernel_efficiency, attention_efficiency, memory_exposure, tp_overlap, cp_overlap, ep_overlap,
+              dp_overlap, prefetch_depth, stage_layers=None, mb_nongemm_memory_time=None):
     """Step time of a pipelined, data-parallel training job and its breakdown.
 
     Parameters
@@ -284,8 +225,8 @@ _DERIVED = ("ok_interleave", "ok_scale_up_link", "ok_scale_out_link")  # compute
 _FLAGS = tuple(flag for _, flag in CHECKS if flag not in _DERIVED)
 
 
-def _feasibility(micro_batches, step_time, scale_up_bandwidth, scale_out_bandwidth,
-                pp=INPUTS["pp"], virtual_stages=INPUTS["virtual_stages"], **flags):
+def _feasibility(micro_batches, step_time, scale_up_bandwidth, scale_out_bandwidth, pp, virtual_stages,
+                 **flags):
     """Combine the layout, schedule, memory and link checks into ``feasible`` and ``reason``.
 
     Numbers are still computed where a configuration is infeasible (infeasible is data); the
@@ -340,10 +281,4 @@ _feasibility.__signature__ = inspect.Signature(
     [p for p in inspect.signature(_feasibility).parameters.values() if p.kind != p.VAR_KEYWORD]
     + [inspect.Parameter(flag, inspect.Parameter.KEYWORD_ONLY) for flag in _FLAGS])
 _feasibility.__name__ = "feasibility"
-feasibility = solver({
-    "ok_interleave": ("", "interleaved schedule: micro-batches a multiple of pp (or virtual_stages = 1)"),
-    "ok_scale_up_link": ("", "the step time does not need a scale-up link the hardware lacks"),
-    "ok_scale_out_link": ("", "the step time does not need a scale-out link the hardware lacks"),
-    "feasible": ("", "every check passes"),
-    "reason": ("", "code of the first failing check, empty where feasible"),
-})(_feasibility)
+feasibility = solver(("ok_interleave", "ok_scale_up_link", "ok_scale_out_link", "feasible", "reason"))(_feasibility)

@@ -7,35 +7,18 @@ dense 16-bit peak, the compute-precision (FP8) figure reported beside it.
 
 from __future__ import annotations
 
-from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
-from .base import INPUTS, Input, solver, where
+from .base import solver, where
 from .compute import TRAINING_ATTENTION_BYTES, attention_peak_fraction
 
-__all__ = ["throughput", "time_to_train", "MFU_PEAK", "SECONDS_PER_DAY"]
+__all__ = ["throughput", "time_to_train", "SECONDS_PER_DAY"]
 
 SECONDS_PER_DAY = 86_400.0
 
-MFU_PEAK = Input(
-    "16bit", None, "Peak that MFU and HFU are quoted against: '16bit' (default), the dense 16-bit "
-    "tensor-core peak, as PaLM defines MFU (Chowdhery et al. 2022 App. B) and as FP8 runs are "
-    "compared with BF16 runs; 'compute', the dense peak at the compute precision (twice the 16-bit "
-    "peak for FP8, as Transformer Engine / NeMo FP8 tables quote it). Both are reported: mfu and "
-    "mfu_compute_peak", choices=("16bit", "compute"))
 
-
-@solver({
-    "tokens_per_s": ("token/s", "training throughput (global batch tokens per second)"),
-    "tokens_per_s_per_gpu": ("token/s", "training throughput per GPU"),
-    "peak_flops_16bit": ("flop/s", "dense 16-bit peak of one GPU (the MFU reference)"),
-    "mfu": ("", "model FLOPs utilisation (PaLM; attention included, recompute excluded) against mfu_peak "
-                "(default the dense 16-bit peak)"),
-    "mfu_compute_peak": ("", "model FLOPs utilisation against the dense peak at the compute precision "
-                             "(FP8 peak for FP8 runs)"),
-    "hfu": ("", "hardware FLOPs utilisation (recompute included), against the same peak as mfu"),
-    "tflops_per_gpu": ("flop/s", "achieved model FLOP/s per GPU"),
-})
-def throughput(tokens_per_step, step_time, model_flops_step, hardware_flops_step, peak_flops,
-               activation_bytes=2.0, gpus=INPUTS["gpus"], mfu_peak=MFU_PEAK):
+@solver(("tokens_per_s", "tokens_per_s_per_gpu", "peak_flops_16bit", "mfu", "mfu_compute_peak", "hfu",
+         "tflops_per_gpu"))
+def throughput(tokens_per_step, step_time, model_flops_step, hardware_flops_step, peak_flops, gpus, mfu_peak,
+               activation_bytes=2.0):
     """Tokens per second, MFU and HFU of one optimizer step.
 
     Parameters
@@ -73,13 +56,13 @@ def throughput(tokens_per_step, step_time, model_flops_step, hardware_flops_step
 
     Examples
     --------
-    >>> out = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 989e12, 2.0, 1024)
+    >>> out = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 989e12, activation_bytes=2.0, gpus=1024)
     >>> float(out["tokens_per_s"]), round(float(out["mfu"]), 3), round(float(out["hfu"]), 3)
     (2000000.0, 0.592, 0.79)
 
     The same step in FP8 (1979 TFLOP/s peak): MFU against the 16-bit peak, the FP8 figure beside it
 
-    >>> out = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 1979e12, 1.0, 1024)
+    >>> out = throughput.kernel(4e6, 2.0, 1.2e18, 1.6e18, 1979e12, activation_bytes=1.0, gpus=1024)
     >>> round(float(out["mfu"]), 3), round(float(out["mfu_compute_peak"]), 3)
     (0.592, 0.296)
     """
@@ -94,18 +77,8 @@ def throughput(tokens_per_step, step_time, model_flops_step, hardware_flops_step
             "tflops_per_gpu": model_flops_step / per_gpu}
 
 
-@solver({
-    "train_tokens": ("token", "tokens trained"),
-    "time_to_train": ("s", "failure-free time to train train_tokens"),
-    "wall_time_ideal": ("s", "failure-free busy time of the job"),
-    "tokens_total": ("token", "tokens processed by the job"),
-})
-def time_to_train(tokens_per_s,
-                  train_tokens=Input(0.0, "token", "Tokens to train on. 0 (default) = not set: "
-                                            "the job runs for `days` instead. When both are set, this "
-                                            "wins", minimum=0.0),
-                  days=Input(30.0, "day", "Length of the job when train_tokens is not set "
-                             "(default 30 days, the seed audit's job)", minimum=0.0, exclusive_minimum=True)):
+@solver(("train_tokens", "time_to_train", "wall_time_ideal", "tokens_total"))
+def time_to_train(tokens_per_s, train_tokens, days):
     """Training tokens and the failure-free time to train them.
 
     Rule: ``train_tokens > 0`` fixes the tokens and the time follows; otherwise the

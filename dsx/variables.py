@@ -1,0 +1,172 @@
+"""The variable registry: every input and output of dsx, declared once in ``variables.toml``.
+
+The file is data; this module reads it (stdlib :mod:`tomllib`), checks it on import and
+exposes the views the rest of dsx reads:
+
+- :data:`INPUTS` — name -> :class:`Input` (unit, default, bounds, choices, meaning, reference),
+- :data:`OUTPUTS` — name -> ``(units, long_name)`` of every variable a solver computes,
+- :data:`CALIBRATED` — the inputs ``dsx.calibrate`` may fit,
+- :data:`MEANINGS` and :data:`REFERENCES` — name -> meaning, name -> reference key.
+
+A solver's kernel names its parameters and returned variables; :func:`dsx.solvers.base.solver`
+looks each name up here (an input gets its default, an output its unit and long name).
+A malformed entry — an unknown field, a unit pint cannot read, a default outside its
+bounds — stops the import with a message naming the entry and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+__all__ = ["Input", "INPUTS", "OUTPUTS", "CALIBRATED", "MEANINGS", "REFERENCES", "load"]
+
+
+@dataclass(frozen=True)
+class Input:
+    """A documented, sweepable user input (one entry of ``variables.toml`` of kind input/both).
+
+    Parameters
+    ----------
+    default : Any
+        Value used when the space does not set it (a bare number is in ``unit``).
+    unit : str or None
+        Canonical unit of the magnitude inside kernels; ``""`` dimensionless, ``None`` for a
+        categorical (string) input.
+    doc : str
+        Meaning, and where its default comes from.
+    integer : bool
+        A count (kept as int64, must be >= 1 unless ``minimum`` says otherwise).
+    choices : tuple, optional
+        Allowed values of a categorical input.
+    minimum, maximum : float, optional
+        Allowed range (inclusive unless ``exclusive_minimum`` / ``exclusive_maximum``).
+    exclusive_minimum, exclusive_maximum : bool
+        The bound itself is not allowed (efficiencies in (0, 1], quantiles in (0, 1)).
+    calibrated : bool
+        A calibration factor (efficiency, overlap, latency) that ``dsx.calibrate`` may fit.
+    reference : str
+        A key of ``docs/references.bib`` or a ``docs/physics.md`` section (``"physics.md §4"``).
+    """
+
+    default: Any
+    unit: str | None
+    doc: str
+    integer: bool = False
+    choices: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+    calibrated: bool = False
+    reference: str = ""
+
+
+KINDS = ("input", "output", "both")
+_COMMON = {"kind", "unit", "meaning", "reference"}
+_INPUT_FIELDS = _COMMON | {"default", "integer", "choices", "minimum", "maximum", "exclusive_minimum",
+                           "exclusive_maximum", "calibrated"}
+_OUTPUT_FIELDS = _COMMON | {"long_name"}
+_TYPES = {"kind": str, "unit": str, "meaning": str, "reference": str, "long_name": str, "integer": bool,
+          "calibrated": bool, "exclusive_minimum": bool, "exclusive_maximum": bool, "choices": list,
+          "minimum": (int, float), "maximum": (int, float)}
+
+
+class RegistryError(ValueError):
+    """``variables.toml`` declares a variable wrongly (raised on import, naming the entry)."""
+
+
+def _fail(name: str, problem: str) -> None:
+    raise RegistryError(f"dsx/variables.toml [{name}]: {problem}")
+
+
+def _check(name: str, entry: dict, parse_unit: Any) -> None:
+    kind = entry.get("kind")
+    if kind not in KINDS:
+        _fail(name, f"kind is {kind!r}; expected one of {', '.join(map(repr, KINDS))}")
+    allowed = (_INPUT_FIELDS if kind != "output" else set()) | (_OUTPUT_FIELDS if kind != "input" else set())
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        _fail(name, f"unknown field(s) {', '.join(unknown)} for kind {kind!r}; allowed: {', '.join(sorted(allowed))}")
+    for field, value in entry.items():
+        if field in _TYPES and (not isinstance(value, _TYPES[field]) or isinstance(value, bool) != (_TYPES[field] is bool)):
+            _fail(name, f"{field} = {value!r} has the wrong type; expected {getattr(_TYPES[field], '__name__', 'a number')}")
+    if kind != "output" and "default" not in entry:
+        _fail(name, "an input needs a default (the value used when the space does not set it)")
+    if kind != "input" and "long_name" not in entry:
+        _fail(name, "an output needs a long_name (its label in tables and plots)")
+    if "meaning" not in entry and kind != "output":
+        _fail(name, "an input needs a meaning (what it is and where its default comes from)")
+    if "choices" in entry and "unit" in entry:
+        _fail(name, "a categorical input (choices) has no unit: remove unit")
+    if "unit" in entry:
+        try:
+            parse_unit(entry["unit"])
+        except Exception as err:  # pint raises several types for an unreadable unit
+            _fail(name, f"unit {entry['unit']!r} is not a unit dsx knows ({err}); use a pint unit such as 'B/s'")
+    elif kind != "input" or "choices" not in entry:
+        _fail(name, "no unit: give unit (\"\" if dimensionless) or, for a categorical input, choices")
+    default = entry.get("default")
+    if "choices" in entry and default not in entry["choices"]:
+        _fail(name, f"default {default!r} is not one of its choices {entry['choices']}")
+    if isinstance(default, (int, float)) and not isinstance(default, bool) and not math.isnan(default):
+        low, high = entry.get("minimum"), entry.get("maximum")
+        if low is not None and (default < low or entry.get("exclusive_minimum") and default == low) \
+                or high is not None and (default > high or entry.get("exclusive_maximum") and default == high):
+            _fail(name, f"default {default!r} is outside its bounds [{low}, {high}]")
+
+
+def load(text: str | None = None, parse_unit: Any = None) -> dict[str, dict]:
+    """Parse and check the registry (``text``, default the packaged ``variables.toml``).
+
+    >>> load('[x]\\nkind = "output"\\nunit = "s"\\nlong_name = "x"')["x"]["unit"]
+    's'
+    """
+    if text is None:
+        text = resources.files("dsx").joinpath("variables.toml").read_text(encoding="utf-8")
+    if parse_unit is None:
+        from .units import ureg
+        parse_unit = ureg.Unit
+    try:
+        table = tomllib.loads(text)  # a repeated [name] is a TOML error: one declaration per name
+    except tomllib.TOMLDecodeError as err:
+        raise RegistryError(f"dsx/variables.toml is not valid TOML ({err}); each variable is one [name] table") from None
+    for name, entry in table.items():
+        if not isinstance(entry, dict):
+            _fail(name, "expected a table ([name] followed by its fields)")
+        _check(name, entry, parse_unit)
+    return table
+
+
+def _views(table: dict[str, dict]) -> tuple[dict, dict, dict, dict]:
+    inputs, outputs, meanings, references = {}, {}, {}, {}
+    for name, e in table.items():
+        meanings[name] = e.get("meaning", e.get("long_name", ""))
+        references[name] = e.get("reference", "")
+        if e["kind"] != "output":
+            inputs[name] = Input(
+                e["default"], e.get("unit"), e["meaning"], integer=e.get("integer", False),
+                choices=tuple(e["choices"]) if "choices" in e else None, minimum=e.get("minimum"),
+                maximum=e.get("maximum"), exclusive_minimum=e.get("exclusive_minimum", False),
+                exclusive_maximum=e.get("exclusive_maximum", False), calibrated=e.get("calibrated", False),
+                reference=e.get("reference", ""))
+        if e["kind"] != "input":
+            outputs[name] = (e["unit"], e["long_name"])
+    return inputs, outputs, meanings, references
+
+
+#: Every user input: name -> Input.
+INPUTS: dict[str, Input]
+#: Units and long names of every output variable: name -> (units, long_name).
+OUTPUTS: dict[str, tuple[str, str]]
+#: What each variable means (an output without its own meaning: its long name).
+MEANINGS: dict[str, str]
+#: The reference of each variable: a docs/references.bib key or a docs/physics.md section.
+REFERENCES: dict[str, str]
+INPUTS, OUTPUTS, MEANINGS, REFERENCES = _views(load())
+#: Inputs that are calibration factors (fitted by ``dsx.calibrate``, refitted by
+#: ``benchmarks/calibrate.py``): efficiencies, overlaps and latencies of the solvers.
+CALIBRATED = frozenset(n for n, s in INPUTS.items() if s.calibrated)
