@@ -5,10 +5,6 @@ step time, time to train or serve, reliability, energy, carbon, water and cost â
 configuration of a labelled space at once.
 """
 
-from __future__ import annotations
-
-import pandas as pd
-
 from . import accessor, catalog, units  # noqa: F401  (accessor registers ds.dsx)
 from .analysis import best, pareto, sensitivity, synthesize
 from .audit import audit
@@ -20,6 +16,7 @@ from .uncertainty import lognormal, normal, probability, triangular, uniform
 from . import analysis as _analysis, expr as _expr
 
 _analysis.register_where_parser(_expr.where)  # where="ttft < 500 ms" strings use the safe parser
+del _analysis, _expr
 
 
 def __getattr__(name: str):
@@ -36,11 +33,27 @@ __all__ = ["Space", "training", "serving", "audit", "pareto", "best", "sensitivi
            "normal", "lognormal", "uniform", "triangular", "probability"]
 
 
-def inputs() -> pd.DataFrame:
-    """Every input any solver reads: canonical unit, default and meaning, one row per name."""
-    from . import solvers  # noqa: F401  (importing registers every solver's inputs)
-    from .solvers.base import INPUTS
+def __dir__() -> list[str]:
+    # the public API only: not the submodules Python binds here on import, nor helper names
+    return sorted([*__all__, "__version__"])
 
-    rows = [{"name": n, "unit": s.unit if s.unit is not None else "(choice)",
-             "default": s.default, "meaning": s.doc} for n, s in sorted(INPUTS.items())]
-    return pd.DataFrame(rows, columns=["name", "unit", "default", "meaning"]).set_index("name")
+
+def inputs():
+    """Every input any solver reads, one row per name, from the registry (``dsx/variables.toml``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by name: canonical ``unit`` (``"(choice)"`` for a categorical input, whose
+        ``choices`` are listed), ``default``, ``meaning`` and ``reference`` (a key of
+        ``docs/references.bib`` or a ``docs/physics.md`` section).
+    """
+    import pandas as pd
+
+    from .variables import INPUTS
+
+    columns = ["name", "unit", "default", "choices", "meaning", "reference"]
+    rows = [{"name": n, "unit": s.unit if s.unit is not None else "(choice)", "default": s.default,
+             "choices": ", ".join(map(str, s.choices)) if s.choices else "", "meaning": s.doc,
+             "reference": s.reference} for n, s in sorted(INPUTS.items())]
+    return pd.DataFrame(rows, columns=columns).set_index("name")

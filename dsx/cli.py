@@ -105,7 +105,7 @@ def _parser(inputs: dict | None) -> argparse.ArgumentParser:
     r.add_argument("--chunk-size", type=_count, default=None, metavar="N",
                    help="configurations per evaluation chunk (default 2,000,000)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
-    i = sub.add_parser("inputs", help="print the inputs table (name, domain, unit, default, meaning)",
+    i = sub.add_parser("inputs", help="print the inputs table (name, domain, unit, default, meaning, reference)",
                        description="Every input a Space, a sweep file or `dsx audit` accepts. PATTERN keeps "
                                    "the inputs whose name or meaning contains it (or matches it as a glob: "
                                    "'*_bandwidth').")
@@ -320,7 +320,7 @@ def _inputs(args: argparse.Namespace) -> int:
     rows = inputs_rows(args.pattern, args.full)
     if not rows:
         raise _Fail(f"nothing matches {args.pattern!r}; run `dsx inputs` for the whole table")
-    print(_grid(["name", "domain", "unit", "default", "meaning"], rows, wrap=90))
+    print(_grid(["name", "domain", "unit", "default", "meaning", "reference"], rows, wrap=90))
     return 0
 
 

@@ -108,7 +108,7 @@ class Flag(argparse.BooleanOptionalAction):
 
 
 def inputs_rows(pattern: str | None, full: bool) -> list[list[str]]:
-    """Rows ``[name, domain, unit, default, meaning]`` of the inputs matching ``pattern``."""
+    """Rows ``[name, domain, unit, default, meaning, reference]`` of the inputs matching ``pattern``."""
     from fnmatch import fnmatch
 
     from . import space
@@ -118,7 +118,7 @@ def inputs_rows(pattern: str | None, full: bool) -> list[list[str]]:
     domain_of = domains()
     rows = []
     for key, (kind, _) in space.KEYS.items():
-        rows.append([key, "text", "-", f"catalog id or alias from `dsx catalog {kind}`"])
+        rows.append([key, "text", "-", f"catalog id or alias from `dsx catalog {kind}`", "catalog"])
     for name, spec in base.INPUTS.items():
         flag = isinstance(spec.default, bool)
         unit = "flag" if flag else "text" if spec.unit is None else (spec.unit or "1")
@@ -127,10 +127,10 @@ def inputs_rows(pattern: str | None, full: bool) -> list[list[str]]:
         meaning = spec.doc if full else first_sentence(spec.doc)
         if spec.choices:
             meaning += f" (one of {', '.join(map(str, spec.choices))})"
-        rows.append([name, unit, default, meaning])
+        rows.append([name, unit, default, meaning, spec.reference])
     for name, unit in space._catalog_columns().items():
         if name not in base.INPUTS and name not in space.KEYS:
-            rows.append([name, unit or "1", "catalog", "overrides the catalog column of that name"])
+            rows.append([name, unit or "1", "catalog", "overrides the catalog column of that name", "catalog"])
     rows = [[r[0], domain_of.get(r[0], "other"), *r[1:]] for r in rows]
     if pattern:
         pat = pattern.lower()

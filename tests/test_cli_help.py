@@ -81,7 +81,7 @@ def test_inputs_table(capsys):
     assert cli.main(["inputs"]) == 0
     out = capsys.readouterr().out
     header = out.splitlines()[0].split()
-    assert header == ["name", "domain", "unit", "default", "meaning"]
+    assert header == ["name", "domain", "unit", "default", "meaning", "reference"]
     names = {line.split()[0] for line in out.splitlines()[2:] if line and not line.startswith(" ")}
     assert set(base.INPUTS) <= names and {"model", "hardware", "region"} <= names
     row = next(line for line in out.splitlines() if line.startswith("matmul_efficiency "))

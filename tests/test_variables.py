@@ -1,0 +1,124 @@
+"""The variable registry (dsx/variables.toml): complete, used, checked on load, one meaning per name."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+from pathlib import Path
+
+import pytest
+
+import dsx
+import dsx.solvers
+from dsx import space, variables
+from dsx.solvers import base
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _solvers() -> dict[str, object]:
+    """Every decorated solver of dsx.solvers, by qualified name."""
+    found = {}
+    for info in pkgutil.iter_modules(dsx.solvers.__path__):
+        mod = importlib.import_module(f"dsx.solvers.{info.name}")
+        for obj in vars(mod).values():
+            if callable(obj) and hasattr(obj, "compute") and hasattr(obj, "kernel"):
+                found[f"{obj.__module__}.{obj.__name__}"] = obj
+    return found
+
+
+SOLVERS = _solvers()
+
+
+def _params(fn) -> list[str]:
+    return [p.name for p in inspect.signature(fn.kernel).parameters.values() if p.kind != p.VAR_KEYWORD]
+
+
+def test_every_name_a_solver_reads_or_returns_is_declared():
+    # catalog columns and keys, and what Space derives from them (peak_flops, weight_bytes, ...)
+    catalog = {c for kind in dsx.catalog.SCHEMA.values() for c in kind} | set(space.KEYS) | \
+        set(space._catalog_columns()) | {"activation_bytes"}
+    for name, fn in SOLVERS.items():
+        assert set(fn.outputs) <= set(variables.OUTPUTS), name
+        for p in inspect.signature(fn.kernel).parameters.values():
+            if p.kind == p.VAR_KEYWORD or p.name.startswith("draft_") or p.name == "weight_stream_efficiency":
+                continue  # the draft model's columns; serving's internal weight-stream derating
+            known = p.name in variables.INPUTS or p.name in variables.OUTPUTS or p.name in catalog
+            assert known, f"{name} reads {p.name!r}, which neither dsx/variables.toml nor a catalog declares"
+
+
+def test_every_declared_variable_is_used():
+    read = {p for fn in SOLVERS.values() for p in _params(fn)}
+    returned = {o for fn in SOLVERS.values() for o in fn.outputs}
+    unread = sorted(set(variables.INPUTS) - read - {"replicas", "duration"})  # deployment() reads these two
+    assert not unread, f"inputs no solver reads: {unread}"
+    unreturned = sorted(set(variables.OUTPUTS) - returned)
+    assert not unreturned, f"outputs no solver returns: {unreturned}"
+
+
+def test_every_input_has_unit_or_choices_meaning_and_a_resolving_reference():
+    keys = set(re.findall(r"^@\w+\{([^,]+),", (ROOT / "docs/references.bib").read_text(), re.M))
+    sections = set(re.findall(r"^#+ (\d+(?:\.\d+)*)\.? ", (ROOT / "docs/physics.md").read_text(), re.M))
+    table = dsx.inputs()
+    assert list(table.columns) == ["unit", "default", "choices", "meaning", "reference"]
+    assert set(table.index) == set(variables.INPUTS)
+    for name, row in table.iterrows():
+        spec = variables.INPUTS[name]
+        assert spec.unit is not None or spec.choices, name
+        assert row["meaning"].strip(), name
+        ref = row["reference"]
+        m = re.fullmatch(r"physics\.md §(\d+(?:\.\d+)*)", ref)
+        assert (m and m.group(1) in sections) or ref in keys, f"{name}: reference {ref!r} resolves nowhere"
+
+
+def test_the_views_other_modules_read():
+    assert base.INPUTS is variables.INPUTS and base.OUTPUTS is variables.OUTPUTS
+    assert base.CALIBRATED == {n for n, s in base.INPUTS.items() if s.calibrated}
+    assert {"kernel_efficiency", "link_efficiency", "step_overhead"} <= base.CALIBRATED
+    assert base.INPUTS["tp"].integer and base.INPUTS["tp"].default == 1
+    assert base.INPUTS["recompute"].choices == ("none", "selective", "full")
+    assert base.OUTPUTS["step_time"] == ("s", base.OUTPUTS["step_time"][1])
+    assert base.PROVIDERS["step_time"] == "step_time"
+
+
+def test_a_kernel_takes_its_inputs_defaults_from_the_registry():
+    from dsx.solvers.reliability import reliability
+
+    assert "gpu_interruption_rate" not in reliability.requires
+    assert reliability.inputs["gpu_interruption_rate"] is base.INPUTS["gpu_interruption_rate"]
+    rate = base.INPUTS["gpu_interruption_rate"].default
+    assert float(reliability.kernel(1000)["fleet_mtbf"]) == pytest.approx(1 / (1000 * rate))
+
+
+GOOD = '[x]\nkind = "input"\nunit = "s"\ndefault = 1.0\nminimum = 0.0\nmeaning = "a time"\n'
+
+
+@pytest.mark.parametrize("text, message", [
+    (GOOD + "colour = 3\n", r"\[x\]: unknown field\(s\) colour"),
+    (GOOD.replace('"s"', '"parsecs_per_fortnight"'), r"\[x\]: unit 'parsecs_per_fortnight' is not a unit"),
+    (GOOD + GOOD, r"not valid TOML"),                              # the same name twice
+    (GOOD.replace("default = 1.0", "default = -1.0"), r"\[x\]: default -1.0 is outside its bounds"),
+    (GOOD.replace('kind = "input"', 'kind = "knob"'), r"\[x\]: kind is 'knob'"),
+    ('[y]\nkind = "output"\nunit = "s"\n', r"\[y\]: an output needs a long_name"),
+    ('[z]\nkind = "input"\ndefault = "a"\nchoices = ["b"]\nmeaning = "m"\n', r"\[z\]: default 'a' is not one of"),
+])
+def test_a_malformed_registry_is_refused_naming_the_entry(text, message):
+    with pytest.raises(variables.RegistryError, match=message):
+        variables.load(text)
+
+
+def test_an_undeclared_output_or_a_conflicting_signature_default_is_refused():
+    with pytest.raises(RuntimeError, match="does not declare"):
+        base.solver(("no_such_output",))(lambda gpus: {"no_such_output": gpus})
+    with pytest.raises(RuntimeError, match="one unit per name"):
+        base.solver({"step_time": ("h", "step")})(lambda gpus: {"step_time": gpus})
+    with pytest.raises(RuntimeError, match="differently from dsx/variables.toml"):
+        base.solver(("step_time",))(lambda tp=base.Input(2, "", "x"): {"step_time": tp})
+
+
+def test_nothing_private_leaks_from_dsx():
+    public = set(dir(dsx)) - {"__version__"}
+    assert public == set(dsx.__all__)
+    assert not {"pd", "annotations", "_analysis", "_expr"} & set(vars(dsx))
