@@ -46,7 +46,7 @@ DEFAULT_FACTORS: dict[str, tuple[str, ...]] = {
 #: Measured-column names accepted as output variables, mapped to validation metrics.
 ALIASES: dict[str, dict[str, str]] = {
     "training": {},
-    "serving": {"tokens_per_s": "output_tokens_per_s", "tokens_per_s_per_gpu": "output_tokens_per_s_per_gpu"},
+    "serving": {"replica_tokens_per_s": "output_tokens_per_s", "tokens_per_s_per_gpu": "output_tokens_per_s_per_gpu"},
 }
 #: Candidate grid size (all factors together) of the first, broadcast step.
 GRID_POINTS = 1000
@@ -215,7 +215,7 @@ def calibrate(measurements: pd.DataFrame | str | Path, workload: str = "training
         One row per measured configuration: dsx inputs by name (units in a ``name [unit]``
         header or in the values, ``"400 Gbit/s"``) and measured outputs by name
         (``step_time``, ``tokens_per_s_per_gpu``, ``mfu``; serving ``ttft``, ``tpot``,
-        ``e2e_latency``, ``tokens_per_s``, ...), or the validation files' long form
+        ``e2e_latency``, ``replica_tokens_per_s``, ...), or the validation files' long form
         (``metric``, ``published``).
     workload : {"training", "serving"}
     factors : list of str, optional

@@ -219,7 +219,7 @@ def _serving_rows(c: _Cfg) -> list[Row]:
     if c("binding_latency"):
         lat.binding = (f"{_LATENCY_LABELS[c('binding_latency')]}: {_pct(c('binding_latency_share'))} "
                        "of end-to-end latency")
-    thr = Row("Throughput", [("tokens/s per replica", c.f("tokens_per_s")),
+    thr = Row("Throughput", [("tokens/s per replica", c.f("replica_tokens_per_s")),
                              ("tokens/s per GPU", c.f("tokens_per_s_per_gpu")),
                              ("prefill / decode bound", f"{fmt(c('prefill_bound'))} / {fmt(c('decode_bound'))}")])
     if c("binding_throughput"):

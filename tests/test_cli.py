@@ -80,7 +80,7 @@ def fake_serving(ds: xr.Dataset) -> xr.Dataset:
     prefill = 2 * 70.6e9 * ds["input_len"] / (0.5 * ds["peak_flops"] * tp)
     tpot = 2 * 70.6e9 / tp / ds["hbm_bandwidth"] / 0.8
     out = {"ttft": _v(prefill, "s"), "tpot": _v(tpot, "s"), "e2e_latency": _v(prefill + ds["output_len"] * tpot, "s"),
-           "tokens_per_s": _v(16 / tpot, "token/s"), "tokens_per_s_per_gpu": _v(16 / tpot / gpus, "token/s"),
+           "replica_tokens_per_s": _v(16 / tpot, "token/s"), "tokens_per_s_per_gpu": _v(16 / tpot / gpus, "token/s"),
            "max_batch": _v(xr.DataArray(40.0), ""), "batch": _v(xr.DataArray(16.0), ""),
            "kv_bytes_per_token": _v(xr.DataArray(327680.0), "B"), "prefill_bound": _v(xr.DataArray("compute"), ""),
            "decode_bound": _v(xr.DataArray("memory"), ""), "cost_per_mtoken": _v(2.0 * tpot / tpot, "USD/Mtoken"),

@@ -19,7 +19,7 @@ PRECISIONS = ["fp32", "bf16", "fp16", "fp8", "fp4"]
 # outcomes that must be NaN wherever a configuration is infeasible
 TRAIN_OUTCOMES = ["step_time", "tokens_per_s", "mfu", "hfu", "time_to_train", "energy", "carbon", "water",
                   "capex", "tco", "cost_per_mtoken"]
-SERVE_OUTCOMES = ["ttft", "tpot", "e2e_latency", "ttft_q", "e2e_q", "tokens_per_s", "energy_per_token",
+SERVE_OUTCOMES = ["ttft", "tpot", "e2e_latency", "ttft_q", "e2e_q", "replica_tokens_per_s", "energy_per_token",
                   "carbon", "tco", "cost_per_mtoken"]
 # outcomes finite wherever a feasible configuration's hardware row has a power figure
 POWERED = ["energy", "energy_per_token", "carbon_operational", "water"]

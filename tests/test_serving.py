@@ -141,7 +141,7 @@ def test_tpot_matches_scalar_reference(model, hw, tp, batch, isl, osl):
     ref = orc.decode_step(m, cfg)
     assert float(ds.tpot) == pytest.approx(ref, rel=1e-6)
     assert float(ds.e2e_latency) == pytest.approx(float(ds.ttft) + (osl - 1) * ref, rel=1e-6)
-    assert float(ds.tokens_per_s) == pytest.approx(batch * osl / float(ds.e2e_latency), rel=1e-9)
+    assert float(ds.replica_tokens_per_s) == pytest.approx(batch * osl / float(ds.e2e_latency), rel=1e-9)
 
 
 def test_more_hbm_bandwidth_never_raises_tpot():
@@ -283,7 +283,7 @@ def test_operations_use_shared_solvers():
     ds = evaluate(SERVING, dsx.Space(model="llama-3.1-70b", hardware="H100", tp=8, batch=64,
                                      replicas=[1, 3], region="quebec").to_dataset())
     assert list(ds.gpus.values) == [8, 24]
-    tok = float(ds.tokens_per_s) * ds.replicas * float(ds.wall_time_ideal)
+    tok = float(ds.replica_tokens_per_s) * ds.replicas * float(ds.wall_time_ideal)
     np.testing.assert_allclose(ds.tokens_total, tok)
     # cost and energy per token do not depend on how many replicas run offline
     assert np.ptp(ds.cost_per_mtoken.values) < 1e-9 * float(ds.cost_per_mtoken[0])
@@ -314,7 +314,7 @@ def test_units_and_compact_dims():
     # raw values: masking gives every outcome the dimensions of `feasible` (queueing: arrival_rate)
     ds = dsx.serving(dsx.Space(model=["llama-3.1-8b", "llama-3.1-70b"], hardware=["H100", "H200"],
                                batch=[1, 8], region="quebec", arrival_rate=[1.0, 2.0]), mask_infeasible=False)
-    for name, unit in [("ttft", "s"), ("tpot", "s"), ("tokens_per_s", "token/s"),
+    for name, unit in [("ttft", "s"), ("tpot", "s"), ("replica_tokens_per_s", "token/s"),
                        ("kv_bytes_per_token", "B/token"), ("max_batch", ""), ("tokens_total", "token")]:
         assert ds[name].attrs["units"] == unit
     assert set(ds.kv_bytes_per_token.dims) <= {"model"}
@@ -325,7 +325,7 @@ def test_units_and_compact_dims():
 def test_subspace_consistency():
     big = run(model=["llama-3.1-8b", "llama-3.1-70b"], hardware=["H100", "MI300X"], batch=[1, 32], tp=[1, 4])
     small = run(model="llama-3.1-70b", hardware="MI300X", batch=32, tp=4)
-    for v in ("ttft", "tpot", "max_batch", "tokens_per_s"):
+    for v in ("ttft", "tpot", "max_batch", "replica_tokens_per_s"):
         at = dict(model="llama-3.1-70b", hardware=dsx.catalog.resolve("hardware", "MI300X"), batch=32, tp=4)
         here = {k: x for k, x in at.items() if k in big[v].dims}
         assert float(big[v].sel(here)) == pytest.approx(float(small[v]))

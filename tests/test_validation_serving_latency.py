@@ -19,7 +19,7 @@ import dsx
 
 CSV = Path(__file__).resolve().parents[1] / "validation" / "serving-latency.csv"
 #: dsx output compared with each metric of the shared validation schema
-OUTPUT = {"e2e_latency": "e2e_latency", "tpot": "tpot", "ttft": "ttft", "output_tokens_per_s": "tokens_per_s"}
+OUTPUT = {"e2e_latency": "e2e_latency", "tpot": "tpot", "ttft": "ttft", "output_tokens_per_s": "replica_tokens_per_s"}
 INPUT_COLUMNS = ["model", "hardware", "tp", "precision", "batch", "input_len", "output_len"]
 
 

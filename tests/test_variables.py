@@ -122,3 +122,31 @@ def test_nothing_private_leaks_from_dsx():
     public = set(dir(dsx)) - {"__version__"}
     assert public == set(dsx.__all__)
     assert not {"pd", "annotations", "_analysis", "_expr"} & set(vars(dsx))
+
+
+def test_one_optimizer_state_figure_sizes_memory_and_checkpoint():
+    """optimizer_bytes (B/param) drives both: checkpoint S = N·(K + b_w), ZeRO-0 optimizer memory N_gpu·K."""
+    assert base.INPUTS["optimizer_bytes"].unit == "B/param" and "checkpoint_state_bytes" not in base.INPUTS
+    space_ = dict(model="llama-3.1-8b", hardware="H100", gpus=8, tp=8, zero=0)
+    a = dsx.training(dsx.Space(**space_))
+    b = dsx.training(dsx.Space(**space_, optimizer_bytes=6.0))  # e.g. 8-bit Adam states
+    n, bw = float(a.params), float(a.weight_bytes)
+    assert float(a.checkpoint_size) == pytest.approx(n * (12.0 + bw), rel=1e-12)
+    assert float(b.checkpoint_size) == pytest.approx(n * (6.0 + bw), rel=1e-12)
+    assert float(b.optimizer_memory) == pytest.approx(float(a.optimizer_memory) / 2, rel=1e-12)
+
+
+def test_shared_names_mean_one_thing_in_both_stacks():
+    """Names both stacks compute carry one unit and long name; serving's per-replica rate has its own name."""
+    space_ = dict(model="llama-3.1-8b", hardware="H100", gpus=8, tp=8)
+    train, serve = dsx.training(dsx.Space(**space_)), dsx.serving(dsx.Space(**space_))
+    shared = set(train.data_vars) & set(serve.data_vars) & set(variables.OUTPUTS)
+    assert {"feasible", "reason", "wall_time", "tokens_total", "memory_per_gpu", "activation_memory",
+            "tokens_per_s_per_gpu", "power_fraction", "ok_context"} <= shared
+    for name in shared:
+        assert train[name].attrs["units"] == serve[name].attrs["units"] == variables.OUTPUTS[name][0], name
+        if name not in variables.INPUTS:  # an input's attrs come from the space (or its default)
+            assert train[name].attrs["long_name"] == serve[name].attrs["long_name"], name
+    assert "tokens_per_s" in train and "tokens_per_s" not in serve and "replica_tokens_per_s" in serve
+    assert float(serve.tokens_per_s_per_gpu) == pytest.approx(
+        float(serve.replica_tokens_per_s) / float(serve.gpus_per_replica), rel=1e-12)

@@ -35,7 +35,7 @@ OUTCOMES: tuple[str, ...] = (
     "prefill_latency", "decode_step_latency", "ttft", "tpot", "e2e_latency",
     "wait_time_mean", "wait_time_q", "ttft_q", "tpot_q", "e2e_q",
     # throughput and utilisation of the hardware
-    "tokens_per_s", "tokens_per_s_per_gpu", "tflops_per_gpu", "mfu", "hfu", "scaling_efficiency",
+    "tokens_per_s", "replica_tokens_per_s", "tokens_per_s_per_gpu", "tflops_per_gpu", "mfu", "hfu", "scaling_efficiency",
     "request_capacity", "tokens_served_per_s", "tokens_total", "goodput",
     # reliability of the job
     "expected_failures", "failure_probability", "checkpoint_interval",
@@ -55,8 +55,8 @@ OUTCOMES: tuple[str, ...] = (
 #: from it: operational carbon, water, energy cost) is NaN there while the configuration stays
 #: feasible and keeps its other outcomes: those outcomes are not in this list.
 CORE: tuple[str, ...] = (
-    "step_time", "time_to_train", "tokens_per_s", "mfu", "ttft", "tpot", "e2e_latency", "ttft_q",
-    "e2e_q", "memory_per_gpu", "weights_per_gpu",
+    "step_time", "time_to_train", "tokens_per_s", "replica_tokens_per_s", "mfu", "ttft", "tpot", "e2e_latency",
+    "ttft_q", "e2e_q", "memory_per_gpu", "weights_per_gpu",
 )
 
 #: Reason code of a configuration that passes every check but whose core outcome is not finite.

@@ -168,8 +168,7 @@ def reliability(gpus, gpu_interruption_rate):
 
 
 @solver(("checkpoint_size", "checkpoint_time", "checkpoint_interval"))
-def checkpointing(params, weight_bytes, gpus, host_bandwidth, fleet_mtbf, checkpoint_state_bytes,
-                  checkpoint_bandwidth):
+def checkpointing(params, weight_bytes, gpus, host_bandwidth, fleet_mtbf, optimizer_bytes, checkpoint_bandwidth):
     """Checkpoint size, blocking write time, and the optimal checkpoint interval.
 
     ``S = N·(s_opt + b_w)``; ``δ = S / min(gpus · host_bandwidth, checkpoint_bandwidth)`` (every
@@ -188,8 +187,9 @@ def checkpointing(params, weight_bytes, gpus, host_bandwidth, fleet_mtbf, checkp
         Device-to-host bandwidth per accelerator (B/s).
     fleet_mtbf : float or array
         Mean time between job interruptions (s).
-    checkpoint_state_bytes : float
-        Optimizer bytes saved per parameter (B/param), default 12.
+    optimizer_bytes : float
+        Optimizer state per parameter (B/param), default 12: the same figure the memory
+        solver holds per parameter, all of it saved (gradients are not).
     checkpoint_bandwidth : float
         Storage-system aggregate write bandwidth (B/s), default 2 TB/s.
 
@@ -207,7 +207,7 @@ def checkpointing(params, weight_bytes, gpus, host_bandwidth, fleet_mtbf, checkp
     >>> print(f"{out['checkpoint_size'] / 1e9:.0f} GB in {out['checkpoint_time']:.2f} s")
     980 GB in 0.49 s
     """
-    size = params * (checkpoint_state_bytes + weight_bytes)
+    size = params * (optimizer_bytes + weight_bytes)
     # fmin: a device with no published host link is limited by the storage system alone
     bandwidth = np.fmin(gpus * host_bandwidth, checkpoint_bandwidth)
     delta = size / bandwidth

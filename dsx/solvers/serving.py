@@ -13,7 +13,7 @@ Solvers, in stack order (``dsx.stacks.SERVING``):
    decoding), plus tensor-, expert- and pipeline-parallel communication per step
    (:mod:`dsx.solvers.network` collectives), the engine's fixed costs (``step_overhead``
    per step, ``allreduce_latency`` per collective), disaggregated KV transfer and weight
-   streaming; ``ttft``, ``tpot``, ``e2e_latency``, ``tokens_per_s`` per replica and per GPU
+   streaming; ``ttft``, ``tpot``, ``e2e_latency``, ``replica_tokens_per_s`` and ``tokens_per_s_per_gpu``
    (in :mod:`dsx.solvers.serving_latency`).
 4. :func:`dsx.solvers.queueing.queueing` — utilization, saturation, tail latency,
    ``replicas_needed``.
@@ -31,7 +31,7 @@ of a batch are prefilled together (``ttft`` is that prefill: the TTFT of a reque
 arrives with a full batch, the worst case of continuous batching), then each decode step
 emits one token per sequence (``tpot``); a request holds its slot for
 ``e2e_latency = ttft + (n_gen − 1)·tpot`` and a replica completes ``batch`` requests per
-``e2e_latency``, i.e. ``tokens_per_s = batch · n_gen / e2e_latency``. With
+``e2e_latency``, i.e. ``replica_tokens_per_s = batch · n_gen / e2e_latency``. With
 ``disaggregated`` the prefill and decode instances (one each, ``tp·pp`` GPUs apiece) run
 concurrently and the slower of the two sets the rate.
 

@@ -32,7 +32,7 @@ LOW_PRECISION_GEMM_EFFICIENCY = INPUTS["low_precision_gemm_efficiency"]
 # -- 3. latency and throughput -----------------------------------------------------------------
 @solver(("prefill_flops", "prefill_hbm_bytes", "decode_flops", "decode_hbm_bytes", "prefill_latency",
          "decode_step_latency", "tp_comm_time", "kv_transfer_time", "spec_tokens_per_step", "prefill_bound",
-         "decode_bound", "ttft", "tpot", "e2e_latency", "request_capacity", "tokens_per_s",
+         "decode_bound", "ttft", "tpot", "e2e_latency", "request_capacity", "replica_tokens_per_s",
          "tokens_per_s_per_gpu"))
 @_with_params([_p("context_len"), _p("generated_len"), _p("gpus_per_replica"), _p("offloaded_weights"),
                _p("kv_bytes_per_token_gpu"), _p("hidden"), _p("layers"), _p("dense_layers", 0.0),
@@ -168,6 +168,6 @@ def serving_latency(**kw):
         "tpot": tpot,
         "e2e_latency": e2e,
         "request_capacity": req,
-        "tokens_per_s": tok,
+        "replica_tokens_per_s": tok,
         "tokens_per_s_per_gpu": tok / kw["gpus_per_replica"],
     }

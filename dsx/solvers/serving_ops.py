@@ -102,19 +102,19 @@ deployment.requires = ["gpus_per_replica"]
 
 @solver(("busy_fraction", "tokens_served_per_s", "wall_time_ideal", "wall_time", "tokens_total",
          "power_fraction"))
-def serving_operations(tokens_per_s, utilization, arrival_rate, replicas, duration, busy_power_fraction,
+def serving_operations(replica_tokens_per_s, utilization, arrival_rate, replicas, duration, busy_power_fraction,
                        idle_power_fraction):
     """Tokens generated and average power of the deployment for the operations solvers.
 
     (Its size, ``gpus`` and ``replicas``, comes from :func:`deployment`.) Busy fraction ``u = min(ρ, 1)`` at a given
     ``arrival_rate`` and 1 when it is 0 (offline / maximum load);
-    ``tokens_total = replicas · tokens_per_s · u · duration``;
+    ``tokens_total = replicas · replica_tokens_per_s · u · duration``;
     ``power_fraction = p_idle + (p_busy − p_idle)·u`` (a utilisation-linear power model,
     physics reference §9 notes it is an assumption).
 
     Parameters
     ----------
-    tokens_per_s : float
+    replica_tokens_per_s : float
         Generated tokens per second of one replica at full batch (token/s).
     utilization : float
         Slot utilization ρ (from :func:`dsx.solvers.queueing.queueing`).
@@ -138,7 +138,7 @@ def serving_operations(tokens_per_s, utilization, arrival_rate, replicas, durati
     (18000000.0, 0.525)
     """
     busy = where(arrival_rate > 0, np.minimum(utilization, 1.0), 1.0)
-    served = replicas * tokens_per_s * busy
+    served = replicas * replica_tokens_per_s * busy
     wall = duration
     return {
         "busy_fraction": busy,

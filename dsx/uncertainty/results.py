@@ -147,7 +147,7 @@ def at_quantile(ds: xr.Dataset, names: list[str], quantile: float | None = None)
 KEY_FIGURES = {
     "training": ("step_time", "tokens_per_s", "mfu", "time_to_train", "wall_time", "energy", "carbon", "tco",
                  "cost_per_mtoken"),
-    "serving": ("ttft", "tpot", "e2e_latency", "tokens_per_s", "energy_per_token", "carbon_per_mtoken",
+    "serving": ("ttft", "tpot", "e2e_latency", "replica_tokens_per_s", "energy_per_token", "carbon_per_mtoken",
                 "cost_per_mtoken"),
 }
 
