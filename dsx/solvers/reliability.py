@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, where
+from .base import Input, solver, unit, where
 
 __all__ = ["reliability", "checkpointing", "job_goodput",
            "young_interval", "daly_interval", "daly_useful_fraction", "LLAMA3_INTERRUPTION_RATE"]
@@ -126,9 +126,9 @@ def daly_useful_fraction(interval, checkpoint_time, restart_time, mtbf):
     """
     lam = 1.0 / mtbf  # failure rate; 0 where mtbf is infinite
     has_failures = lam > 0
-    lam_safe = where(has_failures, lam, 1.0)
+    lam_safe = where(has_failures, lam, 1.0 * unit("1/s"))
     finite = np.isfinite(interval)
-    tau = where(finite, interval, 1.0)
+    tau = where(finite, interval, 1.0 * unit("s"))
     u = (tau * lam_safe) * np.exp(-restart_time * lam_safe) / np.expm1((tau + checkpoint_time) * lam_safe)
     # without failures only the checkpoint writes cost time (none when never checkpointing)
     u_free = where(finite, tau / (tau + checkpoint_time), 1.0)
