@@ -29,7 +29,7 @@ import xarray as xr
 from ..errors import DsxInputError, MissingVariableError
 
 __all__ = ["Input", "solver", "Namespace", "INPUTS", "CALIBRATED", "PROVIDERS", "where", "first_reason", "unit",
-           "units_checked"]
+           "units_checked", "bare"]
 
 
 @dataclass(frozen=True)
@@ -355,6 +355,17 @@ def unit(spec: str) -> Any:
 
         return ureg.Quantity(1.0, spec)
     return 1.0
+
+
+def bare(x: Any) -> Any:
+    """``x`` itself; while units are checked, a dimensionless quantity as its plain magnitude.
+
+    For the few places a kernel hands a dimensionless figure to code that takes no quantities
+    (scipy's special functions in the Erlang C formula).
+    """
+    if _CHECKING[0] and hasattr(x, "to"):
+        return x.to("").magnitude
+    return x
 
 
 @contextlib.contextmanager
