@@ -123,6 +123,8 @@ def chinchilla_loss(n, d, law="chinchilla"):
     "chinchilla_params": ("param", "compute-optimal parameters for compute_budget"),
     "chinchilla_tokens": ("token", "compute-optimal tokens for compute_budget"),
     "tokens_per_param": ("token/param", "trained tokens per parameter"),
+    "optimal_tokens_per_param": ("token/param", "compute-optimal tokens per parameter of the law"),
+    "rule_params": ("param", "compute-optimal parameters for compute_budget by the 20x rule"),
     "predicted_loss": ("", "predicted pre-training loss L(N, D) in nats per token"),
 })
 def scaling_law(active_params, train_tokens,
@@ -176,6 +178,7 @@ def scaling_law(active_params, train_tokens,
     n_opt = where(law == "20x", n_20, where(is_epoch, n_ep, n_ch))
     loss = where(is_epoch, chinchilla_loss(active_params, train_tokens, "epoch"),
                  chinchilla_loss(active_params, train_tokens, "chinchilla"))
-    return {"compute_budget": compute, "chinchilla_params": n_opt,
-            "chinchilla_tokens": compute / (six * n_opt),
-            "tokens_per_param": train_tokens / active_params, "predicted_loss": loss}
+    d_opt = compute / (six * n_opt)
+    return {"compute_budget": compute, "chinchilla_params": n_opt, "chinchilla_tokens": d_opt,
+            "tokens_per_param": train_tokens / active_params, "predicted_loss": loss,
+            "optimal_tokens_per_param": d_opt / n_opt, "rule_params": n_20}
