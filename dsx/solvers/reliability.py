@@ -236,7 +236,9 @@ def checkpointing(params, weight_bytes, gpus, host_bandwidth, fleet_mtbf,
 @solver({"goodput": ("", "useful fraction of wall time (checkpoints, restarts and lost work removed)"),
          "wall_time": ("s", "wall-clock time including checkpoints, restarts and lost work"),
          "expected_failures": ("", "expected interruptions during the run"),
-         "failure_probability": ("", "probability of at least one interruption during the run")})
+         "failure_probability": ("", "probability of at least one interruption during the run"),
+         "checkpoint_overhead": ("", "wall-time fraction lost to checkpoint writes, δ/τ (first order)"),
+         "failure_overhead": ("", "wall-time fraction lost to failures (rework, restarts): 1 − goodput − δ/τ")})
 def job_goodput(wall_time_ideal, fleet_mtbf, checkpoint_time, checkpoint_interval,
                 restart_time=Input(
                     600.0, "s",
@@ -248,7 +250,9 @@ def job_goodput(wall_time_ideal, fleet_mtbf, checkpoint_time, checkpoint_interva
 
     ``goodput = U(τ, δ, R, M)``; ``wall_time = wall_time_ideal / goodput``;
     ``expected_failures = wall_time / M``; ``failure_probability = 1 − exp(−wall_time/M)``.
-    Failures are counted over the real wall time, which includes the overheads.
+    Failures are counted over the real wall time, which includes the overheads. The loss
+    ``1 − U ≈ δ/τ + (τ+δ)/2M + R/M`` splits into ``checkpoint_overhead = δ/τ`` (its first-order
+    term) and ``failure_overhead = 1 − U − δ/τ`` (rework and restarts); NaN ``τ``: all failures.
 
     Parameters
     ----------
@@ -269,6 +273,7 @@ def job_goodput(wall_time_ideal, fleet_mtbf, checkpoint_time, checkpoint_interva
     wall_time : s
     expected_failures : count
     failure_probability : in [0, 1)
+    checkpoint_overhead, failure_overhead : fractions of wall time
 
     References
     ----------
@@ -282,5 +287,7 @@ def job_goodput(wall_time_ideal, fleet_mtbf, checkpoint_time, checkpoint_interva
     u = daly_useful_fraction(checkpoint_interval, checkpoint_time, restart_time, fleet_mtbf)
     wall = wall_time_ideal / u
     n = wall / fleet_mtbf
+    writes = where(checkpoint_interval != 0, checkpoint_time / checkpoint_interval, np.nan)
     return {"goodput": u, "wall_time": wall, "expected_failures": n,
-            "failure_probability": -np.expm1(-n)}
+            "failure_probability": -np.expm1(-n), "checkpoint_overhead": writes,
+            "failure_overhead": where(np.isnan(writes), 1.0 - u, 1.0 - u - writes)}
