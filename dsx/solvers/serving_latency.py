@@ -76,6 +76,7 @@ LOW_PRECISION_GEMM_EFFICIENCY = Input(
     "ttft": ("s", "time to first token without queueing (prefill of the batch)"),
     "tpot": ("s", "time per output token (decode step / tokens per step)"),
     "e2e_latency": ("s", "request latency without queueing: ttft + (generated - 1)·tpot"),
+    "decode_time": ("s", "time from the first to the last token of a request: (generated - 1)·tpot"),
     "request_capacity": ("1/s", "requests per second one replica completes at full batch"),
     "tokens_per_s": ("token/s", "generated tokens per second of one replica at full batch"),
     "tokens_per_s_per_gpu": ("token/s", "generated tokens per second per GPU"),
@@ -204,8 +205,9 @@ def serving_latency(**kw):
                  p2p_time(B * kw["input_len"] * kw["kv_bytes_per_token_gpu"], out, kw["scale_out_latency"]), 0.0)
     t_pre = np.fmax(pre["prefill_time"], stream) + comm(B * s_new) + sigma
     ttft = t_pre + t_kv
-    e2e = ttft + (gen / one - 1.0) * tpot
-    decode_busy = np.fmax((gen / one - 1.0) * tpot, 1e-30 * unit("s"))
+    decode_time = (gen / one - 1.0) * tpot
+    e2e = ttft + decode_time
+    decode_busy = np.fmax(decode_time, 1e-30 * unit("s"))
     req = where(kw["disaggregated"], B / np.fmax(t_pre, decode_busy), B / e2e)
     tok = req * gen
     return {
@@ -223,6 +225,7 @@ def serving_latency(**kw):
         "ttft": ttft,
         "tpot": tpot,
         "e2e_latency": e2e,
+        "decode_time": decode_time,
         "request_capacity": req,
         "tokens_per_s": tok,
         "tokens_per_s_per_gpu": tok / kw["gpus_per_replica"],
