@@ -11,7 +11,7 @@ import pandas as pd
 
 from . import accessor, catalog, units  # noqa: F401  (accessor registers ds.dsx)
 from .analysis import best, pareto, sensitivity, synthesize
-from .audit import audit
+from .diagnosis import audit
 from .calibration import calibrate
 from .errors import DsxInputError
 from .space import Space

@@ -21,7 +21,7 @@ import json
 import sys
 from typing import Any
 
-from .audit import SERVING_DEFAULTS, TRAINING_DEFAULTS
+from .diagnosis import SERVING_DEFAULTS, TRAINING_DEFAULTS
 from .cli_inputs import DOMAINS, Flag, GroupedHelp, domains, inputs_rows
 from .cli_inputs import known_inputs as _known
 
@@ -173,7 +173,7 @@ def _value(text: str, spec: Any) -> Any:
 
 def _audit_values(args: argparse.Namespace, inputs: dict) -> dict[str, Any]:
     """The audited inputs: the workload's defaults, the calibration file, then the options given."""
-    from .audit import DEFAULTS
+    from .diagnosis import DEFAULTS
 
     values = {k: v for k, v in DEFAULTS[args.workload].items() if k in inputs}
     if args.calibration:
@@ -218,7 +218,7 @@ def _check_read(args: argparse.Namespace, inputs: dict) -> None:
 
 def _audit(args: argparse.Namespace, inputs: dict) -> int:
     from . import report
-    from .audit import audit
+    from .diagnosis import audit
     from .errors import DsxInputError
     from .space import Space
 

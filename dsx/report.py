@@ -2,7 +2,7 @@
 
 Formats an audit Dataset (:func:`dsx.audit`) of one configuration (every variable 0-d) or of
 a few (a comparison, one column per configuration): every metric is read from the Dataset and
-every binding constraint is its diagnosis (``binding_*``, :func:`dsx.audit.diagnose`, added here
+every binding constraint is its diagnosis (``binding_*``, :func:`dsx.diagnosis.diagnose`, added here
 to a plain result that lacks it) put into words; a variable the stack did not compute shows as
 ``n/a``. Numbers are written by :mod:`dsx.formatting` (``fmt``, re-exported here).
 """
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .audit import default, workload_of
+from .diagnosis import default, workload_of
 from .formatting import _grid, _num, fmt
 
 __all__ = ["fmt", "rows", "text", "uncertainty", "html", "as_json", "json_text", "Report", "report", "MAX_CONFIGS"]
@@ -74,14 +74,14 @@ def _pct(x: float) -> str:
     return f"{_num(100 * x)} %"
 
 
-#: Words for the diagnosis codes of :mod:`dsx.audit` (``binding_<domain>``).
+#: Words for the diagnosis codes of :mod:`dsx.diagnosis` (``binding_<domain>``).
 _STEP_LABELS = {"compute": "compute", "comm": "TP/CP/EP/PP communication", "bubble": "pipeline bubble",
                 "dp_exposed": "exposed data-parallel sync", "optimizer": "optimizer step"}
 _WALL_LABELS = {**_STEP_LABELS, "reliability_losses": "reliability losses",
                 "compute_peak_flops": "compute (peak FLOP/s)", "compute_hbm_bandwidth": "GPU kernels (HBM bandwidth)"}
 _RELIABILITY_LABELS = {"checkpoint_writes": "checkpoint writes", "failures": "failures (lost work + restarts)"}
 _WATER_LABELS = {"onsite": "on-site", "offsite": "off-site"}
-_LATENCY_LABELS = {"prefill": "prefill (TTFT)", "decode": "decode (TPOT × output tokens)"}
+_LATENCY_LABELS = {"prefill": "prefill (TTFT)", "decode": "decode ((generated − 1) × TPOT)"}
 
 
 def _node_row(c: _Cfg) -> Row:
@@ -237,8 +237,8 @@ def _serving_rows(c: _Cfg) -> list[Row]:
 
 
 def _diagnosed(ds: xr.Dataset) -> xr.Dataset:
-    """``ds`` with the audit's diagnosis (``binding_*``), added by :func:`dsx.audit.diagnose` if missing."""
-    from .audit import diagnose
+    """``ds`` with the audit's diagnosis (``binding_*``), added by :func:`dsx.diagnosis.diagnose` if missing."""
+    from .diagnosis import diagnose
 
     return ds if "binding_analysis" in ds.variables else diagnose(ds)
 
@@ -310,7 +310,7 @@ def text(ds: xr.Dataset) -> str:
 def uncertainty(ds: xr.Dataset) -> str:
     """The key figures drawn by ``dsx.audit(draws=N)``: median and interval (``<name>_low``/``_high``);
     ``""`` for an audit without draws. A comparison shows its first configuration."""
-    from .audit import UNCERTAINTY_LEVEL
+    from .diagnosis import UNCERTAINTY_LEVEL
     from .uncertainty import KEY_FIGURES
 
     if not ds.attrs.get("draws"):
