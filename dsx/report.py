@@ -10,7 +10,6 @@ to a plain result that lacks it) put into words; a variable the stack did not co
 from __future__ import annotations
 
 import html as _html
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from .diagnosis import default, workload_of
-from .formatting import _grid, _num, fmt
+from .formatting import _grid, _json_lines, _json_value, _num, fmt
 
 __all__ = ["fmt", "rows", "text", "uncertainty", "html", "as_json", "json_text", "Report", "report", "MAX_CONFIGS"]
 
@@ -249,7 +248,6 @@ def rows(ds: xr.Dataset) -> list[Row]:
     return _serving_rows(c) if workload_of(ds) == "serving" else _training_rows(c)
 
 
-
 # -- configurations -------------------------------------------------------------------------
 def _configs(ds: xr.Dataset) -> list[tuple[str, xr.Dataset]]:
     dims = [d for d in ds.dims if ds.sizes[d] > 0]
@@ -279,25 +277,29 @@ def _title(ds: xr.Dataset) -> str:
             f"per step, {g('precision')}, region {g('region')}")
 
 
-def _table(ds: xr.Dataset) -> tuple[list[str], list[list[str]], str]:
-    """(header, body, title) of the report; one value column per configuration."""
-    configs = _configs(_diagnosed(ds))
-    if len(configs) == 1:
-        body = []
-        for r in rows(configs[0][1]):
-            for i, (label, value) in enumerate(r.items):
-                body.append([r.domain if i == 0 else "", label, value, r.binding if i == 0 else ""])
-        return ["Domain", "Metric", "Value", "Binding constraint"], body, _title(configs[0][1])
+def _single(sub: xr.Dataset) -> tuple[list[str], list[list[str]], str]:
+    body = [[r.domain if i == 0 else "", label, value, r.binding if i == 0 else ""]
+            for r in rows(sub) for i, (label, value) in enumerate(r.items)]
+    return ["Domain", "Metric", "Value", "Binding constraint"], body, _title(sub)
+
+
+def _comparison(ds: xr.Dataset, configs: list[tuple[str, xr.Dataset]]) -> tuple[list[str], list[list[str]], str]:
     per = [rows(sub) for _, sub in configs]
     body = []
     for j, r in enumerate(per[0]):
-        for i, (label, _) in enumerate(r.items):
-            body.append([r.domain if i == 0 else "", label, *[p[j].items[i][1] for p in per]])
+        body += [[r.domain if i == 0 else "", label, *[p[j].items[i][1] for p in per]]
+                 for i, (label, _) in enumerate(r.items)]
         body.append(["", "binding constraint", *[p[j].binding for p in per]])
     dims = " × ".join(d for d in ds.dims if ds.sizes[d] > 1)
     title = (f"{workload_of(ds)} comparison of {len(configs)} configurations over {dims} (one column each); "
              f"first: {_title(configs[0][1]).split(': ', 1)[1]}")
     return ["Domain", "Metric", *[label for label, _ in configs]], body, title
+
+
+def _table(ds: xr.Dataset) -> tuple[list[str], list[list[str]], str]:
+    """(header, body, title) of the report; one value column per configuration."""
+    configs = _configs(_diagnosed(ds))
+    return _single(configs[0][1]) if len(configs) == 1 else _comparison(ds, configs)
 
 
 def text(ds: xr.Dataset) -> str:
@@ -364,17 +366,6 @@ def report(ds: xr.Dataset) -> Report:
 
 
 # -- JSON ----------------------------------------------------------------------------------
-def _json_value(da: xr.DataArray) -> Any:
-    v = np.asarray(da.values)[()]
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (str, np.str_)) or da.dtype.kind in "OUS":
-        return str(v)
-    x = float(v)
-    value: Any = None if math.isnan(x) or math.isinf(x) else (int(x) if da.dtype.kind in "iu" else x)
-    return {"value": value, "units": da.attrs.get("units", "")}
-
-
 def as_json(ds: xr.Dataset) -> dict | list:
     """One configuration: ``{name: {"value": number, "units": str} | str | bool}`` for every
     input and result variable. Several configurations: a list of such objects, one per
@@ -395,10 +386,3 @@ def as_json(ds: xr.Dataset) -> dict | list:
 def json_text(ds: xr.Dataset) -> str:
     """:func:`as_json` with one variable per line: readable, and still one JSON document."""
     return _json_lines(as_json(ds))
-
-
-def _json_lines(data: dict | list) -> str:
-    if isinstance(data, list):
-        return "[\n" + ",\n".join(_json_lines(d) for d in data) + "\n]"
-    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in data.items())
-    return "{\n" + body + "\n}"
