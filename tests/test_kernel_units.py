@@ -8,7 +8,7 @@ or a count of tokens to a plain number, raises inside the kernel; a wrong declar
 shows as a mismatch. Dimensionless values (counts, fractions) stay plain numbers: pint
 accepts them wherever a dimensionless value is right and refuses them anywhere else.
 Constants with a unit are written ``c * unit("flop/param/token")`` in the kernels
-(:func:`dsx.solvers.base.unit`: ``1.0`` in the fast path, a quantity while checked).
+(:func:`dsx.solvers.quantities.unit`: ``1.0`` in the fast path, a quantity while checked).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 
 import dsx
 import dsx.solvers
-from dsx.solvers import base
+from dsx.solvers import base, quantities
 from dsx.space import _catalog_columns
 from dsx.stacks import SERVING, TRAINING
 from dsx.units import ureg
@@ -115,7 +115,7 @@ def _arguments(fn, ds) -> dict:
 
 
 def _problems(fn, ds) -> list[str]:
-    with base.units_checked(), np.errstate(all="ignore"), warnings.catch_warnings():
+    with quantities.units_checked(), np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = fn.kernel(**_arguments(fn, ds))
     problems = []
@@ -145,7 +145,7 @@ def test_kernel_outputs_have_declared_dimensions(name, datasets):
 
 
 def test_unit_is_one_in_the_fast_path():
-    assert base.unit("flop/param/token") == 1.0
-    with base.units_checked():
-        assert base.unit("flop/param/token") == ureg.Quantity(1.0, "flop/param/token")
-    assert base.unit("s") == 1.0
+    assert quantities.unit("flop/param/token") == 1.0
+    with quantities.units_checked():
+        assert quantities.unit("flop/param/token") == ureg.Quantity(1.0, "flop/param/token")
+    assert quantities.unit("s") == 1.0

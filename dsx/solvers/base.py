@@ -16,20 +16,18 @@ provides it.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import xarray as xr
 
 from ..errors import DsxInputError, MissingVariableError
 
-__all__ = ["Input", "solver", "Namespace", "INPUTS", "CALIBRATED", "PROVIDERS", "where", "first_reason", "unit",
-           "units_checked", "bare"]
+__all__ = ["Input", "solver", "Namespace", "INPUTS", "CALIBRATED", "PROVIDERS", "where", "first_reason"]
 
 
 @dataclass(frozen=True)
@@ -333,49 +331,6 @@ def _trace_dims(kernel: Callable, scalars: dict, labelled: dict) -> dict | None:
         return {k: _dims_of(v) for k, v in result.items()}
     except Exception:  # a kernel the tracer cannot follow: keep length-1 dims conservatively
         return None
-
-
-_CHECKING = [False]
-
-
-def unit(spec: str) -> Any:
-    """The unit of a constant inside a kernel: ``1.0``, or the pint unit while units are checked.
-
-    Kernels work on magnitudes in canonical units, so a constant that has a unit (the 6 of
-    ``6ND``: flop per parameter per token) is written ``6.0 * unit("flop/param/token")``. In
-    the fast path this is a multiplication by one; under :func:`units_checked` (the test
-    ``tests/test_kernel_units.py``) it makes the constant a quantity, so the kernel's
-    dimensions can be verified.
-
-    >>> unit("flop/param/token")
-    1.0
-    """
-    if _CHECKING[0]:
-        from ..units import ureg
-
-        return ureg.Quantity(1.0, spec)
-    return 1.0
-
-
-def bare(x: Any) -> Any:
-    """``x`` itself; while units are checked, a dimensionless quantity as its plain magnitude.
-
-    For the few places a kernel hands a dimensionless figure to code that takes no quantities
-    (scipy's special functions in the Erlang C formula).
-    """
-    if _CHECKING[0] and hasattr(x, "to"):
-        return x.to("").magnitude
-    return x
-
-
-@contextlib.contextmanager
-def units_checked() -> Iterator[None]:
-    """Within this block :func:`unit` returns pint quantities (for the kernel units test)."""
-    _CHECKING[0] = True
-    try:
-        yield
-    finally:
-        _CHECKING[0] = False
 
 
 def where(cond: Any, x: Any, y: Any) -> Any:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, unit, where
+from .base import Input, solver, where
+from .quantities import unit
 from .layout import EP, PP, TP
 
 __all__ = ["inference_compute", "stage_params", "stored_activation_bytes",

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import solver, unit, where
+from .base import solver, where
+from .quantities import unit
 from .compute import (CAUSAL_ATTENTION, DROPOUT, FLASH_ATTENTION, GRADIENT_BYTES, HBM_EFFICIENCY, MATMUL_EFFICIENCY,
                       TRAINING_ATTENTION_BYTES, _touched, attention_peak_fraction, stage_params,
                       stored_activation_bytes)

@@ -9,7 +9,8 @@ data), over the step time (physics.md §3).
 
 from __future__ import annotations
 
-from .base import Input, solver, unit, where
+from .base import Input, solver, where
+from .quantities import unit
 
 __all__ = ["data_pipeline", "token_bytes"]
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import unit, where
+from .base import where
+from .quantities import unit
 
 __all__ = ["erlang_c", "mmc_wait_mean", "allen_cunneen_factor", "wait_quantile",
            "mm1_wait_mean", "mm1_sojourn_quantile", "mmc_sojourn_quantile"]

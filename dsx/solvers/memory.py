@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, unit, where
+from .base import Input, solver, where
+from .quantities import unit
 from .compute import (BATCH, DROPOUT, INPUT_LEN, OUTPUT_LEN, FLASH_ATTENTION, GRADIENT_BYTES, kv_share, stage_params,
                       stored_activation_bytes)
 from .network import PREFETCH_DEPTH, ZERO3_RESHARD

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, unit, where
+from .base import Input, solver, where
+from .quantities import unit
 
 __all__ = ["model_shape", "clean"]
 

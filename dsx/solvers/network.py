@@ -18,7 +18,8 @@ import numpy as np
 
 from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
 from .compute import GRADIENT_BYTES, stage_params
-from .base import INPUTS, Input, solver, unit, where
+from .base import INPUTS, Input, solver, where
+from .quantities import unit
 from .collectives import (all_gather_time, all_reduce_time, all_to_all_time, group_all_gather_time,  # noqa: F401
                           group_all_reduce_time, group_all_to_all_time, group_bandwidth, group_split,
                           hierarchical_all_reduce_time, p2p_time, reduce_scatter_time)  # re-exported

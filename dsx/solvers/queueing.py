@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, bare, solver, where
+from .base import Input, solver, where
+from .quantities import bare
 from .compute import BATCH
 from .erlang import (allen_cunneen_factor, erlang_c, mm1_sojourn_quantile, mm1_wait_mean,  # noqa: F401
                      mmc_sojourn_quantile, mmc_wait_mean, wait_quantile)

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, unit, where
+from .base import Input, solver, where
+from .quantities import unit
 
 __all__ = ["reliability", "checkpointing", "job_goodput",
            "young_interval", "daly_interval", "daly_useful_fraction", "LLAMA3_INTERRUPTION_RATE"]

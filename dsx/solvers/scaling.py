@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, unit, where
+from .base import Input, solver, where
+from .quantities import unit
 
 __all__ = ["LAWS", "optimal_allocation", "chinchilla_loss", "scaling_law"]
 

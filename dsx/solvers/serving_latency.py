@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, unit, where
+from .base import Input, solver, where
+from .quantities import unit
 from .compute import inference_compute
 from .network import communication, group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
 from .speculative import SPEC_TOKENS, _compute, _draft, _p, _with_params, offload_stream_time, spec_tokens_per_step

@@ -20,7 +20,8 @@ import inspect
 
 import numpy as np
 
-from .base import Input, unit, where
+from .base import Input, where
+from .quantities import unit
 from .compute import inference_compute
 from .model import model_shape
 

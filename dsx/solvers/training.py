@@ -20,7 +20,8 @@ import inspect
 import numpy as np
 
 from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
-from .base import INPUTS, Input, first_reason, solver, unit, where
+from .base import INPUTS, Input, first_reason, solver, where
+from .quantities import unit
 from .compute import HBM_EFFICIENCY, MATMUL_EFFICIENCY, TRAINING_ATTENTION_BYTES, attention_peak_fraction
 from .network import PREFETCH_DEPTH, ZERO3_RESHARD
 from .utilisation import MFU_PEAK, SECONDS_PER_DAY, throughput, time_to_train  # noqa: F401  (the stack's steps)

@@ -8,7 +8,8 @@ dense 16-bit peak, the compute-precision (FP8) figure reported beside it.
 from __future__ import annotations
 
 from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
-from .base import INPUTS, Input, solver, unit, where
+from .base import INPUTS, Input, solver, where
+from .quantities import unit
 from .compute import TRAINING_ATTENTION_BYTES, attention_peak_fraction
 
 __all__ = ["throughput", "time_to_train", "MFU_PEAK", "SECONDS_PER_DAY"]
