@@ -7,7 +7,7 @@ configuration of a labelled space at once.
 
 from . import accessor, catalog, units  # noqa: F401  (accessor registers ds.dsx)
 from .analysis import best, pareto, sensitivity, synthesize
-from .audit import audit
+from .diagnosis import audit
 from .calibration import calibrate
 from .errors import DsxInputError
 from .space import Space

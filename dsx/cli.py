@@ -17,32 +17,14 @@ with status 2. Imports are lazy so that ``dsx audit`` answers quickly.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
-from .audit import SERVING_DEFAULTS, TRAINING_DEFAULTS
+from .diagnosis import SERVING_DEFAULTS, TRAINING_DEFAULTS
 from .cli_inputs import DOMAINS, Flag, GroupedHelp, domains, inputs_rows
 from .cli_inputs import known_inputs as _known
 
 __all__ = ["main", "TRAINING_DEFAULTS", "SERVING_DEFAULTS"]
-
-_KINDS = {"hardware": "hardware", "models": "models", "model": "models", "regions": "regions",
-          "region": "regions", "fabrics": "fabrics", "fabric": "fabrics", "precisions": "precisions",
-          "precision": "precisions"}
-#: Columns shown by ``dsx catalog KIND``: (column, display unit); ``peak:<p>`` is peak_flops at <p>.
-_COLUMNS = {
-    "hardware": [("name", None), ("peak:bf16", "TFLOP/s"), ("peak:fp8", "TFLOP/s"), ("hbm_capacity", "GB"),
-                 ("hbm_bandwidth", "TB/s"), ("tdp", "W"), ("scale_up_bandwidth", "GB/s"),
-                 ("scale_out_bandwidth", "Gbit/s"), ("gpus_per_node", ""), ("price", "USD")],
-    "models": [("name", None), ("params_published", "Gparam"), ("layers", ""), ("hidden", ""), ("heads", ""),
-               ("kv_heads", ""), ("ffn", ""), ("vocab", ""), ("experts", ""), ("max_context", "")],
-    "regions": [("name", None), ("carbon_intensity", "gCO2e/kWh"), ("pue", ""), ("wue", "L/kWh"),
-                ("ewif", "L/kWh"), ("electricity_price", "USD/kWh")],
-    "fabrics": [("name", None), ("scope", None), ("bandwidth", "Gbit/s"), ("latency", "us")],
-    "precisions": [("name", None), ("bytes", "B")],
-}
-
 
 class _Fail(Exception):
     """A user error: printed as one line, exit status 2."""
@@ -173,7 +155,7 @@ def _value(text: str, spec: Any) -> Any:
 
 def _audit_values(args: argparse.Namespace, inputs: dict) -> dict[str, Any]:
     """The audited inputs: the workload's defaults, the calibration file, then the options given."""
-    from .audit import DEFAULTS
+    from .diagnosis import DEFAULTS
 
     values = {k: v for k, v in DEFAULTS[args.workload].items() if k in inputs}
     if args.calibration:
@@ -218,7 +200,7 @@ def _check_read(args: argparse.Namespace, inputs: dict) -> None:
 
 def _audit(args: argparse.Namespace, inputs: dict) -> int:
     from . import report
-    from .audit import audit
+    from .diagnosis import audit
     from .errors import DsxInputError
     from .space import Space
 
@@ -243,77 +225,6 @@ def _audit(args: argparse.Namespace, inputs: dict) -> int:
     return 0
 
 
-def _catalog(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from . import catalog
-    from .formatting import _grid
-    from .units import ureg
-
-    if args.kind is None:
-        body = [[k, str(len(catalog.names(k))), f"dsx catalog {k}"] for k in catalog.SCHEMA]
-        body.append(["cloud-prices", str(len(catalog.prices.table())), "dsx catalog cloud-prices"])
-        print(_grid(["kind", "entries", "command"], body))
-        return 0
-    if args.kind.lower() in ("cloud-prices", "cloud_prices", "prices"):  # every listing with its source
-        rows = catalog.prices.table()
-        body = [[r.hardware, r.cloud, r.tier, f"{r.price:.4g}", r.date, r.source] for r in rows.itertuples()]
-        print(_grid(["hardware", "cloud", "tier", "price [USD/h]", "date", "source"], body))
-        return 0
-    kind = _KINDS.get(args.kind.lower())
-    if kind is None:
-        raise _Fail(f"catalog: unknown kind {args.kind!r}; expected one of {', '.join(catalog.SCHEMA)}")
-    ds = catalog.load(kind)
-    dim = catalog.DIMENSION[kind]
-    ids = [str(i) for i in ds[dim].values]
-    if args.json:
-        out = {}
-        for i, ident in enumerate(ids):
-            row = {}
-            for name, da in ds.data_vars.items():
-                v = da.isel({dim: i}).values
-                row[name] = v.tolist() if np.ndim(v) else (None if isinstance(v[()], float) and np.isnan(v) else v[()].item()
-                                                             if hasattr(v[()], "item") else v[()])
-            out[ident] = row
-        print(json.dumps(out, indent=2, default=str))
-        return 0
-    header, cols = ["id"], []
-    for col, unit in _COLUMNS[kind]:
-        name, _, prec = col.partition(":")
-        da = ds["peak_flops"].sel(precision=prec) if name == "peak" and "peak_flops" in ds else ds.get(name)
-        if da is None or (name == "peak" and prec not in ds["peak_flops"].precision):
-            continue
-        label = f"{prec} peak" if name == "peak" else name
-        factor = 1.0
-        if unit:
-            factor = ureg.Quantity(1.0, da.attrs.get("units") or "dimensionless").to(unit).magnitude
-        header.append(f"{label} [{unit}]" if unit else label)
-        cols.append((da.values, factor, unit is None))
-    if kind == "hardware":  # rental price: median of the on-demand listings, their range and clouds
-        rent = catalog.prices.summary().reindex(ids)
-        header += ["rent median [USD/h]", "rent range [USD/h]", "rent source (dsx catalog cloud-prices)"]
-        cols += [(rent.cloud_price_median.to_numpy(), 1.0, False),
-                 ([f"{a:.3g}-{b:.3g}" if np.isfinite(a) else "-" for a, b in
-                   zip(rent.cloud_price_lowest, rent.cloud_price_highest)], 1.0, True),
-                 ([f"{c} (to {d})" if isinstance(c, str) else "-" for c, d in zip(rent.clouds, rent.newest)],
-                  1.0, True)]
-    body = []
-    for i, ident in enumerate(ids):
-        row = [ident]
-        for values, factor, is_text in cols:
-            v = values[i]
-            if is_text:
-                row.append(str(v) if v not in (None, "") else "-")
-            elif v is None or not np.isfinite(float(v)):
-                row.append("-")
-            else:
-                x = float(v) * factor
-                row.append(f"{x:,.0f}" if x.is_integer() else f"{x:,.4g}")
-        body.append(row)
-    print(_grid(header, body))
-    return 0
-
-
 def _inputs(args: argparse.Namespace) -> int:
     from .formatting import _grid
 
@@ -335,8 +246,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dsx`` console script; returns the exit status."""
-    from .errors import DsxInputError, MissingVariableError
-
     import warnings
 
     argv = _normalize(list(sys.argv[1:] if argv is None else argv))
@@ -364,7 +273,9 @@ def _main(argv: list[str], command: str | None) -> int:
         if args.command == "audit":
             return _audit(args, inputs or {})
         if args.command == "catalog":
-            return _catalog(args)
+            from .cli_catalog import catalog_command
+
+            return catalog_command(args.kind, args.json)
         if args.command == "calibrate":
             return _calibrate(args)
         if args.command == "inputs":

@@ -1,4 +1,4 @@
-"""Numbers and tables as text: a value in readable units (``fmt``) and aligned columns (``_grid``).
+"""Numbers and tables as text: a value in readable units (``fmt``), aligned columns (``_grid``), JSON lines.
 
 Used by the audit report, the uncertainty summary and the ``dsx catalog``/``dsx inputs`` tables.
 
@@ -8,11 +8,13 @@ Used by the audit report, the uncertainty summary and the ``dsx catalog``/``dsx 
 
 from __future__ import annotations
 
+import json
 import math
 import textwrap
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 __all__ = ["fmt"]
 
@@ -126,3 +128,22 @@ def _grid(header: list[str], body: list[list[str]], wrap: int | None = None) -> 
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     line = lambda r: "  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([line(header), "  ".join("─" * w for w in widths), *map(line, body)])
+
+
+# -- JSON ----------------------------------------------------------------------------------
+def _json_value(da: xr.DataArray) -> Any:
+    v = np.asarray(da.values)[()]
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (str, np.str_)) or da.dtype.kind in "OUS":
+        return str(v)
+    x = float(v)
+    value: Any = None if math.isnan(x) or math.isinf(x) else (int(x) if da.dtype.kind in "iu" else x)
+    return {"value": value, "units": da.attrs.get("units", "")}
+
+
+def _json_lines(data: dict | list) -> str:
+    if isinstance(data, list):
+        return "[\n" + ",\n".join(_json_lines(d) for d in data) + "\n]"
+    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in data.items())
+    return "{\n" + body + "\n}"

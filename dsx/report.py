@@ -2,7 +2,7 @@
 
 Formats an audit Dataset (:func:`dsx.audit`) of one configuration (every variable 0-d) or of
 a few (a comparison, one column per configuration): every metric is read from the Dataset and
-every binding constraint is its diagnosis (``binding_*``, :func:`dsx.audit.diagnose`, added here
+every binding constraint is its diagnosis (``binding_*``, :func:`dsx.diagnosis.diagnose`, added here
 to a plain result that lacks it) put into words; a variable the stack did not compute shows as
 ``n/a``. Numbers are written by :mod:`dsx.formatting` (``fmt``, re-exported here).
 """
@@ -10,7 +10,6 @@ to a plain result that lacks it) put into words; a variable the stack did not co
 from __future__ import annotations
 
 import html as _html
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +17,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .audit import default, workload_of
-from .formatting import _grid, _num, fmt
+from .diagnosis import default, workload_of
+from .formatting import _grid, _json_lines, _json_value, _num, fmt
 
 __all__ = ["fmt", "rows", "text", "uncertainty", "html", "as_json", "json_text", "Report", "report", "MAX_CONFIGS"]
 
@@ -74,14 +73,14 @@ def _pct(x: float) -> str:
     return f"{_num(100 * x)} %"
 
 
-#: Words for the diagnosis codes of :mod:`dsx.audit` (``binding_<domain>``).
+#: Words for the diagnosis codes of :mod:`dsx.diagnosis` (``binding_<domain>``).
 _STEP_LABELS = {"compute": "compute", "comm": "TP/CP/EP/PP communication", "bubble": "pipeline bubble",
                 "dp_exposed": "exposed data-parallel sync", "optimizer": "optimizer step"}
 _WALL_LABELS = {**_STEP_LABELS, "reliability_losses": "reliability losses",
                 "compute_peak_flops": "compute (peak FLOP/s)", "compute_hbm_bandwidth": "GPU kernels (HBM bandwidth)"}
 _RELIABILITY_LABELS = {"checkpoint_writes": "checkpoint writes", "failures": "failures (lost work + restarts)"}
 _WATER_LABELS = {"onsite": "on-site", "offsite": "off-site"}
-_LATENCY_LABELS = {"prefill": "prefill (TTFT)", "decode": "decode (TPOT × output tokens)"}
+_LATENCY_LABELS = {"prefill": "prefill (TTFT)", "decode": "decode ((generated − 1) × TPOT)"}
 
 
 def _node_row(c: _Cfg) -> Row:
@@ -237,8 +236,8 @@ def _serving_rows(c: _Cfg) -> list[Row]:
 
 
 def _diagnosed(ds: xr.Dataset) -> xr.Dataset:
-    """``ds`` with the audit's diagnosis (``binding_*``), added by :func:`dsx.audit.diagnose` if missing."""
-    from .audit import diagnose
+    """``ds`` with the audit's diagnosis (``binding_*``), added by :func:`dsx.diagnosis.diagnose` if missing."""
+    from .diagnosis import diagnose
 
     return ds if "binding_analysis" in ds.variables else diagnose(ds)
 
@@ -247,7 +246,6 @@ def rows(ds: xr.Dataset) -> list[Row]:
     """The audit rows of a one-configuration result (training or serving, detected)."""
     c = _Cfg(_diagnosed(ds))
     return _serving_rows(c) if workload_of(ds) == "serving" else _training_rows(c)
-
 
 
 # -- configurations -------------------------------------------------------------------------
@@ -279,25 +277,29 @@ def _title(ds: xr.Dataset) -> str:
             f"per step, {g('precision')}, region {g('region')}")
 
 
-def _table(ds: xr.Dataset) -> tuple[list[str], list[list[str]], str]:
-    """(header, body, title) of the report; one value column per configuration."""
-    configs = _configs(_diagnosed(ds))
-    if len(configs) == 1:
-        body = []
-        for r in rows(configs[0][1]):
-            for i, (label, value) in enumerate(r.items):
-                body.append([r.domain if i == 0 else "", label, value, r.binding if i == 0 else ""])
-        return ["Domain", "Metric", "Value", "Binding constraint"], body, _title(configs[0][1])
+def _single(sub: xr.Dataset) -> tuple[list[str], list[list[str]], str]:
+    body = [[r.domain if i == 0 else "", label, value, r.binding if i == 0 else ""]
+            for r in rows(sub) for i, (label, value) in enumerate(r.items)]
+    return ["Domain", "Metric", "Value", "Binding constraint"], body, _title(sub)
+
+
+def _comparison(ds: xr.Dataset, configs: list[tuple[str, xr.Dataset]]) -> tuple[list[str], list[list[str]], str]:
     per = [rows(sub) for _, sub in configs]
     body = []
     for j, r in enumerate(per[0]):
-        for i, (label, _) in enumerate(r.items):
-            body.append([r.domain if i == 0 else "", label, *[p[j].items[i][1] for p in per]])
+        body += [[r.domain if i == 0 else "", label, *[p[j].items[i][1] for p in per]]
+                 for i, (label, _) in enumerate(r.items)]
         body.append(["", "binding constraint", *[p[j].binding for p in per]])
     dims = " × ".join(d for d in ds.dims if ds.sizes[d] > 1)
     title = (f"{workload_of(ds)} comparison of {len(configs)} configurations over {dims} (one column each); "
              f"first: {_title(configs[0][1]).split(': ', 1)[1]}")
     return ["Domain", "Metric", *[label for label, _ in configs]], body, title
+
+
+def _table(ds: xr.Dataset) -> tuple[list[str], list[list[str]], str]:
+    """(header, body, title) of the report; one value column per configuration."""
+    configs = _configs(_diagnosed(ds))
+    return _single(configs[0][1]) if len(configs) == 1 else _comparison(ds, configs)
 
 
 def text(ds: xr.Dataset) -> str:
@@ -310,7 +312,7 @@ def text(ds: xr.Dataset) -> str:
 def uncertainty(ds: xr.Dataset) -> str:
     """The key figures drawn by ``dsx.audit(draws=N)``: median and interval (``<name>_low``/``_high``);
     ``""`` for an audit without draws. A comparison shows its first configuration."""
-    from .audit import UNCERTAINTY_LEVEL
+    from .diagnosis import UNCERTAINTY_LEVEL
     from .uncertainty import KEY_FIGURES
 
     if not ds.attrs.get("draws"):
@@ -364,17 +366,6 @@ def report(ds: xr.Dataset) -> Report:
 
 
 # -- JSON ----------------------------------------------------------------------------------
-def _json_value(da: xr.DataArray) -> Any:
-    v = np.asarray(da.values)[()]
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (str, np.str_)) or da.dtype.kind in "OUS":
-        return str(v)
-    x = float(v)
-    value: Any = None if math.isnan(x) or math.isinf(x) else (int(x) if da.dtype.kind in "iu" else x)
-    return {"value": value, "units": da.attrs.get("units", "")}
-
-
 def as_json(ds: xr.Dataset) -> dict | list:
     """One configuration: ``{name: {"value": number, "units": str} | str | bool}`` for every
     input and result variable. Several configurations: a list of such objects, one per
@@ -395,10 +386,3 @@ def as_json(ds: xr.Dataset) -> dict | list:
 def json_text(ds: xr.Dataset) -> str:
     """:func:`as_json` with one variable per line: readable, and still one JSON document."""
     return _json_lines(as_json(ds))
-
-
-def _json_lines(data: dict | list) -> str:
-    if isinstance(data, list):
-        return "[\n" + ",\n".join(_json_lines(d) for d in data) + "\n]"
-    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in data.items())
-    return "{\n" + body + "\n}"

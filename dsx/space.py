@@ -70,7 +70,8 @@ def _catalog_columns() -> dict[str, str]:
                 cols[col] = unit if isinstance(unit, str) else ""
     cols["peak_flops"] = "flop/s"
     cols["precision_bytes"] = "B"
-    cols["weight_bytes"] = "B"
+    cols["max_context"] = "token"  # positions, one token each
+    cols["weight_bytes"] = "B/param"  # bytes per weight element: one element is one parameter
     cols["kv_bytes"] = "B"
     cols["activation_bytes"] = "B"
     cols["scale_out_link_bandwidth"] = "B/s"
@@ -309,6 +310,8 @@ class Space:
         for name in ("weight_bytes", "kv_bytes", "activation_bytes"):
             if name not in ds and "precision_bytes" in ds:
                 ds[name] = ds["precision_bytes"]
+        if "weight_bytes" in ds:  # per weight element, i.e. per parameter (the catalog column is per element)
+            ds["weight_bytes"] = ds["weight_bytes"].assign_attrs(units=_catalog_columns()["weight_bytes"])
         if self._peak_table is not None and "peak_flops" not in self._values and "peak_flops" not in self._axes:
             compute = "activation_precision" if "activation_precision" in ds.coords else "precision"
             label = ds.coords[compute]

@@ -123,12 +123,7 @@ def _check_names(s: Sweep, raw: xr.Dataset, probe: xr.Dataset, values: dict) -> 
             raise _err(s.source, f"derived.{name}: {name!r} is already a variable of the result; "
                                  "name the new variable differently")
     known = set(map(str, probe.variables)) | set(s.derived)
-    used = set(s.names())
-    for f in s.figures:
-        for k in _FIGURE_VARIABLES:
-            v = f.get(k)
-            used |= {v} if isinstance(v, str) else {x for x in v if isinstance(x, str)} if isinstance(v, list) else set()
-    for name in sorted(used):
+    for name in sorted(_used_names(s)):
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=3)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -147,16 +142,32 @@ def _check_names(s: Sweep, raw: xr.Dataset, probe: xr.Dataset, values: dict) -> 
     axes = Space(**values).axes
     for i, f in enumerate(s.figures):
         for dim, label in (f.get("select") or {}).items():
-            if dim not in axes:
-                raise _err(s.source, f"figures[{i}].select: {dim!r} is not an axis of [space] "
-                                     f"(axes: {', '.join(axes) or 'none'})")
-            try:
-                value = Space(**{dim: label}).values[dim]
-            except DsxInputError as exc:
-                raise _err(s.source, f"figures[{i}].select.{dim}: {exc}") from None
-            if value not in axes[dim]:
-                raise _err(s.source, f"figures[{i}].select.{dim}: {label!r} is not among the values run "
-                                     f"({', '.join(map(str, axes[dim]))})")
+            _check_selection(s, f"figures[{i}].select", dim, label, axes)
+
+
+def _used_names(s: Sweep) -> set[str]:
+    """The variable names the file uses: expressions, objectives, outputs and figure arguments."""
+    used = set(s.names())
+    for f in s.figures:
+        for k in _FIGURE_VARIABLES:
+            v = f.get(k)
+            used |= {v} if isinstance(v, str) else {x for x in v if isinstance(x, str)} if isinstance(v, list) else set()
+    return used
+
+
+def _check_selection(s: Sweep, where: str, dim: str, label: Any, axes: dict) -> None:
+    """``select = {dim = label}`` names an axis of [space] and one of the values run along it."""
+    from .space import Space
+
+    if dim not in axes:
+        raise _err(s.source, f"{where}: {dim!r} is not an axis of [space] (axes: {', '.join(axes) or 'none'})")
+    try:
+        value = Space(**{dim: label}).values[dim]
+    except DsxInputError as exc:
+        raise _err(s.source, f"{where}.{dim}: {exc}") from None
+    if value not in axes[dim]:
+        raise _err(s.source, f"{where}.{dim}: {label!r} is not among the values run "
+                             f"({', '.join(map(str, axes[dim]))})")
 
 
 def _count(name: str, value: Any) -> int | None:

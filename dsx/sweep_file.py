@@ -79,8 +79,6 @@ def _unknown(source: str, where: str, keys: set, allowed: set) -> None:
 
 def parse(data: dict, source: str = "<sweep>") -> Sweep:
     """Validate the keys, types and expressions of a sweep (the dict of a TOML file)."""
-    from .space import Space
-
     _unknown(source, "the file", set(data), set(_KEYS))
     for k, v in data.items():
         if k not in ("outputs", "constraints", "best"):
@@ -90,6 +88,28 @@ def parse(data: dict, source: str = "<sweep>") -> Sweep:
     if s.workload not in ("training", "serving"):
         raise _err(source, f"workload must be 'training' or 'serving', got {s.workload!r}")
     s.description = data.get("description", "")
+    s.space = _space(source, data)
+    if "outputs" in data:
+        s.outputs = _strings(source, "outputs", data["outputs"])
+    s.derived = _derived(source, data.get("derived", {}), s.space)
+    s.constraints = _strings(source, "constraints", data.get("constraints", []))
+    _objectives(s, data.get("objectives", {}))
+    if "best" in data:
+        s.best = _best(s, data["best"])
+    s.figures = _figures(source, data.get("figures", []))
+    for label, e in [*((f"constraints[{i}]", c) for i, c in enumerate(s.constraints)),
+                     *((f"derived.{k}", v) for k, v in s.derived.items())]:
+        try:
+            expr.parse(e)
+        except DsxInputError as exc:
+            raise _err(source, f"{label}: {exc}") from None
+    return s
+
+
+def _space(source: str, data: dict) -> dict:
+    """The [space] table, each entry checked as a Space input; fitted factors of ``calibration`` under it."""
+    from .space import Space
+
     if "space" not in data:
         raise _err(source, "missing [space] table (the inputs and axes to evaluate)")
     for k, v in data["space"].items():
@@ -100,36 +120,45 @@ def parse(data: dict, source: str = "<sweep>") -> Sweep:
             Space(**{k: v})
         except DsxInputError as exc:
             raise _err(source, f"space.{k}: {exc}") from None
-    s.space = dict(data["space"])
+    space = dict(data["space"])
     if "calibration" in data:  # fitted factors (`dsx calibrate`); the [space] table wins where both set one
         from .calibration import read_toml
 
-        s.space = {**read_toml(data["calibration"]), **s.space}
-    if "outputs" in data:
-        s.outputs = _strings(source, "outputs", data["outputs"])
-    for k, v in data.get("derived", {}).items():
+        space = {**read_toml(data["calibration"]), **space}
+    return space
+
+
+def _derived(source: str, derived: dict, space: dict) -> dict:
+    for k, v in derived.items():
         _typed(source, f"derived.{k}", v, str)
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", k) or k in s.space:
-            why = "is an input of [space]" if k in s.space else "must be a name (letters, digits, '_')"
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", k) or k in space:
+            why = "is an input of [space]" if k in space else "must be a name (letters, digits, '_')"
             raise _err(source, f"derived.{k}: {k!r} {why}; name the new variable differently")
-    s.derived = dict(data.get("derived", {}))
-    s.constraints = _strings(source, "constraints", data.get("constraints", []))
-    obj = data.get("objectives", {})
-    _unknown(source, "[objectives]", set(obj), {"minimize", "maximize"})
-    s.minimize = _strings(source, "objectives.minimize", obj.get("minimize", []))
-    s.maximize = _strings(source, "objectives.maximize", obj.get("maximize", []))
+    return dict(derived)
+
+
+def _objectives(s: Sweep, obj: dict) -> None:
+    _unknown(s.source, "[objectives]", set(obj), {"minimize", "maximize"})
+    s.minimize = _strings(s.source, "objectives.minimize", obj.get("minimize", []))
+    s.maximize = _strings(s.source, "objectives.maximize", obj.get("maximize", []))
     twice = sorted({o for o in s.objectives if s.objectives.count(o) > 1})
     if twice:
-        raise _err(source, f"objectives: {twice[0]!r} is listed twice (once, in minimize or maximize)")
-    if "best" in data:
-        s.best = _strings(source, "best", data["best"])
-        if not s.objectives:
-            raise _err(source, "best needs [objectives] (minimize or maximize)")
-        axes = {k for k, v in s.space.items() if isinstance(v, list)}
-        for d in s.best:
-            if d not in axes:
-                raise _err(source, f"best: {d!r} is not an axis of [space] (axes: {', '.join(sorted(axes)) or 'none'})")
-    for i, fig in enumerate(data.get("figures", [])):
+        raise _err(s.source, f"objectives: {twice[0]!r} is listed twice (once, in minimize or maximize)")
+
+
+def _best(s: Sweep, value: Any) -> list[str]:
+    best = _strings(s.source, "best", value)
+    if not s.objectives:
+        raise _err(s.source, "best needs [objectives] (minimize or maximize)")
+    axes = {k for k, v in s.space.items() if isinstance(v, list)}
+    for d in best:
+        if d not in axes:
+            raise _err(s.source, f"best: {d!r} is not an axis of [space] (axes: {', '.join(sorted(axes)) or 'none'})")
+    return best
+
+
+def _figures(source: str, figures: list) -> list[dict]:
+    for i, fig in enumerate(figures):
         _typed(source, f"figures[{i}]", fig, dict)
         if not isinstance(fig.get("kind"), str):
             raise _err(source, f"figures[{i}] needs kind = \"<function of dsx.plot>\"")
@@ -140,18 +169,11 @@ def parse(data: dict, source: str = "<sweep>") -> Sweep:
                                    "digits, '_', '-', '.'; no folders): figures are written inside the output folder")
         if "select" in fig:
             _typed(source, f"figures[{i}].select", fig["select"], dict)
-    s.figures = [dict(f) for f in data.get("figures", [])]
-    stems = [f.get("name", f"{i + 1:02d}_{f['kind']}") for i, f in enumerate(s.figures)]
+    stems = [f.get("name", f"{i + 1:02d}_{f['kind']}") for i, f in enumerate(figures)]
     for i, stem in enumerate(stems):
         if stem in stems[:i]:
             raise _err(source, f"figures[{i}].name {stem!r} is used twice; each figure needs its own name")
-    for label, e in [*((f"constraints[{i}]", c) for i, c in enumerate(s.constraints)),
-                     *((f"derived.{k}", v) for k, v in s.derived.items())]:
-        try:
-            expr.parse(e)
-        except DsxInputError as exc:
-            raise _err(source, f"{label}: {exc}") from None
-    return s
+    return [dict(f) for f in figures]
 
 
 def load(path: str | os.PathLike) -> Sweep:

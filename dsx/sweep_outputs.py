@@ -52,37 +52,32 @@ def _md_table(df: Any, rows: int = 10) -> str:
 
 
 def _analysis(s: Sweep, ds: xr.Dataset, where: Any, tmp: Path, notes: list[str]) -> dict:
-    made: dict = {}
+    """front.csv (the Pareto front of the objectives) and best.csv (the best by the first one)."""
     if not s.objectives:
-        return made
-    try:
-        from . import analysis
-    except ImportError as exc:  # pragma: no cover - analysis is part of the package
-        notes.append(f"front.csv and best.csv skipped: dsx.analysis cannot be imported ({exc})")
-        return made
-    kw = {"minimize": s.minimize, "maximize": s.maximize, "where": where}
-    if hasattr(analysis, "pareto"):
-        front = analysis.pareto(ds, **kw)
-        cols = [c for c in [*s.objectives, *sorted(expr.names(" and ".join(s.constraints)) if s.constraints else [])]
-                if c in ds.data_vars and set(ds[c].dims) <= set(front.dims)]
-        table = (analysis.front_table(ds, front, list(dict.fromkeys(cols))) if hasattr(analysis, "front_table")
-                 else _frame(ds, ds[cols].where(front, drop=True)))
-        table.to_csv(tmp / "front.csv", index=False)
-        made["front"] = table
-    else:
-        notes.append("front.csv skipped: dsx.analysis has no pareto()")
-    if hasattr(analysis, "best"):
-        goal = {"minimize": s.minimize[0]} if s.minimize else {"maximize": s.maximize[0]}
-        span = {d for n in (*goal.values(), "feasible") if n in ds.variables for d in ds[n].dims}
-        span |= set(where.dims if where is not None else ()) | set(s.best or ())
-        others = [o for o in s.objectives[1:] if o in ds.data_vars and set(ds[o].dims) <= span]
-        over = s.best if s.best is not None else None
-        table = _frame(ds, analysis.best(ds, **goal, where=where, over=over, include=others))
-        table.to_csv(tmp / "best.csv", index=False)
-        made["best"] = table
-    else:
-        notes.append("best.csv skipped: dsx.analysis has no best()")
+        return {}
+    made = {"front": _front_table(s, ds, where), "best": _best_table(s, ds, where)}
+    for key, table in made.items():
+        table.to_csv(tmp / f"{key}.csv", index=False)
     return made
+
+
+def _front_table(s: Sweep, ds: xr.Dataset, where: Any) -> Any:
+    from . import analysis
+
+    front = analysis.pareto(ds, minimize=s.minimize, maximize=s.maximize, where=where)
+    cols = [c for c in [*s.objectives, *sorted(expr.names(" and ".join(s.constraints)) if s.constraints else [])]
+            if c in ds.data_vars and set(ds[c].dims) <= set(front.dims)]
+    return analysis.front_table(ds, front, list(dict.fromkeys(cols)))
+
+
+def _best_table(s: Sweep, ds: xr.Dataset, where: Any) -> Any:
+    from . import analysis
+
+    goal = {"minimize": s.minimize[0]} if s.minimize else {"maximize": s.maximize[0]}
+    span = {d for n in (*goal.values(), "feasible") if n in ds.variables for d in ds[n].dims}
+    span |= set(where.dims if where is not None else ()) | set(s.best or ())
+    others = [o for o in s.objectives[1:] if o in ds.data_vars and set(ds[o].dims) <= span]
+    return _frame(ds, analysis.best(ds, **goal, where=where, over=s.best, include=others))
 
 
 def _figures(s: Sweep, ds: xr.Dataset, where: Any, tmp: Path | None, notes: list[str]) -> list[str]:
@@ -144,17 +139,8 @@ def _figures(s: Sweep, ds: xr.Dataset, where: Any, tmp: Path | None, notes: list
 
 def _summary(s: Sweep, ds: xr.Dataset, where: Any, made: dict, files: list[str], notes: list[str],
              seconds: float) -> str:
-    size = int(np.prod([ds.sizes[d] for d in ds.dims])) if ds.dims else 1
-    axes = " × ".join(f"{d}[{ds.sizes[d]}]" for d in ds.dims) or "one configuration"
     lines = [f"# {Path(s.source).stem}", "", *([s.description, ""] if s.description else []),
-             f"- workload: {s.workload}; {size:,} configurations ({axes}); evaluated in {seconds:.2f} s"]
-    if "feasible" in ds:
-        lines.append(f"- feasible: {int(ds['feasible'].sum()) * size // max(ds['feasible'].size, 1):,}")
-    if where is not None:
-        n = int(where.sum()) * size // max(where.size, 1)
-        lines.append(f"- constraints ({' and '.join(s.constraints)}): {n:,} configurations satisfy them")
-    if s.objectives:
-        lines.append(f"- objectives: minimize {', '.join(s.minimize) or '-'}; maximize {', '.join(s.maximize) or '-'}")
+             *_counts(s, ds, where, seconds)]
     for key, title in (("best", "Best configuration"), ("front", "Pareto front")):
         if key in made:
             n = len(made[key])
@@ -164,6 +150,21 @@ def _summary(s: Sweep, ds: xr.Dataset, where: Any, made: dict, files: list[str],
     if notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in notes]]
     return "\n".join(x for x in lines if x is not None) + "\n"
+
+
+def _counts(s: Sweep, ds: xr.Dataset, where: Any, seconds: float) -> list[str]:
+    """The summary's list: configurations, feasible ones, those meeting the constraints, objectives."""
+    size = int(np.prod([ds.sizes[d] for d in ds.dims])) if ds.dims else 1
+    axes = " × ".join(f"{d}[{ds.sizes[d]}]" for d in ds.dims) or "one configuration"
+    lines = [f"- workload: {s.workload}; {size:,} configurations ({axes}); evaluated in {seconds:.2f} s"]
+    if "feasible" in ds:
+        lines.append(f"- feasible: {int(ds['feasible'].sum()) * size // max(ds['feasible'].size, 1):,}")
+    if where is not None:
+        n = int(where.sum()) * size // max(where.size, 1)
+        lines.append(f"- constraints ({' and '.join(s.constraints)}): {n:,} configurations satisfy them")
+    if s.objectives:
+        lines.append(f"- objectives: minimize {', '.join(s.minimize) or '-'}; maximize {', '.join(s.maximize) or '-'}")
+    return lines
 
 
 def _netcdf_engine() -> str:

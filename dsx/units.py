@@ -92,6 +92,17 @@ def _build_registry() -> pint.UnitRegistry:
     return reg
 
 
+def _fmax_fmin() -> None:
+    # pint implements np.maximum/np.minimum on quantities but not their NaN-ignoring twins, which
+    # the kernels use; both take consistent units and return the inputs' unit, as maximum does
+    from pint.facets.numpy.numpy_func import HANDLED_UFUNCS, implement_func
+
+    for name in ("fmax", "fmin"):
+        if name not in HANDLED_UFUNCS:
+            implement_func("ufunc", name, input_units="all_consistent", output_unit="match_input")
+
+
+_fmax_fmin()
 ureg: pint.UnitRegistry = _build_registry()
 Quantity = ureg.Quantity
 pint.set_application_registry(ureg)

@@ -51,6 +51,7 @@ def fake_training(ds: xr.Dataset) -> xr.Dataset:
         "data_utilization": _v(4.0 * tokens / step / 7e9, ""), "data_stalled": _v(4.0 * tokens / step > 7e9, ""),
         "tokens_per_param": _v(tokens * days / step / 70.6e9, ""),
         "chinchilla_params": _v(xr.DataArray(66e9), "param"), "chinchilla_tokens": _v(xr.DataArray(1.32e12), "token"),
+        "optimal_tokens_per_param": _v(xr.DataArray(1.32e12 / 66e9), "token/param"),
         "step_time": _v(step, "s"), "step_compute_time": _v(tc, "s"), "step_comm_time": _v(comm, "s"),
         "step_bubble_time": _v(bubble, "s"), "step_dp_exposed_time": _v(dp_exp, "s"),
         "step_optimizer_time": _v(opt, "s"), "scaling_efficiency": _v(tc / step, ""),
@@ -58,6 +59,8 @@ def fake_training(ds: xr.Dataset) -> xr.Dataset:
         "fleet_mtbf": _v(50700 * 3600 / gpus, "s"), "expected_failures": _v(days * gpus / (50700 * 3600), ""),
         "checkpoint_time": _v(xr.DataArray(60.0), "s"), "checkpoint_interval": _v(np.sqrt(2 * 60 * 50700 * 3600 / gpus), "s"),
         "goodput": _v(1 - 2 * 60 / np.sqrt(2 * 60 * 50700 * 3600 / gpus), ""),
+        "checkpoint_overhead": _v(60 / np.sqrt(2 * 60 * 50700 * 3600 / gpus), ""),
+        "failure_overhead": _v(60 / np.sqrt(2 * 60 * 50700 * 3600 / gpus), ""),
         "time_to_train": _v(xr.DataArray(days), "s"), "wall_time": _v(xr.DataArray(days * 1.03), "s"),
         "energy": _v(energy, "J"), "carbon_operational": _v(energy / 3.6e6 * ds["carbon_intensity"], "gCO2e"),
         "carbon_embodied": _v(gpus * 150e3 * 30 / 1460, "gCO2e"), "water_onsite": _v(xr.DataArray(0.0), "L"),
@@ -80,6 +83,7 @@ def fake_serving(ds: xr.Dataset) -> xr.Dataset:
     prefill = 2 * 70.6e9 * ds["input_len"] / (0.5 * ds["peak_flops"] * tp)
     tpot = 2 * 70.6e9 / tp / ds["hbm_bandwidth"] / 0.8
     out = {"ttft": _v(prefill, "s"), "tpot": _v(tpot, "s"), "e2e_latency": _v(prefill + ds["output_len"] * tpot, "s"),
+           "decode_time": _v(ds["output_len"] * tpot, "s"),
            "replica_tokens_per_s": _v(16 / tpot, "token/s"), "tokens_per_s_per_gpu": _v(16 / tpot / gpus, "token/s"),
            "max_batch": _v(xr.DataArray(40.0), ""), "batch": _v(xr.DataArray(16.0), ""),
            "kv_bytes_per_token": _v(xr.DataArray(327680.0), "B"), "prefill_bound": _v(xr.DataArray("compute"), ""),

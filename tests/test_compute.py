@@ -271,7 +271,7 @@ def test_subspace_and_axis_order_invariance():
 
 def test_inputs_registered_with_units():
     for name, unit in (("tp", ""), ("seq_len", "token"), ("matmul_efficiency", ""), ("hbm_efficiency", ""),
-                       ("gradient_bytes", "B"), ("memory_reserve", "B"), ("recompute", None),
+                       ("gradient_bytes", "B/param"), ("memory_reserve", "B"), ("recompute", None),
                        ("batch", ""), ("input_len", "token")):
         assert base.INPUTS[name].unit == unit
     assert base.INPUTS["recompute"].choices == ("none", "selective", "full")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "full_stack_audit.ipynb"
 
 import notebook_runner as runner
 
 
+@pytest.mark.slow
 def test_full_stack_audit_notebook_runs(tmp_path, monkeypatch):
     run = runner.execute(NOTEBOOK, tmp_path, monkeypatch)
     assert not run.errors, run.errors

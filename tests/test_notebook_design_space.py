@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "design_space.ipynb"
 
@@ -18,6 +20,7 @@ def _number(pattern: str, text: str) -> float:
     return float(match.group(1).replace(",", ""))
 
 
+@pytest.mark.slow
 def test_design_space_notebook_runs(tmp_path, monkeypatch):
     run = runner.execute(NOTEBOOK, tmp_path, monkeypatch)
     assert not run.errors, run.errors

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "serving.ipynb"
 
 import notebook_runner as runner
 
 
+@pytest.mark.slow
 def test_serving_notebook_runs(tmp_path, monkeypatch):
     run = runner.execute(NOTEBOOK, tmp_path, monkeypatch, timeout=120)
     assert not run.errors, run.errors

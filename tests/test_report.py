@@ -38,10 +38,12 @@ def _one(**over) -> xr.Dataset:
          "memory_per_gpu": ("B", 60e9), "hbm_capacity": ("B", 80e9), "ok_memory": ("", True),
          "data_utilization": ("", 0.002), "data_stalled": ("", False),
          "tokens_per_param": ("", 212.0), "chinchilla_tokens": ("token", 1.32e12), "chinchilla_params": ("param", 66e9),
+         "optimal_tokens_per_param": ("token/param", 20.0),
          "step_time": ("s", 10.0), "step_compute_time": ("s", 7.0), "step_comm_time": ("s", 2.0),
          "step_bubble_time": ("s", 0.0), "step_dp_exposed_time": ("s", 0.5), "step_optimizer_time": ("s", 0.5),
          "scaling_efficiency": ("", 0.7), "mfu": ("", 0.35), "fleet_mtbf": ("s", 80 * 3600.0),
          "checkpoint_time": ("s", 120.0), "checkpoint_interval": ("s", 8000.0), "goodput": ("", 0.97),
+         "checkpoint_overhead": ("", 120.0 / 8000.0), "failure_overhead": ("", 1 - 0.97 - 120.0 / 8000.0),
          "tco": ("USD", 1e6), "capex_amortized": ("USD", 7e5), "opex_energy": ("USD", 2e5),
          "opex_maintenance": ("USD", 1e5), "opex": ("USD", 3e5),
          "energy": ("J", 5e11), "carbon": ("gCO2e", 4e6), "carbon_operational": ("gCO2e", 1e6),
@@ -138,11 +140,12 @@ def test_too_many_configurations():
 def test_serving_rows():
     ds = xr.Dataset({k: xr.DataArray(v, attrs={"units": u}) for k, (u, v) in {
         "ttft": ("s", 0.3), "tpot": ("s", 0.02), "output_len": ("", 256), "e2e_latency": ("s", 5.42),
+        "decode_time": ("s", 5.12),
         "batch": ("", 16), "max_batch": ("", 64), "decode_bound": ("", "memory"), "prefill_bound": ("", "compute"),
         "cost_per_mtoken": ("USD/Mtoken", 1.5), "energy_per_token": ("J/token", 0.4),
         "carbon_per_mtoken": ("gCO2e/Mtoken", 8.0), "feasible": ("", True)}.items()})
     rows = {r.domain: r for r in report.rows(ds)}
-    assert rows["Latency"].binding == "decode (TPOT × output tokens): 94.5 % of end-to-end latency"
+    assert rows["Latency"].binding == "decode ((generated − 1) × TPOT): 94.5 % of end-to-end latency"
     assert rows["Capacity"].binding == "KV cache 25.0 % full"
     assert dict(rows["Ops"].items)["energy per M tokens"] == "111 Wh"
     assert dict(rows["Ops"].items)["cost per M tokens"] == "$1.50"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import solver, where
+from .quantities import unit
 
 __all__ = ["inference_compute", "stage_params", "stored_activation_bytes",
            "attention_peak_fraction", "TRAINING_ATTENTION_BYTES"]
@@ -107,9 +108,11 @@ def stored_activation_bytes(activation_elements_per_token, replicated_activation
     mask = 1.0 * dropout
     split = activation_bytes * activation_elements_per_token
     # replicated part: norm/QKV/MLP inputs (4h elements) + two 1-byte dropout masks (2h bytes)
-    repl = (activation_bytes + mask / 2.0) * replicated_activation_elements_per_token
-    scores = (1.0 - 1.0 * flash_attention) * (activation_bytes + mask * (1.0 + activation_bytes)) \
-        * attention_heads_total * seq_len
+    mask_byte = mask * unit("B")  # a dropout mask keeps 1 byte per element
+    repl = (activation_bytes + mask_byte / 2.0) * replicated_activation_elements_per_token
+    # a materialised score matrix: heads elements per (query token, key token) pair
+    scores = (1.0 - 1.0 * flash_attention) * (activation_bytes + mask_byte + mask * activation_bytes) \
+        * attention_heads_total * unit("1/token**2") * seq_len
     return ((split + scores) / tp + repl / repl_div) / (pp * cp)
 
 
@@ -119,7 +122,7 @@ def _touched(experts, experts_per_token, tokens):
     >>> round(float(_touched(8, 2, 8)) * 8, 2)   # Mixtral at batch 8: 7.2 experts (physics §3)
     7.2
     """
-    return 1.0 - (1.0 - np.fmax(experts_per_token, 0.0) / np.fmax(experts, 1.0)) ** tokens
+    return 1.0 - (1.0 - np.fmax(experts_per_token, 0.0) / np.fmax(experts, 1.0)) ** (tokens / unit("token"))
 
 
 def attention_peak_fraction(compute_bytes, attention_bytes):
@@ -158,7 +161,7 @@ def attention_peak_fraction(compute_bytes, attention_bytes):
     1.0
     """
     def nominal(b):
-        return 2.0 ** np.floor(np.log2(b) + 1e-9)
+        return 2.0 ** np.floor(np.log2(b / unit("B")) + 1e-9)
     return np.minimum(1.0, nominal(compute_bytes) / nominal(attention_bytes))
 
 
@@ -272,7 +275,7 @@ def inference_compute(arch, params, embedding_params, matmul_params, head_params
     (141.9, 'memory')
     """
     cnn = arch == "cnn"
-    s_in = input_len + cnn * (1.0 - input_len)
+    s_in = where(cnn, 1.0 * unit("token"), input_len)
     ctx = s_in + output_len / 2.0
     mm_layers = matmul_params - head_params
     t_pre = batch * s_in
@@ -282,22 +285,23 @@ def inference_compute(arch, params, embedding_params, matmul_params, head_params
     w_all = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep)
     w_idle = expert_params / (pp * tp * ep)
 
+    F, one = 2.0 * unit("flop/param/token"), unit("token")    # one: the one token of each sequence
     fa_pre = attention_flops_per_token_ctx * batch * s_in * s_in / 2.0 / (tp * pp)
-    f_pre = 2.0 * mm_layers * t_pre / (tp * pp) + fa_pre + 2.0 * head_params * batch / tp
+    f_pre = F * mm_layers * t_pre / (tp * pp) + fa_pre + F * head_params * batch * one / tp
     qkv_pre = t_pre * kv_gpu                                  # KV written by the attention phase
     q_pre = (w_all - w_idle * (1.0 - _touched(experts, experts_per_token, t_pre))) * weight_bytes \
         + t_pre * 2.0 * act_gpu + qkv_pre
-    fa_dec = attention_flops_per_token_ctx * batch * ctx / (tp * pp)
-    f_dec = 2.0 * mm_layers * batch / (tp * pp) + fa_dec + 2.0 * head_params * batch / tp
-    qkv_dec = batch * kv_gpu * (ctx + 1.0)                     # KV read (and the new token written)
-    q_dec = (w_all - w_idle * (1.0 - _touched(experts, experts_per_token, batch))) * weight_bytes \
-        + batch * 2.0 * act_gpu + qkv_dec
+    fa_dec = attention_flops_per_token_ctx * batch * one * ctx / (tp * pp)
+    f_dec = F * mm_layers * batch * one / (tp * pp) + fa_dec + F * head_params * batch * one / tp
+    qkv_dec = batch * kv_gpu * (ctx + one)                     # KV read (and the new token written)
+    q_dec = (w_all - w_idle * (1.0 - _touched(experts, experts_per_token, batch * one))) * weight_bytes \
+        + batch * one * 2.0 * act_gpu + qkv_dec
 
     rate_c = matmul_efficiency * peak_flops
     rate_m = hbm_efficiency * hbm_bandwidth
     # attention (QK^T, PV) runs at the KV cache's precision, at least 8 bit: never at FP4
     # (NVFP4/FP4 engines quantise the GEMM weights, not the attention math)
-    rate_a = rate_c * attention_peak_fraction(activation_bytes, np.fmax(kv_bytes, 1.0))
+    rate_a = rate_c * attention_peak_fraction(activation_bytes, np.fmax(kv_bytes, 1.0 * unit("B")))
     tc_pre = pp * ((f_pre - fa_pre) / rate_c + fa_pre / rate_a)
     tc_dec = pp * ((f_dec - fa_dec) / rate_c + fa_dec / rate_a)
     tm_pre = pp * ((q_pre - qkv_pre) / (rate_m * weight_stream_efficiency) + qkv_pre / rate_m)

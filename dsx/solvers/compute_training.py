@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import solver, where
+from .quantities import unit
 from .compute import (TRAINING_ATTENTION_BYTES, _touched, attention_peak_fraction, stage_params,
                       stored_activation_bytes)
 
@@ -134,24 +135,25 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
     attn_mult = 3.0 + 0.5 * fl + np.fmin(sel * (1.0 - fl) + full, 1.0)
 
     # the pipeline stage that sets the pace: the last (its layers + the head) or the fullest
-    f_layers = (6.0 + 2.0 * full) * mm_layers + attn_mult * attention_flops_per_token_ctx * s_ctx
+    F = unit("flop/param/token")                                # 2 flop per parameter per token, per pass
+    f_layers = (6.0 + 2.0 * full) * F * mm_layers + attn_mult * attention_flops_per_token_ctx * s_ctx
     if layers is None:
         pp_eff, use_last, n_stage = pp, True, np.nan
     else:
         L = np.fmax(layers, 1.0)
-        use_last = (last_stage_layers / L * f_layers + 6.0 * head_params) >= layers_per_stage / L * f_layers
+        use_last = (last_stage_layers / L * f_layers + 6.0 * F * head_params) >= layers_per_stage / L * f_layers
         n_stage = np.fmax(where(use_last, last_stage_layers, layers_per_stage), 1.0)  # >= 1 (infeasible splits)
         pp_eff = L / n_stage                                    # stage share of the layers = 1/pp_eff
 
-    f_mm = (6.0 + 2.0 * full) * (mm_layers / pp_eff) * tok_gpu
+    f_mm = (6.0 + 2.0 * full) * F * (mm_layers / pp_eff) * tok_gpu
     f_attn = (attn_mult * attention_flops_per_token_ctx / pp_eff) * s_ctx * tok_gpu
-    f_logits = where(use_last, 6.0 * head_params * tok_gpu, 0.0)
+    f_logits = where(use_last, 6.0 * F * head_params * tok_gpu, 0.0)
     f_elt = ((3.0 + full) * elementwise_flops_per_token / pp_eff) * tok_gpu
     f_matmul_class = f_mm + f_attn + f_logits
     mb_flops = f_matmul_class + f_elt
 
-    model_flops = 3.0 * (2.0 * matmul_params + attention_flops_per_token_ctx * seq_len) * tokens_per_step
-    hw_per_token = ((6.0 + 2.0 * full) * mm_layers + 6.0 * head_params
+    model_flops = 3.0 * (2.0 * F * matmul_params + attention_flops_per_token_ctx * seq_len) * tokens_per_step
+    hw_per_token = ((6.0 + 2.0 * full) * F * mm_layers + 6.0 * F * head_params
                     + attn_mult * attention_flops_per_token_ctx * s_ctx)
     hardware_flops = hw_per_token * tokens_per_step
 
@@ -164,14 +166,14 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
                                      attention_heads_total, activation_bytes, seq_len, tp, pp_eff, 1,
                                      sequence_parallel, flash_attention, dropout)
     act_traffic = (5.0 + 2.0 * full) * stored * (tokens_mb / cp)
-    logits_traffic = where(use_last, 16.0 * V / tp * (tokens_mb / cp), 0.0)
+    logits_traffic = where(use_last, 16.0 * unit("B/token") * V / tp * (tokens_mb / cp), 0.0)
     mb_bytes = weight_traffic + act_traffic + logits_traffic
 
     rate_c = matmul_efficiency * peak_flops
     rate_m = hbm_efficiency * hbm_bandwidth
     # attention core at the 16-bit rate even when the GEMMs run at FP8/FP4 (charged once here;
     # step_time's executed-time estimate applies the same fraction to its own rate, not on top)
-    attn_frac = attention_peak_fraction(activation_bytes, TRAINING_ATTENTION_BYTES)
+    attn_frac = attention_peak_fraction(activation_bytes, TRAINING_ATTENTION_BYTES * unit("B"))
     t_c = (f_mm + f_logits) / rate_c + f_attn / (rate_c * attn_frac)
     t_m = mb_bytes / rate_m
     # the weights and the gradient accumulator stream through the GEMMs that use them (read as

@@ -10,6 +10,7 @@ data), over the step time (physics.md §3).
 from __future__ import annotations
 
 from .base import solver, where
+from .quantities import unit
 
 __all__ = ["data_pipeline", "token_bytes"]
 
@@ -75,7 +76,7 @@ def data_pipeline(vocab, tokens_per_step, step_time, storage_bandwidth):
     >>> float(out["data_demand"]), bool(out["data_stalled"])
     (3355443.2, False)
     """
-    demand = token_bytes(vocab) * tokens_per_step / step_time
+    demand = token_bytes(vocab) * unit("B/token") * tokens_per_step / step_time
     util = demand / storage_bandwidth
     return {"data_demand": demand, "data_supply": storage_bandwidth,
             "data_utilization": util, "data_stalled": util > 1.0}

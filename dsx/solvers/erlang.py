@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import where
+from .quantities import unit
 
 __all__ = ["erlang_c", "mmc_wait_mean", "allen_cunneen_factor", "wait_quantile",
            "mm1_wait_mean", "mm1_sojourn_quantile", "mmc_sojourn_quantile"]
@@ -96,7 +97,7 @@ def mmc_wait_mean(servers, arrival_rate, service_rate, prob_wait=None):
     slack = servers * service_rate - arrival_rate
     with np.errstate(divide="ignore", invalid="ignore"):
         w = prob_wait / slack
-    return where(slack > 0, w, np.inf)
+    return where(slack > 0, w, np.inf * unit("s"))
 
 
 def allen_cunneen_factor(arrival_cv2, service_cv2):
@@ -155,7 +156,7 @@ def wait_quantile(prob_wait, wait_mean, quantile):
         scale = wait_mean / prob_wait
         w = np.log(prob_wait / (1.0 - quantile)) * scale
     w = where(prob_wait > 0, np.maximum(w, 0.0), 0.0)
-    return where(np.isfinite(wait_mean), w, np.inf)
+    return where(np.isfinite(wait_mean), w, np.inf * unit("s"))
 
 
 def mm1_wait_mean(arrival_rate, service_rate):
@@ -167,7 +168,7 @@ def mm1_wait_mean(arrival_rate, service_rate):
     slack = service_rate - arrival_rate
     with np.errstate(divide="ignore", invalid="ignore"):
         w = (arrival_rate / service_rate) / slack
-    return where(slack > 0, w, np.inf)
+    return where(slack > 0, w, np.inf * unit("s"))
 
 
 def mm1_sojourn_quantile(arrival_rate, service_rate, quantile):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import solver, where
+from .quantities import unit
 
 __all__ = ["layout", "LAYOUT_CHECKS"]
 
@@ -110,7 +111,7 @@ def layout(arch, layers, heads, experts, max_context, peak_flops, gpus, tp, pp, 
     cnn = arch == "cnn"
     dp = gpus / (tp * pp * cp)
     micro_batches = global_batch / (dp * micro_batch)
-    tokens_per_sample = seq_len + cnn * (1.0 - seq_len)  # 1 image per sample for a CNN
+    tokens_per_sample = where(cnn, 1.0 * unit("token"), seq_len)  # 1 image per sample for a CNN
     ok_gpus = _whole(dp)
     # a CNN (no heads / no transformer layers) admits only tp = pp = 1
     heads_ = np.fmax(heads, 1.0)  # fmax: NaN -> 1

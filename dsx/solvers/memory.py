@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import solver, where
+from .quantities import unit
 from .compute import kv_share, stage_params, stored_activation_bytes
 
 __all__ = ["training_memory", "inference_memory", "model_state_bytes"]
@@ -177,14 +178,15 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
                                      attention_heads_total, activation_bytes, seq_len, tp, pp_s, cp,
                                      sequence_parallel, recompute_scores, dropout)
     sp_div = tp ** (1.0 * sequence_parallel)
-    checkpoint = activation_bytes * h * L / (sp_div * pp_s * cp)      # full recompute: layer inputs
+    per_tok = unit("1/token")
+    checkpoint = activation_bytes * h * per_tok * L / (sp_div * pp_s * cp)  # full recompute: layer inputs
     per_token = stored + full * (checkpoint - stored)
     one_layer = full * stored * pp_s / L                               # recomputed layer's working set
     tokens_mb = micro_batch * tokens_per_sample
     in_flight = np.fmin(pp, micro_batches) * (1.0 + (virtual_stages > 1) * (pp - 1.0) / (pp * virtual_stages))
-    embed = (8.0 + 1.0 * dropout * h) / (tp * cp)                    # input ids (int64) + embedding dropout
+    embed = (8.0 + 1.0 * dropout * h) * unit("B/token") / (tp * cp)  # input ids (int64) + embedding dropout
     first = tokens_mb * ((per_token + embed) * in_flight + one_layer)
-    output = (2.0 * activation_bytes * h + 4.0 * V) / (tp * cp)       # final-norm/head inputs + fp32 logits
+    output = (2.0 * activation_bytes * h + 4.0 * unit("B") * V) * per_tok / (tp * cp)  # norm/head inputs, fp32 logits
     last = tokens_mb * (per_token + one_layer + output)
     activations = np.fmax(first + (pp == 1) * tokens_mb * output, last)
 
@@ -267,13 +269,13 @@ def inference_memory(arch, params, embedding_params, head_params, expert_params,
     (141.1, False)
     """
     cnn = arch == "cnn"
-    s_in = input_len + cnn * (1.0 - input_len)
+    s_in = where(cnn, 1.0 * unit("token"), input_len)
     weights = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings,
                            tp, pp, ep) * weight_bytes
     kv = batch * (s_in + output_len) * kv_elements_per_token / pp * kv_share(kv_heads, attention, tp) * kv_bytes
     per_layer = activation_bytes * (activation_elements_per_token / tp
                                     + replicated_activation_elements_per_token) / np.fmax(layers, 1.0)
-    workspace = batch * (s_in * per_layer + 4.0 * np.fmax(vocab, 0.0) / tp)
+    workspace = batch * (s_in * per_layer + 4.0 * unit("B") * np.fmax(vocab, 0.0) / tp)  # + fp32 logits
     tensors = weights + kv + workspace
     reserve = memory_reserve + memory_fragmentation * tensors
     total = tensors + reserve

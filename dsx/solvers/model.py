@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import solver, where
+from .quantities import unit
 
 __all__ = ["model_shape", "clean"]
 
@@ -93,9 +94,10 @@ def model_shape(arch, layers, hidden, heads, kv_heads, head_dim, ffn, gated, voc
     dict
         ``params``, ``active_params``, ``embedding_params``, ``matmul_params``,
         ``head_params``, ``expert_params`` (param); ``kv_elements_per_token``,
-        ``activation_elements_per_token``, ``replicated_activation_elements_per_token``,
-        ``attention_heads_total`` (elements); ``attention_flops_per_token_ctx``,
-        ``elementwise_flops_per_token`` (flop).
+        ``activation_elements_per_token``, ``replicated_activation_elements_per_token``
+        (elements per token, 1/token); ``attention_heads_total`` (count);
+        ``attention_flops_per_token_ctx`` (flop per query token per key token, flop/token²);
+        ``elementwise_flops_per_token`` (flop/token).
 
     Notes
     -----
@@ -180,7 +182,7 @@ def model_shape(arch, layers, hidden, heads, kv_heads, head_dim, ffn, gated, voc
     per_layer_common = attn + attn_bias + 2.0 * norm_w + relative
     layers_total = L * per_layer_common + n_dense * mlp_dense + n_moe * moe_total
     layers_active = L * per_layer_common + n_dense * mlp_dense + n_moe * moe_active
-    positions = where(learned_positions, clean(max_context), 0.0)
+    positions = where(learned_positions, clean(max_context) * unit("1/token"), 0.0)  # one row per position
     embedding = V * h * (2.0 - 1.0 * tied_embeddings) + positions * h
     head = V * h
     final_norm = norm_w
@@ -202,17 +204,21 @@ def model_shape(arch, layers, hidden, heads, kv_heads, head_dim, ffn, gated, voc
 
     pub = params_published
     ffps = clean(forward_flops_per_sample)
+    # the counts above are plain numbers from the shape; these give them their units (1.0 in the
+    # fast path). A CNN's image counts as one token, its forward pass 2 flop per parameter.
+    P, per_tok = unit("param"), unit("1/token")
+    cnn_matmul = ffps / (2.0 * unit("flop/param/token") * unit("token"))
     return {
-        "params": where(cnn, pub, params),
-        "active_params": where(cnn, pub, active),
-        "embedding_params": where(cnn, 0.0, embedding),
-        "matmul_params": where(cnn, ffps / 2.0, matmul),
-        "head_params": where(cnn, 0.0, head),
-        "expert_params": where(cnn, 0.0, expert_params),
-        "kv_elements_per_token": where(cnn, 0.0, kv),
-        "attention_flops_per_token_ctx": where(cnn, 0.0, attn_ctx),
-        "activation_elements_per_token": where(cnn, cnn_activation_elements, act_split),
-        "replicated_activation_elements_per_token": where(cnn, 0.0, act_repl),
+        "params": where(cnn, pub, params * P),
+        "active_params": where(cnn, pub, active * P),
+        "embedding_params": where(cnn, 0.0, embedding * P),
+        "matmul_params": where(cnn, cnn_matmul, matmul * P),
+        "head_params": where(cnn, 0.0, head * P),
+        "expert_params": where(cnn, 0.0, expert_params * P),
+        "kv_elements_per_token": where(cnn, 0.0, kv * per_tok),
+        "attention_flops_per_token_ctx": where(cnn, 0.0, attn_ctx * unit("flop/token**2")),
+        "activation_elements_per_token": where(cnn, cnn_activation_elements * per_tok, act_split * per_tok),
+        "replicated_activation_elements_per_token": where(cnn, 0.0, act_repl * per_tok),
         "attention_heads_total": where(cnn, 0.0, L * a),
-        "elementwise_flops_per_token": where(cnn, 0.0, eltwise),
+        "elementwise_flops_per_token": where(cnn, 0.0, eltwise * unit("flop/token")),
     }

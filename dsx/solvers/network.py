@@ -18,6 +18,7 @@ import numpy as np
 
 from .compute import stage_params
 from .base import solver, where
+from .quantities import unit
 from .collectives import (all_gather_time, all_reduce_time, all_to_all_time, group_all_gather_time,  # noqa: F401
                           group_all_reduce_time, group_all_to_all_time, group_bandwidth, group_split,
                           hierarchical_all_reduce_time, p2p_time, reduce_scatter_time)  # re-exported
@@ -163,10 +164,10 @@ def communication(dp, micro_batches, layers, hidden, kv_heads, head_dim, layers_
     bw_out = link_efficiency * scale_out_bandwidth / oversubscription
     lat = (scale_up_latency, scale_out_latency, collective_latency)
     full = recompute == "full"
-    wire = np.maximum(activation_bytes, 2.0)
+    wire = np.maximum(activation_bytes, 2.0 * unit("B"))
     h = np.fmax(hidden, 0.0)                               # NaN (CNN) -> no activations on the wire
     tok = seq_len / cp * micro_batch                       # tokens of one micro-batch on a CP rank
-    act = tok * h * wire                                   # one (s/c)·b·h activation tensor (B)
+    act = tok * h * unit("1/token") * wire                 # one (s/c)·b·h activation tensor (B)
 
     # TP: per layer 4 all-reduces (6 with full recompute) of the activation. SP's
     # all-gather + reduce-scatter pair has the same α–β cost as one all-reduce, but is two
@@ -177,7 +178,7 @@ def communication(dp, micro_batches, layers, hidden, kv_heads, head_dim, layers_
 
     # CP: K,V of the full sequence (heads split by t, replicated when t > a_kv).
     kv = 2.0 * seq_len * micro_batch * np.maximum(1.0, np.fmax(kv_heads, 0.0) / tp) \
-        * np.fmax(head_dim, 0.0) * wire
+        * np.fmax(head_dim, 0.0) * unit("1/token") * wire
     mb_cp = (layers_per_stage * where(full, 4.0, 3.0)
              * group_all_gather_time(kv, cp, tp, domain, bw_up, bw_out, *lat))
 

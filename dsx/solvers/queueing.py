@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import INPUTS, solver, where
+from .quantities import bare
 from .erlang import (allen_cunneen_factor, erlang_c, mm1_sojourn_quantile, mm1_wait_mean,  # noqa: F401
                      mmc_sojourn_quantile, mmc_wait_mean, wait_quantile)
 
@@ -180,7 +181,7 @@ def queueing(ttft, tpot, e2e_latency, request_capacity, batch, arrival_rate, rep
     saturated = rho >= 1.0
     factor = allen_cunneen_factor(arrival_cv2, service_cv2)
     if np.any(arrival_rate > 0):
-        pw = erlang_c(servers, load)
+        pw = erlang_c(servers, bare(load))
         wq = factor * mmc_wait_mean(servers, arrival_rate, mu, pw)
         wq_q = wait_quantile(pw, wq, quantile)
     else:  # (shortcut) no load anywhere: nobody waits

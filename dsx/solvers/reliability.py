@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import solver, where
+from .quantities import unit
 
 __all__ = ["reliability", "checkpointing", "job_goodput",
            "young_interval", "daly_interval", "daly_useful_fraction", "LLAMA3_INTERRUPTION_RATE"]
@@ -126,9 +127,9 @@ def daly_useful_fraction(interval, checkpoint_time, restart_time, mtbf):
     """
     lam = 1.0 / mtbf  # failure rate; 0 where mtbf is infinite
     has_failures = lam > 0
-    lam_safe = where(has_failures, lam, 1.0)
+    lam_safe = where(has_failures, lam, 1.0 * unit("1/s"))
     finite = np.isfinite(interval)
-    tau = where(finite, interval, 1.0)
+    tau = where(finite, interval, 1.0 * unit("s"))
     u = (tau * lam_safe) * np.exp(-restart_time * lam_safe) / np.expm1((tau + checkpoint_time) * lam_safe)
     # without failures only the checkpoint writes cost time (none when never checkpointing)
     u_free = where(finite, tau / (tau + checkpoint_time), 1.0)
@@ -215,13 +216,16 @@ def checkpointing(params, weight_bytes, gpus, host_bandwidth, fleet_mtbf, optimi
             "checkpoint_interval": daly_interval(delta, fleet_mtbf)}
 
 
-@solver(("goodput", "wall_time", "expected_failures", "failure_probability"))
+@solver(("goodput", "wall_time", "expected_failures", "failure_probability", "checkpoint_overhead",
+         "failure_overhead"))
 def job_goodput(wall_time_ideal, fleet_mtbf, checkpoint_time, checkpoint_interval, restart_time):
     """Goodput and wall time of a job: Daly's useful-work fraction at the chosen interval.
 
     ``goodput = U(τ, δ, R, M)``; ``wall_time = wall_time_ideal / goodput``;
     ``expected_failures = wall_time / M``; ``failure_probability = 1 − exp(−wall_time/M)``.
-    Failures are counted over the real wall time, which includes the overheads.
+    Failures are counted over the real wall time, which includes the overheads. The loss
+    ``1 − U ≈ δ/τ + (τ+δ)/2M + R/M`` splits into ``checkpoint_overhead = δ/τ`` (its first-order
+    term) and ``failure_overhead = 1 − U − δ/τ`` (rework and restarts); NaN ``τ``: all failures.
 
     Parameters
     ----------
@@ -242,6 +246,7 @@ def job_goodput(wall_time_ideal, fleet_mtbf, checkpoint_time, checkpoint_interva
     wall_time : s
     expected_failures : count
     failure_probability : in [0, 1)
+    checkpoint_overhead, failure_overhead : fractions of wall time
 
     References
     ----------
@@ -255,5 +260,7 @@ def job_goodput(wall_time_ideal, fleet_mtbf, checkpoint_time, checkpoint_interva
     u = daly_useful_fraction(checkpoint_interval, checkpoint_time, restart_time, fleet_mtbf)
     wall = wall_time_ideal / u
     n = wall / fleet_mtbf
+    writes = where(checkpoint_interval != 0, checkpoint_time / checkpoint_interval, np.nan)
     return {"goodput": u, "wall_time": wall, "expected_failures": n,
-            "failure_probability": -np.expm1(-n)}
+            "failure_probability": -np.expm1(-n), "checkpoint_overhead": writes,
+            "failure_overhead": where(np.isnan(writes), 1.0 - u, 1.0 - u - writes)}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import solver, where
+from .quantities import unit
 
 __all__ = ["LAWS", "optimal_allocation", "chinchilla_loss", "scaling_law"]
 
@@ -76,13 +77,15 @@ def optimal_allocation(compute, law=DEFAULT_LAW):
     >>> round(float(n) / 1e9), round(float(d) / 1e12, 2)
     (70, 1.4)
     """
+    six = 6.0 * unit("flop/param/token")  # C = 6 N D
     if law == "20x":
-        n = np.sqrt(compute / (6.0 * RULE_TOKENS_PER_PARAM))
-        return n, compute / (6.0 * n)
+        n = np.sqrt(compute / (six * RULE_TOKENS_PER_PARAM * unit("token/param")))
+        return n, compute / (six * n)
     _, a_, b_, alpha, beta = LAWS[law]
     g = (alpha * a_ / (beta * b_)) ** (1.0 / (alpha + beta))
-    n = g * (compute / 6.0) ** (beta / (alpha + beta))
-    return n, compute / (6.0 * n)
+    # the fit is in bare counts: N D in param·token, N in param
+    n = g * unit("param") * (compute / (six * unit("param*token"))) ** (beta / (alpha + beta))
+    return n, compute / (six * n)
 
 
 def chinchilla_loss(n, d, law="chinchilla"):
@@ -112,10 +115,12 @@ def chinchilla_loss(n, d, law="chinchilla"):
     1.937
     """
     e, a_, b_, alpha, beta = LAWS[law]
-    return e + a_ / n ** alpha + b_ / d ** beta
+    # the fit is in bare counts: A in param^alpha, B in token^beta
+    return e + a_ * unit("param") ** alpha / n ** alpha + b_ * unit("token") ** beta / d ** beta
 
 
-@solver(("compute_budget", "chinchilla_params", "chinchilla_tokens", "tokens_per_param", "predicted_loss"))
+@solver(("compute_budget", "chinchilla_params", "chinchilla_tokens", "tokens_per_param", "optimal_tokens_per_param",
+         "rule_params", "predicted_loss"))
 def scaling_law(active_params, train_tokens, law):
     """Compute budget of the job, its compute-optimal allocation and predicted loss.
 
@@ -150,7 +155,8 @@ def scaling_law(active_params, train_tokens, law):
     >>> round(float(out["tokens_per_param"])), round(float(out["chinchilla_params"]) / 1e9)
     (212, 95)
     """
-    compute = 6.0 * active_params * train_tokens
+    six = 6.0 * unit("flop/param/token")
+    compute = six * active_params * train_tokens
     n_ch, _ = optimal_allocation(compute, "chinchilla")
     n_ep, _ = optimal_allocation(compute, "epoch")
     n_20, _ = optimal_allocation(compute, "20x")
@@ -158,6 +164,7 @@ def scaling_law(active_params, train_tokens, law):
     n_opt = where(law == "20x", n_20, where(is_epoch, n_ep, n_ch))
     loss = where(is_epoch, chinchilla_loss(active_params, train_tokens, "epoch"),
                  chinchilla_loss(active_params, train_tokens, "chinchilla"))
-    return {"compute_budget": compute, "chinchilla_params": n_opt,
-            "chinchilla_tokens": compute / (6.0 * n_opt),
-            "tokens_per_param": train_tokens / active_params, "predicted_loss": loss}
+    d_opt = compute / (six * n_opt)
+    return {"compute_budget": compute, "chinchilla_params": n_opt, "chinchilla_tokens": d_opt,
+            "tokens_per_param": train_tokens / active_params, "predicted_loss": loss,
+            "optimal_tokens_per_param": d_opt / n_opt, "rule_params": n_20}

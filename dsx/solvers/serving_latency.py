@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import INPUTS, solver, where
+from .quantities import unit
 from .network import group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
 from .speculative import _compute, _draft, _p, _with_params, offload_stream_time, spec_tokens_per_step
 
@@ -32,7 +33,7 @@ LOW_PRECISION_GEMM_EFFICIENCY = INPUTS["low_precision_gemm_efficiency"]
 # -- 3. latency and throughput -----------------------------------------------------------------
 @solver(("prefill_flops", "prefill_hbm_bytes", "decode_flops", "decode_hbm_bytes", "prefill_latency",
          "decode_step_latency", "tp_comm_time", "kv_transfer_time", "spec_tokens_per_step", "prefill_bound",
-         "decode_bound", "ttft", "tpot", "e2e_latency", "request_capacity", "replica_tokens_per_s",
+         "decode_bound", "ttft", "tpot", "e2e_latency", "decode_time", "request_capacity", "replica_tokens_per_s",
          "tokens_per_s_per_gpu"))
 @_with_params([_p("context_len"), _p("generated_len"), _p("gpus_per_replica"), _p("offloaded_weights"),
                _p("kv_bytes_per_token_gpu"), _p("hidden"), _p("layers"), _p("dense_layers", 0.0),
@@ -100,10 +101,10 @@ def serving_latency(**kw):
     """
     tp, pp, ep, B = kw["tp"], kw["pp"], kw["ep"], kw["batch"]
     gen = kw["generated_len"]
-    s_new = np.fmax(kw["input_len"] * (1.0 - kw["prefix_cache_hit"]), 1.0)
+    s_new = np.fmax(kw["input_len"] * (1.0 - kw["prefix_cache_hit"]), 1.0 * unit("token"))
     # engine factors: the compute one derates every matmul-class FLOP; the memory one derates the
     # weight-streaming GEMM phase only (the KV stream of attention runs at hbm_efficiency)
-    narrow = where(kw["activation_bytes"] < 2.0, kw["low_precision_gemm_efficiency"], 1.0)
+    narrow = where(kw["activation_bytes"] < 2.0 * unit("B"), kw["low_precision_gemm_efficiency"], 1.0)
     kw = {**kw, "matmul_efficiency": kw["matmul_efficiency"] * kw["engine_compute_efficiency"] * narrow,
           "weight_stream_efficiency": kw["engine_memory_efficiency"]}
     dec = _compute(kw, output_len=gen)
@@ -113,7 +114,7 @@ def serving_latency(**kw):
     eff = kw["link_efficiency"]
     up, out = kw["scale_up_bandwidth"] * eff, kw["scale_out_bandwidth"] * eff
     dom = kw["scale_up_domain"]
-    act = kw["hidden"] * np.fmax(kw["activation_bytes"], 2.0)  # reductions run in 16 bit
+    act = kw["hidden"] * unit("1/token") * np.fmax(kw["activation_bytes"], 2.0 * unit("B"))  # 16-bit reductions
     L = kw["layers"]
     moe_layers = where(kw["experts"] > 0, L - kw["dense_layers"], 0.0)
     pp_bw = group_bandwidth(pp, tp, dom, up, out)
@@ -130,26 +131,27 @@ def serving_latency(**kw):
     stream = where(kw["offloaded_weights"] > 0, stream, 0.0)
 
     # speculative decoding: gamma draft steps + one verify step of gamma+1 tokens per sequence
-    g = kw["spec_tokens"]
+    g, one = kw["spec_tokens"], unit("token")  # one: the one token per sequence of a decode step
     e_tok = spec_tokens_per_step(kw["spec_acceptance"], g)
-    t_verify_compute = (g + 1.0) * dec["decode_compute_time"]  # (attention at its own rate, as in compute)
+    t_verify_compute = (g / one + 1.0) * dec["decode_compute_time"]  # (attention at its own rate, as in compute)
     t_verify = np.fmax(dec["decode_step_time"], t_verify_compute)
     draft = _draft(kw)
     t_draft = 0.0
     if draft is not None:
         d = _compute({**kw, **draft}, output_len=gen)
-        draft_width = kw["draft_hidden"] * np.fmax(kw["activation_bytes"], 2.0)
-        t_draft = d["decode_step_time"] + comm(B, draft_width, kw["draft_layers"], 0.0, 0.0)  # dense draft
+        draft_width = kw["draft_hidden"] * unit("1/token") * np.fmax(kw["activation_bytes"], 2.0 * unit("B"))
+        t_draft = d["decode_step_time"] + comm(B * one, draft_width, kw["draft_layers"], 0.0, 0.0)  # dense draft
     sigma = kw["step_overhead"]  # once per engine step: the draft passes run inside it
-    step = np.fmax(t_verify, stream) + comm(B * (g + 1.0)) + g * t_draft + sigma
-    tpot = step / e_tok
+    step = np.fmax(t_verify, stream) + comm(B * (g + one)) + g / one * t_draft + sigma
+    tpot = step / (e_tok / one)  # the interval between two output tokens (s)
 
     t_kv = where(kw["disaggregated"],
                  p2p_time(B * kw["input_len"] * kw["kv_bytes_per_token_gpu"], out, kw["scale_out_latency"]), 0.0)
     t_pre = np.fmax(pre["prefill_time"], stream) + comm(B * s_new) + sigma
     ttft = t_pre + t_kv
-    e2e = ttft + (gen - 1.0) * tpot
-    decode_busy = np.fmax((gen - 1.0) * tpot, 1e-30)
+    decode_time = (gen / one - 1.0) * tpot
+    e2e = ttft + decode_time
+    decode_busy = np.fmax(decode_time, 1e-30 * unit("s"))
     req = where(kw["disaggregated"], B / np.fmax(t_pre, decode_busy), B / e2e)
     tok = req * gen
     return {
@@ -159,7 +161,7 @@ def serving_latency(**kw):
         "decode_hbm_bytes": dec["decode_hbm_bytes"],
         "prefill_latency": t_pre + t_kv,
         "decode_step_latency": step,
-        "tp_comm_time": comm(B),
+        "tp_comm_time": comm(B * one),
         "kv_transfer_time": t_kv,
         "spec_tokens_per_step": e_tok,
         "prefill_bound": pre["prefill_bound"],
@@ -167,6 +169,7 @@ def serving_latency(**kw):
         "ttft": ttft,
         "tpot": tpot,
         "e2e_latency": e2e,
+        "decode_time": decode_time,
         "request_capacity": req,
         "replica_tokens_per_s": tok,
         "tokens_per_s_per_gpu": tok / kw["gpus_per_replica"],

@@ -21,6 +21,7 @@ import inspect
 import numpy as np
 
 from .base import INPUTS, where
+from .quantities import unit
 from .compute import inference_compute
 from .model import model_shape
 
@@ -54,11 +55,12 @@ def spec_tokens_per_step(acceptance, draft_tokens):
     >>> float(spec_tokens_per_step(1.0, 4)), float(spec_tokens_per_step(0.7, 0))
     (5.0, 1.0)
     """
+    one = unit("token")
     a = np.minimum(np.maximum(acceptance, 0.0), 1.0)
     near_one = a > 1.0 - 1e-12
     a_s = where(near_one, 0.5, a)
-    e = (1.0 - a_s ** (draft_tokens + 1.0)) / (1.0 - a_s)
-    return where(near_one, draft_tokens + 1.0, e)
+    e = (1.0 - a_s ** (draft_tokens / one + 1.0)) / (1.0 - a_s)
+    return where(near_one, draft_tokens + one, e * one)
 
 
 def spec_speedup(acceptance, draft_tokens, cost_ratio):

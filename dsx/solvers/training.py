@@ -21,6 +21,7 @@ import numpy as np
 
 from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
 from .base import first_reason, solver, where
+from .quantities import unit
 from .compute import TRAINING_ATTENTION_BYTES, attention_peak_fraction
 from .utilisation import SECONDS_PER_DAY, throughput, time_to_train  # noqa: F401  (the stack's steps)
 
@@ -153,7 +154,7 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
     # 16-bit fraction is the compute solver's (one definition); it is applied to this rate
     # only: mb_time (its own roofline, with the same fraction) enters through max(), not a product.
     rate = kernel_efficiency * matmul_efficiency * peak_flops
-    attn_rate = rate * attention_efficiency * attention_peak_fraction(activation_bytes, TRAINING_ATTENTION_BYTES)
+    attn_rate = rate * attention_efficiency * attention_peak_fraction(activation_bytes, TRAINING_ATTENTION_BYTES * unit("B"))
     # only the memory-bound kernels between the GEMMs add their HBM time; the weight and
     # gradient-accumulator streams overlap the compute-bound GEMMs that read them
     hbm_exposed = mb_memory_time if mb_nongemm_memory_time is None else mb_nongemm_memory_time

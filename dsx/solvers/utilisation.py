@@ -8,6 +8,7 @@ dense 16-bit peak, the compute-precision (FP8) figure reported beside it.
 from __future__ import annotations
 
 from .base import solver, where
+from .quantities import unit
 from .compute import TRAINING_ATTENTION_BYTES, attention_peak_fraction
 
 __all__ = ["throughput", "time_to_train", "SECONDS_PER_DAY"]
@@ -68,7 +69,7 @@ def throughput(tokens_per_step, step_time, model_flops_step, hardware_flops_step
     """
     tps = tokens_per_step / step_time
     per_gpu = step_time * gpus
-    peak16 = peak_flops * attention_peak_fraction(activation_bytes, TRAINING_ATTENTION_BYTES)
+    peak16 = peak_flops * attention_peak_fraction(activation_bytes, TRAINING_ATTENTION_BYTES * unit("B"))
     ref = where(mfu_peak == "compute", peak_flops, peak16)
     return {"tokens_per_s": tps, "tokens_per_s_per_gpu": tps / gpus, "peak_flops_16bit": peak16,
             "mfu": model_flops_step / (per_gpu * ref),

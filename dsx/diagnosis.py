@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .solvers.scaling import RULE_TOKENS_PER_PARAM  # the rule of thumb shown beside a fitted law
+
 __all__ = ["audit", "diagnose", "elasticities", "largest", "workload_of", "default", "DEFAULTS", "TRAINING_DEFAULTS",
            "SERVING_DEFAULTS", "SENSITIVITY", "STEP_TERMS", "OVER_TRAINED", "UNDER_TRAINED", "RULE_TOKENS_PER_PARAM",
            "UNCERTAINTY_LEVEL"]
@@ -47,14 +49,12 @@ STEP_TERMS = ("compute", "comm", "bubble", "dp_exposed", "optimizer")
 OVER_TRAINED = 1.25
 #: Tokens per parameter below this multiple of the compute-optimal ratio: under-trained.
 UNDER_TRAINED = 0.8
-#: The rule of thumb shown beside a fitted scaling law (Hoffmann et al. 2022): 20 tokens per parameter.
-RULE_TOKENS_PER_PARAM = 20.0
 #: Central interval of the key figures when the audit draws its uncertain inputs.
 UNCERTAINTY_LEVEL = 0.8
 
 
 #: Units of the diagnosis variables that are not plain ratios, shares or codes.
-_UNITS = {"optimal_params_rule": "param"}
+_UNITS = {"optimal_params_rule": "param", "optimal_tokens_per_param": "token/param"}
 
 
 # -- reading variables ------------------------------------------------------------------------
@@ -142,16 +142,13 @@ def _data(ds: xr.Dataset, out: dict) -> None:
 
 def _algorithm(ds: xr.Dataset, out: dict) -> None:
     tpp = _num(ds, "tokens_per_param")
-    optimal_params = _num(ds, "chinchilla_params")
-    optimal = xr.where(_nonzero(optimal_params), _num(ds, "chinchilla_tokens") / optimal_params, np.nan)
+    optimal = _num(ds, "optimal_tokens_per_param")  # the law's, from the scaling solver
     ratio = (tpp / optimal).where(_nonzero(optimal))
     fitted_law = ~_is(_var(ds, "law"), "20x")
     out["optimal_tokens_per_param"] = optimal
     out["tokens_per_param_ratio"] = ratio
     out["tokens_per_param_ratio_rule"] = (tpp / RULE_TOKENS_PER_PARAM).where(fitted_law & ratio.notnull())
-    # the rule's optimal size for the compute budget: C = 6·N·(20·N)  ->  N = sqrt(C / 120)
-    out["optimal_params_rule"] = (np.sqrt(_num(ds, "compute_budget") / (6 * RULE_TOKENS_PER_PARAM))
-                                  ).where(fitted_law)
+    out["optimal_params_rule"] = _num(ds, "rule_params").where(fitted_law)  # the 20x rule's size
     out["binding_algorithm"] = _code(ratio > OVER_TRAINED, "over_trained", _code(
         ratio < UNDER_TRAINED, "under_trained", _code(ratio.notnull(), "compute_optimal")))
 
@@ -168,10 +165,8 @@ def _step(ds: xr.Dataset, out: dict) -> dict[str, xr.DataArray]:
 
 def _reliability(ds: xr.Dataset, out: dict) -> None:
     goodput = _num(ds, "goodput")
-    interval = _num(ds, "checkpoint_interval")
-    checkpoints = xr.where(_nonzero(interval), _num(ds, "checkpoint_time") / interval, np.nan)
-    failures = xr.where(checkpoints.notnull(), 1 - goodput - checkpoints, 1 - goodput)
-    code, share = largest({"checkpoint_writes": checkpoints, "failures": failures}, 1.0)
+    code, share = largest({"checkpoint_writes": _num(ds, "checkpoint_overhead"),
+                           "failures": _num(ds, "failure_overhead")}, 1.0)
     out["binding_reliability"] = _code(goodput.notnull(), code)
     out["binding_reliability_share"] = share.where(goodput.notnull())
 
@@ -222,9 +217,9 @@ def _training(ds: xr.Dataset) -> dict:
 
 # -- serving -------------------------------------------------------------------------------
 def _latency(ds: xr.Dataset, out: dict) -> None:
-    ttft, tpot, n_out = _num(ds, "ttft"), _num(ds, "tpot"), _num(ds, "output_len")
-    code, share = largest({"prefill": ttft, "decode": tpot * n_out})
-    known = ttft.notnull() & tpot.notnull() & _nonzero(n_out)
+    ttft, decode = _num(ds, "ttft"), _num(ds, "decode_time")
+    code, share = largest({"prefill": ttft, "decode": decode})
+    known = ttft.notnull() & decode.notnull()
     out["binding_latency"], out["binding_latency_share"] = _code(known, code), share.where(known)
 
 
