@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, where
+from .base import Input, solver, traced, where
 from .compute import BATCH
 from .erlang import (allen_cunneen_factor, erlang_c, mm1_sojourn_quantile, mm1_wait_mean,  # noqa: F401
                      mmc_sojourn_quantile, mmc_wait_mean, wait_quantile)
@@ -105,15 +105,18 @@ def replicas_for_slo(batch, arrival_rate, service_time, first_token_time, tpot, 
     extra = where(np.isfinite(extra) & (slack_t > 0), np.maximum(extra, 0.0), 0.0)
     hi = np.maximum(np.ceil((lam_s + extra) / batch) + 1.0, lo)
     possible = (tpot <= tpot_slo) & (slack_t >= 0)
-    if np.all(np.isinf(ttft_slo)):  # (shortcut) no TTFT objective: the fewest stable replicas
+    if not traced(ttft_slo) and np.all(np.isinf(ttft_slo)):  # (shortcut) no TTFT objective: the fewest stable replicas
         return where(possible, lo, np.nan)
     ok_lo = _slo_met(lo, batch, arrival_rate, service_time, first_token_time, tpot,
                      factor, quantile, ttft_slo, tpot_slo)
     # invariant: pred(hi) holds (sufficient count); pred(lo) may not
-    width = np.asarray(hi - lo, dtype=float)
-    width = width[np.isfinite(width)]
-    steps = int(np.ceil(np.log2(np.max(width) + 1.0))) if width.size else 0
-    steps = min(steps, max_doublings)
+    if traced(hi, lo):  # a dependency trace: the bisection reads what ok_lo and hi already read
+        steps = 0
+    else:
+        width = np.asarray(hi - lo, dtype=float)
+        width = width[np.isfinite(width)]
+        steps = int(np.ceil(np.log2(np.max(width) + 1.0))) if width.size else 0
+        steps = min(steps, max_doublings)
     left, right = lo, hi  # pred(left) unknown/false, pred(right) true
     for _ in range(steps):  # fixed trip count: bisection steps over the value range
         mid = np.floor(0.5 * (left + right))
@@ -205,7 +208,7 @@ def queueing(ttft, tpot, e2e_latency, request_capacity, batch=BATCH,
     rho = load / servers
     saturated = rho >= 1.0
     factor = allen_cunneen_factor(arrival_cv2, service_cv2)
-    if np.any(arrival_rate > 0):
+    if traced(arrival_rate) or np.any(arrival_rate > 0):
         pw = erlang_c(servers, load)
         wq = factor * mmc_wait_mean(servers, arrival_rate, mu, pw)
         wq_q = wait_quantile(pw, wq, quantile)

@@ -46,10 +46,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, where
-from .compute import INPUT_LEN, OUTPUT_LEN, kv_share, stage_params
+from .base import Input, solver, traced, where
+from .compute import BATCH, INPUT_LEN, OUTPUT_LEN, kv_share, stage_params
 from .layout import EP, PP, TP, layout
-from .speculative import SPEC_TOKENS, _draft, _p, _with_params, paged_tokens
+from .speculative import DRAFT_COLUMNS, SPEC_TOKENS, _draft, paged_tokens
 
 __all__ = ["serving_layout", "kv_capacity", "serving_latency", "SERVING_CHECKS", "MEMORY_UTILIZATION",
            "SPEC_TOKENS"]
@@ -156,15 +156,22 @@ def serving_layout(arch, layers, heads, experts, max_context, peak_flops,
     "ok_kv": ("", "the KV cache of at least one sequence fits"),
     "ok_batch": ("", "batch <= max_batch"),
 })
-@_with_params([_p("context_len"), _p("hbm_capacity"), _p("weights_memory"),
-               _p("page_size", Input(16, "token", "Tokens per KV-cache block (vLLM block_size default 16).",
-                                     integer=True)),
-               _p("memory_utilization", MEMORY_UTILIZATION),
-               _p("weight_offload", Input(False, "", "Keep weights that do not fit in host memory and "
-                                          "stream them over host_bandwidth every forward pass "
-                                          "(FlexGen-style) instead of reporting oom.")),
-               _p("spec_tokens", SPEC_TOKENS)])
-def kv_capacity(**kw):
+def kv_capacity(kv_elements_per_token, kv_heads, attention, kv_bytes, weight_bytes, context_len, hbm_capacity,
+                weights_memory, tp=TP, pp=PP, batch=BATCH,
+                page_size=Input(16, "token", "Tokens per KV-cache block (vLLM block_size default 16).", integer=True),
+                memory_utilization=MEMORY_UTILIZATION,
+                weight_offload=Input(False, "", "Keep weights that do not fit in host memory and stream them "
+                                     "over host_bandwidth every forward pass (FlexGen-style) instead of "
+                                     "reporting oom."),
+                spec_tokens=SPEC_TOKENS,
+                draft_arch=None, draft_layers=None, draft_hidden=None, draft_heads=None, draft_kv_heads=None,
+                draft_head_dim=None, draft_ffn=None, draft_gated=None, draft_vocab=None,
+                draft_tied_embeddings=None, draft_learned_positions=None, draft_bias=None, draft_norm=None,
+                draft_max_context=None, draft_experts=None, draft_experts_per_token=None,
+                draft_shared_experts=None, draft_expert_ffn=None, draft_dense_layers=None, draft_attention=None,
+                draft_q_lora_rank=None, draft_kv_lora_rank=None, draft_rope_dim=None, draft_nope_dim=None,
+                draft_v_head_dim=None, draft_forward_flops_per_sample=None, draft_params_published=None,
+                draft_relative_positions=None):
     """KV bytes per token, paged allocation and the largest batch that fits beside the weights.
 
     Per GPU: ``κ = kv_elements_per_token/pp · kv_share(a_kv, t) · b_kv`` (KV heads per GPU
@@ -179,11 +186,25 @@ def kv_capacity(**kw):
 
     Parameters
     ----------
-    **kw
-        Model shape and layout (see :func:`dsx.solvers.compute.inference_compute`),
-        ``context_len`` (token), ``hbm_capacity`` (B), ``weights_memory`` (B),
-        ``page_size`` (token), ``memory_utilization``, ``weight_offload`` (bool), draft model
-        columns (``draft_*``).
+    kv_elements_per_token : float
+        KV elements per token, all layers (from ``model_shape``).
+    kv_heads : float
+        KV heads (NaN: none). attention : str (``"mla"`` is not split by TP).
+    kv_bytes, weight_bytes : float
+        B per KV element and per weight.
+    context_len : float
+        token cached per sequence at the end.
+    hbm_capacity, weights_memory : float
+        B per GPU (``weights_memory`` from :func:`dsx.solvers.memory.inference_memory`).
+    tp, pp, batch : int
+    page_size : int
+        token per KV block.
+    memory_utilization : float
+    weight_offload : bool
+    spec_tokens : int
+        Draft tokens per step; the draft model's weights and KV count only when > 0.
+    draft_* : optional
+        The draft model's catalog columns (``spec_draft_model``; None without one).
 
     Returns
     -------
@@ -200,34 +221,31 @@ def kv_capacity(**kw):
     >>> from dsx.solvers.model import model_shape
     >>> m = model_shape.kernel("decoder", 32, 4096, 32, 8, 128, 14336, True, 128256,
     ...                        cnn_activation_elements=0.0)
-    >>> out = kv_capacity.kernel(**{k: m[k] for k in kv_capacity.requires if k in m}, arch="decoder", experts=0, experts_per_token=0, kv_heads=8,
-    ...     attention="gqa", tied_embeddings=False, weight_bytes=2, kv_bytes=2, activation_bytes=2,
-    ...     peak_flops=989e12, hbm_bandwidth=3.35e12, tp=1, pp=1, ep=1, batch=64, input_len=2048,
-    ...     output_len=256, matmul_efficiency=0.8, hbm_efficiency=0.85, context_len=2304,
-    ...     hbm_capacity=80e9, weights_memory=16.06e9, page_size=16, memory_utilization=0.9,
-    ...     weight_offload=False)
+    >>> out = kv_capacity.kernel(m["kv_elements_per_token"], kv_heads=8, attention="gqa", kv_bytes=2,
+    ...     weight_bytes=2, context_len=2304, hbm_capacity=80e9, weights_memory=16.06e9, tp=1, pp=1, batch=64,
+    ...     page_size=16, memory_utilization=0.9, weight_offload=False)
     >>> float(out["kv_bytes_per_token"]) / 1024, int(out["max_batch"])
     (128.0, 185)
     """
-    tp, pp = kw["tp"], kw["pp"]
-    share = kv_share(kw["kv_heads"], kw["attention"], tp)
-    kv_tok = kw["kv_elements_per_token"] * kw["kv_bytes"]
+    share = kv_share(kv_heads, attention, tp)
+    kv_tok = kv_elements_per_token * kv_bytes
     kv_gpu = kv_tok / pp * share
-    w_gpu = kw["weights_memory"]
-    draft = _draft(kw)
+    w_gpu = weights_memory
+    args = locals()
+    draft = _draft({c: args["draft_" + c] for c in DRAFT_COLUMNS})
     if draft is not None:  # the draft model's weights and KV live beside the target's
-        spec = kw.get("spec_tokens", 0.0) > 0
-        kv_gpu = kv_gpu + spec * draft["kv_elements_per_token"] * kw["kv_bytes"] / pp \
+        spec = spec_tokens > 0
+        kv_gpu = kv_gpu + spec * draft["kv_elements_per_token"] * kv_bytes / pp \
             * kv_share(draft["kv_heads"], draft["attention"], tp)
-        w_gpu = w_gpu + spec * kw["weight_bytes"] * stage_params(
+        w_gpu = w_gpu + spec * weight_bytes * stage_params(
             draft["params"], draft["embedding_params"], draft["head_params"], draft["expert_params"],
             draft["tied_embeddings"], tp, pp, 1)
-    per_seq = kv_gpu * paged_tokens(kw["context_len"], kw["page_size"])
-    usable = kw["memory_utilization"] * kw["hbm_capacity"]
-    offload = kw["weight_offload"]
+    per_seq = kv_gpu * paged_tokens(context_len, page_size)
+    usable = memory_utilization * hbm_capacity
+    offload = weight_offload
     budget = usable - w_gpu
-    if np.any(offload):  # (shortcut: without offload nothing below depends on the batch)
-        resident = where(offload, np.minimum(w_gpu, np.maximum(usable - kw["batch"] * per_seq, 0.0)), w_gpu)
+    if traced(offload) or np.any(offload):  # (shortcut: without offload nothing below depends on the batch)
+        resident = where(offload, np.minimum(w_gpu, np.maximum(usable - batch * per_seq, 0.0)), w_gpu)
         budget = where(offload, usable, budget)  # at the limit every weight is streamed
     else:
         resident = w_gpu
@@ -243,7 +261,7 @@ def kv_capacity(**kw):
         "max_batch": max_batch,
         "ok_weights": offload | (w_gpu <= usable),
         "ok_kv": max_batch >= 1,
-        "ok_batch": kw["batch"] <= max_batch,
+        "ok_batch": batch <= max_batch,
     }
 
 

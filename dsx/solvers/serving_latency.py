@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Input, solver, where
-from .compute import inference_compute
+from .base import Input, solver, traced, where
+from .compute import BATCH, HBM_EFFICIENCY, INPUT_LEN, MATMUL_EFFICIENCY, OUTPUT_LEN, inference_compute
+from .layout import EP, PP, TP
 from .network import communication, group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
-from .speculative import SPEC_TOKENS, _compute, _draft, _p, _with_params, offload_stream_time, spec_tokens_per_step
+from .speculative import (DRAFT_COLUMNS, SPEC_TOKENS, _compute, _draft, offload_stream_time,
+                          spec_tokens_per_step)
 
 __all__ = ["serving_latency", "ENGINE_COMPUTE_EFFICIENCY", "ENGINE_MEMORY_EFFICIENCY", "ALLREDUCE_LATENCY",
            "STEP_OVERHEAD", "LOW_PRECISION_GEMM_EFFICIENCY"]
@@ -80,24 +82,35 @@ LOW_PRECISION_GEMM_EFFICIENCY = Input(
     "tokens_per_s": ("token/s", "generated tokens per second of one replica at full batch"),
     "tokens_per_s_per_gpu": ("token/s", "generated tokens per second per GPU"),
 })
-@_with_params([_p("context_len"), _p("generated_len"), _p("gpus_per_replica"), _p("offloaded_weights"),
-               _p("kv_bytes_per_token_gpu"), _p("hidden"), _p("layers"), _p("dense_layers", 0.0),
-               _p("scale_up_bandwidth"), _p("scale_up_latency", 0.0), _p("scale_up_domain", 8.0),
-               _p("scale_out_bandwidth"), _p("scale_out_latency", 0.0), _p("host_bandwidth", np.nan),
-               _p("link_efficiency", _LINK_EFFICIENCY), _p("disaggregated", False),
-               _p("allreduce_latency", ALLREDUCE_LATENCY), _p("step_overhead", STEP_OVERHEAD),
-               _p("low_precision_gemm_efficiency", LOW_PRECISION_GEMM_EFFICIENCY),
-               _p("prefix_cache_hit", Input(0.0, "", "Fraction of each prompt's tokens found in the "
-                                            "prefix cache; their prefill FLOPs and KV writes are skipped.",
-                                            minimum=0.0, maximum=1.0)),
-               _p("engine_compute_efficiency", ENGINE_COMPUTE_EFFICIENCY),
-               _p("engine_memory_efficiency", ENGINE_MEMORY_EFFICIENCY),
-               _p("spec_tokens", SPEC_TOKENS),
-               _p("spec_acceptance", Input(0.7, "", "Probability that a draft token is accepted "
-                                           "(i.i.d., Leviathan et al. 2023 alpha). Default 0.7, the "
-                                           "value mlsysim uses; the paper measures 0.5-0.9 by task "
-                                           "and draft model.", minimum=0.0, maximum=1.0))])
-def serving_latency(**kw):
+def serving_latency(arch, params, embedding_params, matmul_params, head_params, expert_params,
+                    kv_elements_per_token, attention_flops_per_token_ctx, activation_elements_per_token,
+                    replicated_activation_elements_per_token, experts, experts_per_token, kv_heads, attention,
+                    tied_embeddings, weight_bytes, kv_bytes, activation_bytes, peak_flops, hbm_bandwidth,
+                    context_len, generated_len, gpus_per_replica, offloaded_weights, kv_bytes_per_token_gpu,
+                    hidden, layers, scale_up_bandwidth, scale_out_bandwidth,
+                    tp=TP, pp=PP, ep=EP, batch=BATCH, input_len=INPUT_LEN, output_len=OUTPUT_LEN,
+                    matmul_efficiency=MATMUL_EFFICIENCY, hbm_efficiency=HBM_EFFICIENCY,
+                    dense_layers=0.0, scale_up_latency=0.0, scale_up_domain=8.0, scale_out_latency=0.0,
+                    host_bandwidth=np.nan, link_efficiency=_LINK_EFFICIENCY, disaggregated=False,
+                    allreduce_latency=ALLREDUCE_LATENCY, step_overhead=STEP_OVERHEAD,
+                    low_precision_gemm_efficiency=LOW_PRECISION_GEMM_EFFICIENCY,
+                    prefix_cache_hit=Input(0.0, "", "Fraction of each prompt's tokens found in the prefix cache; "
+                                           "their prefill FLOPs and KV writes are skipped.", minimum=0.0, maximum=1.0),
+                    engine_compute_efficiency=ENGINE_COMPUTE_EFFICIENCY,
+                    engine_memory_efficiency=ENGINE_MEMORY_EFFICIENCY,
+                    spec_tokens=SPEC_TOKENS,
+                    spec_acceptance=Input(0.7, "", "Probability that a draft token is accepted (i.i.d., "
+                                          "Leviathan et al. 2023 alpha). Default 0.7, the value mlsysim uses; "
+                                          "the paper measures 0.5-0.9 by task and draft model.",
+                                          minimum=0.0, maximum=1.0),
+                    draft_arch=None, draft_layers=None, draft_hidden=None, draft_heads=None, draft_kv_heads=None,
+                    draft_head_dim=None, draft_ffn=None, draft_gated=None, draft_vocab=None,
+                    draft_tied_embeddings=None, draft_learned_positions=None, draft_bias=None, draft_norm=None,
+                    draft_max_context=None, draft_experts=None, draft_experts_per_token=None,
+                    draft_shared_experts=None, draft_expert_ffn=None, draft_dense_layers=None,
+                    draft_attention=None, draft_q_lora_rank=None, draft_kv_lora_rank=None, draft_rope_dim=None,
+                    draft_nope_dim=None, draft_v_head_dim=None, draft_forward_flops_per_sample=None,
+                    draft_params_published=None, draft_relative_positions=None):
     """TTFT, TPOT, end-to-end latency and throughput of one replica at full batch.
 
     Compute: :func:`dsx.solvers.compute.inference_compute` on the effective workload —
@@ -125,11 +138,29 @@ def serving_latency(**kw):
 
     Parameters
     ----------
-    **kw
-        The variables of :func:`inference_compute` and of the decorator list: lengths
-        (token), bandwidths (B/s), latencies (s), ``hidden``/``layers`` (counts),
-        ``offloaded_weights`` (B), ``kv_bytes_per_token_gpu`` (B/token), flags and
-        fractions.
+    arch, params, ..., hbm_bandwidth, tp, pp, ep, batch, input_len, output_len, matmul_efficiency, hbm_efficiency
+        The variables of :func:`dsx.solvers.compute.inference_compute` (same units).
+    context_len, generated_len : float
+        token per sequence.
+    gpus_per_replica : float
+    offloaded_weights : float
+        B per GPU streamed from host memory per forward pass.
+    kv_bytes_per_token_gpu : float
+        B/token per GPU.
+    hidden, layers, dense_layers : float
+        Counts (``dense_layers``: the leading dense layers of an MoE model).
+    scale_up_bandwidth, scale_out_bandwidth, host_bandwidth : float
+        B/s per GPU per direction. scale_up_latency, scale_out_latency : s per hop.
+    scale_up_domain : float
+        GPUs per scale-up domain.
+    link_efficiency, low_precision_gemm_efficiency, engine_compute_efficiency, engine_memory_efficiency : float
+    disaggregated : bool
+    allreduce_latency, step_overhead : float
+        s per collective and per engine step.
+    prefix_cache_hit, spec_acceptance : float
+        Fractions. spec_tokens : int (token per step).
+    draft_* : optional
+        The draft model's catalog columns (``spec_draft_model``; None without one).
 
     Returns
     -------
@@ -154,59 +185,58 @@ def serving_latency(**kw):
     >>> round(float(r.tpot) * 1e3, 2), str(r.decode_bound.values)
     (8.06, 'memory')
     """
-    tp, pp, ep, B = kw["tp"], kw["pp"], kw["ep"], kw["batch"]
-    gen = kw["generated_len"]
-    s_new = np.fmax(kw["input_len"] * (1.0 - kw["prefix_cache_hit"]), 1.0)
+    args = locals()
+    B, gen = batch, generated_len
+    s_new = np.fmax(input_len * (1.0 - prefix_cache_hit), 1.0)
     # engine factors: the compute one derates every matmul-class FLOP; the memory one derates the
     # weight-streaming GEMM phase only (the KV stream of attention runs at hbm_efficiency)
-    narrow = where(kw["activation_bytes"] < 2.0, kw["low_precision_gemm_efficiency"], 1.0)
-    kw = {**kw, "matmul_efficiency": kw["matmul_efficiency"] * kw["engine_compute_efficiency"] * narrow,
-          "weight_stream_efficiency": kw["engine_memory_efficiency"]}
+    narrow = where(activation_bytes < 2.0, low_precision_gemm_efficiency, 1.0)
+    kw = {**args, "matmul_efficiency": matmul_efficiency * engine_compute_efficiency * narrow,
+          "weight_stream_efficiency": engine_memory_efficiency}
     dec = _compute(kw, output_len=gen)
-    pre = _compute(kw, input_len=s_new, output_len=gen) if np.any(kw["prefix_cache_hit"] != 0) else dec
+    cached = traced(prefix_cache_hit) or np.any(prefix_cache_hit != 0)
+    pre = _compute(kw, input_len=s_new, output_len=gen) if cached else dec
 
     # communication per step through all stages
-    eff = kw["link_efficiency"]
-    up, out = kw["scale_up_bandwidth"] * eff, kw["scale_out_bandwidth"] * eff
-    dom = kw["scale_up_domain"]
-    act = kw["hidden"] * np.fmax(kw["activation_bytes"], 2.0)  # reductions run in 16 bit
-    L = kw["layers"]
-    moe_layers = where(kw["experts"] > 0, L - kw["dense_layers"], 0.0)
+    up, out = scale_up_bandwidth * link_efficiency, scale_out_bandwidth * link_efficiency
+    dom = scale_up_domain
+    act = hidden * np.fmax(activation_bytes, 2.0)  # reductions run in 16 bit
+    L = layers
+    moe_layers = where(experts > 0, L - dense_layers, 0.0)
     pp_bw = group_bandwidth(pp, tp, dom, up, out)
-    pp_lat = where(tp * pp <= dom, kw["scale_up_latency"], kw["scale_out_latency"])
+    pp_lat = where(tp * pp <= dom, scale_up_latency, scale_out_latency)
 
-    def comm(tokens, width=act, layers=L, moe=moe_layers, k=kw["experts_per_token"]):
+    def comm(tokens, width=act, layers=L, moe=moe_layers, k=experts_per_token):
         size = tokens * width
-        lat = (kw["scale_up_latency"], kw["scale_out_latency"], kw["allreduce_latency"])
+        lat = (scale_up_latency, scale_out_latency, allreduce_latency)
         t_tp = 2.0 * layers * group_all_reduce_time(size, tp, 1, dom, up, out, *lat)
         t_ep = 2.0 * moe * group_all_to_all_time(size * k, ep, 1, dom, up, out, *lat)
         return t_tp + t_ep + where(pp > 1, (pp - 1.0) * p2p_time(size, pp_bw, pp_lat), 0.0)  # pp=1: no link
 
-    stream = pp * offload_stream_time(kw["offloaded_weights"], kw["host_bandwidth"], eff)
-    stream = where(kw["offloaded_weights"] > 0, stream, 0.0)
+    stream = pp * offload_stream_time(offloaded_weights, host_bandwidth, link_efficiency)
+    stream = where(offloaded_weights > 0, stream, 0.0)
 
     # speculative decoding: gamma draft steps + one verify step of gamma+1 tokens per sequence
-    g = kw["spec_tokens"]
-    e_tok = spec_tokens_per_step(kw["spec_acceptance"], g)
+    g = spec_tokens
+    e_tok = spec_tokens_per_step(spec_acceptance, g)
     t_verify_compute = (g + 1.0) * dec["decode_compute_time"]  # (attention at its own rate, as in compute)
     t_verify = np.fmax(dec["decode_step_time"], t_verify_compute)
-    draft = _draft(kw)
+    draft = _draft({c: args["draft_" + c] for c in DRAFT_COLUMNS})
     t_draft = 0.0
     if draft is not None:
         d = _compute({**kw, **draft}, output_len=gen)
-        draft_width = kw["draft_hidden"] * np.fmax(kw["activation_bytes"], 2.0)
-        t_draft = d["decode_step_time"] + comm(B, draft_width, kw["draft_layers"], 0.0, 0.0)  # dense draft
-    sigma = kw["step_overhead"]  # once per engine step: the draft passes run inside it
+        draft_width = draft_hidden * np.fmax(activation_bytes, 2.0)
+        t_draft = d["decode_step_time"] + comm(B, draft_width, draft_layers, 0.0, 0.0)  # dense draft
+    sigma = step_overhead  # once per engine step: the draft passes run inside it
     step = np.fmax(t_verify, stream) + comm(B * (g + 1.0)) + g * t_draft + sigma
     tpot = step / e_tok
 
-    t_kv = where(kw["disaggregated"],
-                 p2p_time(B * kw["input_len"] * kw["kv_bytes_per_token_gpu"], out, kw["scale_out_latency"]), 0.0)
+    t_kv = where(disaggregated, p2p_time(B * input_len * kv_bytes_per_token_gpu, out, scale_out_latency), 0.0)
     t_pre = np.fmax(pre["prefill_time"], stream) + comm(B * s_new) + sigma
     ttft = t_pre + t_kv
     e2e = ttft + (gen - 1.0) * tpot
     decode_busy = np.fmax((gen - 1.0) * tpot, 1e-30)
-    req = where(kw["disaggregated"], B / np.fmax(t_pre, decode_busy), B / e2e)
+    req = where(disaggregated, B / np.fmax(t_pre, decode_busy), B / e2e)
     tok = req * gen
     return {
         "prefill_flops": pre["prefill_flops"],
@@ -225,5 +255,5 @@ def serving_latency(**kw):
         "e2e_latency": e2e,
         "request_capacity": req,
         "tokens_per_s": tok,
-        "tokens_per_s_per_gpu": tok / kw["gpus_per_replica"],
+        "tokens_per_s_per_gpu": tok / gpus_per_replica,
     }
