@@ -17,13 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Input, solver, traced, where
-from .compute import BATCH, HBM_EFFICIENCY, INPUT_LEN, MATMUL_EFFICIENCY, OUTPUT_LEN, inference_compute
+from .compute import BATCH, HBM_EFFICIENCY, INPUT_LEN, MATMUL_EFFICIENCY, OUTPUT_LEN, inference_compute, kv_share
 from .layout import EP, PP, TP
 from .network import communication, group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
 from .speculative import (DRAFT_COLUMNS, SPEC_TOKENS, _compute, _draft, offload_stream_time,
                           spec_tokens_per_step)
 
-__all__ = ["serving_latency", "ENGINE_COMPUTE_EFFICIENCY", "ENGINE_MEMORY_EFFICIENCY", "ALLREDUCE_LATENCY",
+__all__ = ["serving_latency", "kv_reads_per_kv_head", "GQA_KV_SHARING", "ENGINE_COMPUTE_EFFICIENCY", "ENGINE_MEMORY_EFFICIENCY", "ALLREDUCE_LATENCY",
            "STEP_OVERHEAD", "LOW_PRECISION_GEMM_EFFICIENCY"]
 
 _LINK_EFFICIENCY = communication.inputs["link_efficiency"]  # one definition, network's
@@ -64,7 +64,52 @@ LOW_PRECISION_GEMM_EFFICIENCY = Input(
     "with cuBLAS on one H100 (FP8 _scaled_mm vs BF16 at identical shapes: 0.79-0.92, "
     "benchmarks/gpu/h100_measurements.csv).", minimum=0.0, exclusive_minimum=True, maximum=1.0)
 
+GQA_KV_SHARING = Input(
+    True, "", "Decode attention reads each KV head once for all the query heads that share it (grouped-"
+    "query attention kernels: TensorRT-LLM's XQA from v0.8, FlashInfer, FlashAttention, vLLM's paged "
+    "attention). False: once per query head, as TensorRT-LLM's masked multi-head attention kernel did "
+    "before XQA (v0.7 and older), so a GQA model's KV read grows by the query heads per KV head "
+    "(NVIDIA/TensorRT-LLM docs/source/blogs/XQA-kernel.md: XQA 2.4x the Llama-2-70B throughput on one H200).")
+
+
 # -- 3. latency and throughput -----------------------------------------------------------------
+def kv_reads_per_kv_head(heads, kv_heads, attention, tp, gqa_kv_sharing):
+    """How many times a decode step reads each cached KV head: 1, or its query heads per GPU.
+
+    With ``gqa_kv_sharing`` (every current engine) the query heads of a group read their KV head
+    once; without it (a kernel that runs one query head per thread block) each query head reads
+    it again: ``(a/t) / (a_kv/t)`` = ``a / a_kv`` query heads per KV head on a GPU while ``t <= a_kv``,
+    ``(a/t) / 1`` once the KV heads are replicated (``t > a_kv``). MHA (``a_kv = a``) and MLA (one
+    latent shared by construction) read once either way.
+
+    Parameters
+    ----------
+    heads, kv_heads : float
+        Query and KV heads of the model (counts; NaN KV heads: none).
+    attention : str
+    tp : int
+    gqa_kv_sharing : bool
+
+    Returns
+    -------
+    float
+        Dimensionless, >= 1.
+
+    References
+    ----------
+    Ainslie et al. 2023 (GQA); NVIDIA/TensorRT-LLM ``docs/source/blogs/XQA-kernel.md``.
+
+    >>> float(kv_reads_per_kv_head(64, 8, "gqa", 4, False)), float(kv_reads_per_kv_head(64, 8, "gqa", 16, False))
+    (8.0, 4.0)
+    >>> float(kv_reads_per_kv_head(64, 8, "gqa", 4, True)), float(kv_reads_per_kv_head(32, 32, "mha", 2, False))
+    (1.0, 1.0)
+    """
+    q_per_gpu = np.fmax(heads, 1.0) / tp
+    kv_per_gpu = np.fmax(kv_heads, 1.0) * kv_share(kv_heads, attention, tp)
+    own = np.fmax(q_per_gpu / kv_per_gpu, 1.0)
+    return where(gqa_kv_sharing | (attention == "mla"), 1.0, own)
+
+
 @solver({
     **{k: inference_compute.outputs[k] for k in ("prefill_flops", "prefill_hbm_bytes", "decode_flops",
                                                  "decode_hbm_bytes")},
@@ -87,7 +132,7 @@ def serving_latency(arch, params, embedding_params, matmul_params, head_params, 
                     replicated_activation_elements_per_token, experts, experts_per_token, kv_heads, attention,
                     tied_embeddings, weight_bytes, kv_bytes, activation_bytes, peak_flops, hbm_bandwidth,
                     context_len, generated_len, gpus_per_replica, offloaded_weights, kv_bytes_per_token_gpu,
-                    hidden, layers, scale_up_bandwidth, scale_out_bandwidth,
+                    hidden, layers, heads, scale_up_bandwidth, scale_out_bandwidth,
                     tp=TP, pp=PP, ep=EP, batch=BATCH, input_len=INPUT_LEN, output_len=OUTPUT_LEN,
                     matmul_efficiency=MATMUL_EFFICIENCY, hbm_efficiency=HBM_EFFICIENCY,
                     dense_layers=0.0, scale_up_latency=0.0, scale_up_domain=8.0, scale_out_latency=0.0,
@@ -98,7 +143,7 @@ def serving_latency(arch, params, embedding_params, matmul_params, head_params, 
                                            "their prefill FLOPs and KV writes are skipped.", minimum=0.0, maximum=1.0),
                     engine_compute_efficiency=ENGINE_COMPUTE_EFFICIENCY,
                     engine_memory_efficiency=ENGINE_MEMORY_EFFICIENCY,
-                    spec_tokens=SPEC_TOKENS,
+                    gqa_kv_sharing=GQA_KV_SHARING, spec_tokens=SPEC_TOKENS,
                     spec_acceptance=Input(0.7, "", "Probability that a draft token is accepted (i.i.d., "
                                           "Leviathan et al. 2023 alpha). Default 0.7, the value mlsysim uses; "
                                           "the paper measures 0.5-0.9 by task and draft model.",
@@ -147,8 +192,8 @@ def serving_latency(arch, params, embedding_params, matmul_params, head_params, 
         B per GPU streamed from host memory per forward pass.
     kv_bytes_per_token_gpu : float
         B/token per GPU.
-    hidden, layers, dense_layers : float
-        Counts (``dense_layers``: the leading dense layers of an MoE model).
+    hidden, layers, heads, dense_layers : float
+        Counts (``heads``: query heads; ``dense_layers``: the leading dense layers of an MoE model).
     scale_up_bandwidth, scale_out_bandwidth, host_bandwidth : float
         B/s per GPU per direction. scale_up_latency, scale_out_latency : s per hop.
     scale_up_domain : float
@@ -193,9 +238,12 @@ def serving_latency(arch, params, embedding_params, matmul_params, head_params, 
     narrow = where(activation_bytes < 2.0, low_precision_gemm_efficiency, 1.0)
     kw = {**args, "matmul_efficiency": matmul_efficiency * engine_compute_efficiency * narrow,
           "weight_stream_efficiency": engine_memory_efficiency}
-    dec = _compute(kw, output_len=gen)
+    # a decode step reads the KV cache once per KV head, or once per query head (gqa_kv_sharing False)
+    reads = kv_reads_per_kv_head(heads, kv_heads, attention, tp, gqa_kv_sharing)
+    dec = _compute(kw, output_len=gen, kv_elements_per_token=kv_elements_per_token * reads)
     cached = traced(prefix_cache_hit) or np.any(prefix_cache_hit != 0)
-    pre = _compute(kw, input_len=s_new, output_len=gen) if cached else dec
+    rereads = traced(reads) or np.any(reads != 1.0)
+    pre = _compute(kw, input_len=s_new, output_len=gen) if cached or rereads else dec
 
     # communication per step through all stages
     up, out = scale_up_bandwidth * link_efficiency, scale_out_bandwidth * link_efficiency
