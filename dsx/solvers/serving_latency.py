@@ -23,7 +23,7 @@ from .network import communication, group_all_reduce_time, group_all_to_all_time
 from .speculative import (DRAFT_COLUMNS, SPEC_TOKENS, _compute, _draft, offload_stream_time,
                           spec_tokens_per_step)
 
-__all__ = ["serving_latency", "kv_reads_per_kv_head", "GQA_KV_SHARING", "ENGINE_COMPUTE_EFFICIENCY", "ENGINE_MEMORY_EFFICIENCY", "ALLREDUCE_LATENCY",
+__all__ = ["serving_latency", "kv_reads_per_kv_head", "narrow_gemm_efficiency", "GQA_KV_SHARING", "ENGINE_COMPUTE_EFFICIENCY", "ENGINE_MEMORY_EFFICIENCY", "ALLREDUCE_LATENCY",
            "STEP_OVERHEAD", "LOW_PRECISION_GEMM_EFFICIENCY"]
 
 _LINK_EFFICIENCY = communication.inputs["link_efficiency"]  # one definition, network's
@@ -58,11 +58,13 @@ STEP_OVERHEAD = Input(
     "searched in the in-sample calibration (docs/validation-serving.md); 0 for a bare forward "
     "pass without an engine.", minimum=0.0)
 LOW_PRECISION_GEMM_EFFICIENCY = Input(
-    0.85, "", "Fraction of its own data-sheet peak that an 8- or 4-bit GEMM reaches, relative to "
+    0.85, "", "Fraction of its own data-sheet peak that an 8-bit GEMM reaches, relative to "
     "the 16-bit matmul_efficiency: narrow tensor-core peaks double per halving of the width, "
     "operand loads, scaling and epilogue do not. 0.85 is the mean of six GEMM shapes measured "
     "with cuBLAS on one H100 (FP8 _scaled_mm vs BF16 at identical shapes: 0.79-0.92, "
-    "benchmarks/gpu/h100_measurements.csv).", minimum=0.0, exclusive_minimum=True, maximum=1.0)
+    "benchmarks/gpu/h100_measurements.csv). 4-bit GEMMs follow from the same non-scaling share by "
+    "Amdahl's law: 1/(1 + 3(1/0.85 - 1)) = 0.65 (narrow_gemm_efficiency).",
+    minimum=0.0, exclusive_minimum=True, maximum=1.0)
 
 GQA_KV_SHARING = Input(
     True, "", "Decode attention reads each KV head once for all the query heads that share it (grouped-"
@@ -73,6 +75,43 @@ GQA_KV_SHARING = Input(
 
 
 # -- 3. latency and throughput -----------------------------------------------------------------
+def narrow_gemm_efficiency(operand_bytes, fp8_efficiency):
+    """Fraction of its own peak a GEMM reaches at ``operand_bytes`` wide operands, relative to 16 bit.
+
+    The tensor-core math of a GEMM takes half the time per halving of the operand width; operand
+    loads, scaling and the epilogue do not shrink. With a share ``s`` of the 16-bit time that does
+    not scale (Amdahl), a GEMM ``k`` halvings narrower reaches ``1 / (1 + s (2^k − 1))`` of the
+    16-bit fraction of its ``2^k`` times higher peak. One measurement fixes ``s``: FP8 GEMMs reach
+    ``η₈`` = ``low_precision_gemm_efficiency`` of the BF16 fraction (0.85 on H100, six shapes), so
+    ``s = 1/η₈ − 1`` = 0.18 and 4-bit GEMMs reach ``1/(1 + 3s)`` = 0.65. Widths are nominal
+    (``2^⌊log₂ b⌋``: NVFP4's 0.5625 B with its block scales counts as 4 bit, as in
+    :func:`dsx.solvers.compute.attention_peak_fraction`); 16 bit and wider: 1.
+
+    Parameters
+    ----------
+    operand_bytes : float or array
+        B per element of the GEMM operands (the compute precision).
+    fp8_efficiency : float or array
+        Measured 8-bit fraction relative to 16 bit, in (0, 1].
+
+    Returns
+    -------
+    float or array
+        Dimensionless, in (0, 1].
+
+    References
+    ----------
+    benchmarks/gpu/h100_measurements.csv (FP8 ``_scaled_mm`` vs BF16 at identical shapes);
+    Amdahl 1967 (the share that does not speed up bounds the gain).
+
+    >>> [round(float(narrow_gemm_efficiency(b, 0.85)), 3) for b in (2.0, 1.0, 0.5625, 4.0)]
+    [1.0, 0.85, 0.654, 1.0]
+    """
+    nominal = 2.0 ** np.floor(np.log2(operand_bytes) + 1e-9)
+    halvings = np.fmax(2.0 / nominal - 1.0, 0.0)           # 2^k - 1: 0 at 16 bit, 1 at 8 bit, 3 at 4 bit
+    return 1.0 / (1.0 + (1.0 / fp8_efficiency - 1.0) * halvings)
+
+
 def kv_reads_per_kv_head(heads, kv_heads, attention, tp, gqa_kv_sharing):
     """How many times a decode step reads each cached KV head: 1, or its query heads per GPU.
 
@@ -235,7 +274,7 @@ def serving_latency(arch, params, embedding_params, matmul_params, head_params, 
     s_new = np.fmax(input_len * (1.0 - prefix_cache_hit), 1.0)
     # engine factors: the compute one derates every matmul-class FLOP; the memory one derates the
     # weight-streaming GEMM phase only (the KV stream of attention runs at hbm_efficiency)
-    narrow = where(activation_bytes < 2.0, low_precision_gemm_efficiency, 1.0)
+    narrow = narrow_gemm_efficiency(activation_bytes, low_precision_gemm_efficiency)
     kw = {**args, "matmul_efficiency": matmul_efficiency * engine_compute_efficiency * narrow,
           "weight_stream_efficiency": engine_memory_efficiency}
     # a decode step reads the KV cache once per KV head, or once per query head (gqa_kv_sharing False)
