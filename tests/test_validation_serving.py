@@ -33,12 +33,12 @@ def trtllm(t: pd.DataFrame) -> pd.DataFrame:
     return t[t.file == "serving-trtllm.csv"]
 
 
-def multi_gpu_2023(t: pd.DataFrame) -> pd.Series:
-    """The 2023 TensorRT-LLM rows on more than one GPU (12 of 127). They stay in every mean; only
-    the per-row factor-of-two bound leaves them out: at small decode batches their published
-    figures imply ~90 us per tensor-parallel all-reduce, three times the 30 us allreduce_latency
-    of a current engine that dsx models (docs/validation-serving.md)."""
-    return (t.table != "perf-overview") & (t.tp > 1)
+def no_gqa_sharing(t: pd.DataFrame) -> pd.Series:
+    """Rows of TensorRT-LLM v0.5-v0.7 on a grouped-query-attention model (Llama-2-70B): the masked
+    multi-head attention kernel of that generation read each KV head once per query head
+    (``gqa_kv_sharing`` False in the CSV; XQA shares it from v0.8, NVIDIA/TensorRT-LLM
+    docs/source/blogs/XQA-kernel.md)."""
+    return (t.gqa_kv_sharing.astype(str) == "False") & t.model.str.contains("70b")
 
 
 @pytest.fixture(scope="module")
@@ -72,35 +72,71 @@ def test_current_hopper_fp8_within_10_percent(errors):
 
 def test_every_row_within_a_factor_of_two(errors):
     t = trtllm(errors)
-    rest = t[~multi_gpu_2023(t)]
-    assert (rest.error.abs() < 1.0).all(), rest[rest.error.abs() >= 1.0]
+    assert (t.error.abs() < 1.0).all(), t[t.error.abs() >= 1.0]
 
 
-def test_2023_multi_gpu_rows_are_optimistic_not_random(errors):
-    """Missing engine overheads (all-reduce latency of that generation) only make dsx optimistic."""
-    out = trtllm(errors)[multi_gpu_2023(trtllm(errors))]
-    assert len(out) == 12
-    assert (out.error > -0.35).all()
-    assert out.error.mean() > 0
+def test_rows_without_gqa_kv_sharing_are_explained_by_it(errors):
+    """The 2023 Llama-2-70B rows (11 of 127, up to +102 % before) fall within 35 % once the KV cache
+    is read once per query head; read once per KV head they are over-predicted by over 50 % where
+    decode at a long context dominates (128 or 2,048 in / 2,048 out)."""
+    out = trtllm(errors)[no_gqa_sharing(trtllm(errors))]
+    assert len(out) == 11
+    print(out[["run", "published", "predicted", "error"]].to_string())
+    assert (out.error.abs() < 0.35).all()
+    shared = table(gqa_kv_sharing=True)
+    long = shared[no_gqa_sharing(trtllm(errors)).reindex(shared.index, fill_value=False)
+                  & (shared.output_len == 2048)]
+    assert len(long) == 5 and (long.error > 0.5).all(), long[["run", "error"]]
+
+
+def test_mixtral_2024_streams_8_bit_weights_through_16_bit_gemms(errors):
+    """TensorRT-LLM 0.9's Mixtral rows: the batch-1 TTFT at 128 tokens (13.4 ms, H100 TP2) is shorter
+    than streaming 16-bit weights takes (46.7 GB per GPU at 3.35 TB/s = 13.9 ms), so the weights were
+    8-bit; FP8 Mixtral GEMMs arrived in v0.10.0. Run as FP8 GEMMs the compute-bound rows (128/128 at
+    batch 512-1,024) came out 2-2.5x too fast; with 16-bit GEMMs on 8-bit weights within 65 %."""
+    mix = errors[(errors.source == "trtllm-0.9") & errors.run.str.contains("Mixtral")
+                 & (errors.weight_precision == "fp8")]
+    assert len(mix) == 12
+    ttft = mix[mix.run.str.contains("H100 TTFT 128")].iloc[0]
+    assert 46.0e9 / 3.35e12 > ttft.published                 # 16-bit weights could not stream in time
+    assert abs(ttft.error) < 0.1
+    heavy = mix[mix.run.str.contains("128/128")]
+    assert (heavy.error < 0.65).all(), heavy[["run", "error"]]
+    df = validation.load("serving").loc[heavy.index].assign(precision="fp8")
+    assert (validation.predict(df, "serving").error > 1.0).all()
+
+
+def test_blackwell_nvfp4_gemms_lose_the_fixed_share_twice(errors):
+    """FP8 GEMMs reach 0.85 of the BF16 fraction of peak (H100, six shapes); read as Amdahl's law (the
+    share of the 16-bit time that does not halve with the width: s = 1/0.85 - 1), 4-bit GEMMs reach
+    1/(1 + 3 s) = 0.654. The 40 Blackwell NVFP4 rows: MAE 13.4 %, bias +5 %; with 0.85 applied to
+    4 bit as to 8 bit (the former model: eta_8 = 0.944 gives eta_4 = 0.85) every one was
+    over-predicted, MAE 23.1 %."""
+    fp4 = errors[errors.precision == "fp4"]
+    assert len(fp4) == 40
+    assert fp4.error.abs().mean() < 0.15 and abs(fp4.error.mean()) < 0.08
+    former = table(low_precision_gemm_efficiency=1 / (1 + (1 / 0.85 - 1) / 3))
+    former = former[former.precision == "fp4"]
+    assert (former.error > 0).all() and former.error.abs().mean() > 0.2
 
 
 def markdown(t: pd.DataFrame) -> str:
     """The table kept in docs/validation-serving.md."""
-    lines = ["| table | hardware | TP | precision | model | in | out | batch | metric | published | predicted | error | 2023 multi-GPU |",
+    lines = ["| table | hardware | TP | precision | model | in | out | batch | metric | published | predicted | error | KV read per query head |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in t.iterrows():
         lines.append(f"| {r.table} | {r.hardware} | {r.tp} | {r.precision} | {r.model} | {r.input_len} | "
                      f"{r.output_len} | {r.batch:g} | {r.metric} | {r.published:,.0f} | {r.predicted:,.0f} | "
-                     f"{r.error:+.1%} | {'yes' if r.multi_2023 else ''} |")
+                     f"{r.error:+.1%} | {'yes' if r.no_sharing else ''} |")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover
     t = trtllm(table())
-    t["multi_2023"] = multi_gpu_2023(t)
+    t["no_sharing"] = no_gqa_sharing(t)
     print(markdown(t))
     print()
     for name, sub in t.groupby(["table", "precision", "tp"]):
         print(f"| {' | '.join(map(str, name))} | {len(sub)} | {sub.error.abs().mean():.1%} | {sub.error.mean():+.1%} |")
     print(f"all rows MAE {t.error.abs().mean():.1%} bias {t.error.mean():+.1%} n={len(t)}; "
-          f"without the 2023 multi-GPU rows {t[~t.multi_2023].error.abs().mean():.1%}")
+          f"without the rows that read KV per query head {t[~t.no_sharing].error.abs().mean():.1%}")

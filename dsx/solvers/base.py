@@ -28,7 +28,8 @@ import xarray as xr
 from ..errors import DsxInputError, MissingVariableError
 from ..variables import CALIBRATED, INPUTS, OUTPUTS, Input
 
-__all__ = ["Input", "solver", "Namespace", "INPUTS", "OUTPUTS", "CALIBRATED", "PROVIDERS", "where", "first_reason"]
+__all__ = ["Input", "solver", "Namespace", "INPUTS", "OUTPUTS", "CALIBRATED", "PROVIDERS", "where", "first_reason",
+           "traced"]
 
 
 #: Which solver provides each output variable: name -> solver name.
@@ -308,6 +309,19 @@ def _trace_dims(kernel: Callable, scalars: dict, labelled: dict) -> dict | None:
         return {k: _dims_of(v) for k, v in result.items()}
     except Exception:  # a kernel the tracer cannot follow: keep length-1 dims conservatively
         return None
+
+
+def traced(*values: Any) -> bool:
+    """True when a value is a stand-in of a dependency trace (:func:`_trace_dims`), which has no data.
+
+    A kernel that skips work by a branch on its data (``if np.any(offload): ...``) asks this
+    first: the trace then follows the branch that reads every variable the result can depend on,
+    so the result keeps a length-1 dimension it would vary along.
+
+    >>> traced(1.0, np.ones(2)), traced(_Dims(("batch",)))
+    (False, True)
+    """
+    return any(isinstance(v, _Dims) for v in values)
 
 
 def where(cond: Any, x: Any, y: Any) -> Any:

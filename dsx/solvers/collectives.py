@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import where
+from .base import traced, where
 
 __all__ = [
     "all_reduce_time", "reduce_scatter_time", "all_gather_time", "all_to_all_time", "p2p_time",
@@ -267,7 +267,8 @@ def group_split(n, stride, domain):
     n_in = np.minimum(n, cap)
     whole = np.isfinite(n) & (n == np.floor(n))
     exact = whole & (np.fmod(n, n_in) == 0)
-    if not np.all(exact):
+    # (a dependency trace has no values: it takes this shortcut, which reads the same n and cap)
+    if not traced(exact) and not np.all(exact):
         # largest divisor of n not above the cap: a loop over the candidate counts (at most the
         # largest scale-up domain, a small fixed set), vectorised over the configurations
         best = 1.0 + 0.0 * n_in

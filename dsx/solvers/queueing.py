@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import INPUTS, solver, where
+from .base import INPUTS, solver, traced, where
 from .quantities import bare
 from .erlang import (allen_cunneen_factor, erlang_c, mm1_sojourn_quantile, mm1_wait_mean,  # noqa: F401
                      mmc_sojourn_quantile, mmc_wait_mean, wait_quantile)
@@ -100,15 +100,18 @@ def replicas_for_slo(batch, arrival_rate, service_time, first_token_time, tpot, 
     extra = where(np.isfinite(extra) & (slack_t > 0), np.maximum(extra, 0.0), 0.0)
     hi = np.maximum(np.ceil((lam_s + extra) / batch) + 1.0, lo)
     possible = (tpot <= tpot_slo) & (slack_t >= 0)
-    if np.all(np.isinf(ttft_slo)):  # (shortcut) no TTFT objective: the fewest stable replicas
+    if not traced(ttft_slo) and np.all(np.isinf(ttft_slo)):  # (shortcut) no TTFT objective: the fewest stable replicas
         return where(possible, lo, np.nan)
     ok_lo = _slo_met(lo, batch, arrival_rate, service_time, first_token_time, tpot,
                      factor, quantile, ttft_slo, tpot_slo)
     # invariant: pred(hi) holds (sufficient count); pred(lo) may not
-    width = np.asarray(hi - lo, dtype=float)
-    width = width[np.isfinite(width)]
-    steps = int(np.ceil(np.log2(np.max(width) + 1.0))) if width.size else 0
-    steps = min(steps, max_doublings)
+    if traced(hi, lo):  # a dependency trace: the bisection reads what ok_lo and hi already read
+        steps = 0
+    else:
+        width = np.asarray(hi - lo, dtype=float)
+        width = width[np.isfinite(width)]
+        steps = int(np.ceil(np.log2(np.max(width) + 1.0))) if width.size else 0
+        steps = min(steps, max_doublings)
     left, right = lo, hi  # pred(left) unknown/false, pred(right) true
     for _ in range(steps):  # fixed trip count: bisection steps over the value range
         mid = np.floor(0.5 * (left + right))
@@ -120,8 +123,17 @@ def replicas_for_slo(batch, arrival_rate, service_time, first_token_time, tpot, 
     return where(possible, needed, np.nan)
 
 
-@solver(("utilization", "saturated", "ok_queue", "wait_time_mean", "wait_time_q", "ttft_q", "tpot_q",
-         "e2e_q", "replicas_needed"))
+@solver({
+    "utilization": ("", "slot utilization ρ = λ·E2E/(replicas·batch)"),
+    "saturated": ("", "offered load at or above capacity: no steady state"),
+    "ok_queue": ("", "queue is stable (not saturated)"),
+    "wait_time_mean": ("s", "mean queueing delay before prefill starts"),
+    "wait_time_q": ("s", "queueing delay at the requested quantile"),
+    "ttft_q": ("s", "time to first token at the requested quantile, with queueing"),
+    "tpot_q": ("s", "time per output token at the requested quantile"),
+    "e2e_q": ("s", "end-to-end request latency at the requested quantile, with queueing"),
+    "replicas_needed": ("", "fewest replicas meeting the TTFT/TPOT objectives at the quantile"),
+})
 def queueing(ttft, tpot, e2e_latency, request_capacity, batch, arrival_rate, replicas, quantile, arrival_cv2,
              service_cv2, ttft_slo, tpot_slo):
     """Continuous-batching queue: utilization, saturation, waiting and tail latency.
@@ -180,7 +192,7 @@ def queueing(ttft, tpot, e2e_latency, request_capacity, batch, arrival_rate, rep
     rho = load / servers
     saturated = rho >= 1.0
     factor = allen_cunneen_factor(arrival_cv2, service_cv2)
-    if np.any(arrival_rate > 0):
+    if traced(arrival_rate) or np.any(arrival_rate > 0):
         pw = erlang_c(servers, bare(load))
         wq = factor * mmc_wait_mean(servers, arrival_rate, mu, pw)
         wq_q = wait_quantile(pw, wq, quantile)

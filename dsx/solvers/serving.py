@@ -13,7 +13,7 @@ Solvers, in stack order (``dsx.stacks.SERVING``):
    decoding), plus tensor-, expert- and pipeline-parallel communication per step
    (:mod:`dsx.solvers.network` collectives), the engine's fixed costs (``step_overhead``
    per step, ``allreduce_latency`` per collective), disaggregated KV transfer and weight
-   streaming; ``ttft``, ``tpot``, ``e2e_latency``, ``replica_tokens_per_s`` and ``tokens_per_s_per_gpu``
+   streaming; ``ttft``, ``tpot``, ``e2e_latency``, ``tokens_per_s`` per replica and per GPU
    (in :mod:`dsx.solvers.serving_latency`).
 4. :func:`dsx.solvers.queueing.queueing` — utilization, saturation, tail latency,
    ``replicas_needed``.
@@ -31,7 +31,7 @@ of a batch are prefilled together (``ttft`` is that prefill: the TTFT of a reque
 arrives with a full batch, the worst case of continuous batching), then each decode step
 emits one token per sequence (``tpot``); a request holds its slot for
 ``e2e_latency = ttft + (n_gen − 1)·tpot`` and a replica completes ``batch`` requests per
-``e2e_latency``, i.e. ``replica_tokens_per_s = batch · n_gen / e2e_latency``. With
+``e2e_latency``, i.e. ``tokens_per_s = batch · n_gen / e2e_latency``. With
 ``disaggregated`` the prefill and decode instances (one each, ``tp·pp`` GPUs apiece) run
 concurrently and the slower of the two sets the rate.
 
@@ -46,13 +46,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import solver, where
+from .base import solver, traced, where
 from .compute import kv_share, stage_params
 from .layout import layout
-from .speculative import _draft, _p, _with_params, paged_tokens
+from .speculative import DRAFT_COLUMNS, _draft, paged_tokens
 
-__all__ = ["serving_layout", "kv_capacity", "serving_latency", "SERVING_CHECKS",
-           "SPEC_TOKENS"]
+__all__ = ["serving_layout", "kv_capacity", "serving_latency", "SERVING_CHECKS"]
 
 #: (reason code, ok flag) in the order ``reason`` reports them.
 SERVING_CHECKS = [
@@ -69,8 +68,16 @@ SERVING_CHECKS = [
 
 
 # -- 1. layout ---------------------------------------------------------------------------------
-@solver(("gpus_per_replica", "context_len", "generated_len", "ok_precision", "ok_tp_heads",
-         "ok_layers_divisible", "ok_experts_divisible", "ok_context"))
+@solver({
+    "gpus_per_replica": ("", "GPUs of one serving replica: tp·pp (x2 when disaggregated)"),
+    "context_len": ("token", "tokens cached per sequence at the end: input + output + reasoning"),
+    "generated_len": ("token", "tokens generated per request: output + reasoning"),
+    "ok_precision": ("", "hardware supports the compute precision"),
+    "ok_tp_heads": ("", "tp divides the attention heads"),
+    "ok_layers_divisible": ("", "pp divides the layers"),
+    "ok_experts_divisible": ("", "ep divides the experts and the replica's GPUs (ep = 1 for dense)"),
+    "ok_context": ("", "context within the model's max_context"),
+})
 def serving_layout(arch, layers, heads, experts, max_context, peak_flops, tp, pp, ep, input_len, output_len,
                    reasoning_tokens, disaggregated):
     """Replica size, sequence lengths and layout checks of a serving configuration.
@@ -125,11 +132,29 @@ def serving_layout(arch, layers, heads, experts, max_context, peak_flops, tp, pp
 
 
 # -- 2. KV capacity ----------------------------------------------------------------------------
-@solver(("kv_bytes_per_token", "kv_bytes_per_token_gpu", "kv_bytes_per_sequence", "weights_per_gpu",
-         "offloaded_weights", "kv_budget", "max_batch", "ok_weights", "ok_kv", "ok_batch"))
-@_with_params([_p("context_len"), _p("hbm_capacity"), _p("weights_memory"), _p("page_size"),
-               _p("memory_utilization"), _p("weight_offload"), _p("spec_tokens")])
-def kv_capacity(**kw):
+@solver({
+    "kv_bytes_per_token": ("B/token", "KV-cache bytes per token, whole model, at kv_precision"),
+    "kv_bytes_per_token_gpu": ("B/token", "KV-cache bytes per token held by one GPU (target + draft)"),
+    "kv_bytes_per_sequence": ("B", "paged KV bytes per sequence per GPU at context_len"),
+    "weights_per_gpu": ("B", "weight bytes per GPU (target + draft), before offload"),
+    "offloaded_weights": ("B", "weight bytes per GPU streamed from host memory each forward pass"),
+    "kv_budget": ("B", "HBM per GPU for the KV cache: utilization x capacity - weights (all of it "
+                  "when weights may be offloaded)"),
+    "max_batch": ("", "most concurrent sequences whose paged KV fits (paged, at context_len)"),
+    "ok_weights": ("", "weights fit in HBM (or are offloaded)"),
+    "ok_kv": ("", "the KV cache of at least one sequence fits"),
+    "ok_batch": ("", "batch <= max_batch"),
+})
+def kv_capacity(kv_elements_per_token, kv_heads, attention, kv_bytes, weight_bytes, context_len,
+                hbm_capacity, weights_memory, tp, pp, batch, page_size, memory_utilization, weight_offload,
+                spec_tokens, draft_arch=None, draft_layers=None, draft_hidden=None, draft_heads=None,
+                draft_kv_heads=None, draft_head_dim=None, draft_ffn=None, draft_gated=None, draft_vocab=None,
+                draft_tied_embeddings=None, draft_learned_positions=None, draft_bias=None, draft_norm=None,
+                draft_max_context=None, draft_experts=None, draft_experts_per_token=None,
+                draft_shared_experts=None, draft_expert_ffn=None, draft_dense_layers=None,
+                draft_attention=None, draft_q_lora_rank=None, draft_kv_lora_rank=None, draft_rope_dim=None,
+                draft_nope_dim=None, draft_v_head_dim=None, draft_forward_flops_per_sample=None,
+                draft_params_published=None, draft_relative_positions=None):
     """KV bytes per token, paged allocation and the largest batch that fits beside the weights.
 
     Per GPU: ``κ = kv_elements_per_token/pp · kv_share(a_kv, t) · b_kv`` (KV heads per GPU
@@ -144,11 +169,25 @@ def kv_capacity(**kw):
 
     Parameters
     ----------
-    **kw
-        Model shape and layout (see :func:`dsx.solvers.compute.inference_compute`),
-        ``context_len`` (token), ``hbm_capacity`` (B), ``weights_memory`` (B),
-        ``page_size`` (token), ``memory_utilization``, ``weight_offload`` (bool), draft model
-        columns (``draft_*``).
+    kv_elements_per_token : float
+        KV elements per token, all layers (from ``model_shape``).
+    kv_heads : float
+        KV heads (NaN: none). attention : str (``"mla"`` is not split by TP).
+    kv_bytes, weight_bytes : float
+        B per KV element and per weight.
+    context_len : float
+        token cached per sequence at the end.
+    hbm_capacity, weights_memory : float
+        B per GPU (``weights_memory`` from :func:`dsx.solvers.memory.inference_memory`).
+    tp, pp, batch : int
+    page_size : int
+        token per KV block.
+    memory_utilization : float
+    weight_offload : bool
+    spec_tokens : int
+        Draft tokens per step; the draft model's weights and KV count only when > 0.
+    draft_* : optional
+        The draft model's catalog columns (``spec_draft_model``; None without one).
 
     Returns
     -------
@@ -165,34 +204,31 @@ def kv_capacity(**kw):
     >>> from dsx.solvers.model import model_shape
     >>> m = model_shape.kernel("decoder", 32, 4096, 32, 8, 128, 14336, True, 128256,
     ...                        cnn_activation_elements=0.0)
-    >>> out = kv_capacity.kernel(**{k: m[k] for k in kv_capacity.requires if k in m}, arch="decoder", experts=0, experts_per_token=0, kv_heads=8,
-    ...     attention="gqa", tied_embeddings=False, weight_bytes=2, kv_bytes=2, activation_bytes=2,
-    ...     peak_flops=989e12, hbm_bandwidth=3.35e12, tp=1, pp=1, ep=1, batch=64, input_len=2048,
-    ...     output_len=256, matmul_efficiency=0.8, hbm_efficiency=0.85, context_len=2304,
-    ...     hbm_capacity=80e9, weights_memory=16.06e9, page_size=16, memory_utilization=0.9,
-    ...     weight_offload=False)
+    >>> out = kv_capacity.kernel(m["kv_elements_per_token"], kv_heads=8, attention="gqa", kv_bytes=2,
+    ...     weight_bytes=2, context_len=2304, hbm_capacity=80e9, weights_memory=16.06e9, tp=1, pp=1, batch=64,
+    ...     page_size=16, memory_utilization=0.9, weight_offload=False)
     >>> float(out["kv_bytes_per_token"]) / 1024, int(out["max_batch"])
     (128.0, 185)
     """
-    tp, pp = kw["tp"], kw["pp"]
-    share = kv_share(kw["kv_heads"], kw["attention"], tp)
-    kv_tok = kw["kv_elements_per_token"] * kw["kv_bytes"]
+    share = kv_share(kv_heads, attention, tp)
+    kv_tok = kv_elements_per_token * kv_bytes
     kv_gpu = kv_tok / pp * share
-    w_gpu = kw["weights_memory"]
-    draft = _draft(kw)
+    w_gpu = weights_memory
+    args = locals()
+    draft = _draft({c: args["draft_" + c] for c in DRAFT_COLUMNS})
     if draft is not None:  # the draft model's weights and KV live beside the target's
-        spec = kw.get("spec_tokens", 0.0) > 0
-        kv_gpu = kv_gpu + spec * draft["kv_elements_per_token"] * kw["kv_bytes"] / pp \
+        spec = spec_tokens > 0
+        kv_gpu = kv_gpu + spec * draft["kv_elements_per_token"] * kv_bytes / pp \
             * kv_share(draft["kv_heads"], draft["attention"], tp)
-        w_gpu = w_gpu + spec * kw["weight_bytes"] * stage_params(
+        w_gpu = w_gpu + spec * weight_bytes * stage_params(
             draft["params"], draft["embedding_params"], draft["head_params"], draft["expert_params"],
             draft["tied_embeddings"], tp, pp, 1)
-    per_seq = kv_gpu * paged_tokens(kw["context_len"], kw["page_size"])
-    usable = kw["memory_utilization"] * kw["hbm_capacity"]
-    offload = kw["weight_offload"]
+    per_seq = kv_gpu * paged_tokens(context_len, page_size)
+    usable = memory_utilization * hbm_capacity
+    offload = weight_offload
     budget = usable - w_gpu
-    if np.any(offload):  # (shortcut: without offload nothing below depends on the batch)
-        resident = where(offload, np.minimum(w_gpu, np.maximum(usable - kw["batch"] * per_seq, 0.0)), w_gpu)
+    if traced(offload) or np.any(offload):  # (shortcut: without offload nothing below depends on the batch)
+        resident = where(offload, np.minimum(w_gpu, np.maximum(usable - batch * per_seq, 0.0)), w_gpu)
         budget = where(offload, usable, budget)  # at the limit every weight is streamed
     else:
         resident = w_gpu
@@ -208,7 +244,7 @@ def kv_capacity(**kw):
         "max_batch": max_batch,
         "ok_weights": offload | (w_gpu <= usable),
         "ok_kv": max_batch >= 1,
-        "ok_batch": kw["batch"] <= max_batch,
+        "ok_batch": batch <= max_batch,
     }
 
 

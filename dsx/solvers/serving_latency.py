@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import INPUTS, solver, where
+from .base import INPUTS, solver, traced, where
 from .quantities import unit
+from .compute import kv_share
 from .network import group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
-from .speculative import _compute, _draft, _p, _with_params, offload_stream_time, spec_tokens_per_step
+from .speculative import (DRAFT_COLUMNS, _compute, _draft, offload_stream_time,
+                          spec_tokens_per_step)
 
-__all__ = ["serving_latency", "ENGINE_COMPUTE_EFFICIENCY", "ENGINE_MEMORY_EFFICIENCY", "ALLREDUCE_LATENCY",
+__all__ = ["serving_latency", "kv_reads_per_kv_head", "narrow_gemm_efficiency", "ENGINE_COMPUTE_EFFICIENCY", "ENGINE_MEMORY_EFFICIENCY", "ALLREDUCE_LATENCY",
            "STEP_OVERHEAD", "LOW_PRECISION_GEMM_EFFICIENCY"]
 
 ENGINE_COMPUTE_EFFICIENCY = INPUTS["engine_compute_efficiency"]
@@ -30,19 +32,107 @@ ALLREDUCE_LATENCY = INPUTS["allreduce_latency"]
 STEP_OVERHEAD = INPUTS["step_overhead"]
 LOW_PRECISION_GEMM_EFFICIENCY = INPUTS["low_precision_gemm_efficiency"]
 
+
+
 # -- 3. latency and throughput -----------------------------------------------------------------
+def narrow_gemm_efficiency(operand_bytes, fp8_efficiency):
+    """Fraction of its own peak a GEMM reaches at ``operand_bytes`` wide operands, relative to 16 bit.
+
+    The tensor-core math of a GEMM takes half the time per halving of the operand width; operand
+    loads, scaling and the epilogue do not shrink. With a share ``s`` of the 16-bit time that does
+    not scale (Amdahl), a GEMM ``k`` halvings narrower reaches ``1 / (1 + s (2^k − 1))`` of the
+    16-bit fraction of its ``2^k`` times higher peak. One measurement fixes ``s``: FP8 GEMMs reach
+    ``η₈`` = ``low_precision_gemm_efficiency`` of the BF16 fraction (0.85 on H100, six shapes), so
+    ``s = 1/η₈ − 1`` = 0.18 and 4-bit GEMMs reach ``1/(1 + 3s)`` = 0.65. Widths are nominal
+    (``2^⌊log₂ b⌋``: NVFP4's 0.5625 B with its block scales counts as 4 bit, as in
+    :func:`dsx.solvers.compute.attention_peak_fraction`); 16 bit and wider: 1.
+
+    Parameters
+    ----------
+    operand_bytes : float or array
+        B per element of the GEMM operands (the compute precision).
+    fp8_efficiency : float or array
+        Measured 8-bit fraction relative to 16 bit, in (0, 1].
+
+    Returns
+    -------
+    float or array
+        Dimensionless, in (0, 1].
+
+    References
+    ----------
+    benchmarks/gpu/h100_measurements.csv (FP8 ``_scaled_mm`` vs BF16 at identical shapes);
+    Amdahl 1967 (the share that does not speed up bounds the gain).
+
+    >>> [round(float(narrow_gemm_efficiency(b, 0.85)), 3) for b in (2.0, 1.0, 0.5625, 4.0)]
+    [1.0, 0.85, 0.654, 1.0]
+    """
+    nominal = 2.0 ** np.floor(np.log2(operand_bytes) + 1e-9)
+    halvings = np.fmax(2.0 / nominal - 1.0, 0.0)           # 2^k - 1: 0 at 16 bit, 1 at 8 bit, 3 at 4 bit
+    return 1.0 / (1.0 + (1.0 / fp8_efficiency - 1.0) * halvings)
+
+
+def kv_reads_per_kv_head(heads, kv_heads, attention, tp, gqa_kv_sharing):
+    """How many times a decode step reads each cached KV head: 1, or its query heads per GPU.
+
+    With ``gqa_kv_sharing`` (every current engine) the query heads of a group read their KV head
+    once; without it (a kernel that runs one query head per thread block) each query head reads
+    it again: ``(a/t) / (a_kv/t)`` = ``a / a_kv`` query heads per KV head on a GPU while ``t <= a_kv``,
+    ``(a/t) / 1`` once the KV heads are replicated (``t > a_kv``). MHA (``a_kv = a``) and MLA (one
+    latent shared by construction) read once either way.
+
+    Parameters
+    ----------
+    heads, kv_heads : float
+        Query and KV heads of the model (counts; NaN KV heads: none).
+    attention : str
+    tp : int
+    gqa_kv_sharing : bool
+
+    Returns
+    -------
+    float
+        Dimensionless, >= 1.
+
+    References
+    ----------
+    Ainslie et al. 2023 (GQA); NVIDIA/TensorRT-LLM ``docs/source/blogs/XQA-kernel.md``.
+
+    >>> float(kv_reads_per_kv_head(64, 8, "gqa", 4, False)), float(kv_reads_per_kv_head(64, 8, "gqa", 16, False))
+    (8.0, 4.0)
+    >>> float(kv_reads_per_kv_head(64, 8, "gqa", 4, True)), float(kv_reads_per_kv_head(32, 32, "mha", 2, False))
+    (1.0, 1.0)
+    """
+    q_per_gpu = np.fmax(heads, 1.0) / tp
+    kv_per_gpu = np.fmax(kv_heads, 1.0) * kv_share(kv_heads, attention, tp)
+    own = np.fmax(q_per_gpu / kv_per_gpu, 1.0)
+    return where(gqa_kv_sharing | (attention == "mla"), 1.0, own)
+
+
 @solver(("prefill_flops", "prefill_hbm_bytes", "decode_flops", "decode_hbm_bytes", "prefill_latency",
          "decode_step_latency", "tp_comm_time", "kv_transfer_time", "spec_tokens_per_step", "prefill_bound",
          "decode_bound", "ttft", "tpot", "e2e_latency", "decode_time", "request_capacity", "replica_tokens_per_s",
          "tokens_per_s_per_gpu"))
-@_with_params([_p("context_len"), _p("generated_len"), _p("gpus_per_replica"), _p("offloaded_weights"),
-               _p("kv_bytes_per_token_gpu"), _p("hidden"), _p("layers"), _p("dense_layers", 0.0),
-               _p("scale_up_bandwidth"), _p("scale_up_latency", 0.0), _p("scale_up_domain", 8.0),
-               _p("scale_out_bandwidth"), _p("scale_out_latency", 0.0), _p("host_bandwidth", np.nan),
-               _p("link_efficiency"), _p("disaggregated", False), _p("allreduce_latency"), _p("step_overhead"),
-               _p("low_precision_gemm_efficiency"), _p("prefix_cache_hit"), _p("engine_compute_efficiency"),
-               _p("engine_memory_efficiency"), _p("spec_tokens"), _p("spec_acceptance")])
-def serving_latency(**kw):
+def serving_latency(arch, params, embedding_params, matmul_params, head_params, expert_params,
+                    kv_elements_per_token, attention_flops_per_token_ctx, activation_elements_per_token,
+                    replicated_activation_elements_per_token, experts, experts_per_token, kv_heads,
+                    attention, tied_embeddings, weight_bytes, kv_bytes, activation_bytes, peak_flops,
+                    hbm_bandwidth, context_len, generated_len, gpus_per_replica, offloaded_weights,
+                    kv_bytes_per_token_gpu, hidden, layers, heads, scale_up_bandwidth, scale_out_bandwidth,
+                    tp, pp, ep, batch, input_len, output_len, matmul_efficiency, hbm_efficiency,
+                    link_efficiency, disaggregated, allreduce_latency, step_overhead,
+                    low_precision_gemm_efficiency, prefix_cache_hit, engine_compute_efficiency,
+                    engine_memory_efficiency, spec_tokens, spec_acceptance, gqa_kv_sharing, dense_layers=0.0,
+                    scale_up_latency=0.0, scale_up_domain=8.0, scale_out_latency=0.0, host_bandwidth=np.nan,
+                    draft_arch=None, draft_layers=None, draft_hidden=None,
+                    draft_heads=None, draft_kv_heads=None, draft_head_dim=None, draft_ffn=None,
+                    draft_gated=None, draft_vocab=None, draft_tied_embeddings=None,
+                    draft_learned_positions=None, draft_bias=None, draft_norm=None, draft_max_context=None,
+                    draft_experts=None, draft_experts_per_token=None, draft_shared_experts=None,
+                    draft_expert_ffn=None, draft_dense_layers=None, draft_attention=None,
+                    draft_q_lora_rank=None, draft_kv_lora_rank=None, draft_rope_dim=None,
+                    draft_nope_dim=None, draft_v_head_dim=None, draft_forward_flops_per_sample=None,
+                    draft_params_published=None, draft_relative_positions=None):
     """TTFT, TPOT, end-to-end latency and throughput of one replica at full batch.
 
     Compute: :func:`dsx.solvers.compute.inference_compute` on the effective workload —
@@ -70,16 +160,35 @@ def serving_latency(**kw):
 
     Parameters
     ----------
-    **kw
-        The variables of :func:`inference_compute` and of the decorator list: lengths
-        (token), bandwidths (B/s), latencies (s), ``hidden``/``layers`` (counts),
-        ``offloaded_weights`` (B), ``kv_bytes_per_token_gpu`` (B/token), flags and
-        fractions.
+    arch, params, ..., hbm_bandwidth, tp, pp, ep, batch, input_len, output_len, matmul_efficiency, hbm_efficiency
+        The variables of :func:`dsx.solvers.compute.inference_compute` (same units).
+    context_len, generated_len : float
+        token per sequence.
+    gpus_per_replica : float
+    offloaded_weights : float
+        B per GPU streamed from host memory per forward pass.
+    kv_bytes_per_token_gpu : float
+        B/token per GPU.
+    hidden, layers, heads, dense_layers : float
+        Counts (``heads``: query heads; ``dense_layers``: the leading dense layers of an MoE model).
+    scale_up_bandwidth, scale_out_bandwidth, host_bandwidth : float
+        B/s per GPU per direction. scale_up_latency, scale_out_latency : s per hop.
+    scale_up_domain : float
+        GPUs per scale-up domain.
+    link_efficiency, low_precision_gemm_efficiency, engine_compute_efficiency, engine_memory_efficiency : float
+    disaggregated : bool
+    allreduce_latency, step_overhead : float
+        s per collective and per engine step.
+    prefix_cache_hit, spec_acceptance : float
+        Fractions. spec_tokens : int (token per step).
+    draft_* : optional
+        The draft model's catalog columns (``spec_draft_model``; None without one).
 
     Returns
     -------
     dict
-        Times (s), rates (1/s, token/s), bounds (``"compute"``/``"memory"``).
+        Times (s), rates (1/s, token/s), bounds (``"compute"``/``"memory"``);
+        ``e2e_latency = ttft + decode_time``, ``decode_time = (generated_len − 1)·tpot``.
 
     References
     ----------
@@ -99,60 +208,62 @@ def serving_latency(**kw):
     >>> round(float(r.tpot) * 1e3, 2), str(r.decode_bound.values)
     (8.06, 'memory')
     """
-    tp, pp, ep, B = kw["tp"], kw["pp"], kw["ep"], kw["batch"]
-    gen = kw["generated_len"]
-    s_new = np.fmax(kw["input_len"] * (1.0 - kw["prefix_cache_hit"]), 1.0 * unit("token"))
+    args = locals()
+    B, gen = batch, generated_len
+    s_new = np.fmax(input_len * (1.0 - prefix_cache_hit), 1.0 * unit("token"))
     # engine factors: the compute one derates every matmul-class FLOP; the memory one derates the
     # weight-streaming GEMM phase only (the KV stream of attention runs at hbm_efficiency)
-    narrow = where(kw["activation_bytes"] < 2.0 * unit("B"), kw["low_precision_gemm_efficiency"], 1.0)
-    kw = {**kw, "matmul_efficiency": kw["matmul_efficiency"] * kw["engine_compute_efficiency"] * narrow,
-          "weight_stream_efficiency": kw["engine_memory_efficiency"]}
-    dec = _compute(kw, output_len=gen)
-    pre = _compute(kw, input_len=s_new, output_len=gen) if np.any(kw["prefix_cache_hit"] != 0) else dec
+    narrow = narrow_gemm_efficiency(activation_bytes / unit("B"), low_precision_gemm_efficiency)
+    kw = {**args, "matmul_efficiency": matmul_efficiency * engine_compute_efficiency * narrow,
+          "weight_stream_efficiency": engine_memory_efficiency}
+    # a decode step reads the KV cache once per KV head, or once per query head (gqa_kv_sharing False)
+    reads = kv_reads_per_kv_head(heads, kv_heads, attention, tp, gqa_kv_sharing)
+    dec = _compute(kw, output_len=gen, kv_elements_per_token=kv_elements_per_token * reads)
+    cached = traced(prefix_cache_hit) or np.any(prefix_cache_hit != 0)
+    rereads = traced(reads) or np.any(reads != 1.0)
+    pre = _compute(kw, input_len=s_new, output_len=gen) if cached or rereads else dec
 
     # communication per step through all stages
-    eff = kw["link_efficiency"]
-    up, out = kw["scale_up_bandwidth"] * eff, kw["scale_out_bandwidth"] * eff
-    dom = kw["scale_up_domain"]
-    act = kw["hidden"] * unit("1/token") * np.fmax(kw["activation_bytes"], 2.0 * unit("B"))  # 16-bit reductions
-    L = kw["layers"]
-    moe_layers = where(kw["experts"] > 0, L - kw["dense_layers"], 0.0)
+    up, out = scale_up_bandwidth * link_efficiency, scale_out_bandwidth * link_efficiency
+    dom = scale_up_domain
+    act = hidden * unit("1/token") * np.fmax(activation_bytes, 2.0 * unit("B"))  # 16-bit reductions
+    L = layers
+    moe_layers = where(experts > 0, L - dense_layers, 0.0)
     pp_bw = group_bandwidth(pp, tp, dom, up, out)
-    pp_lat = where(tp * pp <= dom, kw["scale_up_latency"], kw["scale_out_latency"])
+    pp_lat = where(tp * pp <= dom, scale_up_latency, scale_out_latency)
 
-    def comm(tokens, width=act, layers=L, moe=moe_layers, k=kw["experts_per_token"]):
+    def comm(tokens, width=act, layers=L, moe=moe_layers, k=experts_per_token):
         size = tokens * width
-        lat = (kw["scale_up_latency"], kw["scale_out_latency"], kw["allreduce_latency"])
+        lat = (scale_up_latency, scale_out_latency, allreduce_latency)
         t_tp = 2.0 * layers * group_all_reduce_time(size, tp, 1, dom, up, out, *lat)
         t_ep = 2.0 * moe * group_all_to_all_time(size * k, ep, 1, dom, up, out, *lat)
         return t_tp + t_ep + where(pp > 1, (pp - 1.0) * p2p_time(size, pp_bw, pp_lat), 0.0)  # pp=1: no link
 
-    stream = pp * offload_stream_time(kw["offloaded_weights"], kw["host_bandwidth"], eff)
-    stream = where(kw["offloaded_weights"] > 0, stream, 0.0)
+    stream = pp * offload_stream_time(offloaded_weights, host_bandwidth, link_efficiency)
+    stream = where(offloaded_weights > 0, stream, 0.0)
 
     # speculative decoding: gamma draft steps + one verify step of gamma+1 tokens per sequence
-    g, one = kw["spec_tokens"], unit("token")  # one: the one token per sequence of a decode step
-    e_tok = spec_tokens_per_step(kw["spec_acceptance"], g)
+    g, one = spec_tokens, unit("token")  # one: the one token per sequence of a decode step
+    e_tok = spec_tokens_per_step(spec_acceptance, g)
     t_verify_compute = (g / one + 1.0) * dec["decode_compute_time"]  # (attention at its own rate, as in compute)
     t_verify = np.fmax(dec["decode_step_time"], t_verify_compute)
-    draft = _draft(kw)
+    draft = _draft({c: args["draft_" + c] for c in DRAFT_COLUMNS})
     t_draft = 0.0
     if draft is not None:
         d = _compute({**kw, **draft}, output_len=gen)
-        draft_width = kw["draft_hidden"] * unit("1/token") * np.fmax(kw["activation_bytes"], 2.0 * unit("B"))
-        t_draft = d["decode_step_time"] + comm(B * one, draft_width, kw["draft_layers"], 0.0, 0.0)  # dense draft
-    sigma = kw["step_overhead"]  # once per engine step: the draft passes run inside it
+        draft_width = draft_hidden * unit("1/token") * np.fmax(activation_bytes, 2.0 * unit("B"))
+        t_draft = d["decode_step_time"] + comm(B * one, draft_width, draft_layers, 0.0, 0.0)  # dense draft
+    sigma = step_overhead  # once per engine step: the draft passes run inside it
     step = np.fmax(t_verify, stream) + comm(B * (g + one)) + g / one * t_draft + sigma
     tpot = step / (e_tok / one)  # the interval between two output tokens (s)
 
-    t_kv = where(kw["disaggregated"],
-                 p2p_time(B * kw["input_len"] * kw["kv_bytes_per_token_gpu"], out, kw["scale_out_latency"]), 0.0)
+    t_kv = where(disaggregated, p2p_time(B * input_len * kv_bytes_per_token_gpu, out, scale_out_latency), 0.0)
     t_pre = np.fmax(pre["prefill_time"], stream) + comm(B * s_new) + sigma
     ttft = t_pre + t_kv
     decode_time = (gen / one - 1.0) * tpot
     e2e = ttft + decode_time
     decode_busy = np.fmax(decode_time, 1e-30 * unit("s"))
-    req = where(kw["disaggregated"], B / np.fmax(t_pre, decode_busy), B / e2e)
+    req = where(disaggregated, B / np.fmax(t_pre, decode_busy), B / e2e)
     tok = req * gen
     return {
         "prefill_flops": pre["prefill_flops"],
@@ -172,5 +283,5 @@ def serving_latency(**kw):
         "decode_time": decode_time,
         "request_capacity": req,
         "replica_tokens_per_s": tok,
-        "tokens_per_s_per_gpu": tok / kw["gpus_per_replica"],
+        "tokens_per_s_per_gpu": tok / gpus_per_replica,
     }

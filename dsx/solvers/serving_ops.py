@@ -13,13 +13,11 @@ flags; :func:`best_batch` is mlsysim's ``BatchingOptimizer`` as a masked arg-max
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import xarray as xr
 
 from ..errors import DsxInputError
-from .base import solver, where
+from .base import solver, traced, where
 from .queueing import REPLICAS
 from .serving import SERVING_CHECKS
 
@@ -182,32 +180,12 @@ _DERIVED = {"ok_servable", "ok_tp_within_heads", "ok_pp_within_layers", "ok_ep_w
 _CODES = np.array([""] + [code for code, _ in CHECKS])
 
 
-def _feasibility(arch, heads, layers, experts, ttft, tpot, scale_up_bandwidth, scale_out_bandwidth, tp, pp,
-                 ep, **flags):
-    # same result as base.first_reason, but the strings are built once from an integer code
-    # (string ``where`` over a full-size array costs ~10x an integer one)
-    computed = np.isfinite(ttft) & np.isfinite(tpot)
-    flags = {**flags, "ok_servable": arch != "cnn",  # the stack models token generation; a CNN has none
-             "ok_tp_within_heads": tp <= np.fmax(heads, 1.0),
-             "ok_pp_within_layers": pp <= np.fmax(layers, 1.0),
-             "ok_ep_within_experts": (ep == 1) | (ep <= np.fmax(experts, 0.0)),
-             # a one-GPU replica has no scale-up traffic: its NaN latency is not the scale-up link's
-             # (disaggregated prefill and decode instances share the KV cache over scale-out)
-             "ok_scale_up_link": computed | np.isfinite(scale_up_bandwidth) | (tp * pp <= 1),
-             "ok_scale_out_link": computed | np.isfinite(scale_out_bandwidth)}
-    first = np.int8(0)
-    ok = True
-    for i, (_, name) in reversed(list(enumerate(CHECKS))):
-        first = np.where(flags[name], first, np.int8(i + 1))
-        ok = ok & flags[name]
-    return {"feasible": ok, "reason": _CODES[first]}
-
-
-_feasibility.__signature__ = inspect.Signature(  # one parameter per upstream flag in CHECKS
-    [p for p in inspect.signature(_feasibility).parameters.values() if p.kind != p.VAR_KEYWORD]
-    + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY) for _, name in CHECKS if name not in _DERIVED])
-_feasibility.__name__ = "serving_feasibility"
-_feasibility.__doc__ = """Whether a serving configuration runs, and the first reason it does not.
+@solver(("feasible", "reason"))
+def serving_feasibility(arch, heads, layers, experts, ttft, tpot, scale_up_bandwidth, scale_out_bandwidth,
+                        ok_precision, ok_gpus_enough, ok_gpus_divisible, ok_tp_heads, ok_layers_divisible,
+                        ok_experts_divisible, ok_context, ok_weights, ok_kv, ok_batch, ok_queue,
+                        tp, pp, ep):
+    """Whether a serving configuration runs, and the first reason it does not.
 
     Checks in the order of :data:`CHECKS`: ``precision_unsupported``, ``cnn_not_servable``
     (the stack models token generation), ``model_parallel_exceeds_gpus`` / ``gpus_not_divisible`` (the deployment's ``gpus`` into
@@ -231,7 +209,27 @@ _feasibility.__doc__ = """Whether a serving configuration runs, and the first re
     >>> str(serving_feasibility.kernel(**{**shape, "tp": 128}, **{**flags, "ok_tp_heads": False})["reason"])
     'tp_exceeds_heads'
     """
-serving_feasibility = solver(("feasible", "reason"))(_feasibility)
+    # same result as base.first_reason, but the strings are built once from an integer code
+    # (string ``where`` over a full-size array costs ~10x an integer one)
+    computed = np.isfinite(ttft) & np.isfinite(tpot)
+    flags = {"ok_precision": ok_precision, "ok_gpus_enough": ok_gpus_enough,
+             "ok_gpus_divisible": ok_gpus_divisible, "ok_tp_heads": ok_tp_heads,
+             "ok_layers_divisible": ok_layers_divisible, "ok_experts_divisible": ok_experts_divisible,
+             "ok_context": ok_context, "ok_weights": ok_weights, "ok_kv": ok_kv, "ok_batch": ok_batch,
+             "ok_queue": ok_queue, "ok_servable": arch != "cnn",  # the stack models token generation; a CNN has none
+             "ok_tp_within_heads": tp <= np.fmax(heads, 1.0),
+             "ok_pp_within_layers": pp <= np.fmax(layers, 1.0),
+             "ok_ep_within_experts": (ep == 1) | (ep <= np.fmax(experts, 0.0)),
+             # a one-GPU replica has no scale-up traffic: its NaN latency is not the scale-up link's
+             # (disaggregated prefill and decode instances share the KV cache over scale-out)
+             "ok_scale_up_link": computed | np.isfinite(scale_up_bandwidth) | (tp * pp <= 1),
+             "ok_scale_out_link": computed | np.isfinite(scale_out_bandwidth)}
+    first = np.int8(0)
+    ok = True
+    for i, (_, name) in reversed(list(enumerate(CHECKS))):
+        first = np.where(flags[name], first, np.int8(i + 1))
+        ok = ok & flags[name]
+    return {"feasible": ok, "reason": first if traced(first) else _CODES[first]}  # (a trace: codes follow first)
 
 
 def best_batch(ds: xr.Dataset, ttft_slo=None, tpot_slo=None, e2e_slo=None, *,

@@ -25,7 +25,9 @@ from .quantities import unit
 from .compute import inference_compute
 from .model import model_shape
 
-__all__ = ["spec_tokens_per_step", "spec_speedup", "paged_tokens", "offload_stream_time"]
+__all__ = ["DRAFT_COLUMNS", "spec_tokens_per_step", "spec_speedup", "paged_tokens", "offload_stream_time"]
+
+
 
 
 def spec_tokens_per_step(acceptance, draft_tokens):
@@ -55,10 +57,10 @@ def spec_tokens_per_step(acceptance, draft_tokens):
     >>> float(spec_tokens_per_step(1.0, 4)), float(spec_tokens_per_step(0.7, 0))
     (5.0, 1.0)
     """
-    one = unit("token")
     a = np.minimum(np.maximum(acceptance, 0.0), 1.0)
     near_one = a > 1.0 - 1e-12
     a_s = where(near_one, 0.5, a)
+    one = unit("token")
     e = (1.0 - a_s ** (draft_tokens / one + 1.0)) / (1.0 - a_s)
     return where(near_one, draft_tokens + one, e * one)
 
@@ -106,48 +108,27 @@ def offload_stream_time(offloaded_bytes, host_bandwidth, link_efficiency):
     return offloaded_bytes / (host_bandwidth * link_efficiency)
 
 
-# -- calling the compute kernel on a serving workload -------------------------------------------
-_DRAFT_COLUMNS = [p for p in inspect.signature(model_shape.kernel).parameters if p not in INPUTS]
-
-
-def _with_params(extra: list[inspect.Parameter]):
-    """Give a ``**kw`` kernel the signature: compute's parameters + ``extra`` + draft columns.
-
-    The serving kernels call :func:`inference_compute`'s kernel on their own workload, so
-    they need every variable it needs; taking its signature keeps one definition.
-    """
-    base = list(inspect.signature(inference_compute.kernel).parameters.values())
-    names = {p.name for p in base}
-    params = [p for p in base if p.default is inspect.Parameter.empty]
-    params += [p for p in base if p.default is not inspect.Parameter.empty]
-    params += [p for p in extra if p.name not in names]
-    names |= {p.name for p in extra}
-    params += [inspect.Parameter("draft_" + c, inspect.Parameter.KEYWORD_ONLY, default=None)
-               for c in _DRAFT_COLUMNS if "draft_" + c not in names]
-    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
-
-    def decorate(fn):
-        fn.__signature__ = inspect.Signature(params)
-        return fn
-    return decorate
-
-
-def _p(name, default=inspect.Parameter.empty):
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+# -- the draft model and the compute kernel on a serving workload -------------------------------
+#: Catalog columns of the draft model (``spec_draft_model``), joined into a space as ``draft_<column>``:
+#: the architecture parameters of :func:`dsx.solvers.model.model_shape`.
+DRAFT_COLUMNS = tuple(p for p in inspect.signature(model_shape.kernel).parameters if p not in INPUTS)
 
 
 def _compute(kw: dict, **override):
     """:func:`inference_compute` on the variables in ``kw`` with some of them replaced."""
-    args = {k: kw[k] for k in inspect.signature(inference_compute.kernel).parameters}
+    args = {k: kw[k] for k in inspect.signature(inference_compute.kernel).parameters if k != "weight_stream_efficiency" or k in kw}
     args.update(override)
     return inference_compute.kernel(**args)
 
 
-def _draft(kw: dict):
-    """Model shape and compute arguments of the draft model, or None without one."""
-    if kw.get("draft_layers") is None:
+def _draft(columns: dict):
+    """Model shape and compute arguments of the draft model, or None without one.
+
+    ``columns``: the draft's catalog columns by bare name (:data:`DRAFT_COLUMNS`), None where absent.
+    """
+    if columns.get("layers") is None:
         return None
-    cols = {c: kw["draft_" + c] for c in _DRAFT_COLUMNS if kw.get("draft_" + c) is not None}
+    cols = {c: v for c, v in columns.items() if v is not None}
     shape = model_shape.kernel(**cols, cnn_activation_elements=0.0)
     return {**shape, "arch": cols["arch"], "experts": cols.get("experts", 0.0),
             "experts_per_token": cols.get("experts_per_token", 0.0), "kv_heads": cols["kv_heads"],

@@ -20,7 +20,7 @@ import inspect
 import numpy as np
 
 from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
-from .base import first_reason, solver, where
+from .base import first_reason, solver, traced, where
 from .quantities import unit
 from .compute import TRAINING_ATTENTION_BYTES, attention_peak_fraction
 from .utilisation import SECONDS_PER_DAY, throughput, time_to_train  # noqa: F401  (the stack's steps)
@@ -38,8 +38,10 @@ def _take(labels, code):
     'b'
     """
     table = np.asarray(labels)
-    if hasattr(code, "dims"):                                # DataArray or Variable
+    if hasattr(code, "dims") and hasattr(code, "values"):    # DataArray or Variable
         return code.copy(data=table[np.asarray(code.values)])
+    if traced(code):                                         # a dependency trace: the labels follow the code
+        return code
     out = table[code]
     return str(out) if np.ndim(out) == 0 else out
 
