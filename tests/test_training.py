@@ -253,3 +253,25 @@ def test_llama70b_1024_layouts():
     assert int(top.zero) == 2 and int(top.tp) * int(top.pp) > 1
     z3 = best(ds.sel(zero=3), minimize="step_time", over=over, include=["step_dp_exposed_time"])
     assert float(z3.step_time) > float(z1.step_time) and float(z3.step_dp_exposed_time) > 0.3
+
+
+def test_llama3_405b_interleaved_layout_as_run():
+    """Llama 3 405B (Llama Team 2024 §3.3.2, Table 4): 126 layers on 16 stages, one layer fewer on
+    the first and last stage so that their outer chunk holds only the embedding / the head: one
+    layer per chunk, v = 128/16 = 8. That is a layout (pp·v = 128 > 126 layers is allowed when the
+    two outer chunks are empty), and the bubble is (p-1)/v micro-batch times, the paper's
+    (PP-1)/(V·M) of the m·t_mb compute: hand derivation 15/(8·32) = 5.9 % at 8,192 GPUs."""
+    ds = dsx.training(model="llama-3.1-405b", hardware="H100-SXM", precision="bf16", gpus=8192, tp=8, pp=16,
+                      virtual_stages=8, global_batch=2048, micro_batch=1, seq_len=8192)
+    assert bool(ds.ok_pp_within_layers) and bool(ds.ok_layers_divisible) and bool(ds.ok_interleave)
+    assert [int(ds[k]) for k in ("first_stage_layers", "layers_per_stage", "last_stage_layers")] == [7, 8, 7]
+    assert float(ds.micro_batches) == 32
+    # the bubble of that schedule (communication aside): 15/8 micro-batch times on 32 of compute
+    out = step_time.kernel(**_step_inputs(micro_batches=32, pp=16, virtual_stages=8))
+    ratio = float(out["step_bubble_time"] / out["step_compute_time"])
+    print(f"bubble / compute = {ratio:.4f} (paper (PP-1)/(V M) = {15 / (8 * 32):.4f})")
+    assert ratio == pytest.approx(15 / (8 * 32), rel=1e-12)
+    # one chunk more than the layers allow beyond the two outer ones is still refused
+    bad = dsx.training(model="llama-3.1-405b", hardware="H100-SXM", precision="bf16", gpus=8192, tp=8,
+                       pp=16, virtual_stages=9, global_batch=2048, seq_len=8192)
+    assert not bool(bad.ok_pp_within_layers)

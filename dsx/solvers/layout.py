@@ -89,7 +89,8 @@ _whole = lambda x: x == np.floor(x)  # noqa: E731  (a count that divides exactly
     "ok_gpus_divisible": ("", "gpus divisible by tp·pp·cp"),
     "ok_tp_within_heads": ("", "tp at most the attention heads"),
     "ok_tp_heads": ("", "tp divides the attention heads"),
-    "ok_pp_within_layers": ("", "pp·virtual_stages at most the layers"),
+    "ok_pp_within_layers": ("", "pp·virtual_stages at most the layers (interleaved: plus the "
+                            "embedding-only first chunk and head-only last chunk)"),
     "ok_layers_divisible": ("", "every pipeline stage holds at least one layer, and its middle stages' "
                             "layers split into virtual_stages equal chunks"),
     "ok_ep_within_experts": ("", "ep at most the experts (ep = 1 for dense models)"),
@@ -199,7 +200,10 @@ def layout(arch, layers, heads, experts, max_context, peak_flops, gpus=GPUS, tp=
         "ok_gpus_divisible": ok_gpus,
         "ok_tp_within_heads": tp <= heads_,
         "ok_tp_heads": ok_tp,
-        "ok_pp_within_layers": pp * virtual_stages <= layers_,
+        # interleaved: the first stage's first chunk may hold only the embedding and the last
+        # stage's last chunk only the head and loss (Llama Team 2024 §3.3.2; Megatron-LM
+        # --account-for-embedding-in-pipeline-split / --account-for-loss-in-pipeline-split)
+        "ok_pp_within_layers": pp * virtual_stages <= layers_ + 2.0 * ((virtual_stages > 1) & (pp > 1)),
         "ok_layers_divisible": ok_layers,
         "ok_ep_within_experts": (ep == 1) | (ep <= ex),
         "ok_experts_divisible": ok_experts,
