@@ -70,8 +70,11 @@ LAST_STAGE_LAYERS = Input(
 ZERO = Input(1, "", "Sharding over dp·cp: 0 none, 1 optimizer states (= Megatron distributed optimizer), "
              "2 + gradients, 3 + weights (FSDP) (Rajbhandari et al. 2020 §5)", integer=True, minimum=0)
 RECOMPUTE = Input("selective", None, "Activation recomputation: none, selective (attention core, "
-                  "Korthikanti et al. 2022 §5) or full (every layer's forward)",
-                  choices=("none", "selective", "full"))
+                  "Korthikanti et al. 2022 §5), full (every layer's forward) or op (torchtitan's "
+                  "op-level selective checkpointing: keeps the attention output and every other "
+                  "matmul's output, recomputes the K, output-projection and MLP-up matmuls and every "
+                  "elementwise op; pytorch/torchtitan parallelize_llama.py _apply_ac)",
+                  choices=("none", "selective", "full", "op"))
 
 
 _whole = lambda x: x == np.floor(x)  # noqa: E731  (a count that divides exactly)

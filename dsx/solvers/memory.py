@@ -23,6 +23,7 @@ import numpy as np
 from .base import Input, solver, where
 from .compute import (BATCH, DROPOUT, INPUT_LEN, OUTPUT_LEN, FLASH_ATTENTION, GRADIENT_BYTES, kv_share, stage_params,
                       stored_activation_bytes)
+from .compute_training import op_checkpoint_widths
 from .network import PREFETCH_DEPTH, ZERO3_RESHARD
 from .layout import (CP, EP, MICRO_BATCH, PP, RECOMPUTE, SEQ_LEN, SEQUENCE_PARALLEL, TP, VIRTUAL_STAGES,
                      ZERO)
@@ -94,7 +95,8 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
                     zero=ZERO, gradient_bytes=GRADIENT_BYTES, optimizer_bytes=OPTIMIZER_BYTES,
                     flash_attention=FLASH_ATTENTION, dropout=DROPOUT, memory_reserve=MEMORY_RESERVE,
                     memory_fragmentation=MEMORY_FRAGMENTATION, layers_per_stage=None,
-                    zero3_reshard=ZERO3_RESHARD, prefetch_depth=PREFETCH_DEPTH):
+                    zero3_reshard=ZERO3_RESHARD, prefetch_depth=PREFETCH_DEPTH, kv_heads=None, head_dim=None,
+                    ffn=None):
     """Training memory per GPU: model states (ZeRO), activations (pipeline-aware) and reserve.
 
     Parameters
@@ -120,7 +122,11 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
         B.
     tp, pp, cp, ep, micro_batch, virtual_stages, zero : int
     recompute : str
+        ``op``: torchtitan's op-level selective checkpointing keeps ``2h + q_w + v_w + o_w + f``
+        elements per token per layer (:func:`dsx.solvers.compute_training.op_checkpoint_widths`).
     sequence_parallel, flash_attention, dropout : bool
+    kv_heads, head_dim, ffn : float, optional
+        Model shape, for ``recompute="op"``.
     memory_reserve : float
         B.
     layers_per_stage : float, optional
@@ -177,6 +183,7 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     (17.0, 25.9)
     """
     full = 1.0 * (recompute == "full")
+    op = 1.0 * (recompute == "op")
     recompute_scores = (recompute != "none") | flash_attention
     L = np.fmax(layers, 1.0)
     h = np.fmax(hidden, 0.0)
@@ -204,8 +211,15 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
                                      sequence_parallel, recompute_scores, dropout)
     sp_div = tp ** (1.0 * sequence_parallel)
     checkpoint = activation_bytes * h * L / (sp_div * pp_s * cp)      # full recompute: layer inputs
-    per_token = stored + full * (checkpoint - stored)
-    one_layer = full * stored * pp_s / L                               # recomputed layer's working set
+    # op-level selective checkpointing (torchtitan): the block input and the kept Q, V, attention,
+    # w1 and w2 outputs; the block input and w2 output are sequence-sharded like the layer inputs
+    if ffn is None:
+        kept = 0.0 * h
+    else:
+        kept = op_checkpoint_widths(h, attention_heads_total, L, kv_heads, head_dim, ffn)[1]
+    kept_tok = activation_bytes * L * ((kept - 2.0 * h) / tp + 2.0 * h / sp_div) / (pp_s * cp)
+    per_token = stored + full * (checkpoint - stored) + op * (kept_tok - stored)
+    one_layer = (full + op) * stored * pp_s / L                        # recomputed layer's working set
     tokens_mb = micro_batch * tokens_per_sample
     in_flight = np.fmin(pp, micro_batches) * (1.0 + (virtual_stages > 1) * (pp - 1.0) / (pp * virtual_stages))
     embed = (8.0 + 1.0 * dropout * h) / (tp * cp)                    # input ids (int64) + embedding dropout
