@@ -41,6 +41,13 @@ MEMORY_FRAGMENTATION = Input(
     "allocator). Default 0.05 (unverified; Megatron's theoretical estimate adds 5 % to activations)",
     minimum=0.0)
 
+FSDP_MIXED_PRECISION = Input(
+    False, "", "PyTorch FSDP mixed precision (zero = 3): the sharded parameters are the fp32 copy the "
+    "optimizer steps, cast to weight_precision only when gathered, so no separate 16-bit shard is held "
+    "(torch.distributed.fsdp MixedPrecisionPolicy: FSDP 'keeps the high-precision sharded parameters in "
+    "memory anyway'). Default False: a 16-bit shard beside the fp32 master, as DeepSpeed ZeRO-3 "
+    "(Rajbhandari et al. 2020 §5.1)")
+
 
 def model_state_bytes(weights, weight_bytes, gradient_bytes, optimizer_bytes, zero, shard):
     """Weights, gradient and optimizer bytes for ``weights`` parameters under ZeRO stage ``zero``.
@@ -95,8 +102,8 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
                     zero=ZERO, gradient_bytes=GRADIENT_BYTES, optimizer_bytes=OPTIMIZER_BYTES,
                     flash_attention=FLASH_ATTENTION, dropout=DROPOUT, memory_reserve=MEMORY_RESERVE,
                     memory_fragmentation=MEMORY_FRAGMENTATION, layers_per_stage=None,
-                    zero3_reshard=ZERO3_RESHARD, prefetch_depth=PREFETCH_DEPTH, kv_heads=None, head_dim=None,
-                    ffn=None):
+                    zero3_reshard=ZERO3_RESHARD, prefetch_depth=PREFETCH_DEPTH,
+                    fsdp_mixed_precision=FSDP_MIXED_PRECISION, kv_heads=None, head_dim=None, ffn=None):
     """Training memory per GPU: model states (ZeRO), activations (pipeline-aware) and reserve.
 
     Parameters
@@ -137,6 +144,9 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
         layer's unreduced gradients before its reduce-scatter (Zhao et al. 2023 §3.2, §3.3.2).
     memory_fragmentation : float
         Fraction.
+    fsdp_mixed_precision : bool
+        ZeRO-3 as PyTorch FSDP runs it: no 16-bit parameter shard beside the fp32 master (per
+        parameter ``b_g + K`` bytes sharded instead of ``b_w + b_g + K``), plus the gathered layers.
 
     Returns
     -------
@@ -199,6 +209,8 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     wd, gd, od = model_state_bytes(n_gpu - n_exp, b_w, gradient_bytes, optimizer_bytes, zero, shard)
     we, ge, oe = model_state_bytes(n_exp, b_w, gradient_bytes, optimizer_bytes, zero, shard / ep)
     weights, grads, opt = wd + we, gd + ge, od + oe
+    # PyTorch FSDP: the fp32 master shard (in optimizer_bytes) is the sharded parameter itself
+    weights = weights * where((zero >= 3) & fsdp_mixed_precision, 0.0, 1.0)
     # sharded working set: gathered parameters (ZeRO 3) and one layer's unreduced gradients (ZeRO >= 2)
     layer = n_gpu / np.fmax(L / pp_s, 1.0)
     gathered = where(zero3_reshard == "forward", (1.0 + prefetch_depth) * layer, n_gpu)
