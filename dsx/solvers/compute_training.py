@@ -18,13 +18,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import solver, where
+from .base import Input, solver, where
 from .compute import (CAUSAL_ATTENTION, DROPOUT, FLASH_ATTENTION, GRADIENT_BYTES, HBM_EFFICIENCY, MATMUL_EFFICIENCY,
                       TRAINING_ATTENTION_BYTES, _touched, attention_peak_fraction, stage_params,
                       stored_activation_bytes)
 from .layout import CP, EP, MICRO_BATCH, PP, RECOMPUTE, SEQ_LEN, SEQUENCE_PARALLEL, TP
 
-__all__ = ["training_compute", "op_checkpoint_widths"]
+__all__ = ["training_compute", "op_checkpoint_widths", "MFU_ATTENTION"]
+
+MFU_ATTENTION = Input(
+    "full", None, "Attention FLOPs counted in the model FLOPs behind mfu, so that a published MFU is "
+    "compared under its own convention: 'full' (default), the full square, 12·L·h·s per token "
+    "(PaLM, Chowdhery et al. 2022 App. B; torchtitan; llm-foundry's mfu); 'causal', half of it "
+    "(current Megatron-LM); 'none', 6N only (llm-foundry's mfu*, the 6ND of scaling laws). Only "
+    "the reported model FLOPs change, never the executed work", choices=("full", "causal", "none"))
 
 
 def op_checkpoint_widths(hidden, attention_heads_total, layers, kv_heads, head_dim, ffn):
@@ -95,7 +102,7 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
                      matmul_efficiency=MATMUL_EFFICIENCY, hbm_efficiency=HBM_EFFICIENCY,
                      gradient_bytes=GRADIENT_BYTES, flash_attention=FLASH_ATTENTION,
                      dropout=DROPOUT, causal_attention=CAUSAL_ATTENTION, hidden=None, kv_heads=None,
-                     head_dim=None, ffn=None):
+                     head_dim=None, ffn=None, mfu_attention=MFU_ATTENTION):
     """FLOPs, HBM bytes and roofline time of one training micro-batch on one GPU.
 
     Parameters
@@ -126,6 +133,8 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
     matmul_efficiency, hbm_efficiency : float
         Achieved fractions (dimensionless).
     flash_attention, dropout, causal_attention : bool
+    mfu_attention : {"full", "causal", "none"}
+        Attention share counted in ``model_flops_step`` (the MFU convention; see the input).
     layers, layers_per_stage, last_stage_layers : float, optional
         Transformer layers in the model, on the most-loaded stage and on the last stage (from
         ``layout``; uneven pipeline stages). Omitted: ``pp`` equal stages.
@@ -216,7 +225,8 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
     f_matmul_class = f_mm + f_attn + f_logits
     mb_flops = f_matmul_class + f_elt
 
-    model_flops = 3.0 * (2.0 * matmul_params + attention_flops_per_token_ctx * seq_len) * tokens_per_step
+    counted = where(mfu_attention == "none", 0.0, where(mfu_attention == "causal", 0.5, 1.0))
+    model_flops = 3.0 * (2.0 * matmul_params + counted * attention_flops_per_token_ctx * seq_len) * tokens_per_step
     hw_per_token = ((6.0 + 2.0 * full) * mm_layers + 2.0 * op_mm + 6.0 * head_params
                     + attn_mult * attention_flops_per_token_ctx * s_ctx)
     hardware_flops = hw_per_token * tokens_per_step
