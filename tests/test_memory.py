@@ -200,3 +200,21 @@ def test_fsdp_mixed_precision_holds_no_16bit_shard():
     assert sharded - layer_grads == pytest.approx(16 * n / 8, rel=1e-9)
     assert float(ds3.weights_memory - fsdp.weights_memory) == pytest.approx(2 * n / 8, rel=1e-9)
     assert bool(fsdp.ok_memory) and not bool(ds3.ok_memory)
+
+
+@pytest.mark.parametrize("v,layer_mbs", [(1, 8 * 15), (8, 8 * (16 + 15 / 8 - 2 / 8))])
+def test_uneven_first_stage_moves_the_activation_peak(v, layer_mbs):
+    """Llama 3 405B on 16 stages (7 + 14x8 + 7 layers, Llama Team 2024 §3.3.2: a layer fewer on the
+    first stage for its memory imbalance). Under 1F1B stage r holds p - r micro-batches, so the
+    peak moves to the second stage: max(7·16, 8·15) = 120 layer-micro-batches, not 8·16 = 128
+    (hand derivation). Interleaved with v = 8: Megatron's warm-up (p-r-1)·2 + (v-1)·p + 1 chunks
+    of one layer: 143 on the first stage (7 of its 8 chunks hold a layer), 141 on the second."""
+    ds = dsx.training(model="llama-3.1-405b", hardware="H100-SXM", precision="bf16", gpus=2048, tp=8, pp=16,
+                      virtual_stages=v, global_batch=512, micro_batch=1, seq_len=8192, recompute="none",
+                      hbm_capacity=400e9)
+    one = stored_activation_bytes(float(ds.activation_elements_per_token),
+                                  float(ds.replicated_activation_elements_per_token),
+                                  float(ds.attention_heads_total), 2.0, 8192, 8, 126, 1, True, True, False) * 8192
+    got = float(ds.activation_memory) / one
+    print(f"v={v}: activation peak {got:.3f} layer-micro-batches (hand {layer_mbs:.3f})")
+    assert got == pytest.approx(layer_mbs, rel=1e-9)

@@ -101,7 +101,7 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
                     virtual_stages=VIRTUAL_STAGES, recompute=RECOMPUTE, sequence_parallel=SEQUENCE_PARALLEL,
                     zero=ZERO, gradient_bytes=GRADIENT_BYTES, optimizer_bytes=OPTIMIZER_BYTES,
                     flash_attention=FLASH_ATTENTION, dropout=DROPOUT, memory_reserve=MEMORY_RESERVE,
-                    memory_fragmentation=MEMORY_FRAGMENTATION, layers_per_stage=None,
+                    memory_fragmentation=MEMORY_FRAGMENTATION, layers_per_stage=None, first_stage_layers=None,
                     zero3_reshard=ZERO3_RESHARD, prefetch_depth=PREFETCH_DEPTH,
                     fsdp_mixed_precision=FSDP_MIXED_PRECISION, kv_heads=None, head_dim=None, ffn=None):
     """Training memory per GPU: model states (ZeRO), activations (pipeline-aware) and reserve.
@@ -136,7 +136,7 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
         Model shape, for ``recompute="op"``.
     memory_reserve : float
         B.
-    layers_per_stage : float, optional
+    layers_per_stage, first_stage_layers : float, optional
         Layers on the most-loaded pipeline stage (``layout``; uneven stages); default ``L/pp``.
     zero3_reshard, prefetch_depth
         ZeRO-3 working set: the whole stage's gathered weights unless they are freed after every
@@ -163,7 +163,9 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
 
     Activations of the first stage (Korthikanti Eq. 5, Megatron ``compute_activation_memory``):
     ``A_stage · min(p, m) · (1 + [v > 1](p − 1)/(p v))`` + input ids ``8 b s`` and embedding
-    dropout; ``A_stage`` is the micro-batch's stored activations of ``L/p`` layers
+    dropout, or the second stage's ``A_stage`` x one micro-batch fewer (``2/v`` fewer interleaved)
+    when the first holds fewer layers (uneven stages; Llama Team 2024 §3.3.2 removes a layer from
+    the first stage for this imbalance); ``A_stage`` is the micro-batch's stored activations of ``L/p`` layers
     (:func:`~dsx.solvers.compute.stored_activation_bytes`); selective recompute drops the
     score matrix; full recompute keeps only each layer's input (``b_a h`` per token, sequence
     sharded with SP) plus one layer's full set while it is recomputed. The last stage holds
@@ -234,11 +236,17 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     one_layer = (full + op) * stored * pp_s / L                        # recomputed layer's working set
     tokens_mb = micro_batch * tokens_per_sample
     in_flight = np.fmin(pp, micro_batches) * (1.0 + (virtual_stages > 1) * (pp - 1.0) / (pp * virtual_stages))
+    # uneven stages: stage r holds one micro-batch fewer per stage further down the pipeline (1F1B),
+    # 2/v fewer interleaved (Megatron's warm-up (p-r-1)·2 + (v-1)·p chunks); a first stage with
+    # fewer layers (Llama 3: one fewer, for this memory imbalance) can leave the second the fullest
+    share = 1.0 if first_stage_layers is None or layers_per_stage is None else np.fmin(first_stage_layers / np.fmax(layers_per_stage, 1.0), 1.0)
+    in_flight_2nd = where(virtual_stages > 1, in_flight - 2.0 / virtual_stages, np.fmin(pp - 1.0, micro_batches))
+    second = where(pp > 2, tokens_mb * (per_token * in_flight_2nd + one_layer), 0.0)
     embed = (8.0 + 1.0 * dropout * h) / (tp * cp)                    # input ids (int64) + embedding dropout
-    first = tokens_mb * ((per_token + embed) * in_flight + one_layer)
+    first = tokens_mb * ((per_token * share + embed) * in_flight + one_layer)
     output = (2.0 * activation_bytes * h + 4.0 * V) / (tp * cp)       # final-norm/head inputs + fp32 logits
     last = tokens_mb * (per_token + one_layer + output)
-    activations = np.fmax(first + (pp == 1) * tokens_mb * output, last)
+    activations = np.fmax(np.fmax(first + (pp == 1) * tokens_mb * output, last), second)
 
     tensors = weights + grads + opt + activations
     reserve = memory_reserve + memory_fragmentation * tensors
