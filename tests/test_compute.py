@@ -274,7 +274,7 @@ def test_inputs_registered_with_units():
                        ("gradient_bytes", "B/param"), ("memory_reserve", "B"), ("recompute", None),
                        ("batch", ""), ("input_len", "token")):
         assert base.INPUTS[name].unit == unit
-    assert base.INPUTS["recompute"].choices == ("none", "selective", "full")
+    assert base.INPUTS["recompute"].choices == ("none", "selective", "full", "op")
 
 
 # -- per-device matmul ceiling and attention precision ------------------------------------------------

@@ -78,7 +78,7 @@ def test_the_views_other_modules_read():
     assert base.CALIBRATED == {n for n, s in base.INPUTS.items() if s.calibrated}
     assert {"kernel_efficiency", "link_efficiency", "step_overhead"} <= base.CALIBRATED
     assert base.INPUTS["tp"].integer and base.INPUTS["tp"].default == 1
-    assert base.INPUTS["recompute"].choices == ("none", "selective", "full")
+    assert base.INPUTS["recompute"].choices == ("none", "selective", "full", "op")
     assert base.OUTPUTS["step_time"] == ("s", base.OUTPUTS["step_time"][1])
     assert base.PROVIDERS["step_time"] == "step_time"
 

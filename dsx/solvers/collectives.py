@@ -22,11 +22,9 @@ import numpy as np
 
 from .base import traced, where
 
-__all__ = [
-    "all_reduce_time", "reduce_scatter_time", "all_gather_time", "all_to_all_time", "p2p_time",
-    "hierarchical_all_reduce_time", "group_split", "group_bandwidth",
-    "group_all_reduce_time", "group_all_gather_time", "group_all_to_all_time",
-]
+__all__ = ["all_reduce_time", "reduce_scatter_time", "all_gather_time", "all_to_all_time", "p2p_time",
+           "hierarchical_all_reduce_time", "group_split", "group_bandwidth",
+           "group_all_reduce_time", "group_all_gather_time", "group_all_to_all_time"]
 
 
 # -- flat collectives --------------------------------------------------------------------------
@@ -70,14 +68,9 @@ def reduce_scatter_time(size, n, bandwidth, latency=0.0):
 
     Parameters
     ----------
-    size : float or array
-        Bytes of the full buffer on each rank before the scatter (B).
-    n : int or array
-        Ranks.
-    bandwidth : float or array
-        Per-direction bandwidth per rank (B/s).
-    latency : float or array
-        Per-message latency (s).
+    size, n, bandwidth, latency : float or array
+        Bytes of the full buffer on each rank before the scatter (B); ranks; per-direction
+        bandwidth per rank (B/s); per-message latency (s).
 
     Returns
     -------

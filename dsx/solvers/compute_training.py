@@ -23,7 +23,46 @@ from .quantities import unit
 from .compute import (TRAINING_ATTENTION_BYTES, _touched, attention_peak_fraction, stage_params,
                       stored_activation_bytes)
 
-__all__ = ["training_compute"]
+__all__ = ["training_compute", "op_checkpoint_widths"]
+
+
+
+def op_checkpoint_widths(hidden, attention_heads_total, layers, kv_heads, head_dim, ffn):
+    """Per-layer widths of torchtitan's op-level selective checkpointing (``recompute="op"``).
+
+    torchtitan's policy saves the output of every compute op on its save list (matmuls,
+    flash attention) *except every second matmul* of a transformer block, and recomputes every
+    other op (pytorch/torchtitan ``torchtitan/models/llama/parallelize_llama.py``,
+    ``_apply_ac_to_transformer_block``, Dec. 2024). A Llama block runs its matmuls in the order
+    Q, K, V, O, w1 (gate), w3 (up), w2 (down): K, O and w3 are recomputed in the backward.
+
+    Parameters
+    ----------
+    hidden, attention_heads_total, layers, kv_heads, head_dim, ffn : float
+        Model shape (dense decoder; ``kv_heads``/``head_dim`` NaN or 0: MHA / ``h/a``).
+
+    Returns
+    -------
+    tuple of float
+        (recomputed matmul parameters per layer ``h(k_w + o_w + f)``, param; stored elements per
+        token per layer ``2h + q_w + v_w + o_w + f``: the block input, the kept Q, V, attention
+        output, w1 and w2 outputs).
+
+    Examples
+    --------
+    Llama-3.1-8B (h 4096, 32 heads, 8 KV heads, f 14336): 79.7 M of the block's 218.1 M matmul
+    parameters are recomputed (+12.2 % linear-layer FLOPs on 6N), 7.75 h elements kept per token:
+
+    >>> mm, kept = op_checkpoint_widths(4096.0, 32 * 32.0, 32.0, 8.0, 128.0, 14336.0)
+    >>> round(float(mm) / 1e6, 1), float(kept) / 4096
+    (79.7, 7.75)
+    """
+    a = attention_heads_total / np.fmax(layers, 1.0)
+    dh = where(np.isfinite(head_dim) & (head_dim > 0), head_dim, hidden / np.fmax(a, 1.0))
+    akv = where(np.isfinite(kv_heads) & (kv_heads > 0), kv_heads, a)
+    recomputed = hidden * (akv * dh + a * dh + ffn)
+    kept = 2.0 * hidden + 2.0 * a * dh + akv * dh + ffn
+    return np.fmax(recomputed, 0.0), np.fmax(kept, 0.0)
 
 
 @solver(("model_flops_step", "hardware_flops_step", "mb_flops", "mb_flops_matmul", "mb_flops_attention",
@@ -37,7 +76,8 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
                      tokens_per_sample, tokens_per_step, weight_bytes, activation_bytes, peak_flops,
                      hbm_bandwidth, tp, pp, cp, ep, micro_batch, seq_len, recompute, sequence_parallel,
                      matmul_efficiency, hbm_efficiency, gradient_bytes, flash_attention, dropout,
-                     causal_attention, layers=None, layers_per_stage=None, last_stage_layers=None):
+                     causal_attention, mfu_attention, layers=None, layers_per_stage=None,
+                     last_stage_layers=None, hidden=None, kv_heads=None, head_dim=None, ffn=None):
     """FLOPs, HBM bytes and roofline time of one training micro-batch on one GPU.
 
     Parameters
@@ -56,7 +96,8 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
     seq_len, tokens_per_sample, tokens_per_step : float
         token.
     recompute : str
-        ``none`` | ``selective`` | ``full``.
+        ``none`` | ``selective`` | ``full`` | ``op`` (torchtitan's op-level selective
+        checkpointing, :func:`op_checkpoint_widths`: the K, O and MLP-up GEMMs run again).
     sequence_parallel : bool
     weight_bytes, activation_bytes, gradient_bytes : float
         B per element.
@@ -67,6 +108,8 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
     matmul_efficiency, hbm_efficiency : float
         Achieved fractions (dimensionless).
     flash_attention, dropout, causal_attention : bool
+    mfu_attention : {"full", "causal", "none"}
+        Attention share counted in ``model_flops_step`` (the MFU convention; see the input).
     layers, layers_per_stage, last_stage_layers : float, optional
         Transformer layers in the model, on the most-loaded stage and on the last stage (from
         ``layout``; uneven pipeline stages). Omitted: ``pp`` equal stages.
@@ -123,11 +166,17 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
     """
     full = 1.0 * (recompute == "full")
     sel = 1.0 * (recompute == "selective")
+    op = 1.0 * (recompute == "op")
     fl = 1.0 * flash_attention
     V = np.fmax(vocab, 0.0)
     tokens_mb = micro_batch * tokens_per_sample                 # tokens of one micro-batch
     tok_gpu = tokens_mb / (tp * cp)                             # per GPU (tp, cp share the work)
     mm_layers = matmul_params - head_params
+    if hidden is None:                                          # shape not given: no op-level recompute
+        op_mm = 0.0 * mm_layers
+    else:                                                       # recomputed K, O, MLP-up GEMMs, all layers
+        op_mm = op * np.fmax(layers, 1.0) * op_checkpoint_widths(hidden, attention_heads_total, layers,
+                                                                  kv_heads, head_dim, ffn)[0] * unit("param")
     s_ctx = seq_len * (1.0 - 0.5 * causal_attention)
     # selective recompute re-runs the attention core only where it was not stored: with
     # FlashAttention nothing of it is stored, so it re-runs nothing (Korthikanti et al. 2022
@@ -136,7 +185,7 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
 
     # the pipeline stage that sets the pace: the last (its layers + the head) or the fullest
     F = unit("flop/param/token")                                # 2 flop per parameter per token, per pass
-    f_layers = (6.0 + 2.0 * full) * F * mm_layers + attn_mult * attention_flops_per_token_ctx * s_ctx
+    f_layers = ((6.0 + 2.0 * full) * mm_layers + 2.0 * op_mm) * F + attn_mult * attention_flops_per_token_ctx * s_ctx
     if layers is None:
         pp_eff, use_last, n_stage = pp, True, np.nan
     else:
@@ -145,15 +194,16 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
         n_stage = np.fmax(where(use_last, last_stage_layers, layers_per_stage), 1.0)  # >= 1 (infeasible splits)
         pp_eff = L / n_stage                                    # stage share of the layers = 1/pp_eff
 
-    f_mm = (6.0 + 2.0 * full) * F * (mm_layers / pp_eff) * tok_gpu
+    f_mm = ((6.0 + 2.0 * full) * mm_layers + 2.0 * op_mm) * F / pp_eff * tok_gpu
     f_attn = (attn_mult * attention_flops_per_token_ctx / pp_eff) * s_ctx * tok_gpu
     f_logits = where(use_last, 6.0 * F * head_params * tok_gpu, 0.0)
-    f_elt = ((3.0 + full) * elementwise_flops_per_token / pp_eff) * tok_gpu
+    f_elt = ((3.0 + full + op) * elementwise_flops_per_token / pp_eff) * tok_gpu
     f_matmul_class = f_mm + f_attn + f_logits
     mb_flops = f_matmul_class + f_elt
 
-    model_flops = 3.0 * (2.0 * F * matmul_params + attention_flops_per_token_ctx * seq_len) * tokens_per_step
-    hw_per_token = ((6.0 + 2.0 * full) * F * mm_layers + 6.0 * F * head_params
+    counted = where(mfu_attention == "none", 0.0, where(mfu_attention == "causal", 0.5, 1.0))
+    model_flops = 3.0 * (2.0 * F * matmul_params + counted * attention_flops_per_token_ctx * seq_len) * tokens_per_step
+    hw_per_token = (((6.0 + 2.0 * full) * mm_layers + 2.0 * op_mm + 6.0 * head_params) * F
                     + attn_mult * attention_flops_per_token_ctx * s_ctx)
     hardware_flops = hw_per_token * tokens_per_step
 
@@ -161,11 +211,13 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
     touched = _touched(experts, experts_per_token, tokens_mb)
     w_all = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp_eff, ep)
     w_stage = w_all - expert_params / (pp_eff * tp * ep) * (1.0 - touched)
-    weight_traffic = w_stage * (weight_bytes * (2.0 + full) + 2.0 * gradient_bytes)
+    op_share = op_mm / np.fmax(mm_layers, 1.0 * unit("param"))                  # recomputed GEMMs read their weights again
+    weight_traffic = w_stage * (weight_bytes * (2.0 + full + op_share) + 2.0 * gradient_bytes)
     stored = stored_activation_bytes(activation_elements_per_token, replicated_activation_elements_per_token,
                                      attention_heads_total, activation_bytes, seq_len, tp, pp_eff, 1,
                                      sequence_parallel, flash_attention, dropout)
-    act_traffic = (5.0 + 2.0 * full) * stored * (tokens_mb / cp)
+    # a recomputing forward (full, or op-level: every elementwise op) touches the activations again
+    act_traffic = (5.0 + 2.0 * np.fmax(full, op)) * stored * (tokens_mb / cp)
     logits_traffic = where(use_last, 16.0 * unit("B/token") * V / tp * (tokens_mb / cp), 0.0)
     mb_bytes = weight_traffic + act_traffic + logits_traffic
 

@@ -151,7 +151,10 @@ def layout(arch, layers, heads, experts, max_context, peak_flops, gpus, tp, pp, 
         "ok_gpus_divisible": ok_gpus,
         "ok_tp_within_heads": tp <= heads_,
         "ok_tp_heads": ok_tp,
-        "ok_pp_within_layers": pp * virtual_stages <= layers_,
+        # interleaved: the first stage's first chunk may hold only the embedding and the last
+        # stage's last chunk only the head and loss (Llama Team 2024 §3.3.2; Megatron-LM
+        # --account-for-embedding-in-pipeline-split / --account-for-loss-in-pipeline-split)
+        "ok_pp_within_layers": pp * virtual_stages <= layers_ + 2.0 * ((virtual_stages > 1) & (pp > 1)),
         "ok_layers_divisible": ok_layers,
         "ok_ep_within_experts": (ep == 1) | (ep <= ex),
         "ok_experts_divisible": ok_experts,

@@ -23,6 +23,7 @@ import numpy as np
 from .base import solver, where
 from .quantities import unit
 from .compute import kv_share, stage_params, stored_activation_bytes
+from .compute_training import op_checkpoint_widths
 
 __all__ = ["training_memory", "inference_memory", "model_state_bytes"]
 
@@ -69,7 +70,8 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
                     weight_bytes, activation_bytes, hbm_capacity, tp, pp, cp, ep, micro_batch, seq_len,
                     virtual_stages, recompute, sequence_parallel, zero, gradient_bytes, optimizer_bytes,
                     flash_attention, dropout, memory_reserve, memory_fragmentation, zero3_reshard,
-                    prefetch_depth, layers_per_stage=None):
+                    prefetch_depth, fsdp_mixed_precision, layers_per_stage=None,
+                    first_stage_layers=None, kv_heads=None, head_dim=None, ffn=None):
     """Training memory per GPU: model states (ZeRO), activations (pipeline-aware) and reserve.
 
     Parameters
@@ -95,10 +97,14 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
         B.
     tp, pp, cp, ep, micro_batch, virtual_stages, zero : int
     recompute : str
+        ``op``: torchtitan's op-level selective checkpointing keeps ``2h + q_w + v_w + o_w + f``
+        elements per token per layer (:func:`dsx.solvers.compute_training.op_checkpoint_widths`).
     sequence_parallel, flash_attention, dropout : bool
+    kv_heads, head_dim, ffn : float, optional
+        Model shape, for ``recompute="op"``.
     memory_reserve : float
         B.
-    layers_per_stage : float, optional
+    layers_per_stage, first_stage_layers : float, optional
         Layers on the most-loaded pipeline stage (``layout``; uneven stages); default ``L/pp``.
     zero3_reshard, prefetch_depth
         ZeRO-3 working set: the whole stage's gathered weights unless they are freed after every
@@ -106,6 +112,9 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
         layer's unreduced gradients before its reduce-scatter (Zhao et al. 2023 §3.2, §3.3.2).
     memory_fragmentation : float
         Fraction.
+    fsdp_mixed_precision : bool
+        ZeRO-3 as PyTorch FSDP runs it: no 16-bit parameter shard beside the fp32 master (per
+        parameter ``b_g + K`` bytes sharded instead of ``b_w + b_g + K``), plus the gathered layers.
 
     Returns
     -------
@@ -122,7 +131,9 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
 
     Activations of the first stage (Korthikanti Eq. 5, Megatron ``compute_activation_memory``):
     ``A_stage · min(p, m) · (1 + [v > 1](p − 1)/(p v))`` + input ids ``8 b s`` and embedding
-    dropout; ``A_stage`` is the micro-batch's stored activations of ``L/p`` layers
+    dropout, or the second stage's ``A_stage`` x one micro-batch fewer (``2/v`` fewer interleaved)
+    when the first holds fewer layers (uneven stages; Llama Team 2024 §3.3.2 removes a layer from
+    the first stage for this imbalance); ``A_stage`` is the micro-batch's stored activations of ``L/p`` layers
     (:func:`~dsx.solvers.compute.stored_activation_bytes`); selective recompute drops the
     score matrix; full recompute keeps only each layer's input (``b_a h`` per token, sequence
     sharded with SP) plus one layer's full set while it is recomputed. The last stage holds
@@ -152,6 +163,7 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     (17.0, 25.9)
     """
     full = 1.0 * (recompute == "full")
+    op = 1.0 * (recompute == "op")
     recompute_scores = (recompute != "none") | flash_attention
     L = np.fmax(layers, 1.0)
     h = np.fmax(hidden, 0.0)
@@ -167,6 +179,8 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     wd, gd, od = model_state_bytes(n_gpu - n_exp, b_w, gradient_bytes, optimizer_bytes, zero, shard)
     we, ge, oe = model_state_bytes(n_exp, b_w, gradient_bytes, optimizer_bytes, zero, shard / ep)
     weights, grads, opt = wd + we, gd + ge, od + oe
+    # PyTorch FSDP: the fp32 master shard (in optimizer_bytes) is the sharded parameter itself
+    weights = weights * where((zero >= 3) & fsdp_mixed_precision, 0.0, 1.0)
     # sharded working set: gathered parameters (ZeRO 3) and one layer's unreduced gradients (ZeRO >= 2)
     layer = n_gpu / np.fmax(L / pp_s, 1.0)
     gathered = where(zero3_reshard == "forward", (1.0 + prefetch_depth) * layer, n_gpu)
@@ -180,15 +194,28 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     sp_div = tp ** (1.0 * sequence_parallel)
     per_tok = unit("1/token")
     checkpoint = activation_bytes * h * per_tok * L / (sp_div * pp_s * cp)  # full recompute: layer inputs
-    per_token = stored + full * (checkpoint - stored)
-    one_layer = full * stored * pp_s / L                               # recomputed layer's working set
+    # op-level selective checkpointing (torchtitan): the block input and the kept Q, V, attention,
+    # w1 and w2 outputs; the block input and w2 output are sequence-sharded like the layer inputs
+    if ffn is None:
+        kept = 0.0 * h
+    else:
+        kept = op_checkpoint_widths(h, attention_heads_total, L, kv_heads, head_dim, ffn)[1]
+    kept_tok = activation_bytes * per_tok * L * ((kept - 2.0 * h) / tp + 2.0 * h / sp_div) / (pp_s * cp)
+    per_token = stored + full * (checkpoint - stored) + op * (kept_tok - stored)
+    one_layer = (full + op) * stored * pp_s / L                        # recomputed layer's working set
     tokens_mb = micro_batch * tokens_per_sample
     in_flight = np.fmin(pp, micro_batches) * (1.0 + (virtual_stages > 1) * (pp - 1.0) / (pp * virtual_stages))
+    # uneven stages: stage r holds one micro-batch fewer per stage further down the pipeline (1F1B),
+    # 2/v fewer interleaved (Megatron's warm-up (p-r-1)·2 + (v-1)·p chunks); a first stage with
+    # fewer layers (Llama 3: one fewer, for this memory imbalance) can leave the second the fullest
+    share = 1.0 if first_stage_layers is None or layers_per_stage is None else np.fmin(first_stage_layers / np.fmax(layers_per_stage, 1.0), 1.0)
+    in_flight_2nd = where(virtual_stages > 1, in_flight - 2.0 / virtual_stages, np.fmin(pp - 1.0, micro_batches))
+    second = where(pp > 2, tokens_mb * (per_token * in_flight_2nd + one_layer), 0.0)
     embed = (8.0 + 1.0 * dropout * h) * unit("B/token") / (tp * cp)  # input ids (int64) + embedding dropout
-    first = tokens_mb * ((per_token + embed) * in_flight + one_layer)
+    first = tokens_mb * ((per_token * share + embed) * in_flight + one_layer)
     output = (2.0 * activation_bytes * h + 4.0 * unit("B") * V) * per_tok / (tp * cp)  # norm/head inputs, fp32 logits
     last = tokens_mb * (per_token + one_layer + output)
-    activations = np.fmax(first + (pp == 1) * tokens_mb * output, last)
+    activations = np.fmax(np.fmax(first + (pp == 1) * tokens_mb * output, last), second)
 
     tensors = weights + grads + opt + activations
     reserve = memory_reserve + memory_fragmentation * tensors
