@@ -136,7 +136,8 @@ def serving_latency(**kw):
     Returns
     -------
     dict
-        Times (s), rates (1/s, token/s), bounds (``"compute"``/``"memory"``).
+        Times (s), rates (1/s, token/s), bounds (``"compute"``/``"memory"``);
+        ``e2e_latency = ttft + decode_time``, ``decode_time = (generated_len − 1)·tpot``.
 
     References
     ----------
