@@ -94,47 +94,56 @@ def _figures(s: Sweep, ds: xr.Dataset, where: Any, tmp: Path | None, notes: list
         return []
     files = []
     for i, spec in enumerate(s.figures):
+        sub, mask = _figure_data(s, i, spec, ds, where)
+        fn = _plot_function(s, i, plot, spec["kind"])
         args = {k: v for k, v in spec.items() if k not in ("kind", "name", "select")}
-        sub, mask = ds, where
-        if spec.get("select"):
-            try:
-                sub = ds.sel(spec["select"])
-            except (KeyError, ValueError) as exc:
-                raise _err(s.source, f"figures[{i}].select {spec['select']}: {exc}") from None
-            if mask is not None:
-                mask = mask.sel({k: v for k, v in spec["select"].items() if k in mask.dims})
-        fn = getattr(plot, spec["kind"], None)
-        if fn is None or spec["kind"].startswith("_"):
-            names = [n for n in getattr(plot, "__all__", dir(plot)) if not n.startswith("_") and not n.isupper()
-                     and callable(getattr(plot, n)) and n not in ("save", "style", "label")]
-            raise _err(s.source, f"figures[{i}]: dsx.plot has no {spec['kind']!r} (available: {', '.join(names)})")
         if isinstance(args.get("where"), str):
             args["where"] = expr.mask(args["where"], sub)
         elif mask is not None and "where" in inspect.signature(fn).parameters and "where" not in args:
             args["where"] = mask
-        try:
-            inspect.signature(fn).bind(sub, **args)
-        except TypeError as exc:
-            raise _err(s.source, f"figures[{i}] ({spec['kind']}): {exc}") from None
-        try:
-            fig = fn(sub, **args)
-        except DsxInputError as exc:
-            hint = "; in a sweep file: select = { dim = value }" if ".sel(" in str(exc) else ""
-            raise _err(s.source, f"figures[{i}] ({spec['kind']}): {exc}{hint}") from None
-        fig = getattr(fig, "figure", fig)
-        stem = spec.get("name", f"{i + 1:02d}_{spec['kind']}")
-        if tmp is None:
-            pass
-        elif hasattr(plot, "save"):
-            files += [Path(p).name for p in plot.save(fig, tmp / stem)]
-        else:  # pragma: no cover - dsx.plot always has save
-            for ext in ("pdf", "png"):
-                fig.savefig(tmp / f"{stem}.{ext}", bbox_inches="tight")
-                files.append(f"{stem}.{ext}")
+        fig = _draw(s, i, spec["kind"], fn, sub, args)
+        if tmp is not None:
+            files += [Path(p).name for p in plot.save(fig, tmp / spec.get("name", f"{i + 1:02d}_{spec['kind']}"))]
         import matplotlib.pyplot as plt
 
         plt.close(fig)
     return files
+
+
+def _figure_data(s: Sweep, i: int, spec: dict, ds: xr.Dataset, where: Any) -> tuple[xr.Dataset, Any]:
+    """The result and the constraint mask at the figure's ``select``."""
+    if not spec.get("select"):
+        return ds, where
+    try:
+        sub = ds.sel(spec["select"])
+    except (KeyError, ValueError) as exc:
+        raise _err(s.source, f"figures[{i}].select {spec['select']}: {exc}") from None
+    if where is not None:
+        where = where.sel({k: v for k, v in spec["select"].items() if k in where.dims})
+    return sub, where
+
+
+def _plot_function(s: Sweep, i: int, plot: Any, kind: str) -> Any:
+    fn = getattr(plot, kind, None)
+    if fn is None or kind.startswith("_"):
+        names = [n for n in getattr(plot, "__all__", dir(plot)) if not n.startswith("_") and not n.isupper()
+                 and callable(getattr(plot, n)) and n not in ("save", "style", "label")]
+        raise _err(s.source, f"figures[{i}]: dsx.plot has no {kind!r} (available: {', '.join(names)})")
+    return fn
+
+
+def _draw(s: Sweep, i: int, kind: str, fn: Any, sub: xr.Dataset, args: dict) -> Any:
+    """The figure of ``fn(sub, **args)``; bad arguments named with the figure's index."""
+    try:
+        inspect.signature(fn).bind(sub, **args)
+    except TypeError as exc:
+        raise _err(s.source, f"figures[{i}] ({kind}): {exc}") from None
+    try:
+        fig = fn(sub, **args)
+    except DsxInputError as exc:
+        hint = "; in a sweep file: select = { dim = value }" if ".sel(" in str(exc) else ""
+        raise _err(s.source, f"figures[{i}] ({kind}): {exc}{hint}") from None
+    return getattr(fig, "figure", fig)
 
 
 def _summary(s: Sweep, ds: xr.Dataset, where: Any, made: dict, files: list[str], notes: list[str],

@@ -149,3 +149,16 @@ def test_unit_is_one_in_the_fast_path():
     with quantities.units_checked():
         assert quantities.unit("flop/param/token") == ureg.Quantity(1.0, "flop/param/token")
     assert quantities.unit("s") == 1.0
+
+
+def test_every_numeric_parameter_has_a_declared_unit(datasets):
+    """A number a kernel reads from the dataset is declared (input, output or catalog column): else
+    the test above would hand it over unit-less and could not check what the kernel does with it."""
+    train, serve = datasets
+    undeclared = []
+    for name, fn in SOLVERS.items():
+        ds = train if all(p in train.variables for p in fn.requires) else serve
+        for p in inspect.signature(fn.kernel).parameters:
+            if p in ds.variables and ds.variables[p].dtype.kind in "fiu" and _unit(p) is None:
+                undeclared.append(f"{name}({p})")
+    assert not undeclared, undeclared

@@ -140,7 +140,9 @@ def scaling_law(active_params, train_tokens, law):
         and recomputation excluded, so the law's fit applies; the job's model FLOPs incl.
         attention are ``model_flops_step × steps``); ``chinchilla_params``,
         ``chinchilla_tokens`` for that budget; ``tokens_per_param = D/N``;
-        ``predicted_loss = L(N, D)``.
+        ``predicted_loss = L(N, D)``; ``optimal_tokens_per_param`` (the law's ``D_opt/N_opt``)
+        and ``rule_params = sqrt(C / (6·20))``, the 20-tokens-per-parameter rule's size for the
+        budget (Hoffmann et al. 2022, Approach 1), shown beside a fitted law.
 
     References
     ----------
