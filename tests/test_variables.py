@@ -52,7 +52,7 @@ def test_every_name_a_solver_reads_or_returns_is_declared():
 def test_every_declared_variable_is_used():
     read = {p for fn in SOLVERS.values() for p in _params(fn)}
     returned = {o for fn in SOLVERS.values() for o in fn.outputs}
-    unread = sorted(set(variables.INPUTS) - read - {"replicas", "duration"})  # deployment() reads these two
+    unread = sorted(set(variables.INPUTS) - read)
     assert not unread, f"inputs no solver reads: {unread}"
     unreturned = sorted(set(variables.OUTPUTS) - returned)
     assert not unreturned, f"outputs no solver returns: {unreturned}"
