@@ -101,6 +101,7 @@ GOOD = '[x]\nkind = "input"\nunit = "s"\ndefault = 1.0\nminimum = 0.0\nmeaning =
     (GOOD + GOOD, r"not valid TOML"),                              # the same name twice
     (GOOD.replace("default = 1.0", "default = -1.0"), r"\[x\]: default -1.0 is outside its bounds"),
     (GOOD.replace('kind = "input"', 'kind = "knob"'), r"\[x\]: kind is 'knob'"),
+    (GOOD.replace("minimum = 0.0", 'minimum = "zero"'), r"\[x\]: minimum = 'zero' has the wrong type"),
     ('[y]\nkind = "output"\nunit = "s"\n', r"\[y\]: an output needs a long_name"),
     ('[z]\nkind = "input"\ndefault = "a"\nchoices = ["b"]\nmeaning = "m"\n', r"\[z\]: default 'a' is not one of"),
 ])
