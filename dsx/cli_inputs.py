@@ -114,7 +114,6 @@ def inputs_rows(pattern: str | None, full: bool) -> list[list[str]]:
     from . import space
     from .solvers import base
 
-    space._inputs()
     domain_of = domains()
     rows = []
     for key, (kind, _) in space.KEYS.items():
@@ -145,7 +144,6 @@ def known_inputs() -> dict[str, tuple[str, Any]]:
     from . import space
     from .solvers import base
 
-    space._inputs()  # registers every solver's inputs
     out: dict[str, tuple[str, Any]] = {}
     for key, (kind, _) in space.KEYS.items():
         out[key] = (f"catalog id or alias from `dsx catalog {kind}`", None)

@@ -260,7 +260,8 @@ def evaluate_metric(inputs: xr.Dataset, metrics: Iterable[str], workload: str,
             batch = xr.where(at_max, loaded, res["batch"])
             res = evaluate(steps, ds.assign(batch=batch))
         values = {"ttft": res.ttft, "tpot": res.tpot, "e2e_latency": res.e2e_latency,
-                  "output_tokens_per_s": res.replica_tokens_per_s, "output_tokens_per_s_per_gpu": res.tokens_per_s_per_gpu,
+                  "output_tokens_per_s": res.replica_tokens_per_s,
+                  "output_tokens_per_s_per_gpu": res.tokens_per_s_per_gpu,
                   "max_output_tokens_per_s": res.replica_tokens_per_s}
     predicted = xr.full_like(values[next(iter(values))].broadcast_like(metric), np.nan, dtype=float)
     for name, value in values.items():  # a fixed, short list of metrics

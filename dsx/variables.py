@@ -92,8 +92,9 @@ def _check(name: str, entry: dict, parse_unit: Any) -> None:
     if unknown:
         _fail(name, f"unknown field(s) {', '.join(unknown)} for kind {kind!r}; allowed: {', '.join(sorted(allowed))}")
     for field, value in entry.items():
-        if field in _TYPES and (not isinstance(value, _TYPES[field]) or isinstance(value, bool) != (_TYPES[field] is bool)):
-            _fail(name, f"{field} = {value!r} has the wrong type; expected {getattr(_TYPES[field], '__name__', 'a number')}")
+        expected = _TYPES.get(field)
+        if expected and (not isinstance(value, expected) or isinstance(value, bool) != (expected is bool)):
+            _fail(name, f"{field} = {value!r} has the wrong type; expected {getattr(expected, '__name__', 'a number')}")
     if kind != "output" and "default" not in entry:
         _fail(name, "an input needs a default (the value used when the space does not set it)")
     if kind != "input" and "long_name" not in entry:
@@ -133,7 +134,8 @@ def load(text: str | None = None, parse_unit: Any = None) -> dict[str, dict]:
     try:
         table = tomllib.loads(text)  # a repeated [name] is a TOML error: one declaration per name
     except tomllib.TOMLDecodeError as err:
-        raise RegistryError(f"dsx/variables.toml is not valid TOML ({err}); each variable is one [name] table") from None
+        raise RegistryError(f"dsx/variables.toml is not valid TOML ({err}); "
+                            "each variable is one [name] table, declared once") from None
     for name, entry in table.items():
         if not isinstance(entry, dict):
             _fail(name, "expected a table ([name] followed by its fields)")

@@ -52,7 +52,7 @@ def test_every_name_a_solver_reads_or_returns_is_declared():
 def test_every_declared_variable_is_used():
     read = {p for fn in SOLVERS.values() for p in _params(fn)}
     returned = {o for fn in SOLVERS.values() for o in fn.outputs}
-    unread = sorted(set(variables.INPUTS) - read - {"replicas", "duration"})  # deployment() reads these two
+    unread = sorted(set(variables.INPUTS) - read)
     assert not unread, f"inputs no solver reads: {unread}"
     unreturned = sorted(set(variables.OUTPUTS) - returned)
     assert not unreturned, f"outputs no solver returns: {unreturned}"
@@ -101,6 +101,7 @@ GOOD = '[x]\nkind = "input"\nunit = "s"\ndefault = 1.0\nminimum = 0.0\nmeaning =
     (GOOD + GOOD, r"not valid TOML"),                              # the same name twice
     (GOOD.replace("default = 1.0", "default = -1.0"), r"\[x\]: default -1.0 is outside its bounds"),
     (GOOD.replace('kind = "input"', 'kind = "knob"'), r"\[x\]: kind is 'knob'"),
+    (GOOD.replace("minimum = 0.0", 'minimum = "zero"'), r"\[x\]: minimum = 'zero' has the wrong type"),
     ('[y]\nkind = "output"\nunit = "s"\n', r"\[y\]: an output needs a long_name"),
     ('[z]\nkind = "input"\ndefault = "a"\nchoices = ["b"]\nmeaning = "m"\n', r"\[z\]: default 'a' is not one of"),
 ])

@@ -1,6 +1,7 @@
 """Solvers: one module per physics domain; each a pure Dataset -> Dataset function.
 
-Importing this package registers every solver's inputs (see :mod:`dsx.solvers.base`).
+Every variable they read or return is declared in ``dsx/variables.toml`` (:mod:`dsx.variables`);
+importing this package records which solver provides each output (``base.PROVIDERS``).
 """
 
 from . import base  # noqa: F401

@@ -35,7 +35,8 @@ OUTCOMES: tuple[str, ...] = (
     "prefill_latency", "decode_step_latency", "ttft", "tpot", "e2e_latency",
     "wait_time_mean", "wait_time_q", "ttft_q", "tpot_q", "e2e_q",
     # throughput and utilisation of the hardware
-    "tokens_per_s", "replica_tokens_per_s", "tokens_per_s_per_gpu", "tflops_per_gpu", "mfu", "hfu", "scaling_efficiency",
+    "tokens_per_s", "replica_tokens_per_s", "tokens_per_s_per_gpu", "tflops_per_gpu", "mfu", "hfu",
+    "scaling_efficiency",
     "request_capacity", "tokens_served_per_s", "tokens_total", "goodput",
     # reliability of the job
     "expected_failures", "failure_probability", "checkpoint_interval",
