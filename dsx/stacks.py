@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import DsxInputError
+from .fastds import build
 from .lazy import evaluate_lazy
 from .store import write_store
 from .progress import Progress
@@ -142,7 +143,7 @@ def evaluate(steps: tuple, ds: xr.Dataset) -> xr.Dataset:
         elif getattr(step, "uses", None) is not None:  # a plain step on the few variables it names
             names = [n for n in step.uses if n in ns.variables]
             coords = {d: ns.variables[d] for d in ns.dims if d in ns.variables}  # keeps the dims' order
-            small = xr.Dataset(coords=coords).assign({n: ns.variables[n] for n in names})
+            small = build(coords, {n: ns.variables[n] for n in names if n not in coords})
             out = step(small)
             ns.update({n: out.variables[n] for n in out.variables if n in out.data_vars or n in names})
         else:

@@ -227,10 +227,12 @@ class Namespace:
             self.variables[name] = value
 
     def to_dataset(self) -> xr.Dataset:
+        from ..fastds import build
+
         coords = {c: self.variables[c] for c in self._coords}
         data = {n: v for n, v in self.variables.items() if n not in coords}
-        # coordinates first, so the dimensions keep the space's order
-        return xr.Dataset(coords=coords, attrs=self._attrs).assign(data)
+        # coordinates first, so the dimensions keep the space's order; built once, no merge
+        return build(coords, data, self._attrs)
 
 
 def _aligned(variables: dict[str, xr.Variable], order: list[str], sizes: Any) -> dict[str, np.ndarray]:
