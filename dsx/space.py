@@ -277,10 +277,13 @@ class Space:
         """Add the catalog columns of ``kind`` at ``label`` (its rows by position); the peak table aside."""
         table = catalog._dataset(kind)
         dim = catalog.DIMENSION[kind]
-        index = table.indexes[dim]
-        pos = index.get_indexer(np.atleast_1d(label.values).ravel())
-        if (pos < 0).any():
-            raise KeyError(f"{dim}: {label.values!r} not in the {kind} catalog")
+        rows = _ROWS.get(kind)
+        if rows is None or rows[0] is not table:  # the catalog was reloaded (a user row added)
+            rows = _ROWS[kind] = (table, {str(v): i for i, v in enumerate(table[dim].values)})
+        try:
+            pos = np.array([rows[1][str(v)] for v in np.atleast_1d(label.values).ravel()], dtype=np.intp)
+        except KeyError as exc:
+            raise KeyError(f"{dim}: {exc.args[0]!r} is not in the {kind} catalog") from None
         shape = label.shape
         peak = None
         for col in table.data_vars:
@@ -332,6 +335,10 @@ class Space:
             bandwidth = link * nics if nics is not None else link * 1
             bandwidth.attrs = {"units": "B/s", "long_name": "scale-out bandwidth per direction per accelerator"}
             data["scale_out_bandwidth"] = bandwidth
+
+
+#: Row positions of each catalog's ids: kind -> (the catalog Dataset they index, {id: row}).
+_ROWS: dict[str, tuple[xr.Dataset, dict[str, int]]] = {}
 
 
 def _attrs(name: str, inputs: Mapping) -> dict:

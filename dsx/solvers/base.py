@@ -161,8 +161,8 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
             for name, value in result.items():
                 units, long_name = outputs[name]
                 deps = None if traced is None else traced.get(name)
-                new[name] = _label(value, order, ds, name, kernel.__name__, deps)
-                new[name].attrs = {"units": units, "long_name": long_name}
+                new[name] = _label(value, order, ds, name, kernel.__name__, deps,
+                                   {"units": units, "long_name": long_name})
             # the defaults this solver assumed become variables, so later solvers (and the user)
             # see the same value: one default per input, stated in the result
             for name, spec in defaults.items():
@@ -213,6 +213,10 @@ class Namespace:
     def dims(self) -> list[str]:
         return list(self.sizes)
 
+    @property
+    def coord_names(self) -> list[str]:
+        return list(self._coords)
+
     def update(self, new: dict[str, Any]) -> None:
         """Add (or replace) variables; a DataArray brings its new coordinates along."""
         for name, value in new.items():
@@ -250,18 +254,23 @@ def _aligned(variables: dict[str, xr.Variable], order: list[str], sizes: Any) ->
 
 
 def _label(value: Any, order: list[str], ds: xr.Dataset, name: str, owner: str,
-           deps: frozenset | None = None) -> xr.Variable | xr.DataArray:
+           deps: frozenset | None = None, attrs: dict | None = None) -> xr.Variable | xr.DataArray:
     """A kernel result back as a DataArray with only the dimensions it depends on.
 
     A dimension of length > 1 is kept where the result varies along it. A dimension of
     length 1 cannot show that, so the dependency traced by :func:`_trace_dims` decides; if
     tracing was not possible it is kept whenever some input had it (it costs nothing).
     """
+    from ..fastds import variable
+
     if isinstance(value, xr.DataArray):
-        return value.copy(deep=False)
+        out = value.copy(deep=False)
+        if attrs is not None:
+            out.attrs = attrs
+        return out
     arr = np.asarray(value)
     if arr.ndim == 0:
-        return xr.Variable((), arr)
+        return variable((), arr, attrs)
     if arr.ndim != len(order):
         raise RuntimeError(f"solver {owner!r}: output {name!r} has {arr.ndim} axes, expected 0 or {len(order)} "
                            "(kernels must broadcast, not reduce)")
@@ -269,7 +278,7 @@ def _label(value: Any, order: list[str], ds: xr.Dataset, name: str, owner: str,
             if arr.shape[i] > 1 or (ds.sizes[d] == 1 and (deps is None or d in deps))]
     dims = [order[i] for i in keep]
     # a bare Variable: its dimensions are the dataset's own, so assigning it needs no alignment
-    return xr.Variable(dims, arr.reshape([arr.shape[i] for i in keep]))
+    return variable(tuple(dims), arr.reshape([arr.shape[i] for i in keep]), attrs)
 
 
 class _Dims:
@@ -341,7 +350,7 @@ def where(cond: Any, x: Any, y: Any) -> Any:
     >>> float(where(True, 1.0, 2.0))
     1.0
     """
-    if any(isinstance(a, xr.DataArray) for a in (cond, x, y)):
+    if isinstance(cond, xr.DataArray) or isinstance(x, xr.DataArray) or isinstance(y, xr.DataArray):
         return xr.where(cond, x, y)
     out = np.where(cond, x, y)
     return out[()] if getattr(out, "ndim", 1) == 0 else out
