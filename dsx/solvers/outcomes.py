@@ -176,12 +176,19 @@ def _mask(ns: Any, coords: set) -> dict[str, xr.Variable]:
     if bool(np.all(feasible.values)):
         return {}
     new = {}
+    factors: dict[tuple, np.ndarray] = {}  # 1 where feasible, NaN where not: one per dimension order
     for name in OUTCOMES:  # plain numpy on dimension-aligned arrays: xarray's alignment costs ~20x
         var = ns.variables.get(name)
         if var is not None and name not in coords and var.dtype.kind in "fc":
             order = _order(ns, ["feasible", name])
             arrays = _aligned({"ok": feasible, "y": var}, order, ns.sizes)
-            masked = np.where(arrays["ok"].astype(bool), arrays["y"], np.nan)
+            if var.dtype.kind == "f":  # y·1 = y exactly (inf, -0 too) and y·NaN = NaN: a product, not a select
+                key = (tuple(order), var.dtype)
+                if key not in factors:
+                    factors[key] = np.where(arrays["ok"].astype(bool), var.dtype.type(1), var.dtype.type(np.nan))
+                masked = arrays["y"] * factors[key]
+            else:
+                masked = np.where(arrays["ok"].astype(bool), arrays["y"], np.nan)
             new[name] = xr.Variable(order, masked, dict(var.attrs))
     return new
 
