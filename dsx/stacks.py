@@ -18,6 +18,7 @@ import xarray as xr
 
 from .errors import DsxInputError
 from .fastds import build
+from .prune import prune
 from .lazy import evaluate_lazy
 from .store import write_store
 from .progress import Progress
@@ -276,6 +277,8 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
     space = _space(space, options)
     sample = uncertainty.sampler(steps, space, draws, seed, calibration)  # identity without draws
     keep = None if outputs is None else _outputs(steps, outputs) | {"feasible", "reason"}
+    if keep is not None:  # only the solvers the outputs need (the draws above still see the whole stack)
+        steps = prune(steps, keep)
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
                                    or chunk_size < 1):
         raise DsxInputError(f"chunk_size={chunk_size!r}: expected a whole number of configurations >= 1")

@@ -168,7 +168,7 @@ def mask_infeasible(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign(new) if new else ds
 
 
-def _mask(ns: Any, coords: set) -> dict[str, xr.Variable]:
+def _mask(ns: Any, coords: set, only: set | None = None) -> dict[str, xr.Variable]:
     """:func:`mask_infeasible` on a Dataset or a Namespace: the masked outcomes (not ``coords``)."""
     if "feasible" not in ns.variables:
         return {}
@@ -178,6 +178,8 @@ def _mask(ns: Any, coords: set) -> dict[str, xr.Variable]:
     new = {}
     factors: dict[tuple, np.ndarray] = {}  # 1 where feasible, NaN where not: one per dimension order
     for name in OUTCOMES:  # plain numpy on dimension-aligned arrays: xarray's alignment costs ~20x
+        if only is not None and name not in only:
+            continue
         var = ns.variables.get(name)
         if var is not None and name not in coords and var.dtype.kind in "fc":
             order = _order(ns, ["feasible", name])
@@ -200,3 +202,15 @@ mask_infeasible.uses = ("feasible", *OUTCOMES)
 # inside a stack (dsx.stacks.evaluate) both run on the evaluation's Namespace: no Dataset is built
 finite_outcomes.compute = _finite
 mask_infeasible.compute = lambda ns: _mask(ns, set(ns.coord_names))
+
+
+def mask_only(names: set[str]) -> Any:
+    """:func:`mask_infeasible` restricted to the outcomes in ``names`` (``outputs=`` keeps only those)."""
+    def step(ds: xr.Dataset) -> xr.Dataset:
+        new = _mask(ds, set(ds.coords), names)
+        return ds.assign(new) if new else ds
+
+    step.__name__ = "mask_infeasible"
+    step.uses = ("feasible", *(n for n in OUTCOMES if n in names))
+    step.compute = lambda ns: _mask(ns, set(ns.coord_names), names)
+    return step
