@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import accessor, catalog, units  # noqa: F401  (accessor registers ds.dsx)
+from .codes import decode
 from .analysis import best, pareto, sensitivity, synthesize
 from .audit import audit
 from .calibration import calibrate
@@ -31,7 +32,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'dsx' has no attribute {name!r}")
 
 __version__ = "0.1.0"
-__all__ = ["Space", "training", "serving", "audit", "pareto", "best", "sensitivity", "synthesize", "calibrate", "plot",
+__all__ = ["Space", "training", "serving", "decode", "audit", "pareto", "best", "sensitivity", "synthesize", "calibrate", "plot",
            "catalog", "units", "inputs", "DsxInputError",
            "normal", "lognormal", "uniform", "triangular", "probability"]
 

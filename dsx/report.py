@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .codes import decode
 from .audit import default, workload_of
 from .formatting import _grid, _num, fmt
 
@@ -36,7 +37,7 @@ class _Cfg:
     def __call__(self, name: str) -> Any:
         if name not in self.ds.variables:
             return default(name)
-        v = np.asarray(self.ds[name].values)
+        v = np.asarray(decode(self.ds[name]).values)  # categorical codes as their labels
         if v.ndim:  # a variable with a dimension left: not one configuration
             return None
         v = v[()]
@@ -365,6 +366,7 @@ def report(ds: xr.Dataset) -> Report:
 
 # -- JSON ----------------------------------------------------------------------------------
 def _json_value(da: xr.DataArray) -> Any:
+    da = decode(da)  # categorical codes as their labels
     v = np.asarray(da.values)[()]
     if isinstance(v, (bool, np.bool_)):
         return bool(v)

@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
+from .. import codes
 from ..errors import DsxInputError, MissingVariableError
 
 __all__ = ["Input", "solver", "Namespace", "INPUTS", "CALIBRATED", "PROVIDERS", "where", "first_reason"]
@@ -127,6 +128,8 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
             for p in params:
                 if p.name in ds.variables:
                     var = ds.variables[p.name]
+                    if "flag_meanings" in var.attrs:  # a categorical output upstream: kernels read text
+                        var = codes.decode_variable(var)
                     if var.ndim == 0:
                         kwargs[p.name] = var.values[()]
                     else:
@@ -150,19 +153,30 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
                 traced = _trace_dims(kernel, kwargs, labelled)
             kwargs.update(_aligned(labelled, order, ds.sizes))
             # infeasible corners (zero rates, empty queues) give inf/NaN as data, not warnings
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                result = kernel(**kwargs)
+            token = codes.coded_mode.set(True)  # first_reason / codes.choose give codes, not text
+            try:
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    result = kernel(**kwargs)
+            finally:
+                codes.coded_mode.reset(token)
             extra = set(result) - set(outputs)
             missing = set(outputs) - set(result)
             if extra or missing:
                 raise RuntimeError(f"solver {kernel.__name__!r} returned {sorted(extra)} undeclared "
                                    f"and left out {sorted(missing)}")
             new = {}
+            tables = codes.tables()
             for name, value in result.items():
                 units, long_name = outputs[name]
                 deps = None if traced is None else traced.get(name)
-                new[name] = _label(value, order, ds, name, kernel.__name__, deps,
-                                   {"units": units, "long_name": long_name})
+                attrs = {"units": units, "long_name": long_name}
+                if name in tables:  # categorical: int8 codes with CF flag attributes (dsx.codes)
+                    value = codes.encode(name, value, f"solver {kernel.__name__!r}")
+                    attrs.update(codes.attrs(name))
+                elif isinstance(value, codes.Coded):
+                    raise RuntimeError(f"solver {kernel.__name__!r}: output {name!r} is categorical but not "
+                                       f"declared in dsx.codes.tables(); add its labels to dsx.codes.EXTRA")
+                new[name] = _label(value, order, ds, name, kernel.__name__, deps, attrs)
             # the defaults this solver assumed become variables, so later solvers (and the user)
             # see the same value: one default per input, stated in the result
             for name, spec in defaults.items():
@@ -367,6 +381,12 @@ def first_reason(checks: list[tuple[str, Any]]) -> Any:
     >>> str(first_reason([("oom", False), ("tp_exceeds_heads", True)]))
     'oom'
     """
+    if codes.coded_mode.get():  # inside a stack: int8 codes (an integer where is ~10x a text one)
+        table = codes.tables()["reason"]
+        code: Any = np.int8(0)
+        for label, ok in reversed(checks):
+            code = np.where(ok, code, np.int8(codes._position(table, label, "reason", "first_reason")))
+        return codes.Coded(code, table)
     reason: Any = ""
     for code, ok in reversed(checks):
         reason = where(ok, reason, code)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .. import codes
 from .base import _aligned
 
 DRAW = "draw"  # the dimension of uncertainty draws (dsx.uncertainty)
@@ -105,7 +106,11 @@ def _finite(ns: Any) -> dict[str, xr.Variable]:
         ok = feasible.all(DRAW)
         first_bad = (~feasible).argmax(DRAW)
         new["feasible"] = variables["feasible"] = ok.variable
-        new["reason"] = variables["reason"] = reason.isel({DRAW: first_bad}).where(~ok, "").variable
+        coded = codes.is_coded(variables["reason"])
+        picked = reason.isel({DRAW: first_bad}).where(~ok, 0 if coded else "").variable
+        if coded:
+            picked = xr.Variable(picked.dims, picked.values.astype(np.int8), dict(variables["reason"].attrs))
+        new["reason"] = variables["reason"] = picked
     core = [n for n in CORE if n in variables and variables[n].dtype.kind == "f"]
     names = ["feasible", "reason", *core]
     order = _order(ns, names, variables)
@@ -124,7 +129,11 @@ def _finite(ns: Any) -> dict[str, xr.Variable]:
     if not broken.any():
         return new
     feasible = _variable(order, arrays["feasible"] & finite, variables["feasible"].attrs)
-    reason = np.where(broken, NOT_COMPUTABLE, arrays["reason"]).astype(str)
+    if codes.is_coded(variables["reason"]):
+        code = np.int8(codes.tables()["reason"].index(NOT_COMPUTABLE))
+        reason = np.where(broken, code, arrays["reason"]).astype(np.int8)
+    else:
+        reason = np.where(broken, NOT_COMPUTABLE, arrays["reason"]).astype(str)
     return {"feasible": feasible, "reason": _variable(order, reason, variables["reason"].attrs)}
 
 

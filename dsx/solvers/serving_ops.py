@@ -18,6 +18,7 @@ import inspect
 import numpy as np
 import xarray as xr
 
+from ..codes import choose
 from ..errors import DsxInputError
 from .base import INPUTS, Input, solver, where
 from .queueing import ARRIVAL_RATE, REPLICAS
@@ -223,7 +224,7 @@ def _feasibility(arch, heads, layers, experts, ttft, tpot, scale_up_bandwidth, s
     for i, (_, name) in reversed(list(enumerate(CHECKS))):
         first = np.where(flags[name], first, np.int8(i + 1))
         ok = ok & flags[name]
-    return {"feasible": ok, "reason": _CODES[first]}
+    return {"feasible": ok, "reason": choose(tuple(_CODES), first)}  # int8 codes inside a stack (dsx.codes)
 
 
 _feasibility.__signature__ = inspect.Signature(  # one parameter per upstream flag in CHECKS
