@@ -79,9 +79,9 @@ SERVING: tuple = (
 )
 
 
-#: Result bytes per configuration at the peak of an evaluation (measured: ~200 B of results per
-#: configuration for the training stack at 150k configurations, x2.5 for intermediates).
-BYTES_PER_CONFIGURATION = 512
+#: Below this many bytes per configuration-draw at half the free memory, a space runs at once
+#: unmeasured (the whole training stack peaks at ~330 B, serving ~370 B: dsx.footprint).
+CHEAP_BOUND = 2048
 
 
 def _available_memory() -> float:
@@ -118,6 +118,60 @@ def _outputs(steps: tuple, outputs: Any) -> set[str]:
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         raise DsxInputError(f"outputs: {bad[0]!r} is not a variable this stack computes{hint}")
     return set(names)
+
+
+def _guard(steps: tuple, space: Space, keep: set[str] | None, draws: int, store: Any) -> int:
+    """The chunk size (configuration-draws) to run ``space`` with; refuses what cannot fit, with advice that fits.
+
+    Without ``store``: the whole space at once if its measured peak fits in half the free
+    memory, else a refusal naming a ``chunk_size`` whose pieces, plus the kept outputs, fit
+    (or ``store=`` when the kept outputs alone do not). With ``store``: pieces that each fit
+    in a quarter of the free memory.
+    """
+    from . import footprint
+
+    budget = 0.5 * _available_memory()
+    if store is None and space.size * draws * CHEAP_BOUND <= budget:
+        return space.size * draws
+    fp = footprint.measure(lambda sp: evaluate(steps, sp.to_dataset()), space, keep, draws)
+    sizes = space.dims
+
+    def piece(n: int) -> dict[str, int]:
+        return {**sizes, **split_axes(space.axes, n)}
+
+    def largest(fits: Callable[[int], bool]) -> int:  # the largest piece (configurations) that fits
+        lo, hi = 0, space.size
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+        return lo
+
+    if store is not None:
+        return max(largest(lambda n: fp.working(piece(n)) <= 0.5 * budget), 1) * draws
+    need = fp.working(sizes)
+    if need <= budget:
+        return space.size * draws
+    size = largest(lambda n: fp.chunked(sizes, piece(n)) <= budget)
+    head = (f"space: {space.size:,} configurations need about {_size(need)} to evaluate at once "
+            f"({need / space.size / draws:,.0f} B per configuration{'-draw' if draws > 1 else ''}, measured for "
+            f"{'these outputs' if keep is not None else 'every output'}), more than half the free memory "
+            f"({_size(budget)}); ")
+    if size >= 1:
+        along = ", ".join(f"{k!r}" for k in split_axes(space.axes, size))
+        raise DsxInputError(
+            head + f"pass chunk_size= (e.g. chunk_size={size * draws}, split along {along}; it fits with "
+            f"{'these outputs' if keep is not None else 'every output kept'}), outputs=[...] to keep only what "
+            f"you need, store='result.zarr' to stream it to disk, or run it as a sweep file (`dsx run`)")
+    kept = fp.kept(sizes)
+    raise DsxInputError(
+        head + f"the {'kept outputs' if keep is not None else 'outputs'} alone take {_size(kept)}, so no "
+        f"chunk_size fits: keep fewer with outputs=[...], pass store='result.zarr' to stream the result to disk, "
+        f"or run it as a sweep file (`dsx run`)")
+
+
+def _size(n: float) -> str:
+    """Bytes in GiB, or MiB / kB when smaller."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**29 else f"{n / 2**20:.1f} MiB" if n >= 2**19 else f"{n / 1e3:.0f} kB"
 
 
 def _space(space: Space | None, options: dict[str, Any]) -> Space:
@@ -292,22 +346,8 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
         lazy = finish(evaluate_lazy(functools.partial(evaluate_space, steps, sample), space, chunks))
         return lazy if store is None else write_store(lazy, store)
 
-    need = space.size * sample.draws * BYTES_PER_CONFIGURATION
-    if chunk_size is None and store is None:
-        budget = 0.5 * _available_memory()
-        if need > budget:
-            size = max(int(budget // BYTES_PER_CONFIGURATION // 4), 1)  # a quarter: outputs kept + a piece
-            along = ", ".join(f"{k!r}" for k in split_axes(space.axes, size))
-            raise DsxInputError(
-                f"space: {space.size:,} configurations need about {need / 2**30:.1f} GiB to evaluate at once, "
-                f"more than half the free memory ({budget / 2**30:.1f} GiB); pass chunk_size= (e.g. "
-                f"chunk_size={size}, split along {along}) "
-                f"with outputs=[...] to keep only what you need, store='result.zarr' to stream it to disk, "
-                f"or run it as a sweep file (`dsx run`)"
-            )
-    if chunk_size is None:
-        chunk_size = space.size * sample.draws if store is None else \
-            max(int(0.1 * _available_memory() // BYTES_PER_CONFIGURATION), 1)
+    if chunk_size is None:  # the memory guard: bytes measured for these outputs (dsx.footprint)
+        chunk_size = _guard(steps, space, keep, sample.draws, store)
     # with draws, a chunk holds chunk_size configuration-draws (memory is what it bounds)
     return chunked(lambda sp: evaluate(steps, sample(sp.to_dataset())), space, max(chunk_size // sample.draws, 1),
                    finish, progress, label, store)
