@@ -23,9 +23,9 @@ __all__ = ["build", "variable"]
 def variable(dims: tuple, data: Any, attrs: dict | None = None) -> xr.Variable:
     """An ``xr.Variable`` without xarray's input checks (``data`` is made a numpy array here)."""
     arr = data if isinstance(data, np.ndarray) else np.asarray(data)
-    if arr.dtype.kind == "O" or len(dims) != arr.ndim:  # let xarray convert (or complain)
-        return xr.Variable(dims, arr, attrs)
-    return xr.Variable(dims, arr, attrs, fastpath=True)
+    if len(dims) != arr.ndim or (arr.dtype.kind == "O" and not all(isinstance(x, str) for x in arr.flat)):
+        return xr.Variable(dims, arr, attrs)  # let xarray convert (dates, mixed objects) or complain
+    return xr.Variable(dims, arr, attrs, fastpath=True)  # text objects stay as they are, as xarray keeps them
 
 
 def _slow(coords: dict, data: dict, attrs: dict | None) -> xr.Dataset:
