@@ -104,8 +104,8 @@ def choose(table: tuple[str, ...], code: Any, text: Any = None) -> Any:
         return Coded(np.asarray(code, dtype=np.int8) + np.int8(1), ("",) + table)
     if text is not None:
         return text(table, code)
-    out = np.asarray(table)[code]
-    return out[()] if getattr(out, "ndim", 1) == 0 else out
+    out = np.asarray(table)[np.asarray(code)]
+    return out[()] if isinstance(out, np.ndarray) and out.ndim == 0 else out
 
 
 def encode(name: str, value: Any, owner: str = "") -> np.ndarray:
