@@ -82,6 +82,8 @@ SERVING: tuple = (
 #: Below this many bytes per configuration-draw at half the free memory, a space runs at once
 #: unmeasured (the whole training stack peaks at ~330 B, serving ~370 B: dsx.footprint).
 CHEAP_BOUND = 2048
+#: Spaces bounded by this many bytes (CHEAP_BOUND each) run without reading the free memory.
+UNCHECKED = 2**26
 
 
 def _available_memory() -> float:
@@ -130,6 +132,8 @@ def _guard(steps: tuple, space: Space, keep: set[str] | None, draws: int, store:
     """
     from . import footprint
 
+    if store is None and space.size * draws * CHEAP_BOUND <= UNCHECKED:  # no need to read the free memory
+        return space.size * draws
     budget = 0.5 * _available_memory()
     if store is None and space.size * draws * CHEAP_BOUND <= budget:
         return space.size * draws

@@ -33,6 +33,7 @@ def test_chunked_equals_whole_and_keeps_outputs():
 
 
 def test_too_large_space_is_refused_with_estimate(monkeypatch):
+    monkeypatch.setattr(stacks, "UNCHECKED", 0)
     monkeypatch.setattr(stacks, "_available_memory", lambda: 2e4)  # pretend 20 kB are free
     with pytest.raises(DsxInputError) as exc:
         dsx.training(dsx.Space(**SPACE), outputs=["tco"])
@@ -55,6 +56,7 @@ def test_the_advice_runs_as_written_and_every_piece_fits(monkeypatch):
     sizes = dsx.Space(**SPACE).dims
     one = {**sizes, **stacks.split_axes(dsx.Space(**SPACE).axes, 1)}
     free = 2 * fp.chunked(sizes, one) * 1.01      # half of it holds exactly a one-configuration piece
+    monkeypatch.setattr(stacks, "UNCHECKED", 0)
     monkeypatch.setattr(stacks, "_available_memory", lambda: free)
     with pytest.raises(DsxInputError) as exc:
         dsx.training(dsx.Space(**SPACE), outputs=["tco", "step_time"])
@@ -89,6 +91,7 @@ def test_the_advice_fits_when_followed(monkeypatch, tmp_path, outputs):
     _, peak_whole = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     free = peak_whole * 0.9                                  # the whole space needs more than half of it
+    monkeypatch.setattr(stacks, "UNCHECKED", 0)
     monkeypatch.setattr(stacks, "_available_memory", lambda: free)
     with pytest.raises(DsxInputError) as exc:
         dsx.training(space, outputs=outputs)

@@ -120,31 +120,36 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
             PROVIDERS.setdefault(name, kernel.__name__)
             OUTPUTS[name] = meta
 
+        # (name, default) of each parameter, read once: inspect.Parameter's properties cost per call
+        plan = [(p.name, p.default) for p in params]
+
         def compute(ds: Any) -> dict[str, Any]:
             # ``ds``: a Dataset or a Namespace (anything with .variables, .dims and .sizes)
             kwargs: dict[str, Any] = {}
             labelled: dict[str, Any] = {}
             defaults: dict[str, Input] = {}
-            for p in params:
-                if p.name in ds.variables:
-                    var = ds.variables[p.name]
+            variables = ds.variables
+            for name, default in plan:
+                var = variables.get(name)
+                if var is not None:
                     if "flag_meanings" in var.attrs:  # a categorical output upstream: kernels read text
                         var = codes.decode_variable(var)
                     if var.ndim == 0:
-                        kwargs[p.name] = var.values[()]
+                        data = var.data
+                        kwargs[name] = data[()] if isinstance(data, np.ndarray) else var.values[()]
                     else:
-                        labelled[p.name] = var
-                elif isinstance(p.default, Input):
-                    kwargs[p.name] = p.default.default
-                    defaults[p.name] = p.default
-                elif p.default is not inspect.Parameter.empty:
-                    kwargs[p.name] = p.default
+                        labelled[name] = var
+                elif isinstance(default, Input):
+                    kwargs[name] = default.default
+                    defaults[name] = default
+                elif default is not inspect.Parameter.empty:
+                    kwargs[name] = default
                 else:
-                    src = PROVIDERS.get(p.name)
+                    src = PROVIDERS.get(name)
                     hint = (f"it is computed by solver {src!r}, which must run first"
                             if src else "it is a catalog column or input; set it in the Space")
                     raise MissingVariableError(
-                        f"solver {kernel.__name__!r} needs variable {p.name!r}, which is not in the dataset: {hint}"
+                        f"solver {kernel.__name__!r} needs variable {name!r}, which is not in the dataset: {hint}"
                     )
             used = {d for v in labelled.values() for d in v.dims}
             order = [d for d in ds.dims if d in used]
