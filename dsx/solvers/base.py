@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from .. import codes
+from ..fastds import variable
 from ..errors import DsxInputError, MissingVariableError
 
 __all__ = ["Input", "solver", "Namespace", "INPUTS", "CALIBRATED", "PROVIDERS", "where", "first_reason"]
@@ -122,6 +123,11 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
 
         # (name, default) of each parameter, read once: inspect.Parameter's properties cost per call
         plan = [(p.name, p.default) for p in params]
+        # each Input default as the variable that states it in the result: value and attributes
+        stated = {p.name: (np.asarray(p.default.default), {
+            "units": p.default.unit if p.default.unit is not None else "",
+            "long_name": p.default.doc.split(". ")[0], "input": "default"})
+            for p in params if isinstance(p.default, Input)}
 
         def compute(ds: Any) -> dict[str, Any]:
             # ``ds``: a Dataset or a Namespace (anything with .variables, .dims and .sizes)
@@ -186,9 +192,8 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
             # see the same value: one default per input, stated in the result
             for name, spec in defaults.items():
                 if name not in new:
-                    new[name] = xr.Variable((), spec.default, {
-                        "units": spec.unit if spec.unit is not None else "",
-                        "long_name": spec.doc.split(". ")[0], "input": "default"})
+                    value, attrs = stated[name]
+                    new[name] = variable((), value.copy(), dict(attrs))
             return new
 
         @functools.wraps(kernel)
@@ -280,8 +285,6 @@ def _label(value: Any, order: list[str], ds: xr.Dataset, name: str, owner: str,
     length 1 cannot show that, so the dependency traced by :func:`_trace_dims` decides; if
     tracing was not possible it is kept whenever some input had it (it costs nothing).
     """
-    from ..fastds import variable
-
     if isinstance(value, xr.DataArray):
         out = value.copy(deep=False)
         if attrs is not None:
