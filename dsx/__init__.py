@@ -32,7 +32,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'dsx' has no attribute {name!r}")
 
 __version__ = "0.1.0"
-__all__ = ["Space", "training", "serving", "decode", "audit", "pareto", "best", "sensitivity", "synthesize", "calibrate", "plot",
+__all__ = ["Space", "training", "serving", "decode",
+           "audit", "pareto", "best", "sensitivity", "synthesize", "calibrate", "plot",
            "catalog", "units", "inputs", "DsxInputError",
            "normal", "lognormal", "uniform", "triangular", "probability"]
 

@@ -70,3 +70,54 @@ def measure(run: Callable[[Any], xr.Dataset], space: Any, keep: set[str] | None,
         kept = keep is None or name in keep or name in ds.coords
         out.append((tuple(var.dims), int(var.dtype.itemsize), kept))
     return Footprint(tuple(out), max(int(draws), 1))
+
+
+def plan(fp: Footprint, space: Any, keep: set[str] | None, budget: float, store: bool,
+         split_axes: Callable[[dict, int], dict]) -> int:
+    """The chunk size (configuration-draws) that fits ``budget`` bytes; refuses, with advice that fits.
+
+    Without ``store``: the whole space if its peak fits, else a :class:`~dsx.DsxInputError`
+    naming a ``chunk_size`` whose pieces, beside the kept outputs, fit (or ``store=`` when the
+    kept outputs alone do not). With ``store``: pieces that each fit in half the budget.
+    """
+    from .errors import DsxInputError
+
+    draws = fp.draws
+    sizes = space.dims
+
+    def piece(n: int) -> dict[str, int]:
+        return {**sizes, **split_axes(space.axes, n)}
+
+    def largest(fits: Callable[[int], bool]) -> int:  # the largest piece (configurations) that fits
+        lo, hi = 0, space.size
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+        return lo
+
+    if store:
+        return max(largest(lambda n: fp.working(piece(n)) <= 0.5 * budget), 1) * draws
+    need = fp.working(sizes)
+    if need <= budget:
+        return space.size * draws
+    size = largest(lambda n: fp.chunked(sizes, piece(n)) <= budget)
+    head = (f"space: {space.size:,} configurations need about {_size(need)} to evaluate at once "
+            f"({need / space.size / draws:,.0f} B per configuration{'-draw' if draws > 1 else ''}, measured for "
+            f"{'these outputs' if keep is not None else 'every output'}), more than half the free memory "
+            f"({_size(budget)}); ")
+    if size >= 1:
+        along = ", ".join(f"{k!r}" for k in split_axes(space.axes, size))
+        raise DsxInputError(
+            head + f"pass chunk_size= (e.g. chunk_size={size * draws}, split along {along}; it fits with "
+            f"{'these outputs' if keep is not None else 'every output kept'}), outputs=[...] to keep only what "
+            f"you need, store='result.zarr' to stream it to disk, or run it as a sweep file (`dsx run`)")
+    kept = fp.kept(sizes)
+    raise DsxInputError(
+        head + f"the {'kept outputs' if keep is not None else 'outputs'} alone take {_size(kept)}, so no "
+        f"chunk_size fits: keep fewer with outputs=[...], pass store='result.zarr' to stream the result to disk, "
+        f"or run it as a sweep file (`dsx run`)")
+
+
+def _size(n: float) -> str:
+    """Bytes in GiB, or MiB / kB when smaller."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**29 else f"{n / 2**20:.1f} MiB" if n >= 2**19 else f"{n / 1e3:.0f} kB"

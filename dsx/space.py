@@ -302,7 +302,8 @@ class Space:
             var = table.variables[col]
             if col == "peak_flops":  # per precision: selected at the compute precision in _derive
                 values = var.values[pos]
-                peak = (label.dims, values.reshape(shape + values.shape[1:]), [str(p) for p in table["precision"].values])
+                names = [str(p) for p in table["precision"].values]
+                peak = (label.dims, values.reshape(shape + values.shape[1:]), names)
                 continue
             joined[target] = variable(label.dims, var.values[pos].reshape(shape), dict(var.attrs))
         return peak

@@ -14,7 +14,7 @@ import dsx
 from dsx import codes
 from dsx.solvers import outcomes, serving_ops, training
 from dsx.solvers.base import PROVIDERS, first_reason, solver
-from dsx.stacks import SERVING, TRAINING, evaluate
+from dsx.stacks import evaluate
 
 TRAIN = dict(model=["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b"], hardware=["H100", "MI300X", "L4"],
              gpus=[8, 512], tp=[1, 8], pp=[1, 4], precision=["bf16", "fp8"])

@@ -6,6 +6,8 @@ variable); the one-step build must give an identical Dataset, dimension order in
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import xarray as xr

@@ -94,7 +94,8 @@ def test_serving_reason_codes_say_size_or_divisibility():
     assert r.sel(tp=3, pp=1).item() == "tp_not_dividing_heads"      # 32 heads
     assert r.sel(tp=64, pp=1).item() == "tp_exceeds_heads"
     # 32 layers; serving splits weights and KV cache into equal stages, so pp must divide the layers
-    assert dsx.decode(dsx.serving(model="llama-3.1-8b", hardware="H100", pp=[3, 4, 64], batch=1).reason).values.tolist() == \
+    layers = dsx.serving(model="llama-3.1-8b", hardware="H100", pp=[3, 4, 64], batch=1)
+    assert dsx.decode(layers.reason).values.tolist() == \
         ["layers_not_divisible", "", "pp_exceeds_layers"]
 
 

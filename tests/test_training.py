@@ -142,7 +142,8 @@ def test_seed_job_end_to_end():
     for name in ("step_time", "tokens_per_s", "mfu", "time_to_train", "dp_comm_time", "step_bubble_time"):
         assert ds[name].attrs["units"] in ("s", "token/s", "")
         assert ds[name].attrs["long_name"]
-    print({k: float(ds[k]) for k in ("step_time", "mfu", "dp_comm_time", "mb_tp_comm_time")}, str(dsx.decode(ds.bottleneck).values))
+    print({k: float(ds[k]) for k in ("step_time", "mfu", "dp_comm_time", "mb_tp_comm_time")},
+          str(dsx.decode(ds.bottleneck).values))
 
 
 def test_infeasible_still_computes_numbers():
