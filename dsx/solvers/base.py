@@ -136,16 +136,19 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
             labelled: dict[str, Any] = {}
             defaults: dict[str, Input] = {}
             variables = ds.variables
+            readings = getattr(ds, "readings", None)  # a Namespace keeps what kernels read of each variable
             for name, default in plan:
-                var = variables.get(name)
-                if var is not None:
-                    if "flag_meanings" in var.attrs:  # a categorical output upstream: kernels read text
-                        var = codes.decode_variable(var)
-                    if var.ndim == 0:
-                        data = var.data
-                        kwargs[name] = data[()] if isinstance(data, np.ndarray) else var.values[()]
+                got = None if readings is None else readings.get(name)
+                if got is None:
+                    var = variables.get(name)
+                    got = None if var is None else _reading(var)
+                    if got is not None and readings is not None:
+                        readings[name] = got
+                if got is not None:
+                    if got[0]:
+                        kwargs[name] = got[1]
                     else:
-                        labelled[name] = var
+                        labelled[name] = got[1]
                 elif isinstance(default, Input):
                     kwargs[name] = default.default
                     defaults[name] = default
@@ -218,6 +221,17 @@ def solver(outputs: dict[str, tuple[str, str]]) -> Callable:
         return run
 
     return wrap
+
+
+def _reading(var: Any) -> tuple[bool, Any]:
+    """What a kernel reads of ``var``: ``(True, scalar)`` for a 0-d variable, else ``(False, variable)``
+    (a categorical output as its text labels)."""
+    if "flag_meanings" in var.attrs:
+        var = codes.decode_variable(var)
+    if var.ndim == 0:
+        data = var.data
+        return True, (data[()] if isinstance(data, np.ndarray) else var.values[()])
+    return False, var
 
 
 def _aligned(variables: dict[str, xr.Variable], order: list[str], sizes: Any) -> dict[str, np.ndarray]:

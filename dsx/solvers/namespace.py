@@ -19,6 +19,8 @@ class Namespace:
 
     def __init__(self, ds: xr.Dataset) -> None:
         self.variables: dict[str, Any] = dict(ds.variables)
+        #: what kernels read of each variable (``solver.compute`` fills it; an update drops the name)
+        self.readings: dict[str, Any] = {}
         self.sizes: dict[str, int] = dict(ds.sizes)
         self._coords = list(ds.coords)
         self._attrs = dict(ds.attrs)
@@ -43,6 +45,7 @@ class Namespace:
             for d, n in zip(value.dims, value.shape):
                 self.sizes.setdefault(d, n)
             self.variables[name] = value
+            self.readings.pop(name, None)
 
     def to_dataset(self) -> xr.Dataset:
         from ..fastds import build
