@@ -5,7 +5,8 @@
 1. One configuration per call (an interactive use): milliseconds per ``dsx.training`` /
    ``dsx.serving`` call, and the share spent building the input Dataset and the result.
 2. Configurations per second of the whole training stack at 1e3 … ``--max`` configurations,
-   for a dense space (every axis long) and a sparse one (one long axis, the others fixed).
+   for a dense space (every axis long) and a sparse one (one long axis, the others fixed),
+   beside the bare-numpy chain of the same kernels and the ratio dsx / bare.
 3. ``--cluster N``: an N-configuration training sweep on a ``LocalCluster`` (``--workers``
    processes), ``chunks="auto"``, written to zarr from the workers (``store=``), then
    ``dsx.best`` and ``dsx.pareto`` on the lazy result: wall time of each step and the peak
@@ -65,17 +66,34 @@ def space_of(n: int, dense: bool) -> dsx.Space:
 
 
 def rates(top: float) -> None:
+    """Configurations/s of dsx.training (three outputs: the pruned stack) beside the bare-numpy chain
+    of the same kernels (bench_stacks.bare_chain, on the same input Dataset), medians."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_stacks import bare_chain
+
+    from dsx.prune import prune
+
+    outputs = ["time_to_train", "tco", "carbon"]
+    steps = prune(TRAINING, set(outputs))
     n = 1_000
     while n <= top:
         for dense in (False, True):
             space = space_of(n, dense)
-            best_t = np.inf
-            for _ in range(3 if space.size < 1e6 else 1):
+            repeat = 5 if space.size < 1e6 else 1
+            times, bare = [], []
+            for _ in range(repeat):
                 t0 = time.perf_counter()
-                dsx.training(space, outputs=["time_to_train", "tco", "carbon"])
-                best_t = min(best_t, time.perf_counter() - t0)
+                dsx.training(space, outputs=outputs)
+                times.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                bare_chain(steps, space.to_dataset())
+                bare.append(time.perf_counter() - t0)
+            t, b = float(np.median(times)), float(np.median(bare))
             kind = "dense " if dense else "sparse"
-            print(f"  {kind} {space.size:>12,} configurations {best_t:8.3f} s  {space.size / best_t:>12,.0f} /s")
+            print(f"  {kind} {space.size:>12,} configurations  dsx {t:8.3f} s {space.size / t:>12,.0f} /s   "
+                  f"bare numpy {b:8.3f} s {space.size / b:>12,.0f} /s   dsx/bare {t / b:5.2f}")
         n *= 10
 
 
@@ -133,9 +151,9 @@ def main() -> None:
     if args.cluster:  # first, so that the client's peak memory is the sweep's alone
         print("dask cluster")
         cluster(args.cluster, args.workers)
-    print("per-call overhead")
+    print("per-call overhead (mean of 50 calls)")
     per_call()
-    print("whole training stack, outputs time_to_train, tco, carbon (best of 3 below 1e6)")
+    print("whole training stack, outputs time_to_train, tco, carbon (median of 5 below 1e6, else 1 run)")
     rates(args.max)
 
 

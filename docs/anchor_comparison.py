@@ -94,8 +94,8 @@ def evaluate() -> Results:
 
 # -- formatting ---------------------------------------------------------------------------------
 def v(ds: xr.Dataset, name: str) -> Any:
-    """The value of a 0-d variable (a Python scalar)."""
-    return ds[name].values[()]
+    """The value of a 0-d variable (a Python scalar; a categorical code as its label)."""
+    return dsx.decode(ds[name]).values[()]
 
 
 def f(ds: xr.Dataset, name: str) -> str:

@@ -6,6 +6,7 @@ configuration of a labelled space at once.
 """
 
 from . import accessor, catalog, units  # noqa: F401  (accessor registers ds.dsx)
+from .codes import decode
 from .analysis import best, pareto, sensitivity, synthesize
 from .diagnosis import audit
 from .calibration import calibrate
@@ -28,7 +29,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'dsx' has no attribute {name!r}")
 
 __version__ = "0.1.0"
-__all__ = ["Space", "training", "serving", "audit", "pareto", "best", "sensitivity", "synthesize", "calibrate", "plot",
+__all__ = ["Space", "training", "serving", "decode",
+           "audit", "pareto", "best", "sensitivity", "synthesize", "calibrate", "plot",
            "catalog", "units", "inputs", "DsxInputError",
            "normal", "lognormal", "uniform", "triangular", "probability"]
 

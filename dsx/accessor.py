@@ -76,7 +76,9 @@ class DsxAccessor:
     # -- tables ----------------------------------------------------------------------------
     def to_frame(self, names: list[str] | None = None, feasible_only: bool = False) -> pd.DataFrame:
         """Flat table (one row per configuration) with units in the column names."""
-        ds = self._ds
+        from .codes import decode
+
+        ds = decode(self._ds)  # categorical codes as their labels
         names = names or [n for n in ds.data_vars if ds[n].ndim > 0 or n in ("feasible", "reason")]
         sub = ds[names]
         if feasible_only and "feasible" in ds:
@@ -85,6 +87,16 @@ class DsxAccessor:
         df = df[[c for c in names if c in df.columns]]
         df.columns = [f"{c} [{ds[c].attrs['units']}]" if ds[c].attrs.get("units") else c for c in df.columns]
         return df
+
+    def decode(self) -> xr.Dataset:
+        """This result with its categorical outputs (``reason``, ``bottleneck``, ``bound``, ...) as text.
+
+        dsx stores them as ``int8`` codes labelled by CF ``flag_values``/``flag_meanings``
+        (:mod:`dsx.codes`); compare the decoded text: ``ds.dsx.decode().reason == "oom"``.
+        """
+        from .codes import decode
+
+        return decode(self._ds)
 
     # -- analysis --------------------------------------------------------------------------
     def pareto(self, **kwargs: Any) -> xr.DataArray:

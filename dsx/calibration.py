@@ -30,6 +30,7 @@ import xarray as xr
 from scipy.optimize import least_squares
 
 from . import validation
+from .codes import decode
 from .errors import DsxInputError
 from .solvers.base import INPUTS
 from .units import magnitude
@@ -199,7 +200,7 @@ def _check_rows(problem: _Problem, defaults: dict[str, float]) -> xr.Dataset:
     bad |= ~np.isfinite(out.predicted.values)
     if bad.any():
         listed = "; ".join(f"{r} ({reason or 'no prediction'})"
-                           for r, reason in list(zip(runs[bad], out.reason.values[bad]))[:3])
+                           for r, reason in list(zip(runs[bad], decode(out.reason).values[bad]))[:3])
         raise DsxInputError(f"measurements: {int(bad.sum())} row(s) dsx cannot evaluate: {listed}; "
                             "fix their inputs or remove them")
     return out

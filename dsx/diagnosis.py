@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from .solvers.scaling import RULE_TOKENS_PER_PARAM  # the rule of thumb shown beside a fitted law
+from .codes import decode
 
 __all__ = ["audit", "diagnose", "elasticities", "largest", "workload_of", "default", "DEFAULTS", "TRAINING_DEFAULTS",
            "SERVING_DEFAULTS", "SENSITIVITY", "STEP_TERMS", "OVER_TRAINED", "UNDER_TRAINED", "RULE_TOKENS_PER_PARAM",
@@ -69,7 +70,7 @@ def default(name: str) -> Any:
 def _var(ds: xr.Dataset, name: str) -> xr.DataArray:
     """``ds[name]``; an input the space left out at its registered default; else NaN."""
     if name in ds.variables:
-        return ds[name]
+        return decode(ds[name])  # categorical codes as their labels
     value = default(name)
     return xr.DataArray(np.nan if value is None else value)
 

@@ -16,6 +16,7 @@ import numpy as np
 import pint
 import xarray as xr
 
+from .codes import decode
 from .errors import DsxInputError
 from .expr_parser import _COMPARE, Node
 from .units import canonical_unit, ureg
@@ -103,7 +104,7 @@ class _Evaluator:
             close = difflib.get_close_matches(name, known, n=3)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
             raise self._err(node, f"unknown name {name!r}{hint}")
-        da = self.ds[name]
+        da = decode(self.ds[name])  # categorical codes compare as their labels
         from .space import KEYS
         return _Val(da, _unit_of(da), False, node.text, KEYS[name][0] if name in KEYS else None)
 

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .codes import decode
+
 __all__ = ["fmt"]
 
 _PREFIX = [(1e24, "Y"), (1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
@@ -132,6 +134,7 @@ def _grid(header: list[str], body: list[list[str]], wrap: int | None = None) -> 
 
 # -- JSON ----------------------------------------------------------------------------------
 def _json_value(da: xr.DataArray) -> Any:
+    da = decode(da)  # categorical codes as their labels
     v = np.asarray(da.values)[()]
     if isinstance(v, (bool, np.bool_)):
         return bool(v)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .codes import decode
 from .diagnosis import default, workload_of
 from .formatting import _grid, _json_lines, _json_value, _num, fmt
 
@@ -35,7 +36,7 @@ class _Cfg:
     def __call__(self, name: str) -> Any:
         if name not in self.ds.variables:
             return default(name)
-        v = np.asarray(self.ds[name].values)
+        v = np.asarray(decode(self.ds[name]).values)  # categorical codes as their labels
         if v.ndim:  # a variable with a dimension left: not one configuration
             return None
         v = v[()]

@@ -24,6 +24,7 @@ import xarray as xr
 
 from . import catalog
 from .errors import DsxInputError
+from .fastds import build, variable
 from .uncertainty import Distribution
 from .units import magnitude
 
@@ -244,46 +245,48 @@ class Space:
 
     # -- dataset ---------------------------------------------------------------------------
     def to_dataset(self) -> xr.Dataset:
-        """The input Dataset: axes as dimension coordinates, catalog columns joined by label."""
+        """The input Dataset: axes as dimension coordinates, catalog columns joined by label.
+
+        Built in one step (:func:`dsx.fastds.build`): the catalog rows are picked by position
+        with numpy, and no variable is merged or aligned one at a time.
+        """
         inputs = _inputs()
-        ds = xr.Dataset()
-        self._peak_table = None
+        coords: dict[str, xr.Variable] = {}
+        data: dict[str, xr.Variable] = {}
         if "precision" not in self._axes and "precision" not in self._values:
-            ds.coords["precision"] = DEFAULT_PRECISION
+            coords["precision"] = xr.Variable((), DEFAULT_PRECISION)
         if "region" not in self._axes and "region" not in self._values:
-            ds.coords["region"] = DEFAULT_REGION
+            coords["region"] = xr.Variable((), DEFAULT_REGION)
         for name, vals in self._axes.items():
-            ds.coords[name] = xr.DataArray(np.asarray(vals), dims=name, attrs=_attrs(name, inputs))
+            coords[name] = xr.Variable((name,), np.asarray(vals), _attrs(name, inputs))
         for name, val in self._values.items():
             if name in KEYS:
-                ds.coords[name] = val
+                if val is not None:  # None: the key is not set
+                    coords[name] = xr.Variable((), val)
             elif val is not None:
                 val = val.center if isinstance(val, Distribution) else val
-                ds[name] = xr.DataArray(val, attrs=_attrs(name, inputs))
-        joined: dict[str, xr.Variable] = {}
+                data[name] = xr.Variable((), val, _attrs(name, inputs))
+        peak = None
         for key, (kind, columns) in KEYS.items():
-            if key in ds.coords:
-                self._join(ds, key, kind, columns, joined)
-        ds = ds.assign(joined)  # one merge: per-column assignment would align ~50 times
-        self._derive(ds)
-        # user overrides of catalog columns win over the joined values
-        for name in list(self._values) + list(self._axes):
-            if name in _catalog_columns() and name not in KEYS:
-                if name in self._axes:
-                    continue  # already a dimension coordinate; joined column was not added
-                val = self._values[name]
-                val = val.center if isinstance(val, Distribution) else val
-                ds[name] = xr.DataArray(val, attrs=_attrs(name, inputs))
-        return ds
+            if key in coords:
+                peak = self._join(coords[key], kind, columns, data) or peak
+        self._derive(coords, data, peak)
+        return build(coords, data)
 
-    def _join(self, ds: xr.Dataset, key: str, kind: str, columns: Any, joined: dict) -> None:
-        table = catalog.load(kind)
+    def _join(self, label: xr.Variable, kind: str, columns: Any, joined: dict) -> tuple | None:
+        """Add the catalog columns of ``kind`` at ``label`` (its rows by position); the peak table aside."""
+        table = catalog._dataset(kind)
         dim = catalog.DIMENSION[kind]
-        label = ds.coords[key]
-        picked = table.sel({dim: label.values})
-        if dim in picked.dims and dim != key:
-            picked = picked.rename({dim: key}) if key in ds.dims else picked
-        for col in picked.data_vars:
+        rows = _ROWS.get(kind)
+        if rows is None or rows[0] is not table:  # the catalog was reloaded (a user row added)
+            rows = _ROWS[kind] = (table, {str(v): i for i, v in enumerate(table[dim].values)})
+        try:
+            pos = np.array([rows[1][str(v)] for v in np.atleast_1d(label.values).ravel()], dtype=np.intp)
+        except KeyError as exc:
+            raise KeyError(f"{dim}: {exc.args[0]!r} is not in the {kind} catalog") from None
+        shape = label.shape
+        peak = None
+        for col in table.data_vars:
             if col in _SKIP_COLUMNS:
                 continue
             if isinstance(columns, dict):
@@ -296,36 +299,50 @@ class Space:
                 target = col
             if target in self._axes or target in self._values:
                 continue  # the user overrides this column
-            da = picked[col]
+            var = table.variables[col]
             if col == "peak_flops":  # per precision: selected at the compute precision in _derive
-                self._peak_table = da.drop_vars([c for c in da.coords if c not in da.dims])
-                if key in da.dims:
-                    self._peak_table = self._peak_table.assign_coords({key: ds.coords[key].values})
+                values = var.values[pos]
+                names = [str(p) for p in table["precision"].values]
+                peak = (label.dims, values.reshape(shape + values.shape[1:]), names)
                 continue
-            joined[target] = xr.Variable(da.dims, da.values, da.attrs)
+            joined[target] = variable(label.dims, var.values[pos].reshape(shape), dict(var.attrs))
+        return peak
 
-    def _derive(self, ds: xr.Dataset) -> None:
+    def _derive(self, coords: dict, data: dict, peak: tuple | None) -> None:
         """Joins that depend on two keys: peak FLOP/s at the compute precision; byte widths."""
+        def get(name: str) -> xr.Variable | None:
+            var = data.get(name, coords.get(name))
+            return None if var is None else var.to_base_variable()
+
         for name in ("weight_bytes", "kv_bytes", "activation_bytes"):
-            if name not in ds and "precision_bytes" in ds:
-                ds[name] = ds["precision_bytes"]
-        if "weight_bytes" in ds:  # per weight element, i.e. per parameter (the catalog column is per element)
-            ds["weight_bytes"] = ds["weight_bytes"].assign_attrs(units=_catalog_columns()["weight_bytes"])
-        if self._peak_table is not None and "peak_flops" not in self._values and "peak_flops" not in self._axes:
-            compute = "activation_precision" if "activation_precision" in ds.coords else "precision"
-            label = ds.coords[compute]
+            if name not in data and name not in coords and get("precision_bytes") is not None:
+                data[name] = get("precision_bytes").copy(deep=False)
+        if "weight_bytes" in data:  # per weight element, i.e. per parameter (the catalog column is per element)
+            data["weight_bytes"] = data["weight_bytes"].copy(deep=False)
+            data["weight_bytes"].attrs = {**data["weight_bytes"].attrs, "units": _catalog_columns()["weight_bytes"]}
+        if peak is not None and "peak_flops" not in self._values and "peak_flops" not in self._axes:
+            dims, table, names = peak
+            label = coords["activation_precision" if "activation_precision" in coords else "precision"]
+            known = set(catalog.names("precisions"))
+            wanted = [str(p) for p in np.atleast_1d(label.values).ravel()]
+            if any(p not in known for p in wanted):
+                raise KeyError(f"precision: {label.values!r} not in the precisions catalog")
             # a precision the device has no figure for is NaN (-> precision_unsupported), never an error
-            peak = self._peak_table.reindex(precision=catalog.names("precisions"))
-            sel = xr.DataArray(label.values, dims=label.dims) if label.dims else label.values[()]
-            peak = peak.sel(precision=sel).drop_vars("precision", errors="ignore")
-            if label.dims:
-                peak = peak.assign_coords({label.dims[0]: label.values})
-            ds["peak_flops"] = peak
-            ds["peak_flops"].attrs = {"units": "flop/s", "long_name": "dense peak throughput at the compute precision"}
-        if "scale_out_link_bandwidth" in ds:
-            nics = ds["nics_per_gpu"] if "nics_per_gpu" in ds else 1
-            ds["scale_out_bandwidth"] = ds["scale_out_link_bandwidth"] * nics
-            ds["scale_out_bandwidth"].attrs = {"units": "B/s", "long_name": "scale-out bandwidth per direction per accelerator"}
+            column = np.array([names.index(p) if p in names else -1 for p in wanted])
+            values = np.where(column >= 0, table[..., np.maximum(column, 0)], np.nan)
+            values = values.reshape(table.shape[:-1] + label.shape)
+            data["peak_flops"] = variable(dims + label.dims, values, {
+                "units": "flop/s", "long_name": "dense peak throughput at the compute precision"})
+        link = get("scale_out_link_bandwidth")
+        if link is not None:
+            nics = get("nics_per_gpu")
+            bandwidth = link * nics if nics is not None else link * 1
+            bandwidth.attrs = {"units": "B/s", "long_name": "scale-out bandwidth per direction per accelerator"}
+            data["scale_out_bandwidth"] = bandwidth
+
+
+#: Row positions of each catalog's ids: kind -> (the catalog Dataset they index, {id: row}).
+_ROWS: dict[str, tuple[xr.Dataset, dict[str, int]]] = {}
 
 
 def _attrs(name: str, inputs: Mapping) -> dict:

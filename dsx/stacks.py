@@ -17,6 +17,8 @@ import numpy as np
 import xarray as xr
 
 from .errors import DsxInputError
+from .fastds import build
+from .prune import prune
 from .lazy import evaluate_lazy
 from .store import write_store
 from .progress import Progress
@@ -77,9 +79,11 @@ SERVING: tuple = (
 )
 
 
-#: Result bytes per configuration at the peak of an evaluation (measured: ~200 B of results per
-#: configuration for the training stack at 150k configurations, x2.5 for intermediates).
-BYTES_PER_CONFIGURATION = 512
+#: Below this many bytes per configuration-draw at half the free memory, a space runs at once
+#: unmeasured (the whole training stack peaks at ~330 B, serving ~370 B: dsx.footprint).
+CHEAP_BOUND = 2048
+#: Spaces bounded by this many bytes (CHEAP_BOUND each) run without reading the free memory.
+UNCHECKED = 2**26
 
 
 def _available_memory() -> float:
@@ -118,6 +122,19 @@ def _outputs(steps: tuple, outputs: Any) -> set[str]:
     return set(names)
 
 
+def _guard(steps: tuple, space: Space, keep: set[str] | None, draws: int, store: Any) -> int:
+    """The chunk size (configuration-draws) to run ``space`` with (:func:`dsx.footprint.plan`)."""
+    from . import footprint
+
+    if store is None and space.size * draws * CHEAP_BOUND <= UNCHECKED:  # no need to read the free memory
+        return space.size * draws
+    budget = 0.5 * _available_memory()
+    if store is None and space.size * draws * CHEAP_BOUND <= budget:
+        return space.size * draws
+    fp = footprint.measure(lambda sp: evaluate(steps, sp.to_dataset()), space, keep, draws)
+    return footprint.plan(fp, space, keep, budget, store is not None, split_axes)
+
+
 def _space(space: Space | None, options: dict[str, Any]) -> Space:
     if space is None:
         return Space(**options)
@@ -142,7 +159,7 @@ def evaluate(steps: tuple, ds: xr.Dataset) -> xr.Dataset:
         elif getattr(step, "uses", None) is not None:  # a plain step on the few variables it names
             names = [n for n in step.uses if n in ns.variables]
             coords = {d: ns.variables[d] for d in ns.dims if d in ns.variables}  # keeps the dims' order
-            small = xr.Dataset(coords=coords).assign({n: ns.variables[n] for n in names})
+            small = build(coords, {n: ns.variables[n] for n in names if n not in coords})
             out = step(small)
             ns.update({n: out.variables[n] for n in out.variables if n in out.data_vars or n in names})
         else:
@@ -275,6 +292,8 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
     space = _space(space, options)
     sample = uncertainty.sampler(steps, space, draws, seed, calibration)  # identity without draws
     keep = None if outputs is None else _outputs(steps, outputs) | {"feasible", "reason"}
+    if keep is not None:  # only the solvers the outputs need (the draws above still see the whole stack)
+        steps = prune(steps, keep)
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
                                    or chunk_size < 1):
         raise DsxInputError(f"chunk_size={chunk_size!r}: expected a whole number of configurations >= 1")
@@ -288,22 +307,8 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
         lazy = finish(evaluate_lazy(functools.partial(evaluate_space, steps, sample), space, chunks))
         return lazy if store is None else write_store(lazy, store)
 
-    need = space.size * sample.draws * BYTES_PER_CONFIGURATION
-    if chunk_size is None and store is None:
-        budget = 0.5 * _available_memory()
-        if need > budget:
-            size = max(int(budget // BYTES_PER_CONFIGURATION // 4), 1)  # a quarter: outputs kept + a piece
-            along = ", ".join(f"{k!r}" for k in split_axes(space.axes, size))
-            raise DsxInputError(
-                f"space: {space.size:,} configurations need about {need / 2**30:.1f} GiB to evaluate at once, "
-                f"more than half the free memory ({budget / 2**30:.1f} GiB); pass chunk_size= (e.g. "
-                f"chunk_size={size}, split along {along}) "
-                f"with outputs=[...] to keep only what you need, store='result.zarr' to stream it to disk, "
-                f"or run it as a sweep file (`dsx run`)"
-            )
-    if chunk_size is None:
-        chunk_size = space.size * sample.draws if store is None else \
-            max(int(0.1 * _available_memory() // BYTES_PER_CONFIGURATION), 1)
+    if chunk_size is None:  # the memory guard: bytes measured for these outputs (dsx.footprint)
+        chunk_size = _guard(steps, space, keep, sample.draws, store)
     # with draws, a chunk holds chunk_size configuration-draws (memory is what it bounds)
     return chunked(lambda sp: evaluate(steps, sample(sp.to_dataset())), space, max(chunk_size // sample.draws, 1),
                    finish, progress, label, store)

@@ -40,6 +40,7 @@ import numpy as np
 import xarray as xr
 
 from . import expr
+from .codes import is_coded
 from .errors import DsxInputError
 # re-exported: callers (tests, dsx.cli, dsx.sweep_outputs) import these from dsx.sweep
 from .sweep_file import Sweep, _err, load, parse as parse
@@ -134,7 +135,8 @@ def _check_names(s: Sweep, raw: xr.Dataset, probe: xr.Dataset, values: dict) -> 
         raise _err(s.source, f"constraints: {exc}") from None
     for key, names in (("objectives.minimize", s.minimize), ("objectives.maximize", s.maximize)):
         for name in names:
-            if name in probe.variables and not np.issubdtype(probe[name].dtype, np.number):
+            if name in probe.variables and (not np.issubdtype(probe[name].dtype, np.number)
+                                            or is_coded(probe[name])):
                 raise _err(s.source, f"{key}: {name!r} is not a number (dtype {probe[name].dtype}); "
                                      "objectives are numeric outputs such as 'tco' or 'time_to_train'")
     from .space import Space

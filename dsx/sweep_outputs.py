@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from . import expr
+from .codes import decode
 from .errors import DsxInputError
 from .sweep import Sweep, _err
 
@@ -29,6 +30,7 @@ def _frame(ds: xr.Dataset, obj: Any) -> Any:
         return obj
     if isinstance(obj, xr.DataArray):
         obj = obj.to_dataset(name=obj.name or "value")
+    obj = decode(obj)  # categorical codes as their labels
     df = obj.to_dataframe().reset_index() if obj.dims else pd.DataFrame(
         [{n: np.asarray(obj[n].values)[()] for n in obj.variables}])
     return df.rename(columns={c: f"{c} [{obj[c].attrs['units']}]" for c in df.columns

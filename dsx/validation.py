@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .codes import decode
 from .errors import DsxInputError
 from .solvers import queueing, serving as serving_, serving_ops, training as training_
 from .solvers.base import INPUTS
@@ -270,7 +271,7 @@ def evaluate_metric(inputs: xr.Dataset, metrics: Iterable[str], workload: str,
     # an infeasible row keeps its computed value (published runs that dsx calls infeasible are a
     # model error to show, not to hide); callers that must refuse them read ``feasible``
     return xr.Dataset({"predicted": predicted, "feasible": feasible,
-                       "reason": res.reason.broadcast_like(metric)})
+                       "reason": decode(res.reason).broadcast_like(metric)})
 
 
 def predict(df: pd.DataFrame, workload: str, **factors: Any) -> pd.DataFrame:

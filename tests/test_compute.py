@@ -22,11 +22,11 @@ SERVE = (model_shape, inference_compute, inference_memory)
 
 
 def train(**axes):
-    return evaluate(TRAIN, dsx.Space(**axes).to_dataset())
+    return dsx.decode(evaluate(TRAIN, dsx.Space(**axes).to_dataset()))  # bound as text
 
 
 def serve(**axes):
-    return evaluate(SERVE, dsx.Space(**axes).to_dataset())
+    return dsx.decode(evaluate(SERVE, dsx.Space(**axes).to_dataset()))  # bounds as text
 
 
 def one(ds, name):

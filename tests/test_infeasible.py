@@ -28,7 +28,7 @@ POWERED = ["energy", "energy_per_token", "carbon_operational", "water"]
 # -- masking -----------------------------------------------------------------------------------
 def test_out_of_memory_layout_never_wins_and_shows_its_distance():
     ds = dsx.training(**LLAMA70, gpus=[8, 512], tp=[1, 8])
-    assert ds.reason.sel(gpus=8, tp=1).item() == "oom"
+    assert dsx.decode(ds.reason).sel(gpus=8, tp=1).item() == "oom"
     oom = ds.sel(gpus=8, tp=1)
     for name in TRAIN_OUTCOMES:
         assert np.isnan(oom[name]).all(), name
@@ -51,7 +51,7 @@ def test_mask_keeps_units_and_is_the_declared_last_step():
 
 def test_saturated_serving_queue_has_no_latency():
     ds = dsx.serving(model="llama-3.1-8b", hardware="H100", batch=8, arrival_rate=[1.0, 1e4], region="quebec")
-    assert ds.reason.values.tolist() == ["", "unstable_queue"]
+    assert dsx.decode(ds.reason).values.tolist() == ["", "unstable_queue"]
     for name in SERVE_OUTCOMES:
         assert np.isnan(ds[name].sel(arrival_rate=1e4)).all() and np.isfinite(ds[name].sel(arrival_rate=1.0)).all()
     assert np.isfinite(ds.utilization.sel(arrival_rate=1e4))                   # the distance stays
@@ -73,28 +73,29 @@ def test_saturated_serving_queue_has_no_latency():
 ])
 def test_training_reason_codes_say_size_or_divisibility(layout, code):
     ds = dsx.training(**{**LLAMA70, **layout})
-    assert ds.reason.item() == code and not bool(ds.feasible)
+    assert dsx.decode(ds.reason).item() == code and not bool(ds.feasible)
 
 
 def test_uneven_training_stages_are_a_layout():
     ds = dsx.training(**LLAMA70, tp=8, pp=3, gpus=768)
-    assert ds.reason.item() == "" and np.isfinite(float(ds.step_time))
+    assert dsx.decode(ds.reason).item() == "" and np.isfinite(float(ds.step_time))
     assert [int(ds[v]) for v in ("first_stage_layers", "layers_per_stage", "last_stage_layers")] == [27, 27, 26]
 
 
 @pytest.mark.parametrize("ep, code", [(16, "ep_exceeds_experts"), (3, "experts_not_divisible")])
 def test_expert_codes(ep, code):
     ds = dsx.training(model="mixtral-8x7b", hardware="H100", gpus=48, tp=1, ep=ep, global_batch=48)
-    assert ds.reason.item() == code
+    assert dsx.decode(ds.reason).item() == code
 
 
 def test_serving_reason_codes_say_size_or_divisibility():
     ds = dsx.serving(model="llama-3.1-8b", hardware="H100", tp=[3, 64], pp=[1, 64], batch=1)
-    r = ds.reason
+    r = dsx.decode(ds.reason)
     assert r.sel(tp=3, pp=1).item() == "tp_not_dividing_heads"      # 32 heads
     assert r.sel(tp=64, pp=1).item() == "tp_exceeds_heads"
     # 32 layers; serving splits weights and KV cache into equal stages, so pp must divide the layers
-    assert dsx.serving(model="llama-3.1-8b", hardware="H100", pp=[3, 4, 64], batch=1).reason.values.tolist() == \
+    layers = dsx.serving(model="llama-3.1-8b", hardware="H100", pp=[3, 4, 64], batch=1)
+    assert dsx.decode(layers.reason).values.tolist() == \
         ["layers_not_divisible", "", "pp_exceeds_layers"]
 
 
@@ -105,29 +106,29 @@ def test_device_without_scale_up_link():
     tr = dsx.training(model="bert-large", hardware="L4", gpus=[1, 2], tp=[1, 2], zero=[1, 3], global_batch=64,
                       seq_len=512, precision="bf16")
     alone = tr.sel(gpus=1, tp=1)
-    assert alone.reason.values.tolist() == ["", ""] and np.isfinite(alone.step_time).all()
-    assert tr.reason.sel(gpus=2, tp=2).values.tolist() == ["no_scale_up_link"] * 2
+    assert dsx.decode(alone.reason).values.tolist() == ["", ""] and np.isfinite(alone.step_time).all()
+    assert dsx.decode(tr.reason).sel(gpus=2, tp=2).values.tolist() == ["no_scale_up_link"] * 2
     # data parallel over the missing link too: ZeRO-1's once-per-step collectives and ZeRO-3's
     # per-layer gathers (a NaN per-layer collective is not 0 s of exposed time)
-    assert tr.reason.sel(gpus=2, tp=1).values.tolist() == ["no_scale_up_link"] * 2
+    assert dsx.decode(tr.reason).sel(gpus=2, tp=1).values.tolist() == ["no_scale_up_link"] * 2
     raw = dsx.training(model="bert-large", hardware="L4", gpus=2, tp=1, zero=3, global_batch=64, seq_len=512,
                        precision="bf16", mask_infeasible=False)
     assert np.isnan(float(raw.layer_gather_time)) and np.isnan(float(raw.step_time))
     sv = dsx.serving(model="llama-3.1-8b", hardware="L4", tp=[1, 2], batch=1, precision="fp8")
-    assert sv.reason.values.tolist() == ["", "no_scale_up_link"]
+    assert dsx.decode(sv.reason).values.tolist() == ["", "no_scale_up_link"]
     assert np.isfinite(float(sv.ttft.sel(tp=1)))
     # disaggregated one-GPU instances move the KV cache over scale-out, which L4 lacks as well
     dis = dsx.serving(model="llama-3.1-8b", hardware="L4", tp=1, batch=1, precision="fp8", disaggregated=True)
-    assert dis.reason.item() == "no_scale_out_link" and np.isnan(float(dis.ttft))
+    assert dsx.decode(dis.reason).item() == "no_scale_out_link" and np.isnan(float(dis.ttft))
 
 
 def test_pod_without_scale_out_bandwidth_and_zero_rows():
     space = dsx.Space(model="llama-3.1-8b", hardware="H100", gpus=64, tp=8, global_batch=512, region="quebec")
     ds = space.to_dataset()
     no_out = evaluate(TRAINING, ds.assign(scale_out_bandwidth=np.nan))
-    assert no_out.reason.item() == "no_scale_out_link" and np.isnan(float(no_out.step_time))
+    assert dsx.decode(no_out.reason).item() == "no_scale_out_link" and np.isnan(float(no_out.step_time))
     zero = evaluate(TRAINING, ds.assign(hbm_bandwidth=0.0))      # a zero in a row: no finite step time
-    assert not bool(zero.feasible) and zero.reason.item() != ""
+    assert not bool(zero.feasible) and dsx.decode(zero.reason).item() != ""
     assert np.isnan(float(zero.time_to_train))
 
 
@@ -137,21 +138,21 @@ def test_unknown_power_leaves_energy_unknown_not_the_configuration():
     assert "energy" not in outcomes.CORE and "step_time" in outcomes.CORE
     tr = dsx.training(model="bert-large", hardware=["Trainium1", "H100"], gpus=1, global_batch=64, seq_len=512,
                       region="quebec")
-    assert tr.reason.values.tolist() == ["", ""] and np.isfinite(tr.step_time).all()
+    assert dsx.decode(tr.reason).values.tolist() == ["", ""] and np.isfinite(tr.step_time).all()
     assert np.isnan(tr.energy.values.tolist()).tolist() == [True, False]        # Trainium1, H100
     sv = dsx.serving(model="llama-3.1-8b", hardware="Inferentia2", batch=1, region="quebec")
-    assert sv.reason.item() == "" and np.isfinite(float(sv.ttft)) and np.isnan(float(sv.energy_per_token))
+    assert dsx.decode(sv.reason).item() == "" and np.isfinite(float(sv.ttft)) and np.isnan(float(sv.energy_per_token))
 
 
 def test_cnn_is_not_served():
     ds = dsx.serving(model="resnet-50", hardware="H100", batch=1)
-    assert ds.reason.item() == "cnn_not_servable" and np.isnan(float(ds.ttft))
+    assert dsx.decode(ds.reason).item() == "cnn_not_servable" and np.isnan(float(ds.ttft))
 
 
 # -- the property: across the whole catalog ----------------------------------------------------
 def _check(ds, core, outcomes_):
     feasible = ds.feasible
-    reason = ds.reason.broadcast_like(feasible)
+    reason = dsx.decode(ds.reason).broadcast_like(feasible)
     assert bool(((reason == "") == feasible).all()), "reason is empty exactly where feasible"
     for name in core:
         if name in ds:

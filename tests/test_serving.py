@@ -26,7 +26,7 @@ CORE = SERVING[: SERVING.index(qu.queueing) + 1]
 
 
 def run(**axes) -> xr.Dataset:
-    return evaluate(CORE, dsx.Space(**axes).to_dataset())
+    return dsx.decode(evaluate(CORE, dsx.Space(**axes).to_dataset()))  # bounds as text
 
 
 def _row(kind: str, ident: str) -> dict:
@@ -77,7 +77,7 @@ def test_feasibility_reasons():
     ds = evaluate(SERVING, dsx.Space(model=["llama-3.1-405b", "llama-3.1-8b", "llama-2-7b"],
                                      hardware=["H100", "A100"], precision=["bf16", "fp8"],
                                      tp=[1, 3], input_len=[1000, 6000], batch=[1, 4096],
-                                     region="quebec").to_dataset())
+                                     region="quebec").to_dataset()).dsx.decode()  # reason as text
     r = ds.reason
     assert r.sel(model="llama-3.1-8b", hardware="A100-80GB", precision="fp8", tp=1, input_len=1000,
                  batch=1) == "precision_unsupported"
@@ -270,7 +270,7 @@ def test_queueing_in_stack_and_replicas_needed():
     ds = dsx.serving(dsx.Space(model="llama-3.1-8b", hardware="H100", batch=32, region="quebec",
                                arrival_rate=[0.0, 5.0, 1e4], replicas=[1, 4], ttft_slo=5.0), mask_infeasible=False)
     assert bool(ds.saturated.sel(arrival_rate=1e4, replicas=1))
-    assert ds.reason.sel(arrival_rate=1e4, replicas=1) == "unstable_queue"
+    assert dsx.decode(ds.reason).sel(arrival_rate=1e4, replicas=1) == "unstable_queue"
     assert float(ds.wait_time_mean.sel(arrival_rate=0.0, replicas=1)) == 0.0
     need = ds.replicas_needed
     assert "replicas" not in need.dims

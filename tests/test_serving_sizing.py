@@ -17,7 +17,7 @@ def test_gpus_set_the_replicas_and_are_kept():
     replicas = ds.replicas.transpose("gpus", "tp").values
     np.testing.assert_array_equal(replicas, [[1, 0.5], [3, 1.5], [4, 2], [16, 8]])   # gpus / tp
     assert ds.gpus.values.tolist() == [4, 12, 16, 64]            # the input, never replaced
-    reason = ds.reason.transpose("gpus", "tp").values
+    reason = dsx.decode(ds.reason).transpose("gpus", "tp").values
     assert reason[0, 1] == "model_parallel_exceeds_gpus"         # 4 GPUs < one TP8 replica
     assert reason[1, 1] == "gpus_not_divisible"                  # 12 GPUs = 1.5 TP8 replicas
     assert reason[3, 1] == ""
@@ -38,7 +38,7 @@ def test_queue_uses_the_deployments_replicas():
     """Utilisation and the Erlang C wait at gpus=96, tp=8 are those of 12 replicas (hand derivation)."""
     lam = 20.0
     ds = dsx.serving(dsx.Space(**BASE, gpus=[64, 96], tp=8, batch=8, arrival_rate=lam))
-    assert ds.reason.values.tolist() == ["unstable_queue", ""]     # 8 replicas saturate, 12 do not
+    assert dsx.decode(ds.reason).values.tolist() == ["unstable_queue", ""]     # 8 replicas saturate, 12 do not
     ds = ds.sel(gpus=96)
     by_replicas = dsx.serving(dsx.Space(**BASE, replicas=12, tp=8, batch=8, arrival_rate=lam))
     slots = 12 * 8

@@ -33,11 +33,12 @@ def test_chunked_equals_whole_and_keeps_outputs():
 
 
 def test_too_large_space_is_refused_with_estimate(monkeypatch):
-    monkeypatch.setattr(stacks, "_available_memory", lambda: 1e4)  # pretend 10 kB are free
+    monkeypatch.setattr(stacks, "UNCHECKED", 0)
+    monkeypatch.setattr(stacks, "_available_memory", lambda: 2e4)  # pretend 20 kB are free
     with pytest.raises(DsxInputError) as exc:
-        dsx.training(dsx.Space(**SPACE))
+        dsx.training(dsx.Space(**SPACE), outputs=["tco"])
     msg = str(exc.value)
-    assert "GiB" in msg and "chunk_size=" in msg and "32 configurations" in msg
+    assert "kB" in msg and "chunk_size=" in msg and "32 configurations" in msg and "B per configuration" in msg
     # with chunks it runs
     assert dsx.training(dsx.Space(**SPACE), chunk_size=4, outputs=["tco"])["tco"].size > 0
 
@@ -46,10 +47,19 @@ def test_the_advice_runs_as_written_and_every_piece_fits(monkeypatch):
     """The refusal's example (copied as written) runs, cut over as many axes as a piece needs."""
     import re
 
+    from dsx import footprint
+
     whole = dsx.training(dsx.Space(**SPACE))
-    monkeypatch.setattr(stacks, "_available_memory", lambda: 8e3)   # a piece may hold 1 configuration
+    fp = footprint.measure(lambda sp: stacks.evaluate(stacks.prune(stacks.TRAINING, {"tco", "step_time"}),
+                                                      sp.to_dataset()), dsx.Space(**SPACE),
+                           {"tco", "step_time", "feasible", "reason"})
+    sizes = dsx.Space(**SPACE).dims
+    one = {**sizes, **stacks.split_axes(dsx.Space(**SPACE).axes, 1)}
+    free = 2 * fp.chunked(sizes, one) * 1.01      # half of it holds exactly a one-configuration piece
+    monkeypatch.setattr(stacks, "UNCHECKED", 0)
+    monkeypatch.setattr(stacks, "_available_memory", lambda: free)
     with pytest.raises(DsxInputError) as exc:
-        dsx.training(dsx.Space(**SPACE))
+        dsx.training(dsx.Space(**SPACE), outputs=["tco", "step_time"])
     example = re.search(r"chunk_size=([^,)\s]+)", str(exc.value)).group(1)
     size = int(example)                                   # a Python literal (no thousands separator)
     assert size == 1 and "split along 'hardware', 'gpus', 'tp', 'pp', 'region'" in str(exc.value)
@@ -63,57 +73,40 @@ def test_the_advice_runs_as_written_and_every_piece_fits(monkeypatch):
     np.testing.assert_allclose(a.transpose(*b.dims).values, b.values, rtol=1e-12)
 
 
-def test_split_axes_cuts_as_few_axes_as_needed():
-    axes = {"gpus": list(range(10)), "tp": [1, 2, 4], "model": ["a", "b"]}
-    assert stacks.split_axes(axes, 60) == {}  # unused: the caller only splits a space that is too large
-    assert stacks.split_axes(axes, 12) == {"gpus": 2}
-    assert stacks.split_axes(axes, 3) == {"gpus": 1, "tp": 1}            # pieces of 2 (both models)
-    assert stacks.split_axes(axes, 1) == {"gpus": 1, "tp": 1, "model": 1}
+BIG = dict(model="llama-3.1-70b", hardware="H100", gpus=list(range(64, 64 * 41, 64)), tp=[1, 2, 4, 8],
+           pp=[1, 2, 4, 8], global_batch=[512, 1024, 2048, 4096], seq_len=[2048, 4096, 8192],
+           micro_batch=[1, 2], train_tokens=1e12)   # 40 x 4 x 4 x 4 x 3 x 2 = 30,720 configurations
 
 
-def test_region_changes_carbon_tens_of_times_and_cost():
-    ds = dsx.training(dsx.Space(model="llama-3.1-70b", hardware="H100", gpus=512, tp=8, global_batch=2048,
-                                days=30, scale_out_fabric="ib-ndr", region=["quebec", "poland"]))
-    carbon = ds.carbon_operational.sel(region="poland") / ds.carbon_operational.sel(region="quebec")
-    cost = ds.opex_energy.sel(region="poland") / ds.opex_energy.sel(region="quebec")
-    print(f"Poland/Quebec: operational carbon x{float(carbon):.1f}, energy cost x{float(cost):.2f}")
-    assert 30 < float(carbon) < 100
-    assert float(cost) > 2
+@pytest.mark.parametrize("outputs", [["time_to_train", "tco"], None])
+def test_the_advice_fits_when_followed(monkeypatch, tmp_path, outputs):
+    """Refused at a small free memory, the advice runs within half of it (tracemalloc peak): the
+    advised chunk_size, or (every output kept: they alone do not fit) a store= streamed to disk."""
+    import re
+    import tracemalloc
 
-
-def test_store_streams_pieces_to_zarr_and_matches(tmp_path):
-    pytest.importorskip("zarr")
-    whole = dsx.training(dsx.Space(**SPACE))
-    store = tmp_path / "result.zarr"
-    lazy = dsx.training(dsx.Space(**SPACE), chunk_size=8, outputs=["step_time", "tco", "reason"], store=store)
-    assert store.exists() and not (tmp_path / "result.zarr.partial").exists()
-    a, b = xr.broadcast(whole["tco"], lazy["tco"].load())
-    np.testing.assert_allclose(a.transpose(*b.dims).values, b.values, rtol=1e-12)
-    assert set(np.unique(lazy["reason"].values)) == set(np.unique(whole["reason"].values))
-
-
-def test_store_leaves_nothing_on_error(tmp_path, monkeypatch):
-    pytest.importorskip("zarr")
-    calls = {"n": 0}
-    real = stacks.evaluate
-
-    def failing(steps, ds):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("disk full")
-        return real(steps, ds)
-
-    monkeypatch.setattr(stacks, "evaluate", failing)
-    with pytest.raises(RuntimeError):
-        dsx.training(dsx.Space(**SPACE), chunk_size=8, outputs=["tco"], store=tmp_path / "r.zarr")
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize("stack", [dsx.training, dsx.serving])
-def test_every_variable_states_units_and_meaning_and_defaults_are_shared(stack):
-    ds = stack(dsx.Space(model="llama-3.1-70b", hardware=["H100", "B200"], tp=[4, 8]))
-    assert [v for v in ds.data_vars if "units" not in ds[v].attrs] == []
-    assert [v for v in ds.data_vars if not ds[v].attrs.get("long_name")] == []
-    # an input left at its default is one variable in the result, seen by every solver
-    assert ds["link_efficiency"].attrs.get("input") == "default"
-    assert float(ds["link_efficiency"]) == dsx.inputs().loc["link_efficiency", "default"]
+    space = dsx.Space(**BIG)
+    tracemalloc.start()
+    whole = dsx.training(space, outputs=outputs)
+    _, peak_whole = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    free = peak_whole * 0.9                                  # the whole space needs more than half of it
+    monkeypatch.setattr(stacks, "UNCHECKED", 0)
+    monkeypatch.setattr(stacks, "_available_memory", lambda: free)
+    with pytest.raises(DsxInputError) as exc:
+        dsx.training(space, outputs=outputs)
+    advised = re.search(r"chunk_size=(\d+)", str(exc.value))
+    if outputs is None:
+        assert advised is None and "store='result.zarr'" in str(exc.value) and "no chunk_size fits" in str(exc.value)
+        kwargs = {"store": tmp_path / "result.zarr"}
+    else:
+        kwargs = {"chunk_size": int(advised.group(1))}
+    tracemalloc.start()
+    parts = dsx.training(space, outputs=outputs, **kwargs)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"outputs={outputs}: whole {peak_whole / 1e6:.1f} MB; advised {kwargs}: peak {peak / 1e6:.1f} MB "
+          f"of a {free / 2e6:.1f} MB budget")
+    assert peak <= free / 2
+    got = parts.time_to_train.load().transpose(*whole.time_to_train.dims)
+    np.testing.assert_array_equal(*xr.broadcast(whole.time_to_train, got))

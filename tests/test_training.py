@@ -134,7 +134,7 @@ SEED = dict(model="llama-3.1-70b", hardware="H100", precision="bf16", gpus=512, 
 
 def test_seed_job_end_to_end():
     ds = dsx.training(**SEED)
-    assert bool(ds.feasible), str(ds.reason.values)
+    assert bool(ds.feasible), str(dsx.decode(ds.reason).values)
     assert float(ds.tokens_per_s) == pytest.approx(2048 * 2048 / float(ds.step_time))
     assert 0.25 < float(ds.mfu) < 0.6
     assert float(ds.hfu) > float(ds.mfu)                                  # full recompute
@@ -142,13 +142,14 @@ def test_seed_job_end_to_end():
     for name in ("step_time", "tokens_per_s", "mfu", "time_to_train", "dp_comm_time", "step_bubble_time"):
         assert ds[name].attrs["units"] in ("s", "token/s", "")
         assert ds[name].attrs["long_name"]
-    print({k: float(ds[k]) for k in ("step_time", "mfu", "dp_comm_time", "mb_tp_comm_time")}, str(ds.bottleneck.values))
+    print({k: float(ds[k]) for k in ("step_time", "mfu", "dp_comm_time", "mb_tp_comm_time")},
+          str(dsx.decode(ds.bottleneck).values))
 
 
 def test_infeasible_still_computes_numbers():
     # the raw values are computed (mask_infeasible=False); by default the outcomes are NaN (issue 10)
     ds = dsx.training(**{**SEED, "gpus": 8, "tp": 1, "recompute": "none"}, mask_infeasible=False)  # 70B, one node
-    assert not bool(ds.feasible) and str(ds.reason.values) == "oom"
+    assert not bool(ds.feasible) and str(dsx.decode(ds.reason).values) == "oom"
     assert np.isfinite(float(ds.step_time)) and float(ds.step_time) > 0
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..codes import decode, is_coded
 from ..errors import DsxInputError
 from ..lazy import pieces_of
 from ..uncertainty import at_quantile, parse_objective
@@ -90,7 +91,7 @@ def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = Non
     ds, (name, *_) = at_quantile(ds, [name, *[i for i in include if i in ds.variables]], q)
     if name not in ds.variables:
         raise DsxInputError(f"best: no variable {name!r} in the dataset (have {sorted(ds.data_vars)})")
-    if not np.issubdtype(ds[name].dtype, np.number):
+    if not np.issubdtype(ds[name].dtype, np.number) or is_coded(ds[name]):
         raise DsxInputError(f"best: objective {name!r} is not numeric (dtype {ds[name].dtype}); name an output such as 'tco'")
     obj = ds[name]
     over_dims = _names(over)
@@ -149,4 +150,4 @@ def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = Non
         out[extra] = xr.DataArray(pick, dims=keep, attrs=dict(var.attrs))
     out.attrs = {"objective": name, "sense": "minimize" if minimize is not None else "maximize",
                  "over": ",".join(over_dims)}
-    return out
+    return decode(out)  # an included categorical output reads as its labels

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..codes import decode, is_coded
 from ..errors import DsxInputError
 from ..lazy import pieces_of
 from ..uncertainty import DIM as DRAW, at_quantile
@@ -188,7 +189,7 @@ def _objectives(ds: xr.Dataset, minimize: Any, maximize: Any) -> tuple[list[str]
     for n in names:
         if n not in ds.variables:
             raise DsxInputError(f"pareto: no variable {n!r} in the dataset (have {sorted(ds.data_vars)})")
-        if not np.issubdtype(ds[n].dtype, np.number):
+        if not np.issubdtype(ds[n].dtype, np.number) or is_coded(ds[n]):
             raise DsxInputError(f"pareto: objective {n!r} is not numeric (dtype {ds[n].dtype})")
     return mins, maxs
 
@@ -328,7 +329,7 @@ def front_table(ds: xr.Dataset, mask: xr.DataArray, columns: Sequence[str] | Non
     for c in columns:
         if c not in ds.variables:
             raise DsxInputError(f"front_table: no variable {c!r} in the dataset")
-        var = ds[c]
+        var = decode(ds[c])  # categorical codes as their labels
         extra = [d for d in var.dims if d not in dims]
         if extra:
             raise DsxInputError(f"front_table: {c!r} has dimensions {extra} the mask lacks; select them first")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..codes import decode
 from ..errors import DsxInputError
 
 __all__ = ["sensitivity", "as_stack", "input_dataset"]
@@ -304,8 +305,9 @@ def sensitivity(stack: Any, space_or_dataset: Any, output: str = "step_time",
 
     ranking, binding = _binding(elast, names, tie_tol)
     if "reason" in base_ds.variables:
-        infeas = "infeasible:" + base_ds["reason"].astype(str)
-        infeas = xr.where(base_ds["reason"].astype(str) == "", "infeasible", infeas)
+        reason = decode(base_ds["reason"]).astype(str)  # categorical codes as their labels
+        infeas = "infeasible:" + reason
+        infeas = xr.where(reason == "", "infeasible", infeas)
     else:
         infeas = xr.DataArray("infeasible")
     binding = xr.where(feasible, binding, infeas).astype(object)

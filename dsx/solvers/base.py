@@ -25,6 +25,9 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
+from .. import codes
+from ..fastds import variable
+from .namespace import Namespace
 from ..errors import DsxInputError, MissingVariableError
 from ..variables import CALIBRATED, INPUTS, OUTPUTS, Input
 
@@ -97,29 +100,44 @@ def solver(outputs: Any) -> Callable:
         for name in outputs:
             PROVIDERS.setdefault(name, kernel.__name__)
 
+        # (name, default) of each parameter, read once: inspect.Parameter's properties cost per call
+        plan = [(p.name, p.default) for p in params]
+        # each Input default as the variable that states it in the result: value and attributes
+        stated = {p.name: (np.asarray(p.default.default), {
+            "units": p.default.unit if p.default.unit is not None else "",
+            "long_name": p.default.doc.split(". ")[0], "input": "default"})
+            for p in params if isinstance(p.default, Input)}
+
         def compute(ds: Any) -> dict[str, Any]:
             # ``ds``: a Dataset or a Namespace (anything with .variables, .dims and .sizes)
             kwargs: dict[str, Any] = {}
             labelled: dict[str, Any] = {}
             defaults: dict[str, Input] = {}
-            for p in params:
-                if p.name in ds.variables:
-                    var = ds.variables[p.name]
-                    if var.ndim == 0:
-                        kwargs[p.name] = var.values[()]
+            variables = ds.variables
+            readings = getattr(ds, "readings", None)  # a Namespace keeps what kernels read of each variable
+            for name, default in plan:
+                got = None if readings is None else readings.get(name)
+                if got is None:
+                    var = variables.get(name)
+                    got = None if var is None else _reading(var)
+                    if got is not None and readings is not None:
+                        readings[name] = got
+                if got is not None:
+                    if got[0]:
+                        kwargs[name] = got[1]
                     else:
-                        labelled[p.name] = var
-                elif isinstance(p.default, Input):
-                    kwargs[p.name] = p.default.default
-                    defaults[p.name] = p.default
-                elif p.default is not inspect.Parameter.empty:
-                    kwargs[p.name] = p.default
+                        labelled[name] = got[1]
+                elif isinstance(default, Input):
+                    kwargs[name] = default.default
+                    defaults[name] = default
+                elif default is not inspect.Parameter.empty:
+                    kwargs[name] = default
                 else:
-                    src = PROVIDERS.get(p.name)
+                    src = PROVIDERS.get(name)
                     hint = (f"it is computed by solver {src!r}, which must run first"
                             if src else "it is a catalog column or input; set it in the Space")
                     raise MissingVariableError(
-                        f"solver {kernel.__name__!r} needs variable {p.name!r}, which is not in the dataset: {hint}"
+                        f"solver {kernel.__name__!r} needs variable {name!r}, which is not in the dataset: {hint}"
                     )
             used = {d for v in labelled.values() for d in v.dims}
             order = [d for d in ds.dims if d in used]
@@ -128,26 +146,36 @@ def solver(outputs: Any) -> Callable:
                 traced = _trace_dims(kernel, kwargs, labelled)
             kwargs.update(_aligned(labelled, order, ds.sizes))
             # infeasible corners (zero rates, empty queues) give inf/NaN as data, not warnings
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                result = kernel(**kwargs)
+            token = codes.coded_mode.set(True)  # first_reason / codes.choose give codes, not text
+            try:
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    result = kernel(**kwargs)
+            finally:
+                codes.coded_mode.reset(token)
             extra = set(result) - set(outputs)
             missing = set(outputs) - set(result)
             if extra or missing:
                 raise RuntimeError(f"solver {kernel.__name__!r} returned {sorted(extra)} undeclared "
                                    f"and left out {sorted(missing)}")
             new = {}
+            tables = codes.tables()
             for name, value in result.items():
                 units, long_name = outputs[name]
                 deps = None if traced is None else traced.get(name)
-                new[name] = _label(value, order, ds, name, kernel.__name__, deps)
-                new[name].attrs = {"units": units, "long_name": long_name}
+                attrs = {"units": units, "long_name": long_name}
+                if name in tables:  # categorical: int8 codes with CF flag attributes (dsx.codes)
+                    value = codes.encode(name, value, f"solver {kernel.__name__!r}")
+                    attrs.update(codes.attrs(name))
+                elif isinstance(value, codes.Coded):
+                    raise RuntimeError(f"solver {kernel.__name__!r}: output {name!r} is categorical but not "
+                                       f"declared in dsx.codes.tables(); add its labels to dsx.codes.EXTRA")
+                new[name] = _label(value, order, ds, name, kernel.__name__, deps, attrs)
             # the defaults this solver assumed become variables, so later solvers (and the user)
             # see the same value: one default per input, stated in the result
             for name, spec in defaults.items():
                 if name not in new:
-                    new[name] = xr.Variable((), spec.default, {
-                        "units": spec.unit if spec.unit is not None else "",
-                        "long_name": spec.doc.split(". ")[0], "input": "default"})
+                    value, attrs = stated[name]
+                    new[name] = variable((), value.copy(), dict(attrs))
             return new
 
         @functools.wraps(kernel)
@@ -173,42 +201,15 @@ def solver(outputs: Any) -> Callable:
     return wrap
 
 
-class Namespace:
-    """The variables of an evaluation in progress, the Dataset built once at the end.
-
-    Each solver of a stack reads its inputs here and adds its outputs (``solver.compute``);
-    assigning into an ``xr.Dataset`` after every solver would copy and re-align some 200
-    variables each time, which is most of the cost of evaluating a small space.
-    """
-
-    def __init__(self, ds: xr.Dataset) -> None:
-        self.variables: dict[str, Any] = dict(ds.variables)
-        self.sizes: dict[str, int] = dict(ds.sizes)
-        self._coords = list(ds.coords)
-        self._attrs = dict(ds.attrs)
-
-    @property
-    def dims(self) -> list[str]:
-        return list(self.sizes)
-
-    def update(self, new: dict[str, Any]) -> None:
-        """Add (or replace) variables; a DataArray brings its new coordinates along."""
-        for name, value in new.items():
-            if isinstance(value, xr.DataArray):
-                for c, coord in value.coords.items():
-                    if c not in self.variables:
-                        self.variables[c] = coord.variable
-                        self._coords.append(c)
-                value = value.variable
-            for d, n in zip(value.dims, value.shape):
-                self.sizes.setdefault(d, n)
-            self.variables[name] = value
-
-    def to_dataset(self) -> xr.Dataset:
-        coords = {c: self.variables[c] for c in self._coords}
-        data = {n: v for n, v in self.variables.items() if n not in coords}
-        # coordinates first, so the dimensions keep the space's order
-        return xr.Dataset(coords=coords, attrs=self._attrs).assign(data)
+def _reading(var: Any) -> tuple[bool, Any]:
+    """What a kernel reads of ``var``: ``(True, scalar)`` for a 0-d variable, else ``(False, variable)``
+    (a categorical output as its text labels)."""
+    if "flag_meanings" in var.attrs:
+        var = codes.decode_variable(var)
+    if var.ndim == 0:
+        data = var.data
+        return True, (data[()] if isinstance(data, np.ndarray) else var.values[()])
+    return False, var
 
 
 def _aligned(variables: dict[str, xr.Variable], order: list[str], sizes: Any) -> dict[str, np.ndarray]:
@@ -226,7 +227,7 @@ def _aligned(variables: dict[str, xr.Variable], order: list[str], sizes: Any) ->
 
 
 def _label(value: Any, order: list[str], ds: xr.Dataset, name: str, owner: str,
-           deps: frozenset | None = None) -> xr.Variable | xr.DataArray:
+           deps: frozenset | None = None, attrs: dict | None = None) -> xr.Variable | xr.DataArray:
     """A kernel result back as a DataArray with only the dimensions it depends on.
 
     A dimension of length > 1 is kept where the result varies along it. A dimension of
@@ -234,10 +235,13 @@ def _label(value: Any, order: list[str], ds: xr.Dataset, name: str, owner: str,
     tracing was not possible it is kept whenever some input had it (it costs nothing).
     """
     if isinstance(value, xr.DataArray):
-        return value.copy(deep=False)
+        out = value.copy(deep=False)
+        if attrs is not None:
+            out.attrs = attrs
+        return out
     arr = np.asarray(value)
     if arr.ndim == 0:
-        return xr.Variable((), arr)
+        return variable((), arr, attrs)
     if arr.ndim != len(order):
         raise RuntimeError(f"solver {owner!r}: output {name!r} has {arr.ndim} axes, expected 0 or {len(order)} "
                            "(kernels must broadcast, not reduce)")
@@ -245,7 +249,7 @@ def _label(value: Any, order: list[str], ds: xr.Dataset, name: str, owner: str,
             if arr.shape[i] > 1 or (ds.sizes[d] == 1 and (deps is None or d in deps))]
     dims = [order[i] for i in keep]
     # a bare Variable: its dimensions are the dataset's own, so assigning it needs no alignment
-    return xr.Variable(dims, arr.reshape([arr.shape[i] for i in keep]))
+    return variable(tuple(dims), arr.reshape([arr.shape[i] for i in keep]), attrs)
 
 
 class _Dims:
@@ -330,7 +334,7 @@ def where(cond: Any, x: Any, y: Any) -> Any:
     >>> float(where(True, 1.0, 2.0))
     1.0
     """
-    if any(isinstance(a, xr.DataArray) for a in (cond, x, y)):
+    if isinstance(cond, xr.DataArray) or isinstance(x, xr.DataArray) or isinstance(y, xr.DataArray):
         return xr.where(cond, x, y)
     out = np.where(cond, x, y)
     return out[()] if getattr(out, "ndim", 1) == 0 else out
@@ -347,6 +351,12 @@ def first_reason(checks: list[tuple[str, Any]]) -> Any:
     >>> str(first_reason([("oom", False), ("tp_exceeds_heads", True)]))
     'oom'
     """
+    if codes.coded_mode.get():  # inside a stack: int8 codes (an integer where is ~10x a text one)
+        table = codes.tables()["reason"]
+        code: Any = np.int8(0)
+        for label, ok in reversed(checks):
+            code = np.where(ok, code, np.int8(codes._position(table, label, "reason", "first_reason")))
+        return codes.Coded(code, table)
     reason: Any = ""
     for code, ok in reversed(checks):
         reason = where(ok, reason, code)

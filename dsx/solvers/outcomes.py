@@ -18,9 +18,12 @@ configuration is from working. ``dsx.training(..., mask_infeasible=False)`` (and
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
+from .. import codes
 from .base import _aligned
 
 DRAW = "draw"  # the dimension of uncertainty draws (dsx.uncertainty)
@@ -88,35 +91,56 @@ def finite_outcomes(ds: xr.Dataset) -> xr.Dataset:
     >>> finite_outcomes(ds).reason.values.tolist()
     ['', 'not_computable']
     """
-    if "feasible" not in ds.variables:
-        return ds
-    if DRAW in ds["feasible"].dims:  # a configuration runs or not, whatever the draw of its factors
-        ok = ds["feasible"].all(DRAW)
-        first_bad = (~ds["feasible"]).argmax(DRAW)
-        ds = ds.assign(feasible=ok, reason=ds["reason"].isel({DRAW: first_bad}).where(~ok, ""))
-    core = [n for n in CORE if n in ds.variables and ds[n].dtype.kind == "f"]
-    order = _order(ds, ["feasible", "reason", *core])
-    arrays = _aligned({n: ds.variables[n] for n in ["feasible", "reason", *core]}, order, ds.sizes)
+    new = _finite(ds)
+    return ds.assign(new) if new else ds
+
+
+def _finite(ns: Any) -> dict[str, xr.Variable]:
+    """:func:`finite_outcomes` on anything with ``variables``, ``sizes`` and ``dims`` (a Dataset or
+    the Namespace of an evaluation): the new ``feasible`` and ``reason``, or nothing to change."""
+    if "feasible" not in ns.variables:
+        return {}
+    variables = dict(ns.variables)
+    new: dict[str, xr.Variable] = {}
+    if DRAW in variables["feasible"].dims:  # a configuration runs or not, whatever the draw of its factors
+        feasible, reason = xr.DataArray(variables["feasible"]), xr.DataArray(variables["reason"])
+        ok = feasible.all(DRAW)
+        first_bad = (~feasible).argmax(DRAW)
+        new["feasible"] = variables["feasible"] = ok.variable
+        coded = codes.is_coded(variables["reason"])
+        picked = reason.isel({DRAW: first_bad}).where(~ok, 0 if coded else "").variable
+        if coded:
+            picked = xr.Variable(picked.dims, picked.values.astype(np.int8), dict(variables["reason"].attrs))
+        new["reason"] = variables["reason"] = picked
+    core = [n for n in CORE if n in variables and variables[n].dtype.kind == "f"]
+    names = ["feasible", "reason", *core]
+    order = _order(ns, names, variables)
+    arrays = _aligned({n: variables[n] for n in names}, order, ns.sizes)
     finite = np.ones([1] * len(order), bool)
     for name in core:
         finite = finite & np.isfinite(arrays[name])
     # feasibility is a property of the configuration, not of a draw of its uncertain inputs:
     # it must hold in every draw (dimensions that feasible lacks are reduced away)
-    keep = [d for d in order if d in ds.variables["feasible"].dims or d in ds.variables["reason"].dims]
+    keep = [d for d in order if d in variables["feasible"].dims or d in variables["reason"].dims]
     if len(keep) < len(order):
         finite = finite.all(axis=tuple(i for i, d in enumerate(order) if d not in keep))
-        arrays = _aligned({n: ds.variables[n] for n in ("feasible", "reason")}, keep, ds.sizes)
+        arrays = _aligned({n: variables[n] for n in ("feasible", "reason")}, keep, ns.sizes)
         order = keep
     broken = arrays["feasible"] & ~finite
     if not broken.any():
-        return ds
-    feasible = _variable(order, arrays["feasible"] & finite, ds["feasible"].attrs)
-    reason = np.where(broken, NOT_COMPUTABLE, arrays["reason"]).astype(str)
-    return ds.assign(feasible=feasible, reason=_variable(order, reason, ds["reason"].attrs))
+        return new
+    feasible = _variable(order, arrays["feasible"] & finite, variables["feasible"].attrs)
+    if codes.is_coded(variables["reason"]):
+        code = np.int8(codes.tables()["reason"].index(NOT_COMPUTABLE))
+        reason = np.where(broken, code, arrays["reason"]).astype(np.int8)
+    else:
+        reason = np.where(broken, NOT_COMPUTABLE, arrays["reason"]).astype(str)
+    return {"feasible": feasible, "reason": _variable(order, reason, variables["reason"].attrs)}
 
 
-def _order(ds: xr.Dataset, names: list[str]) -> list[str]:
-    used = {d for n in names for d in ds.variables[n].dims}
+def _order(ds: Any, names: list[str], variables: Any = None) -> list[str]:
+    variables = ds.variables if variables is None else variables
+    used = {d for n in names for d in variables[n].dims}
     return [d for d in ds.dims if d in used]
 
 
@@ -150,22 +174,53 @@ def mask_infeasible(ds: xr.Dataset) -> xr.Dataset:
     >>> out.step_time.values.tolist(), out.memory_per_gpu.values.tolist()
     ([1.0, nan], [5.0, 9.0])
     """
-    if "feasible" not in ds.variables:
-        return ds
-    feasible = ds.variables["feasible"]
+    new = _mask(ds, set(ds.coords))
+    return ds.assign(new) if new else ds
+
+
+def _mask(ns: Any, coords: set, only: set | None = None) -> dict[str, xr.Variable]:
+    """:func:`mask_infeasible` on a Dataset or a Namespace: the masked outcomes (not ``coords``)."""
+    if "feasible" not in ns.variables:
+        return {}
+    feasible = ns.variables["feasible"]
     if bool(np.all(feasible.values)):
-        return ds
+        return {}
     new = {}
+    factors: dict[tuple, np.ndarray] = {}  # 1 where feasible, NaN where not: one per dimension order
     for name in OUTCOMES:  # plain numpy on dimension-aligned arrays: xarray's alignment costs ~20x
-        if name in ds.data_vars and ds[name].dtype.kind in "fc":
-            order = _order(ds, ["feasible", name])
-            arrays = _aligned({"ok": feasible, "y": ds.variables[name]}, order, ds.sizes)
-            masked = np.where(arrays["ok"].astype(bool), arrays["y"], np.nan)
-            new[name] = xr.Variable(order, masked, dict(ds[name].attrs))
-    return ds.assign(new)
+        if only is not None and name not in only:
+            continue
+        var = ns.variables.get(name)
+        if var is not None and name not in coords and var.dtype.kind in "fc":
+            order = _order(ns, ["feasible", name])
+            arrays = _aligned({"ok": feasible, "y": var}, order, ns.sizes)
+            if var.dtype.kind == "f":  # y·1 = y exactly (inf, -0 too) and y·NaN = NaN: a product, not a select
+                key = (tuple(order), var.dtype)
+                if key not in factors:
+                    factors[key] = np.where(arrays["ok"].astype(bool), var.dtype.type(1), var.dtype.type(np.nan))
+                masked = arrays["y"] * factors[key]
+            else:
+                masked = np.where(arrays["ok"].astype(bool), arrays["y"], np.nan)
+            new[name] = xr.Variable(order, masked, dict(var.attrs))
+    return new
 
 
 # the variables the two steps read and write, results only (dsx.stacks.evaluate hands them just
 # those; dsx.sweep.unread finds no user input among them)
 finite_outcomes.uses = ("feasible", "reason", *CORE)
 mask_infeasible.uses = ("feasible", *OUTCOMES)
+# inside a stack (dsx.stacks.evaluate) both run on the evaluation's Namespace: no Dataset is built
+finite_outcomes.compute = _finite
+mask_infeasible.compute = lambda ns: _mask(ns, set(ns.coord_names))
+
+
+def mask_only(names: set[str]) -> Any:
+    """:func:`mask_infeasible` restricted to the outcomes in ``names`` (``outputs=`` keeps only those)."""
+    def step(ds: xr.Dataset) -> xr.Dataset:
+        new = _mask(ds, set(ds.coords), names)
+        return ds.assign(new) if new else ds
+
+    step.__name__ = "mask_infeasible"
+    step.uses = ("feasible", *(n for n in OUTCOMES if n in names))
+    step.compute = lambda ns: _mask(ns, set(ns.coord_names), names)
+    return step

@@ -205,7 +205,7 @@ def serving_latency(arch, params, embedding_params, matmul_params, head_params, 
     >>> from dsx.solvers.model import model_shape
     >>> from dsx.solvers.serving import kv_capacity, serving_layout
     >>> r = evaluate((model_shape, serving_layout, inference_memory, kv_capacity, serving_latency), ds)
-    >>> round(float(r.tpot) * 1e3, 2), str(r.decode_bound.values)
+    >>> round(float(r.tpot) * 1e3, 2), str(r.dsx.decode().decode_bound.values)
     (8.06, 'memory')
     """
     args = locals()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..codes import choose
 from ..errors import DsxInputError
 from .base import solver, traced, where
 from .queueing import REPLICAS
@@ -229,7 +230,7 @@ def serving_feasibility(arch, heads, layers, experts, ttft, tpot, scale_up_bandw
     for i, (_, name) in reversed(list(enumerate(CHECKS))):
         first = np.where(flags[name], first, np.int8(i + 1))
         ok = ok & flags[name]
-    return {"feasible": ok, "reason": first if traced(first) else _CODES[first]}  # (a trace: codes follow first)
+    return {"feasible": ok, "reason": first if traced(first) else choose(tuple(_CODES), first)}  # (a trace: codes follow first)
 
 
 def best_batch(ds: xr.Dataset, ttft_slo=None, tpot_slo=None, e2e_slo=None, *,

@@ -20,6 +20,7 @@ import inspect
 import numpy as np
 
 from . import layout as _layout  # noqa: F401  (registers the layout inputs shared below)
+from ..codes import choose
 from .base import first_reason, solver, traced, where
 from .quantities import unit
 from .compute import TRAINING_ATTENTION_BYTES, attention_peak_fraction
@@ -211,7 +212,7 @@ def step_time(mb_time, mb_flops_matmul, mb_flops_attention, mb_flops_logits, mb_
                               micro_batches * mb_pp_comm_time, bubble, dp_exposed, opt)):
         code = where(term > best, i + 2, code)
         best = np.maximum(best, term)
-    label = _take(LABELS, code)
+    label = choose(LABELS, code, _take)                    # int8 codes inside a stack (dsx.codes)
     return {"mb_kernel_time": mb_kernel, "step_time": total, "step_compute_time": compute, "step_comm_time": comm,
             "step_bubble_time": bubble, "step_dp_exposed_time": dp_exposed,
             "step_optimizer_time": opt, "bottleneck": label,

@@ -1,0 +1,123 @@
+"""How much memory an evaluation takes, measured for the requested outputs (issue 12 item 6).
+
+Every variable of an evaluation depends on a known subset of the space's axes, and that
+subset does not change with the axes' lengths. So one evaluation of a tiny probe (each axis
+cut to at most two values) gives each variable's dimensions and item size, and from them the
+exact bytes of any space or piece: ``Σ_v itemsize(v) · Π_{d ∈ dims(v)} len(d)``.
+
+* ``working`` bytes: every variable of the (pruned) stack, times :data:`TRANSIENT` for the
+  kernels' temporaries — measured with ``tracemalloc`` on the spaces of
+  ``benchmarks/bench_stacks.py``: peak / variables = 1.75 (training), 1.64 (serving).
+* ``kept`` bytes: the variables ``outputs=`` keeps, which a chunked run concatenates (the
+  concatenation holds the pieces and the whole: twice the kept bytes at its peak).
+
+With draws, every variable is counted ``draws`` times (an upper bound: those that do not
+depend on a drawn input have no ``draw`` dimension).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["Footprint", "measure", "TRANSIENT"]
+
+#: Peak memory of an evaluation over the bytes of its variables (kernels' temporaries), rounded up.
+TRANSIENT = 2.0
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Dimensions and item sizes of an evaluation's variables (from a probe), ``kept`` marked."""
+
+    variables: tuple[tuple[tuple[str, ...], int, bool], ...]  # (dims, itemsize, kept)
+    draws: int = 1
+
+    def _bytes(self, sizes: dict[str, int], kept_only: bool) -> float:
+        total = 0.0
+        for dims, itemsize, kept in self.variables:
+            if kept_only and not kept:
+                continue
+            total += itemsize * float(np.prod([sizes.get(d, 1) for d in dims]))
+        return total * self.draws
+
+    def working(self, sizes: dict[str, int]) -> float:
+        """Peak bytes of evaluating a (piece of the) space with these axis lengths."""
+        return TRANSIENT * self._bytes(sizes, False)
+
+    def kept(self, sizes: dict[str, int]) -> float:
+        """Bytes of the variables kept in the result."""
+        return self._bytes(sizes, True)
+
+    def chunked(self, sizes: dict[str, int], piece: dict[str, int]) -> float:
+        """Peak bytes of a chunked run: a piece in flight beside the kept results, or the final concatenation."""
+        return max(self.working(piece) + self.kept(sizes), 2.0 * self.kept(sizes))
+
+    def per_configuration(self, sizes: dict[str, int]) -> float:
+        """Peak bytes per configuration of evaluating the whole space at once (what the guard reports)."""
+        return self.working(sizes) / max(float(np.prod(list(sizes.values()) or [1])), 1.0)
+
+
+def measure(run: Callable[[Any], xr.Dataset], space: Any, keep: set[str] | None, draws: int = 1) -> Footprint:
+    """The :class:`Footprint` of ``run`` (the stack's steps over a Space) on ``space``, probed small."""
+    probe = space.replace(**{k: v[:2] for k, v in space.axes.items() if len(v) > 2})
+    ds = run(probe)
+    out = []
+    for name, var in ds.variables.items():
+        kept = keep is None or name in keep or name in ds.coords
+        out.append((tuple(var.dims), int(var.dtype.itemsize), kept))
+    return Footprint(tuple(out), max(int(draws), 1))
+
+
+def plan(fp: Footprint, space: Any, keep: set[str] | None, budget: float, store: bool,
+         split_axes: Callable[[dict, int], dict]) -> int:
+    """The chunk size (configuration-draws) that fits ``budget`` bytes; refuses, with advice that fits.
+
+    Without ``store``: the whole space if its peak fits, else a :class:`~dsx.DsxInputError`
+    naming a ``chunk_size`` whose pieces, beside the kept outputs, fit (or ``store=`` when the
+    kept outputs alone do not). With ``store``: pieces that each fit in half the budget.
+    """
+    from .errors import DsxInputError
+
+    draws = fp.draws
+    sizes = space.dims
+
+    def piece(n: int) -> dict[str, int]:
+        return {**sizes, **split_axes(space.axes, n)}
+
+    def largest(fits: Callable[[int], bool]) -> int:  # the largest piece (configurations) that fits
+        lo, hi = 0, space.size
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+        return lo
+
+    if store:
+        return max(largest(lambda n: fp.working(piece(n)) <= 0.5 * budget), 1) * draws
+    need = fp.working(sizes)
+    if need <= budget:
+        return space.size * draws
+    size = largest(lambda n: fp.chunked(sizes, piece(n)) <= budget)
+    head = (f"space: {space.size:,} configurations need about {_size(need)} to evaluate at once "
+            f"({need / space.size / draws:,.0f} B per configuration{'-draw' if draws > 1 else ''}, measured for "
+            f"{'these outputs' if keep is not None else 'every output'}), more than half the free memory "
+            f"({_size(budget)}); ")
+    if size >= 1:
+        along = ", ".join(f"{k!r}" for k in split_axes(space.axes, size))
+        raise DsxInputError(
+            head + f"pass chunk_size= (e.g. chunk_size={size * draws}, split along {along}; it fits with "
+            f"{'these outputs' if keep is not None else 'every output kept'}), outputs=[...] to keep only what "
+            f"you need, store='result.zarr' to stream it to disk, or run it as a sweep file (`dsx run`)")
+    kept = fp.kept(sizes)
+    raise DsxInputError(
+        head + f"the {'kept outputs' if keep is not None else 'outputs'} alone take {_size(kept)}, so no "
+        f"chunk_size fits: keep fewer with outputs=[...], pass store='result.zarr' to stream the result to disk, "
+        f"or run it as a sweep file (`dsx run`)")
+
+
+def _size(n: float) -> str:
+    """Bytes in GiB, or MiB / kB when smaller."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**29 else f"{n / 2**20:.1f} MiB" if n >= 2**19 else f"{n / 1e3:.0f} kB"

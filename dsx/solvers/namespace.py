@@ -1,0 +1,56 @@
+"""The variables of an evaluation in progress (:class:`Namespace`), the Dataset built once at the end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import xarray as xr
+
+__all__ = ["Namespace"]
+
+
+class Namespace:
+    """The variables of an evaluation in progress, the Dataset built once at the end.
+
+    Each solver of a stack reads its inputs here and adds its outputs (``solver.compute``);
+    assigning into an ``xr.Dataset`` after every solver would copy and re-align some 200
+    variables each time, which is most of the cost of evaluating a small space.
+    """
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        self.variables: dict[str, Any] = dict(ds.variables)
+        #: what kernels read of each variable (``solver.compute`` fills it; an update drops the name)
+        self.readings: dict[str, Any] = {}
+        self.sizes: dict[str, int] = dict(ds.sizes)
+        self._coords = list(ds.coords)
+        self._attrs = dict(ds.attrs)
+
+    @property
+    def dims(self) -> list[str]:
+        return list(self.sizes)
+
+    @property
+    def coord_names(self) -> list[str]:
+        return list(self._coords)
+
+    def update(self, new: dict[str, Any]) -> None:
+        """Add (or replace) variables; a DataArray brings its new coordinates along."""
+        for name, value in new.items():
+            if isinstance(value, xr.DataArray):
+                for c, coord in value.coords.items():
+                    if c not in self.variables:
+                        self.variables[c] = coord.variable
+                        self._coords.append(c)
+                value = value.variable
+            for d, n in zip(value.dims, value.shape):
+                self.sizes.setdefault(d, n)
+            self.variables[name] = value
+            self.readings.pop(name, None)
+
+    def to_dataset(self) -> xr.Dataset:
+        from ..fastds import build
+
+        coords = {c: self.variables[c] for c in self._coords}
+        data = {n: v for n, v in self.variables.items() if n not in coords}
+        # coordinates first, so the dimensions keep the space's order; built once, no merge
+        return build(coords, data, self._attrs)
