@@ -85,6 +85,8 @@ def _ref_derive(self, ds: xr.Dataset) -> None:
     for name in ("weight_bytes", "kv_bytes", "activation_bytes"):
         if name not in ds and "precision_bytes" in ds:
             ds[name] = ds["precision_bytes"]
+    if "weight_bytes" in ds:  # per weight element, i.e. per parameter
+        ds["weight_bytes"] = ds["weight_bytes"].assign_attrs(units=_catalog_columns()["weight_bytes"])
     if self._ref_peak is not None and "peak_flops" not in self._values and "peak_flops" not in self._axes:
         compute = "activation_precision" if "activation_precision" in ds.coords else "precision"
         label = ds.coords[compute]
