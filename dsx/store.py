@@ -25,8 +25,9 @@ import xarray as xr
 from .errors import DsxInputError
 from .lazy import Pieces, normalized, pieces_of
 from .outdir import PARTIAL_MARK
+from .progress import Progress
 
-__all__ = ["write_store"]
+__all__ = ["write_store", "run_tasks"]
 
 _DONE = ".dsx-done"
 
@@ -70,7 +71,36 @@ def _write_piece(piece: xr.Dataset, index: list, dims: dict, dtypes: dict, split
     return done.name
 
 
-def write_store(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
+def run_tasks(tasks: list, bar: Progress, done: int = 0) -> list:
+    """Compute dask ``Delayed`` tasks with whatever scheduler is active, one bar step per task.
+
+    With a ``dask.distributed`` client the tasks are submitted and counted as they finish on
+    the workers (results stay small: a marker name, a per-piece optimum); otherwise the
+    local scheduler runs them and reports each finished task to the bar.
+    """
+    import dask
+
+    if done:
+        bar.update(done)
+    try:
+        from distributed import as_completed, default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        client = None
+    if client is None or not tasks:
+        from dask.callbacks import Callback
+
+        wanted = {t.key for t in tasks}
+        with Callback(posttask=lambda key, *_: bar.update() if key in wanted else None):
+            return list(dask.compute(*tasks))
+    futures = client.compute(tasks)
+    for _ in as_completed(futures):
+        bar.update()
+    return client.gather(futures)
+
+
+def write_store(ds: xr.Dataset, path: str | Path, progress: bool = False, label: str = "dsx") -> xr.Dataset:
     """Write a lazy dsx result to the zarr store ``path``, one task per piece; return it opened.
 
     Parameters
@@ -81,13 +111,14 @@ def write_store(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
     path : path
         The store to create. It must not exist; ``PATH.partial`` may exist only as dsx's own
         unfinished store of the same evaluation (then its finished pieces are kept).
+    progress : bool
+        A progress bar on stderr, one step per piece written (``label`` before it).
 
     Returns
     -------
     xarray.Dataset
         The complete store, opened lazily.
     """
-    import dask
     from dask.delayed import Delayed
 
     plan = pieces_of(ds)
@@ -96,7 +127,7 @@ def write_store(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
                             "unsliced and without added variables; for another Dataset use ds.to_zarr(path)")
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    if path.exists():
+    if path.exists() or path.is_symlink():
         raise DsxInputError(f"store: {str(path)!r} exists; remove it or name another path")
     stamp = _fingerprint(ds, plan)
     mark = partial / PARTIAL_MARK  # the mark outdir uses: one name for "dsx's own partial"
@@ -127,7 +158,7 @@ def write_store(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
         k = ("dsx-write", *key[1:])
         graph[k] = (_write_piece, key, index, plan.dims, dtypes, plan.split, plan.cuts, str(partial))
         tasks.append(Delayed(k, graph))
-    dask.compute(*tasks)
+    run_tasks(tasks, Progress(len(plan.keys()), label, progress), done=len(plan.keys()) - len(tasks))
     shutil.rmtree(partial / _DONE)
     mark.unlink()
     partial.rename(path)

@@ -25,7 +25,8 @@ def test_issue_example_36_configurations_each_variable_compact():
 
 def test_chunked_equals_whole_and_keeps_outputs():
     whole = dsx.training(dsx.Space(**SPACE))
-    parts = dsx.training(dsx.Space(**SPACE), chunk_size=8, outputs=["step_time", "tco", "carbon"])
+    with pytest.warns(FutureWarning, match=r"chunk_size= is deprecated.*use chunks=\{"):
+        parts = dsx.training(dsx.Space(**SPACE), chunk_size=8, outputs=["step_time", "tco", "carbon"])
     assert set(parts.data_vars) == {"step_time", "tco", "carbon", "feasible", "reason"}
     for name in ("step_time", "tco", "carbon"):
         a, b = xr.broadcast(whole[name], parts[name])
@@ -37,28 +38,28 @@ def test_too_large_space_is_refused_with_estimate(monkeypatch):
     with pytest.raises(DsxInputError) as exc:
         dsx.training(dsx.Space(**SPACE))
     msg = str(exc.value)
-    assert "GiB" in msg and "chunk_size=" in msg and "32 configurations" in msg
+    assert "GiB" in msg and "chunks=" in msg and "32 configurations" in msg
     # with chunks it runs
-    assert dsx.training(dsx.Space(**SPACE), chunk_size=4, outputs=["tco"])["tco"].size > 0
+    assert dsx.training(dsx.Space(**SPACE), chunks={"gpus": 1}, outputs=["tco"])["tco"].compute().size > 0
 
 
 def test_the_advice_runs_as_written_and_every_piece_fits(monkeypatch):
     """The refusal's example (copied as written) runs, cut over as many axes as a piece needs."""
+    import ast
     import re
+
+    from dsx.lazy import pieces_of
 
     whole = dsx.training(dsx.Space(**SPACE))
     monkeypatch.setattr(stacks, "_available_memory", lambda: 8e3)   # a piece may hold 1 configuration
     with pytest.raises(DsxInputError) as exc:
         dsx.training(dsx.Space(**SPACE))
-    example = re.search(r"chunk_size=([^,)\s]+)", str(exc.value)).group(1)
-    size = int(example)                                   # a Python literal (no thousands separator)
-    assert size == 1 and "split along 'hardware', 'gpus', 'tp', 'pp', 'region'" in str(exc.value)
-    sizes = []
-    real = stacks.evaluate
-    monkeypatch.setattr(stacks, "evaluate", lambda steps, ds: sizes.append(
-        int(np.prod([ds.sizes[d] for d in ds.dims]))) or real(steps, ds))
-    parts = dsx.training(dsx.Space(**SPACE), chunk_size=size, outputs=["tco", "step_time"])
-    assert max(sizes) <= size and len(sizes) == 32
+    cut = ast.literal_eval(re.search(r"chunks=(\{[^}]*\})", str(exc.value)).group(1))  # a Python literal
+    assert cut == {"hardware": 1, "gpus": 1, "tp": 1, "pp": 1, "region": 1}
+    lazy = dsx.training(dsx.Space(**SPACE), chunks=cut, outputs=["tco", "step_time"])
+    sizes = [task[1].size for task in pieces_of(lazy).graph.values()]   # each task: (run, sub-space)
+    assert max(sizes) == 1 and len(sizes) == 32
+    parts = lazy.compute()
     a, b = xr.broadcast(whole.step_time, parts.step_time)
     np.testing.assert_allclose(a.transpose(*b.dims).values, b.values, rtol=1e-12)
 
@@ -85,28 +86,38 @@ def test_store_streams_pieces_to_zarr_and_matches(tmp_path):
     pytest.importorskip("zarr")
     whole = dsx.training(dsx.Space(**SPACE))
     store = tmp_path / "result.zarr"
-    lazy = dsx.training(dsx.Space(**SPACE), chunk_size=8, outputs=["step_time", "tco", "reason"], store=store)
+    with pytest.warns(FutureWarning, match="chunk_size"):  # the deprecated alias: the same cut as chunks=
+        lazy = dsx.training(dsx.Space(**SPACE), chunk_size=8, outputs=["step_time", "tco", "reason"], store=store)
+    assert lazy["tco"].chunks[:2] == ((1, 1), (1, 1))  # hardware, gpus cut to 8 configurations a piece
     assert store.exists() and not (tmp_path / "result.zarr.partial").exists()
     a, b = xr.broadcast(whole["tco"], lazy["tco"].load())
     np.testing.assert_allclose(a.transpose(*b.dims).values, b.values, rtol=1e-12)
     assert set(np.unique(lazy["reason"].values)) == set(np.unique(whole["reason"].values))
 
 
-def test_store_leaves_nothing_on_error(tmp_path, monkeypatch):
+def test_store_leaves_only_its_marked_partial_on_error_and_resumes(tmp_path, monkeypatch):
     pytest.importorskip("zarr")
+    import dask
+
     calls = {"n": 0}
     real = stacks.evaluate
 
     def failing(steps, ds):
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 3:  # the probe, one piece, then a failure
             raise RuntimeError("disk full")
         return real(steps, ds)
 
     monkeypatch.setattr(stacks, "evaluate", failing)
-    with pytest.raises(RuntimeError):
-        dsx.training(dsx.Space(**SPACE), chunk_size=8, outputs=["tco"], store=tmp_path / "r.zarr")
-    assert list(tmp_path.iterdir()) == []
+    with dask.config.set(scheduler="synchronous"), pytest.raises(RuntimeError):
+        dsx.training(dsx.Space(**SPACE), chunks={"gpus": 1}, outputs=["tco"], store=tmp_path / "r.zarr")
+    assert [p.name for p in tmp_path.iterdir()] == ["r.zarr.partial"]
+    assert (tmp_path / "r.zarr.partial" / ".dsx-partial").is_file()  # dsx's own: resumable
+    monkeypatch.setattr(stacks, "evaluate", real)
+    got = dsx.training(dsx.Space(**SPACE), chunks={"gpus": 1}, outputs=["tco"], store=tmp_path / "r.zarr")
+    assert [p.name for p in tmp_path.iterdir()] == ["r.zarr"]
+    whole = dsx.training(dsx.Space(**SPACE), outputs=["tco"])
+    np.testing.assert_array_equal(got.tco.transpose(*whole.tco.dims).values, whole.tco.values)
 
 
 @pytest.mark.parametrize("stack", [dsx.training, dsx.serving])
