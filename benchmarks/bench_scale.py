@@ -115,7 +115,7 @@ def cluster(n: float, workers: int) -> None:
                       train_tokens=1e12)
     outputs = ["time_to_train", "tco", "carbon"]
     where = Path(tempfile.mkdtemp())
-    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as lc, Client(lc) as client:
+    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0") as lc, Client(lc) as client:
         print(f"  {space.size:,} configurations on a LocalCluster of {workers} workers")
         t0 = time.perf_counter()
         lazy = dsx.training(space, chunks="auto", outputs=outputs)
@@ -157,7 +157,7 @@ def best_run(n: float, workers: int) -> None:
     from dask.distributed import Client, LocalCluster, get_task_stream
 
     space = big_space(n)
-    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as lc, Client(lc) as client:
+    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0") as lc, Client(lc) as client:
         t0 = time.perf_counter()
         lazy = dsx.training(space, chunks="auto", outputs=OUTPUTS)
         pieces = int(np.prod([len(c) for c in lazy.chunks.values()]))
@@ -183,7 +183,7 @@ import dsx
 from bench_scale import big_space, OUTPUTS
 from dask.distributed import Client, LocalCluster
 if __name__ == "__main__":
-    with LocalCluster(n_workers={workers}, threads_per_worker=1, dashboard_address=None) as lc, Client(lc):
+    with LocalCluster(n_workers={workers}, threads_per_worker=1, dashboard_address=":0") as lc, Client(lc):
         dsx.training(big_space({n!r}), chunks="auto", outputs=OUTPUTS, store=sys.argv[1])
 """
 
@@ -226,7 +226,7 @@ def resume_run(n: float, workers: int, kill_at: float, check: int) -> None:
     bad = 0
     for i in rng.choice(len(keys), size=min(check, len(keys)), replace=False):
         key = keys[i]
-        sub = plan.graph[key][1]
+        sub = plan.space(key)
         want = evaluate(TRAINING, sub.to_dataset())
         at = {a: plan.cuts[a][j] for a, j in zip(plan.split, key[1:])}
         for name in OUTPUTS:

@@ -19,6 +19,7 @@ import shutil
 import warnings
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
@@ -27,7 +28,7 @@ from .lazy import Pieces, normalized, pieces_of
 from .outdir import PARTIAL_MARK
 from .progress import Progress
 
-__all__ = ["write_store", "run_tasks"]
+__all__ = ["write_store", "store_tasks", "run_tasks"]
 
 _DONE = ".dsx-done"
 
@@ -119,6 +120,19 @@ def write_store(ds: xr.Dataset, path: str | Path, progress: bool = False, label:
     xarray.Dataset
         The complete store, opened lazily.
     """
+    tasks, total, finish = store_tasks(ds, path)
+    run_tasks(tasks, Progress(total, label, progress), done=total - len(tasks))
+    return finish()
+
+
+def store_tasks(ds: xr.Dataset, path: str | Path) -> tuple[list, int, Any]:
+    """The writes of :func:`write_store` as dask tasks, to be computed with other reductions.
+
+    Returns the ``Delayed`` writes still to do (their graphs share the piece tasks, so a
+    reduction computed together with them evaluates each piece once), the number of pieces,
+    and ``finish()``, which, once every write is done, renames the store into place and
+    returns it opened lazily.
+    """
     from dask.delayed import Delayed
 
     plan = pieces_of(ds)
@@ -155,12 +169,19 @@ def write_store(ds: xr.Dataset, path: str | Path, progress: bool = False, label:
         index = list(key[1:])
         if (partial / _DONE / _piece_id(index)).exists():
             continue
-        k = ("dsx-write", *key[1:])
+        k = ("dsx-write-" + plan.name[len("dsx-piece-"):], *key[1:])
         graph[k] = (_write_piece, key, index, plan.dims, dtypes, plan.split, plan.cuts, str(partial))
         tasks.append(Delayed(k, graph))
-    run_tasks(tasks, Progress(len(plan.keys()), label, progress), done=len(plan.keys()) - len(tasks))
-    shutil.rmtree(partial / _DONE)
-    mark.unlink()
-    partial.rename(path)
-    return xr.open_zarr(path, zarr_format=2)
+
+    def finish() -> xr.Dataset:
+        missing = [k for k in plan.keys() if not (partial / _DONE / _piece_id(list(k[1:]))).exists()]
+        if missing:  # never rename an incomplete store into place
+            raise DsxInputError(f"store: {len(missing)} pieces of {str(path)!r} were not written; "
+                                "run the same call again to finish them")
+        shutil.rmtree(partial / _DONE)
+        mark.unlink()
+        partial.rename(path)
+        return xr.open_zarr(path, zarr_format=2)
+
+    return tasks, len(plan.keys()), finish
 

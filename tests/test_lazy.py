@@ -100,10 +100,9 @@ def test_serving_lazy_equals_eager():
     assert_same(dsx.serving(space), dsx.serving(space, chunks={"batch": 1}).compute())
 
 
-def test_a_local_cluster_runs_the_pieces_on_its_workers(eager):
+def test_a_local_cluster_runs_the_pieces_on_its_workers(eager, dask_cluster):
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with distributed.Client(dask_cluster) as client:
         lazy = dsx.training(dsx.Space(**SPACE), chunks={"gpus": 1})
         with distributed.get_task_stream(client) as stream:
             got = dsx.best(lazy, minimize="time_to_train", over=["tp", "pp", "zero"])

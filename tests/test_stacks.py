@@ -57,7 +57,8 @@ def test_the_advice_runs_as_written_and_every_piece_fits(monkeypatch):
     cut = ast.literal_eval(re.search(r"chunks=(\{[^}]*\})", str(exc.value)).group(1))  # a Python literal
     assert cut == {"hardware": 1, "gpus": 1, "tp": 1, "pp": 1, "region": 1}
     lazy = dsx.training(dsx.Space(**SPACE), chunks=cut, outputs=["tco", "step_time"])
-    sizes = [task[1].size for task in pieces_of(lazy).graph.values()]   # each task: (run, sub-space)
+    plan = pieces_of(lazy)
+    sizes = [plan.space(key).size for key in plan.keys()]
     assert max(sizes) == 1 and len(sizes) == 32
     parts = lazy.compute()
     a, b = xr.broadcast(whole.step_time, parts.step_time)
