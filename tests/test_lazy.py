@@ -65,7 +65,9 @@ def test_best_in_graph_equals_eager(eager, kw, chunks):
 
 @pytest.mark.parametrize("kw", [dict(minimize=["step_time", "tco"]),
                                 dict(minimize=["time_to_train", "tco", "carbon"]),
-                                dict(minimize=["step_time", "tco"], over=["tp", "pp", "gpus"])])
+                                dict(minimize=["step_time", "tco"], over=["tp", "pp", "gpus"]),
+                                dict(minimize=["time_to_train", "tco", "carbon"], maximize="mfu"),
+                                dict(minimize=["step_time", "tco", "carbon", "memory_per_gpu"], over=["tp", "pp"])])
 def test_pareto_in_graph_equals_eager(eager, kw):
     lazy = dsx.training(dsx.Space(**SPACE), chunks={"gpus": 1, "pp": 2})
     got = dsx.pareto(lazy, **kw)
