@@ -108,6 +108,9 @@ def _libraries() -> dict:
 def compare() -> None:
     libs = _libraries()
     rng = np.random.default_rng(0)
+    for fn in libs.values():  # compile once (numba, caches) outside the timings
+        for k in (2, 3, 4):
+            fn(rng.random((300, k)))
     slow: set = set()
     print(f"{'points':>8s} {'k':>2s} {'shape':<8s} {'front':>7s}  " + "  ".join(f"{n:>10s}" for n in libs))
     for n in (10_000, 100_000):

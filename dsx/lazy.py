@@ -27,7 +27,7 @@ import xarray as xr
 from .errors import DsxInputError
 from .space import Space
 
-__all__ = ["evaluate_lazy", "piece_lengths", "pieces_of", "TEXT_WIDTH"]
+__all__ = ["evaluate_lazy", "piece_lengths", "pieces_of", "Shared", "TEXT_WIDTH"]
 
 #: Width of text variables in lazy results (fixed, so every piece has the same dtype).
 TEXT_WIDTH = 48
@@ -58,6 +58,16 @@ class Pieces:
     def offsets(self, key: tuple) -> dict[str, int]:
         """Start index, along each split axis, of the piece with this key."""
         return {a: self.cuts[a][i].start for a, i in zip(self.split, key[1:])}
+
+
+class Shared:
+    """Arguments that every task of one kind shares, stored once in the graph under its own key
+    (an opaque value: dask hands it to each task instead of copying it into each)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, *values: Any) -> None:
+        self.values = values
 
 
 #: Lazy results still alive in this process: token -> how they were cut (reductions run on

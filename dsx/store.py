@@ -24,7 +24,7 @@ from typing import Any
 import xarray as xr
 
 from .errors import DsxInputError
-from .lazy import Pieces, normalized, pieces_of
+from .lazy import Pieces, Shared, normalized, pieces_of
 from .outdir import PARTIAL_MARK
 from .progress import Progress
 
@@ -43,6 +43,10 @@ def _fingerprint(ds: xr.Dataset, plan: Pieces) -> str:
 
 def _piece_id(index: list) -> str:
     return "-".join(map(str, index)) or "all"
+
+
+def _write_shared(piece: xr.Dataset, index: list, shared: Any, partial: str) -> str:
+    return _write_piece(piece, index, *shared.values, partial)
 
 
 def _write_piece(piece: xr.Dataset, index: list, dims: dict, dtypes: dict, split: list, cuts: dict,
@@ -163,14 +167,15 @@ def store_tasks(ds: xr.Dataset, path: str | Path) -> tuple[list, int, Any]:
         (partial / _DONE).mkdir()
         mark.write_text(json.dumps({"fingerprint": stamp, "what": "unfinished dsx store"}))
     dtypes = {n: ds[n].dtype for n in ds.data_vars}  # as the template has them (text: fixed width)
-    graph = dict(plan.graph)
+    layout = "dsx-layout-" + plan.name[len("dsx-piece-"):]
+    graph = {**plan.graph, layout: Shared(plan.dims, dtypes, plan.split, plan.cuts)}  # once, not per task
     tasks = []
     for key in plan.keys():
         index = list(key[1:])
         if (partial / _DONE / _piece_id(index)).exists():
             continue
         k = ("dsx-write-" + plan.name[len("dsx-piece-"):], *key[1:])
-        graph[k] = (_write_piece, key, index, plan.dims, dtypes, plan.split, plan.cuts, str(partial))
+        graph[k] = (_write_shared, key, index, layout, str(partial))
         tasks.append(Delayed(k, graph))
 
     def finish() -> xr.Dataset:

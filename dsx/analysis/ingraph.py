@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..lazy import Pieces, normalized
+from ..lazy import Pieces, Shared, normalized
 from .pareto import pareto, pareto_kernel
 
 __all__ = ["best_in_graph", "pareto_in_graph", "best_tasks", "best_merge", "front_tasks", "front_merge"]
@@ -35,13 +35,19 @@ def _tasks(plan: Pieces, fn: Any, *args: Any) -> list:
     """
     from dask.delayed import Delayed
 
-    graph = dict(plan.graph)
+    name = "dsx-reduce-" + fn.__name__ + "-" + plan.name[len("dsx-piece-"):]
+    graph = {**plan.graph, name: Shared(fn, plan.dims, *args)}  # the arguments once, not per task
     outs = []
     for key in plan.keys():
-        k = ("dsx-reduce-" + fn.__name__ + "-" + plan.name[len("dsx-piece-"):], *key[1:])
-        graph[k] = (fn, key, list(key[1:]), plan.dims, *args)  # the index as a list: not a key
+        k = (name, *key[1:])
+        graph[k] = (_apply, key, list(key[1:]), name)  # the index as a list: not a key
         outs.append(Delayed(k, graph))
     return outs
+
+
+def _apply(piece: xr.Dataset, index: list, shared: Shared) -> Any:
+    fn, *args = shared.values
+    return fn(piece, index, *args)
 
 
 def _compute(plan: Pieces, fn: Any, *args: Any) -> list:
