@@ -46,6 +46,7 @@ def _piece_id(index: list) -> str:
 
 
 def _write_shared(piece: xr.Dataset, index: list, shared: Any, partial: str) -> str:
+    """A write task: :func:`_write_piece` with the layout every write shares (one graph key)."""
     return _write_piece(piece, index, *shared.values, partial)
 
 

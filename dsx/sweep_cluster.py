@@ -78,6 +78,10 @@ def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
         yield client
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count:,} {word}{'s' if count != 1 else ''}"
+
+
 def _piece(s: Sweep, keep: set[str] | None, sub: Any) -> xr.Dataset:
     """One task: the stack on a sub-space, the file's derived variables and constraint mask."""
     ds = _finish(s, _stack(s)(sub), keep)
@@ -123,7 +127,7 @@ def run_on_dask(s: Sweep, tmp: Path, limit: int | None, workers: int | None, sch
             optima = best_tasks(plan, **_best_kwargs(s, lazy))
             tasks += fronts + optima
         n_workers = len(client.scheduler_info().get("workers", {}))
-        print(f"dsx run: {space.size:,} configurations in {pieces:,} pieces on {n_workers} dask workers",
+        print(f"dsx run: {space.size:,} configurations in {_n(pieces, 'piece')} on {_n(n_workers, 'dask worker')}",
               file=sys.stderr)
         results = run_tasks(tasks, Progress(len(tasks), "dsx run", progress))
         ds = finish()
@@ -148,7 +152,7 @@ def run_on_dask(s: Sweep, tmp: Path, limit: int | None, workers: int | None, sch
         elif s.figures:
             notes.append(f"figures skipped: {space.size:,} configurations are more than the "
                          f"{FIGURE_LIMIT:,} drawn on a cluster run; draw them from result.zarr with a selection")
-        notes.append(f"result.zarr written by {n_workers} dask workers ({pieces:,} pieces); "
+        notes.append(f"result.zarr written by {_n(n_workers, 'dask worker')} ({_n(pieces, 'piece')}); "
                      "open it with xarray.open_zarr")
         (tmp / "summary.md").write_text(summary(s, ds, where, made, files, notes, seconds))
     for n in notes[:-1]:
