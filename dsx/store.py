@@ -101,9 +101,13 @@ def run_tasks(tasks: list, bar: Progress, done: int = 0) -> list:
         with Callback(posttask=lambda key, *_: bar.update() if key in wanted else None):
             return list(dask.compute(*tasks))
     futures = client.compute(tasks)
-    for _ in as_completed(futures):
-        bar.update()
-    return client.gather(futures)
+    try:
+        for _ in as_completed(futures):
+            bar.update()
+        return client.gather(futures)
+    except BaseException:  # interrupted or a task failed: stop the rest (a running task finishes)
+        client.cancel(futures)
+        raise
 
 
 def write_store(ds: xr.Dataset, path: str | Path, progress: bool = False, label: str = "dsx") -> xr.Dataset:
