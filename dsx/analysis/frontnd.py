@@ -1,6 +1,7 @@
 """Pareto front for four or more objectives: Kung's divide and conquer, exact, O(n log^(k-2) n).
 
-Kung, Luccio & Preparata (1975, J. ACM 22(4), "On finding the maxima of a set of vectors"):
+Kung, Luccio & Preparata (1975, J. ACM 22(4), "On finding the maxima of a set of vectors";
+[kung1975] in docs/references.bib):
 
 * **front(P, k)**: split P at the median of the first objective into a better half A and a
   worse half B (every point of A strictly better in that objective than every point of B),
@@ -73,7 +74,8 @@ def _filter(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _filter3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """:func:`_filter` for three columns in O((|a| + |b|) log): one sweep in the order of the
     first column (a before b on ties), a Fenwick tree (Fenwick 1994) over the second column's
-    rank holding the smallest third column of the a-points inserted so far, in blocks."""
+    rank holding the smallest third column of the a-points inserted so far, in blocks
+    ([fenwick1994] in docs/references.bib)."""
     na = len(a)
     pts = np.concatenate([a, b])
     is_a = np.arange(len(pts)) < na
