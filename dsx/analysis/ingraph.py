@@ -35,12 +35,13 @@ def _tasks(plan: Pieces, fn: Any, *args: Any) -> list:
     """
     from dask.delayed import Delayed
 
-    name = "dsx-reduce-" + fn.__name__ + "-" + plan.name[len("dsx-piece-"):]
-    graph = {**plan.graph, name: Shared(fn, plan.dims, *args)}  # the arguments once, not per task
+    token = fn.__name__ + "-" + plan.name[len("dsx-piece-"):]
+    name, shared = "dsx-reduce-" + token, "dsx-args-" + token
+    graph = {**plan.graph, shared: Shared(fn, plan.dims, *args)}  # the arguments once, not per task
     outs = []
     for key in plan.keys():
         k = (name, *key[1:])
-        graph[k] = (_apply, key, list(key[1:]), name)  # the index as a list: not a key
+        graph[k] = (_apply, key, list(key[1:]), shared)  # the index as a list: not a key
         outs.append(Delayed(k, graph))
     return outs
 
