@@ -86,6 +86,10 @@ def _parser(inputs: dict | None) -> argparse.ArgumentParser:
     r.add_argument("--limit", type=_count, metavar="N", help="keep at most N values per axis (quick runs, tests)")
     r.add_argument("--chunk-size", type=_count, default=None, metavar="N",
                    help="configurations per evaluation chunk (default 2,000,000)")
+    r.add_argument("--workers", type=_count, default=None, metavar="N",
+                   help="evaluate on a local dask cluster of N worker processes (lazy; writes result.zarr)")
+    r.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="evaluate on a running dask scheduler, e.g. tcp://10.0.0.5:8786 (shared file system)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     i = sub.add_parser("inputs", help="print the inputs table (name, domain, unit, default, meaning, reference)",
                        description="Every input a Space, a sweep file or `dsx audit` accepts. PATTERN keeps "
@@ -240,7 +244,8 @@ def _run(args: argparse.Namespace) -> int:
 
     with outdir.terminate_as_exit():  # SIGTERM/SIGHUP unwind like Ctrl-C: the partial folder is removed
         sweep.run(args.sweep, args.output, limit=args.limit, force=args.force,
-                  chunk_size=args.chunk_size, progress=not args.quiet)
+                  chunk_size=args.chunk_size, progress=not args.quiet, workers=args.workers,
+                  scheduler=args.scheduler)
     return 0
 
 

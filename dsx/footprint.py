@@ -17,6 +17,8 @@ depend on a drawn input have no ``draw`` dimension).
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -52,9 +54,10 @@ class Footprint:
         """Bytes of the variables kept in the result."""
         return self._bytes(sizes, True)
 
-    def chunked(self, sizes: dict[str, int], piece: dict[str, int]) -> float:
-        """Peak bytes of a chunked run: a piece in flight beside the kept results, or the final concatenation."""
-        return max(self.working(piece) + self.kept(sizes), 2.0 * self.kept(sizes))
+    def chunked(self, sizes: dict[str, int], piece: dict[str, int], parallel: int = 1) -> float:
+        """Peak bytes of a chunked run: ``parallel`` pieces in flight beside the kept results, or the final
+        concatenation."""
+        return max(parallel * self.working(piece) + self.kept(sizes), 2.0 * self.kept(sizes))
 
     def per_configuration(self, sizes: dict[str, int]) -> float:
         """Peak bytes per configuration of evaluating the whole space at once (what the guard reports)."""
@@ -72,13 +75,13 @@ def measure(run: Callable[[Any], xr.Dataset], space: Any, keep: set[str] | None,
     return Footprint(tuple(out), max(int(draws), 1))
 
 
-def plan(fp: Footprint, space: Any, keep: set[str] | None, budget: float, store: bool,
+def plan(fp: Footprint, space: Any, keep: set[str] | None, budget: float,
          split_axes: Callable[[dict, int], dict]) -> int:
-    """The chunk size (configuration-draws) that fits ``budget`` bytes; refuses, with advice that fits.
+    """The configuration-draws to evaluate at once within ``budget`` bytes; refuses, with advice that fits.
 
-    Without ``store``: the whole space if its peak fits, else a :class:`~dsx.DsxInputError`
-    naming a ``chunk_size`` whose pieces, beside the kept outputs, fit (or ``store=`` when the
-    kept outputs alone do not). With ``store``: pieces that each fit in half the budget.
+    The whole space if its peak fits, else a :class:`~dsx.DsxInputError` naming a ``chunks=`` cut
+    whose pieces, evaluated by dask's threads (one per core) beside the kept outputs, fit (or
+    ``store=`` when the kept outputs alone do not).
     """
     from .errors import DsxInputError
 
@@ -95,26 +98,25 @@ def plan(fp: Footprint, space: Any, keep: set[str] | None, budget: float, store:
             lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
         return lo
 
-    if store:
-        return max(largest(lambda n: fp.working(piece(n)) <= 0.5 * budget), 1) * draws
     need = fp.working(sizes)
     if need <= budget:
         return space.size * draws
-    size = largest(lambda n: fp.chunked(sizes, piece(n)) <= budget)
+    threads = os.cpu_count() or 1  # dask's threaded scheduler evaluates this many pieces at once
+    size = largest(lambda n: fp.chunked(sizes, piece(n), threads) <= budget)
     head = (f"space: {space.size:,} configurations need about {_size(need)} to evaluate at once "
             f"({need / space.size / draws:,.0f} B per configuration{'-draw' if draws > 1 else ''}, measured for "
             f"{'these outputs' if keep is not None else 'every output'}), more than half the free memory "
             f"({_size(budget)}); ")
     if size >= 1:
-        along = ", ".join(f"{k!r}" for k in split_axes(space.axes, size))
+        cut = split_axes(space.axes, size)
         raise DsxInputError(
-            head + f"pass chunk_size= (e.g. chunk_size={size * draws}, split along {along}; it fits with "
+            head + f"pass chunks={cut!r} (a lazy result evaluated piece by piece; it fits with "
             f"{'these outputs' if keep is not None else 'every output kept'}), outputs=[...] to keep only what "
             f"you need, store='result.zarr' to stream it to disk, or run it as a sweep file (`dsx run`)")
     kept = fp.kept(sizes)
     raise DsxInputError(
         head + f"the {'kept outputs' if keep is not None else 'outputs'} alone take {_size(kept)}, so no "
-        f"chunk_size fits: keep fewer with outputs=[...], pass store='result.zarr' to stream the result to disk, "
+        f"chunks= cut fits: keep fewer with outputs=[...], pass store='result.zarr' to stream the result to disk, "
         f"or run it as a sweep file (`dsx run`)")
 
 

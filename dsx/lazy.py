@@ -27,7 +27,7 @@ import xarray as xr
 from .errors import DsxInputError
 from .space import Space
 
-__all__ = ["evaluate_lazy", "piece_lengths", "pieces_of", "TEXT_WIDTH"]
+__all__ = ["evaluate_lazy", "piece_lengths", "pieces_of", "Shared", "TEXT_WIDTH"]
 
 #: Width of text variables in lazy results (fixed, so every piece has the same dtype).
 TEXT_WIDTH = 48
@@ -49,11 +49,25 @@ class Pieces:
     dims: dict[str, tuple]           # variable -> its dimensions in the result
 
     def keys(self) -> list[tuple]:
-        return list(self.graph)
+        return [k for k in self.graph if isinstance(k, tuple)]  # the pieces (not the shared function)
+
+    def space(self, key: tuple) -> Space:
+        """The sub-space the piece with this key evaluates."""
+        return self.graph[key][2]
 
     def offsets(self, key: tuple) -> dict[str, int]:
         """Start index, along each split axis, of the piece with this key."""
         return {a: self.cuts[a][i].start for a, i in zip(self.split, key[1:])}
+
+
+class Shared:
+    """Arguments that every task of one kind shares, stored once in the graph under its own key
+    (an opaque value: dask hands it to each task instead of copying it into each)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, *values: Any) -> None:
+        self.values = values
 
 
 #: Lazy results still alive in this process: token -> how they were cut (reductions run on
@@ -174,6 +188,11 @@ def _block(ds: xr.Dataset, name: str, dims: tuple, dtype: np.dtype) -> np.ndarra
     return np.asarray(var.values).astype(dtype, copy=False)
 
 
+def _call(run: Callable[[Space], xr.Dataset], sub: Space) -> xr.Dataset:
+    """One piece task: ``run`` (a graph key, shipped to a worker once) on its sub-space."""
+    return run(sub)
+
+
 def _dtype(var: xr.DataArray) -> np.dtype:
     return np.dtype(f"<U{TEXT_WIDTH}") if var.dtype.kind in "OU" else var.dtype
 
@@ -211,10 +230,11 @@ def evaluate_lazy(run: Callable[[Space], xr.Dataset], space: Space, chunks: Any 
     cuts = {a: _slices(len(axes[a]), lengths[a]) for a in split}
     token = uuid.uuid4().hex[:12]
     pieces = f"dsx-piece-{token}"
-    graph: dict = {}
+    runner = f"dsx-run-{token}"
+    graph: dict = {runner: run}  # the evaluation function, in the graph once (it holds the stack)
     for idx in itertools.product(*(range(len(cuts[a])) for a in split)):
         sub = space.replace(**{a: axes[a][cuts[a][i]] for a, i in zip(split, idx)}) if split else space
-        graph[(pieces, *idx)] = (run, sub)  # a task: the eager evaluation of the sub-space
+        graph[(pieces, *idx)] = (_call, runner, sub)  # a task: the eager evaluation of the sub-space
 
     coords = {a: xr.DataArray(np.asarray(v), dims=a, attrs=template[a].attrs) for a, v in axes.items()}
     out = xr.Dataset(coords=coords)

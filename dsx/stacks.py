@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -122,17 +121,20 @@ def _outputs(steps: tuple, outputs: Any) -> set[str]:
     return set(names)
 
 
-def _guard(steps: tuple, space: Space, keep: set[str] | None, draws: int, store: Any) -> int:
-    """The chunk size (configuration-draws) to run ``space`` with (:func:`dsx.footprint.plan`)."""
+def _guard(steps: tuple, space: Space, keep: set[str] | None, draws: int) -> int:
+    """The configuration-draws to evaluate ``space`` with at once: all, or a refusal with advice that fits.
+
+    (A ``store=`` or ``chunks=`` run never gets here: :mod:`dsx.lazy` sizes its own pieces.)
+    """
     from . import footprint
 
-    if store is None and space.size * draws * CHEAP_BOUND <= UNCHECKED:  # no need to read the free memory
+    if space.size * draws * CHEAP_BOUND <= UNCHECKED:  # no need to read the free memory
         return space.size * draws
     budget = 0.5 * _available_memory()
-    if store is None and space.size * draws * CHEAP_BOUND <= budget:
+    if space.size * draws * CHEAP_BOUND <= budget:
         return space.size * draws
     fp = footprint.measure(lambda sp: evaluate(steps, sp.to_dataset()), space, keep, draws)
-    return footprint.plan(fp, space, keep, budget, store is not None, split_axes)
+    return footprint.plan(fp, space, keep, budget, split_axes)
 
 
 def _space(space: Space | None, options: dict[str, Any]) -> Space:
@@ -193,23 +195,17 @@ def split_axes(axes: dict[str, Any], chunk_size: int) -> dict[str, int]:
 
 def chunked(run: Callable[[Space], xr.Dataset], space: Space, chunk_size: int,
             finish: Callable[[xr.Dataset], xr.Dataset] | None = None, progress: bool = False,
-            label: str = "dsx", store: str | os.PathLike | None = None) -> xr.Dataset:
+            label: str = "dsx") -> xr.Dataset:
     """Evaluate ``space`` in pieces of at most ``chunk_size`` configurations and concatenate them.
 
-    The pieces are cut along as many axes as needed (:func:`split_axes`), so memory stays
-    bounded by one piece plus what ``finish`` keeps of each (e.g. a few outputs). With
-    ``store`` (a ``.zarr`` path; needs the ``dask`` extra) each piece, cut along the longest
-    axis, is appended to the store as it is computed and the store is returned opened
-    lazily, so the result never has to fit in memory; the store appears only when complete.
+    The in-memory path (no dask needed) of ``dsx run`` and of the deprecated ``chunk_size=``:
+    the pieces are cut along as many axes as needed (:func:`split_axes`), so memory stays
+    bounded by one piece plus what ``finish`` keeps of each (e.g. a few outputs). Results
+    larger than memory go through ``chunks=`` and ``store=`` (:mod:`dsx.lazy`, :mod:`dsx.store`).
     """
     finish = finish or (lambda ds: ds)
     axes = space.axes
     steps = split_axes(axes, chunk_size) if space.size > chunk_size else {}
-    if store is not None:
-        axis = max(axes, key=lambda k: len(axes[k])) if axes else None
-        step = steps.get(axis, len(axes[axis])) if axis is not None else 0
-        pieces = [None] if not steps else [axes[axis][i:i + step] for i in range(0, len(axes[axis]), step)]
-        return _stream(run, space, axis, pieces, finish, Progress(len(pieces), label, progress), Path(store))
     cuts = [(name, [axes[name][i:i + step] for i in range(0, len(axes[name]), step)]) for name, step in steps.items()]
     bar = Progress(int(np.prod([len(c) for _, c in cuts])) if cuts else 1, label, progress)
 
@@ -227,50 +223,6 @@ def chunked(run: Callable[[Space], xr.Dataset], space: Space, chunk_size: int,
 
     ds = evaluate_piece(space, 0)
     return ds.transpose(*[d for d in axes if d in ds.dims], ...) if cuts else ds  # the space's axis order
-
-
-#: Width of text variables in a zarr store (fixed, so that later pieces are never truncated).
-_TEXT_WIDTH = 48
-
-
-def _stream(run: Callable[[Space], xr.Dataset], space: Space, axis: str | None, pieces: list,
-            finish: Callable[[xr.Dataset], xr.Dataset], bar: Progress, store: Path) -> xr.Dataset:
-    """Append each evaluated piece to a zarr store (written aside, renamed when complete)."""
-    try:
-        import zarr  # noqa: F401
-    except ImportError:
-        raise DsxInputError("store=: writing a zarr store needs the dask extra: pip install 'dsx[dask]'") from None
-    from . import outdir
-
-    if store.exists() or store.is_symlink():
-        raise DsxInputError(f"store=: {str(store)!r} exists; remove it or name another path")
-    outdir.check_replace(store, False, "store=")
-    # a marked folder beside the store (outdir): a stale one of dsx's is replaced, anyone else's refused
-    partial = outdir.claim_partial(store, "store=")
-    target = partial / store.name
-    try:
-        for i, piece in enumerate(pieces):
-            ds = finish(run(space if piece is None else space.replace(**{axis: piece})))
-            for name in list(ds.variables):
-                if ds[name].dtype.kind in "OU":
-                    ds[name] = ds[name].astype(f"<U{_TEXT_WIDTH}")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # zarr's notes on format-2 string dtypes
-                if i == 0:
-                    ds.to_zarr(target, mode="w", zarr_format=2)
-                else:
-                    ds.drop_vars([v for v in ds.variables if axis not in ds[v].dims]).to_zarr(
-                        target, append_dim=axis, zarr_format=2)
-            bar.update()
-        target.rename(store)
-    except BaseException:
-        outdir.remove_ours(partial)
-        raise
-    outdir.remove_ours(partial)
-    try:
-        return xr.open_zarr(store, zarr_format=2)
-    except (ImportError, ValueError):  # no dask: open eagerly
-        return xr.open_dataset(store, engine="zarr", chunks=None, zarr_format=2)
 
 
 def evaluate_space(steps: tuple, sample: Callable[[xr.Dataset], xr.Dataset], space: Space) -> xr.Dataset:
@@ -294,24 +246,40 @@ def _run(steps: tuple, space: Space | xr.Dataset | None, options: dict[str, Any]
     keep = None if outputs is None else _outputs(steps, outputs) | {"feasible", "reason"}
     if keep is not None:  # only the solvers the outputs need (the draws above still see the whole stack)
         steps = prune(steps, keep)
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
-                                   or chunk_size < 1):
-        raise DsxInputError(f"chunk_size={chunk_size!r}: expected a whole number of configurations >= 1")
+    if chunk_size is not None:
+        chunks = _deprecated_chunk_size(chunk_size, chunks, space, sample.draws, store)
 
     def finish(ds: xr.Dataset) -> xr.Dataset:
         return ds if keep is None else ds.drop_vars([v for v in ds.data_vars if v not in keep])
 
-    if chunks is not None:
-        if chunk_size is not None:
-            raise DsxInputError("chunks=: give chunks= or chunk_size=, not both (chunks= replaces chunk_size=)")
-        lazy = finish(evaluate_lazy(functools.partial(evaluate_space, steps, sample), space, chunks))
-        return lazy if store is None else write_store(lazy, store)
+    if chunks is not None or store is not None:  # lazy; a store is written by the tasks (one writer)
+        lazy = finish(evaluate_lazy(functools.partial(evaluate_space, steps, sample), space,
+                                    "auto" if chunks is None else chunks))
+        return lazy if store is None else write_store(lazy, store, progress=progress, label=label)
 
     if chunk_size is None:  # the memory guard: bytes measured for these outputs (dsx.footprint)
-        chunk_size = _guard(steps, space, keep, sample.draws, store)
+        chunk_size = _guard(steps, space, keep, sample.draws)
     # with draws, a chunk holds chunk_size configuration-draws (memory is what it bounds)
     return chunked(lambda sp: evaluate(steps, sample(sp.to_dataset())), space, max(chunk_size // sample.draws, 1),
-                   finish, progress, label, store)
+                   finish, progress, label)
+
+
+def _deprecated_chunk_size(chunk_size: Any, chunks: Any, space: Space, draws: int, store: Any) -> Any:
+    """``chunk_size=`` (deprecated): checked, warned about, and mapped onto ``chunks=`` for a store.
+
+    Without ``store`` the in-memory pieces stay (:func:`chunked`: the same result, no dask
+    needed); with ``store`` the same cut becomes ``chunks=`` and the one writer, :mod:`dsx.store`.
+    """
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise DsxInputError(f"chunk_size={chunk_size!r}: expected a whole number of configurations >= 1 "
+                            "(chunk_size= is deprecated: use chunks='auto' or chunks={axis: n})")
+    if chunks is not None:
+        raise DsxInputError("chunks=: give chunks= or chunk_size=, not both (chunks= replaces chunk_size=)")
+    per = max(int(chunk_size) // draws, 1)  # chunk_size counted configuration-draws
+    cut = split_axes(space.axes, per) if space.size > per else {}
+    warnings.warn(f"chunk_size= is deprecated and will be removed; use chunks={cut!r} (the same pieces, "
+                  "a lazy result: .compute() gives it in memory) or chunks='auto'", FutureWarning, stacklevel=4)
+    return cut if store is not None else None
 
 
 def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | None = None,
@@ -327,14 +295,17 @@ def training(space: Space | xr.Dataset | None = None, *, outputs: list[str] | No
     outputs : list of str, optional
         Keep only these result variables (plus ``feasible`` and ``reason``).
     chunk_size : int, optional
-        Evaluate in pieces of at most this many configurations, cut along as many axes as
-        needed (:func:`split_axes`; bounded memory, with ``outputs``). Without it, a space too
-        large for memory is refused with an estimate and an example that runs as written.
+        Deprecated (a ``FutureWarning`` names the replacement): use ``chunks=``. Still
+        evaluates in pieces of at most this many configurations (:func:`split_axes`) and
+        returns them concatenated in memory; with ``store=`` it is mapped onto the same
+        ``chunks=`` cut. Without ``chunks=``, a space too large for memory is refused with an
+        estimate and a ``chunks=`` example that runs as written.
     progress : bool
-        Show a progress bar on stderr while chunks run.
+        Show a progress bar on stderr while pieces run (chunk_size=, store=).
     store : path, optional
-        Stream the result, piece by piece, into this zarr store and return it opened lazily
-        (dask-backed) — for spaces larger than memory. Needs ``pip install 'dsx[dask]'``.
+        Write the result into this zarr store from the tasks (:mod:`dsx.store`: one task per
+        piece of ``chunks=``, default ``"auto"``; resumable, atomic) and return it opened
+        lazily (dask-backed) — for spaces larger than memory. Needs ``pip install 'dsx[dask]'``.
     chunks : "auto" or mapping, optional
         Return at once a lazy, dask-backed result: one task per piece of the space, run by
         whatever dask scheduler is active (threads, processes, a ``dask.distributed``

@@ -19,14 +19,16 @@ import shutil
 import warnings
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
 from .errors import DsxInputError
-from .lazy import Pieces, normalized, pieces_of
+from .lazy import Pieces, Shared, normalized, pieces_of
 from .outdir import PARTIAL_MARK
+from .progress import Progress
 
-__all__ = ["write_store"]
+__all__ = ["write_store", "store_tasks", "run_tasks"]
 
 _DONE = ".dsx-done"
 
@@ -41,6 +43,11 @@ def _fingerprint(ds: xr.Dataset, plan: Pieces) -> str:
 
 def _piece_id(index: list) -> str:
     return "-".join(map(str, index)) or "all"
+
+
+def _write_shared(piece: xr.Dataset, index: list, shared: Any, partial: str) -> str:
+    """A write task: :func:`_write_piece` with the layout every write shares (one graph key)."""
+    return _write_piece(piece, index, *shared.values, partial)
 
 
 def _write_piece(piece: xr.Dataset, index: list, dims: dict, dtypes: dict, split: list, cuts: dict,
@@ -70,7 +77,40 @@ def _write_piece(piece: xr.Dataset, index: list, dims: dict, dtypes: dict, split
     return done.name
 
 
-def write_store(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
+def run_tasks(tasks: list, bar: Progress, done: int = 0) -> list:
+    """Compute dask ``Delayed`` tasks with whatever scheduler is active, one bar step per task.
+
+    With a ``dask.distributed`` client the tasks are submitted and counted as they finish on
+    the workers (results stay small: a marker name, a per-piece optimum); otherwise the
+    local scheduler runs them and reports each finished task to the bar.
+    """
+    import dask
+
+    if done:
+        bar.update(done)
+    try:
+        from distributed import as_completed, default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        client = None
+    if client is None or not tasks:
+        from dask.callbacks import Callback
+
+        wanted = {t.key for t in tasks}
+        with Callback(posttask=lambda key, *_: bar.update() if key in wanted else None):
+            return list(dask.compute(*tasks))
+    futures = client.compute(tasks)
+    try:
+        for _ in as_completed(futures):
+            bar.update()
+        return client.gather(futures)
+    except BaseException:  # interrupted or a task failed: stop the rest (a running task finishes)
+        client.cancel(futures)
+        raise
+
+
+def write_store(ds: xr.Dataset, path: str | Path, progress: bool = False, label: str = "dsx") -> xr.Dataset:
     """Write a lazy dsx result to the zarr store ``path``, one task per piece; return it opened.
 
     Parameters
@@ -81,13 +121,27 @@ def write_store(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
     path : path
         The store to create. It must not exist; ``PATH.partial`` may exist only as dsx's own
         unfinished store of the same evaluation (then its finished pieces are kept).
+    progress : bool
+        A progress bar on stderr, one step per piece written (``label`` before it).
 
     Returns
     -------
     xarray.Dataset
         The complete store, opened lazily.
     """
-    import dask
+    tasks, total, finish = store_tasks(ds, path)
+    run_tasks(tasks, Progress(total, label, progress), done=total - len(tasks))
+    return finish()
+
+
+def store_tasks(ds: xr.Dataset, path: str | Path) -> tuple[list, int, Any]:
+    """The writes of :func:`write_store` as dask tasks, to be computed with other reductions.
+
+    Returns the ``Delayed`` writes still to do (their graphs share the piece tasks, so a
+    reduction computed together with them evaluates each piece once), the number of pieces,
+    and ``finish()``, which, once every write is done, renames the store into place and
+    returns it opened lazily.
+    """
     from dask.delayed import Delayed
 
     plan = pieces_of(ds)
@@ -96,7 +150,7 @@ def write_store(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
                             "unsliced and without added variables; for another Dataset use ds.to_zarr(path)")
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    if path.exists():
+    if path.exists() or path.is_symlink():
         raise DsxInputError(f"store: {str(path)!r} exists; remove it or name another path")
     stamp = _fingerprint(ds, plan)
     mark = partial / PARTIAL_MARK  # the mark outdir uses: one name for "dsx's own partial"
@@ -118,18 +172,26 @@ def write_store(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
         (partial / _DONE).mkdir()
         mark.write_text(json.dumps({"fingerprint": stamp, "what": "unfinished dsx store"}))
     dtypes = {n: ds[n].dtype for n in ds.data_vars}  # as the template has them (text: fixed width)
-    graph = dict(plan.graph)
+    layout = "dsx-layout-" + plan.name[len("dsx-piece-"):]
+    graph = {**plan.graph, layout: Shared(plan.dims, dtypes, plan.split, plan.cuts)}  # once, not per task
     tasks = []
     for key in plan.keys():
         index = list(key[1:])
         if (partial / _DONE / _piece_id(index)).exists():
             continue
-        k = ("dsx-write", *key[1:])
-        graph[k] = (_write_piece, key, index, plan.dims, dtypes, plan.split, plan.cuts, str(partial))
+        k = ("dsx-write-" + plan.name[len("dsx-piece-"):], *key[1:])
+        graph[k] = (_write_shared, key, index, layout, str(partial))
         tasks.append(Delayed(k, graph))
-    dask.compute(*tasks)
-    shutil.rmtree(partial / _DONE)
-    mark.unlink()
-    partial.rename(path)
-    return xr.open_zarr(path, zarr_format=2)
+
+    def finish() -> xr.Dataset:
+        missing = [k for k in plan.keys() if not (partial / _DONE / _piece_id(list(k[1:]))).exists()]
+        if missing:  # never rename an incomplete store into place
+            raise DsxInputError(f"store: {len(missing)} pieces of {str(path)!r} were not written; "
+                                "run the same call again to finish them")
+        shutil.rmtree(partial / _DONE)
+        mark.unlink()
+        partial.rename(path)
+        return xr.open_zarr(path, zarr_format=2)
+
+    return tasks, len(plan.keys()), finish
 

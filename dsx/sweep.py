@@ -45,7 +45,7 @@ from .errors import DsxInputError
 # re-exported: callers (tests, dsx.cli, dsx.sweep_outputs) import these from dsx.sweep
 from .sweep_file import Sweep, _err, load, parse as parse
 
-__all__ = ["Sweep", "load", "evaluate", "run", "CHUNK_SIZE"]
+__all__ = ["Sweep", "load", "prepare", "evaluate", "run", "CHUNK_SIZE"]
 
 #: Configurations evaluated at once (the largest axis is split to stay below this).
 CHUNK_SIZE = 2_000_000
@@ -202,13 +202,12 @@ def _check_figures(s: Sweep, values: dict, stack: Any) -> None:
     figures(s, ds, where, None, [])
 
 
-def evaluate(s: Sweep, limit: int | None = None, chunk_size: int | None = None,
-             progress: bool = False) -> xr.Dataset:
-    """Evaluate the sweep's space in chunks along its largest axis; derived variables added."""
+def prepare(s: Sweep, limit: int | None = None) -> tuple[Any, Any, set[str] | None]:
+    """Validate the sweep against a one-configuration probe (and draw its figures on a small
+    copy); return the space, the stack and the variables to keep (None: all)."""
     from .space import Space
 
     limit = _count("limit", limit)
-    chunk_size = _count("chunk_size", chunk_size)
     values = _space_values(s, limit)
     space = Space(**values)
     stack = _stack(s)
@@ -222,6 +221,14 @@ def evaluate(s: Sweep, limit: int | None = None, chunk_size: int | None = None,
     keep = None
     if s.outputs is not None:
         keep = set(s.outputs) | s.names() | set(s.derived) | {"feasible", "reason"}
+    return space, stack, keep
+
+
+def evaluate(s: Sweep, limit: int | None = None, chunk_size: int | None = None,
+             progress: bool = False) -> xr.Dataset:
+    """Evaluate the sweep's space in chunks along its largest axis; derived variables added."""
+    chunk_size = _count("chunk_size", chunk_size)
+    space, stack, keep = prepare(s, limit)
     from .stacks import chunked
 
     return chunked(stack, space, int(chunk_size or CHUNK_SIZE), lambda ds: _finish(s, ds, keep),
@@ -229,12 +236,16 @@ def evaluate(s: Sweep, limit: int | None = None, chunk_size: int | None = None,
 
 
 def run(path: str | os.PathLike, out: str | os.PathLike, limit: int | None = None, force: bool = False,
-        chunk_size: int | None = None, progress: bool = True) -> Path:
+        chunk_size: int | None = None, progress: bool = True, workers: int | None = None,
+        scheduler: str | None = None) -> Path:
     """Run a sweep file and write ``result.nc``, ``front.csv``, ``best.csv``, figures and
     ``summary.md`` into ``out`` atomically (:mod:`dsx.outdir`: nothing is left behind on error,
     an existing ``out`` is replaced only with ``force`` and only when dsx wrote it).
 
     ``limit`` keeps at most that many values per axis (default: env ``DSX_SWEEP_LIMIT``).
+    ``workers`` (a LocalCluster of that many processes) or ``scheduler`` (the address of a
+    running dask scheduler) evaluate it lazily on dask instead (:mod:`dsx.sweep_cluster`):
+    the workers write ``result.zarr`` and reduce ``best``/``front`` piece by piece.
     """
     from . import outdir
     from .sweep_outputs import analysis_tables, figures, summary, to_netcdf
@@ -246,9 +257,18 @@ def run(path: str | os.PathLike, out: str | os.PathLike, limit: int | None = Non
             raise DsxInputError(f"DSX_SWEEP_LIMIT={text!r}: expected a whole number >= 1")
         limit = int(text)
     out = Path(out)
+    if workers is not None or scheduler is not None:
+        from .sweep_cluster import check_options
+
+        check_options(workers, scheduler, chunk_size)
     outdir.check_replace(out, force, "output", keep=(Path(path),))
     # the marked folder is made first, so that an unwritable place fails before the evaluation
     with outdir.staged(out, force, "output", keep=(Path(path),)) as tmp:
+        if workers is not None or scheduler is not None:
+            from .sweep_cluster import run_on_dask
+
+            run_on_dask(s, tmp, limit, workers, scheduler, progress)
+            return out
         t0 = time.perf_counter()
         ds = evaluate(s, limit=limit, chunk_size=chunk_size, progress=progress)
         seconds = time.perf_counter() - t0

@@ -15,3 +15,15 @@ try:  # keep hypothesis quick and deterministic on a 2-core CI machine
     settings.load_profile("dsx")
 except ImportError:  # pragma: no cover
     pass
+
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """One small dask LocalCluster (2 single-threaded worker processes) for the whole session."""
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        yield cluster

@@ -500,12 +500,12 @@ def test_store_never_deletes_a_folder_it_did_not_create(tmp_path):
     mine.mkdir()
     (mine / "keep.txt").write_text("mine")
     space = dsx.Space(model="llama-3.1-8b", hardware="H100", gpus=[8, 16])
-    with pytest.raises(DsxInputError, match="not written by dsx"):
-        dsx.training(space, chunk_size=1, outputs=["tco"], store=tmp_path / "r.zarr")
+    with pytest.raises(DsxInputError, match="not an unfinished dsx store"):
+        dsx.training(space, chunks={"gpus": 1}, outputs=["tco"], store=tmp_path / "r.zarr")
     assert (mine / "keep.txt").read_text() == "mine"
     (tmp_path / "r.zarr").mkdir()
     with pytest.raises(DsxInputError, match="exists"):
-        dsx.training(space, chunk_size=1, outputs=["tco"], store=tmp_path / "r.zarr")
+        dsx.training(space, chunks={"gpus": 1}, outputs=["tco"], store=tmp_path / "r.zarr")
     assert (tmp_path / "r.zarr").is_dir() and not any((tmp_path / "r.zarr").iterdir())
 
 

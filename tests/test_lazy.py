@@ -65,7 +65,9 @@ def test_best_in_graph_equals_eager(eager, kw, chunks):
 
 @pytest.mark.parametrize("kw", [dict(minimize=["step_time", "tco"]),
                                 dict(minimize=["time_to_train", "tco", "carbon"]),
-                                dict(minimize=["step_time", "tco"], over=["tp", "pp", "gpus"])])
+                                dict(minimize=["step_time", "tco"], over=["tp", "pp", "gpus"]),
+                                dict(minimize=["time_to_train", "tco", "carbon"], maximize="mfu"),
+                                dict(minimize=["step_time", "tco", "carbon", "memory_per_gpu"], over=["tp", "pp"])])
 def test_pareto_in_graph_equals_eager(eager, kw):
     lazy = dsx.training(dsx.Space(**SPACE), chunks={"gpus": 1, "pp": 2})
     got = dsx.pareto(lazy, **kw)
@@ -100,10 +102,9 @@ def test_serving_lazy_equals_eager():
     assert_same(dsx.serving(space), dsx.serving(space, chunks={"batch": 1}).compute())
 
 
-def test_a_local_cluster_runs_the_pieces_on_its_workers(eager):
+def test_a_local_cluster_runs_the_pieces_on_its_workers(eager, dask_cluster):
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with distributed.Client(dask_cluster) as client:
         lazy = dsx.training(dsx.Space(**SPACE), chunks={"gpus": 1})
         with distributed.get_task_stream(client) as stream:
             got = dsx.best(lazy, minimize="time_to_train", over=["tp", "pp", "zero"])

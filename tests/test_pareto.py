@@ -30,6 +30,46 @@ points_st = st.integers(1, 3).flatmap(
     lambda k: st.lists(st.lists(st.integers(0, 4), min_size=k, max_size=k), min_size=1, max_size=40))
 
 
+def brute_np(points, groups):
+    """The same oracle, all pairs at once (for a few thousand points)."""
+    le = (points[:, None, :] <= points[None, :, :]).all(axis=2) & (groups[:, None] == groups[None, :])
+    lt = (points[:, None, :] < points[None, :, :]).any(axis=2)
+    return ~(le & lt).any(axis=0)
+
+
+many_st = st.integers(4, 6).flatmap(
+    lambda k: st.lists(st.lists(st.integers(0, 4), min_size=k, max_size=k), min_size=1, max_size=60))
+
+
+@given(many_st, st.integers(1, 3))
+def test_four_or_more_objectives_match_brute_force_through_every_branch(pts, ngroups):
+    """Kung's recursion (dsx.analysis.frontnd) with its dense cut-offs lowered, so that small
+    inputs go through the splits, the dropped constant objectives and the 3-column sweep."""
+    from unittest import mock
+
+    from dsx.analysis import frontnd
+
+    p = np.array(pts, float)
+    g = np.arange(len(p)) % ngroups
+    with mock.patch.object(frontnd, "_LEAF", 2), mock.patch.object(frontnd, "_CELLS", 2), \
+            mock.patch.object(frontnd, "_BLOCK", 3):
+        assert np.array_equal(pareto_kernel(p, g), brute(p, g))
+    assert np.array_equal(pareto_kernel(p), brute(p))
+
+
+@pytest.mark.parametrize("k", [4, 5])
+@pytest.mark.parametrize("shape", ["uniform", "simplex", "ties"])
+def test_four_or_more_objectives_on_thousands_of_points(k, shape):
+    rng = np.random.default_rng(k)
+    n = 1500
+    p = {"uniform": rng.random((n, k)), "ties": rng.integers(0, 6, (n, k)).astype(float),
+         "simplex": (lambda x: x / x.sum(axis=1, keepdims=True))(rng.random((n, k)))}[shape]
+    g = rng.integers(0, 3, n)
+    got, want = pareto_kernel(p, g), brute_np(p, g)
+    print(f"k={k} {shape}: {int(want.sum())} of {n} on the fronts")
+    assert np.array_equal(got, want)
+
+
 @given(points_st, st.integers(1, 3))
 def test_kernel_matches_brute_force(pts, ngroups):
     p = np.array(pts, float)
@@ -41,10 +81,11 @@ def test_kernel_matches_brute_force(pts, ngroups):
 def test_kernel_many_objectives_and_blocks(monkeypatch):
     import importlib
 
-    mod = importlib.import_module("dsx.analysis.pareto")
+    mod = importlib.import_module("dsx.analysis.frontnd")
 
-    monkeypatch.setattr(mod, "_BLOCK", 7)  # force many blocks on a small input
-    monkeypatch.setattr(mod, "_CELLS", 50)  # and many chunks in the dominance checks
+    monkeypatch.setattr(mod, "_BLOCK", 7)  # force many blocks of the 3-column sweep on a small input
+    monkeypatch.setattr(mod, "_CELLS", 50)  # and many splits before the dense comparisons
+    monkeypatch.setattr(mod, "_LEAF", 5)
     rng = np.random.default_rng(1)
     for k in (3, 4, 5):
         p = rng.integers(0, 5, size=(150, k)).astype(float)

@@ -190,3 +190,60 @@ def test_shipped_sweep_files_run_small(tmp_path, name):
     assert all(ds.sizes[d] <= 2 for d in ds.dims) and len(ds.data_vars) > 3
     assert (tmp_path / "o" / "summary.md").exists()
     ds.close()
+
+
+# -- dsx run on dask (--scheduler ADDRESS, --workers N): the session's small LocalCluster --------
+CLUSTER_STUDY = STUDY.replace('[[figures]]', '[[figures]]\nselect = { region = "quebec" }')
+
+
+def test_run_on_a_dask_scheduler_equals_the_local_run(tmp_path, dask_cluster, monkeypatch, capsys):
+    """Pieces evaluated, written (result.zarr) and reduced (best, front) on the workers; the
+    tables equal the local run's and the store equals result.nc."""
+    import dsx.lazy
+    from dsx import cli
+
+    study = _write(tmp_path, CLUSTER_STUDY)
+    assert cli.main(["run", str(study), "-o", str(tmp_path / "local"), "--quiet"]) == 0
+    monkeypatch.setattr(dsx.lazy, "TASK_BYTES", 512 * 6)  # pieces of 6 configurations: 4 tasks
+    assert cli.main(["run", str(study), "-o", str(tmp_path / "dask"), "--scheduler",
+                     dask_cluster.scheduler_address]) == 0
+    err = capsys.readouterr().err
+    assert "24 configurations in 4 pieces on 2 dask workers" in err and "12/12 chunks" in err
+    local, remote = tmp_path / "local", tmp_path / "dask"
+    for table in ("best.csv", "front.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(local / table), pd.read_csv(remote / table))
+    with xr.open_dataset(local / "result.nc") as whole, xr.open_zarr(remote / "result.zarr") as parts:
+        for name in ("step_time", "tco", "carbon", "tco_musd", "meets_constraints", "feasible"):
+            a, b = whole[name], parts[name].transpose(*whole[name].dims)
+            assert np.array_equal(a.values, b.values, equal_nan=True), name
+    assert (remote / "front.png").is_file() and (remote / ".dsx-manifest.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dask", "local", "study.toml"]  # no .partial left
+
+
+def test_run_with_workers_starts_a_local_cluster_of_that_size(tmp_path, dask_cluster, monkeypatch):
+    import contextlib
+
+    from dsx import cli, sweep_cluster
+
+    asked = []
+
+    @contextlib.contextmanager
+    def session_cluster(n):  # stands in for LocalCluster(n_workers=n): one cluster per test session
+        asked.append(n)
+        yield dask_cluster.scheduler_address
+
+    monkeypatch.setattr(sweep_cluster, "_local_cluster", session_cluster)
+    study = _write(tmp_path, CLUSTER_STUDY)
+    assert cli.main(["run", str(study), "-o", str(tmp_path / "out"), "--workers", "3", "--quiet"]) == 0
+    assert asked == [3] and len(pd.read_csv(tmp_path / "out" / "best.csv")) == 3
+
+
+@pytest.mark.parametrize("args, message", [(["--workers", "2", "--scheduler", "tcp://x:1"], "give one"),
+                                           (["--workers", "2", "--chunk-size", "6"], "--chunk-size"),
+                                           (["--workers", "0"], "--workers")])
+def test_bad_cluster_options_are_refused_before_any_work(tmp_path, capsys, args, message):
+    from dsx import cli
+
+    study = _write(tmp_path, CLUSTER_STUDY)
+    assert cli.main(["run", str(study), "-o", str(tmp_path / "out"), *args]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "out").exists()

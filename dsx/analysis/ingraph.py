@@ -21,25 +21,42 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..lazy import Pieces, normalized
+from ..lazy import Pieces, Shared, normalized
 from .pareto import pareto, pareto_kernel
 
-__all__ = ["best_in_graph", "pareto_in_graph"]
+__all__ = ["best_in_graph", "pareto_in_graph", "best_tasks", "best_merge", "front_tasks", "front_merge"]
+
+
+def _tasks(plan: Pieces, fn: Any, *args: Any) -> list:
+    """One task ``fn(piece, index, dims, *args)`` per piece, as dask ``Delayed`` objects.
+
+    Their graphs share the piece tasks' keys, so computing them together with other
+    reductions or with the store's writes (:mod:`dsx.store`) evaluates every piece once.
+    """
+    from dask.delayed import Delayed
+
+    token = fn.__name__ + "-" + plan.name[len("dsx-piece-"):]
+    name, shared = "dsx-reduce-" + token, "dsx-args-" + token
+    graph = {**plan.graph, shared: Shared(fn, plan.dims, *args)}  # the arguments once, not per task
+    outs = []
+    for key in plan.keys():
+        k = (name, *key[1:])
+        graph[k] = (_apply, key, list(key[1:]), shared)  # the index as a list: not a key
+        outs.append(Delayed(k, graph))
+    return outs
+
+
+def _apply(piece: xr.Dataset, index: list, shared: Shared) -> Any:
+    fn, *args = shared.values
+    return fn(piece, index, *args)
 
 
 def _compute(plan: Pieces, fn: Any, *args: Any) -> list:
-    """Run ``fn(piece, index, dims, *args)`` on every piece as a task; gather the small results
-    (with whatever scheduler is active: threads, processes or a distributed client)."""
+    """Run ``fn`` on every piece as a task; gather the small results (with whatever scheduler
+    is active: threads, processes or a distributed client)."""
     import dask
-    from dask.delayed import Delayed
 
-    graph = dict(plan.graph)
-    outs = []
-    for key in plan.keys():
-        k = ("dsx-reduce-" + fn.__name__, *key[1:])
-        graph[k] = (fn, key, list(key[1:]), plan.dims, *args)  # the index as a list: not a key
-        outs.append(Delayed(k, graph))
-    return list(dask.compute(*outs))
+    return list(dask.compute(*_tasks(plan, fn, *args)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -51,9 +68,20 @@ def _best_piece(piece: xr.Dataset, index: list, dims: dict, kwargs: dict) -> xr.
     return best(normalized(piece, dims), **kwargs)
 
 
+def best_tasks(plan: Pieces, **kwargs: Any) -> list:
+    """The per-piece optima of :func:`dsx.best` (same arguments), as tasks (see :func:`best_merge`)."""
+    return _tasks(plan, _best_piece, kwargs)
+
+
 def best_in_graph(ds: xr.Dataset, plan: Pieces, **kwargs: Any) -> xr.Dataset:
     """:func:`dsx.best` on a lazy result, one reduction task per piece (same arguments)."""
-    results = _compute(plan, _best_piece, kwargs)
+    import dask
+
+    return best_merge(ds, plan, list(dask.compute(*best_tasks(plan, **kwargs))))
+
+
+def best_merge(ds: xr.Dataset, plan: Pieces, results: list) -> xr.Dataset:
+    """The optimum from the per-piece optima (the results of :func:`best_tasks`, in order)."""
     over = [d for d in results[0].attrs.get("over", "").split(",") if d]
     name = results[0].attrs["objective"]
     sign = 1.0 if results[0].attrs.get("sense", "minimize") == "minimize" else -1.0
@@ -100,8 +128,9 @@ def _merge_best(cands: list, name: str, sign: float, over: list, axes: dict) -> 
 # pareto
 # --------------------------------------------------------------------------------------------
 def _front_piece(piece: xr.Dataset, index: list, dims: dict, kwargs: dict, split: list,
-                 starts: dict) -> dict:
-    """This piece's front points: global positions along the joint dims, objective values."""
+                 starts: dict, columns: tuple = ()) -> dict:
+    """This piece's front points: global positions along the joint dims, objective values (and
+    the values of ``columns``, variables over those dims, for a table of the front)."""
     piece = normalized(piece, dims)
     mask = pareto(piece, **kwargs)
     offset = {a: starts[a][i] for a, i in zip(split, index)}
@@ -116,18 +145,26 @@ def _front_piece(piece: xr.Dataset, index: list, dims: dict, kwargs: dict, split
         return np.broadcast_to(var.isel({d: rows[d] for d in var.dims}).values, (n_hit,)).astype(float)
 
     values = np.stack([picked(n) for n in mins] + [-picked(n) for n in maxs], axis=1)
-    return {"dims": mask.dims, "attrs": dict(mask.attrs), "values": values,
+    extra = {c: np.broadcast_to(piece[c].isel({d: rows[d] for d in piece[c].dims}).values, (n_hit,))
+             for c in columns if set(piece[c].dims) <= set(mask.dims)}
+    return {"dims": mask.dims, "attrs": dict(mask.attrs), "values": values, "columns": extra,
             "pos": {d: ix + offset.get(d, 0) for d, ix in zip(mask.dims, hit)} if mask.dims else {}}
 
 
-def pareto_in_graph(ds: xr.Dataset, plan: Pieces, **kwargs: Any) -> xr.DataArray:
-    """:func:`dsx.pareto` on a lazy result: per-piece fronts, merged; the mask stays lazy."""
-    import dask.array as da
-
+def front_tasks(plan: Pieces, columns: tuple = (), **kwargs: Any) -> list:
+    """The per-piece fronts of :func:`dsx.pareto` (same arguments), as tasks (see :func:`front_merge`)."""
     starts = {a: [s.start for s in plan.cuts[a]] for a in plan.split}
-    parts = _compute(plan, _front_piece, kwargs, plan.split, starts)
+    return _tasks(plan, _front_piece, kwargs, plan.split, starts, tuple(columns))
+
+
+def front_merge(ds: xr.Dataset, plan: Pieces, parts: list, over: Any = None) -> dict:
+    """The global front from the per-piece fronts (the results of :func:`front_tasks`).
+
+    Returns ``{"dims", "attrs", "pos": {dim: positions of the front points}, "columns":
+    {name: their values}}``: the front of a union is the front of the union of the pieces'
+    fronts, so only those points are compared here.
+    """
     dims = parts[0]["dims"]
-    over = kwargs.get("over")
     over = [over] if isinstance(over, str) else list(over or [])
     group_dims = [d for d in dims if over and d not in over]
     values = np.concatenate([p["values"] for p in parts], axis=0)
@@ -136,16 +173,44 @@ def pareto_in_graph(ds: xr.Dataset, plan: Pieces, **kwargs: Any) -> xr.DataArray
     for d in group_dims:
         group = group * ds.sizes[d] + pos[d]
     keep = pareto_kernel(values, group if group_dims else None) if len(values) else np.zeros(0, bool)
-    front = {d: pos[d][keep] for d in dims}
+    columns = {c: np.concatenate([p["columns"][c] for p in parts])[keep] for c in parts[0].get("columns", {})}
+    return {"dims": dims, "attrs": parts[0]["attrs"], "pos": {d: pos[d][keep] for d in dims},
+            "columns": columns, "any": bool(keep.any())}
+
+
+def pareto_in_graph(ds: xr.Dataset, plan: Pieces, **kwargs: Any) -> xr.DataArray:
+    """:func:`dsx.pareto` on a lazy result: per-piece fronts, merged; the mask stays lazy."""
+    import dask
+    import dask.array as da
+
+    parts = list(dask.compute(*front_tasks(plan, **kwargs)))
+    merged = front_merge(ds, plan, parts, kwargs.get("over"))
+    dims, front = merged["dims"], merged["pos"]
     coords = {d: ds[d] for d in dims if d in ds.coords}
     if not dims:
-        return xr.DataArray(bool(keep.any()), name="pareto", attrs=parts[0]["attrs"])
+        return xr.DataArray(merged["any"], name="pareto", attrs=merged["attrs"])
     chunks = tuple(tuple(s.stop - s.start for s in plan.cuts[d]) if d in plan.cuts else (ds.sizes[d],)
                    for d in dims)
     mask = da.map_blocks(_mark, front=front, dims=dims, dtype=bool, chunks=chunks,
                          meta=np.empty((0,) * len(dims), bool))
-    out = xr.DataArray(mask, dims=dims, coords=coords, name="pareto", attrs=parts[0]["attrs"])
+    out = xr.DataArray(mask, dims=dims, coords=coords, name="pareto", attrs=merged["attrs"])
     return out.transpose(*[d for d in ds.dims if d in dims])
+
+
+def front_frame(ds: xr.Dataset, merged: dict, columns: list) -> pd.DataFrame:
+    """The merged front as :func:`dsx.analysis.front_table` shows it: one row per front point,
+    the coordinates of its dims, then ``name [units]`` per column, sorted by the first column."""
+    data: dict = {}
+    for d in [d for d in ds.dims if d in merged["dims"]]:  # the result's own order, as front_table
+        data[d] = ds[d].values[merged["pos"][d]] if d in ds.coords else merged["pos"][d]
+    labels = []
+    for c in columns:
+        if c in merged["columns"]:
+            units = ds[c].attrs.get("units", "")
+            labels.append(f"{c} [{units}]" if units else c)
+            data[labels[-1]] = merged["columns"][c]
+    df = pd.DataFrame(data)
+    return df.sort_values(labels[:1], kind="stable").reset_index(drop=True) if labels else df
 
 
 def _mark(block_info: Any = None, front: dict | None = None, dims: tuple = ()) -> np.ndarray:

@@ -31,11 +31,10 @@ from ..lazy import pieces_of
 from ..uncertainty import DIM as DRAW, at_quantile
 from .constraints import constraint_mask, register_where_parser
 from .front3d import front_3d
+from .frontnd import front_nd
 
 __all__ = ["pareto", "pareto_kernel", "front_table", "constraint_mask", "register_where_parser"]
 
-_BLOCK = 1024          # points per block in the >= 3 objective sweep
-_CELLS = 1 << 22       # bool cells per dominance chunk (memory bound of one comparison)
 
 
 def _names(value: str | Sequence[str] | None) -> list[str]:
@@ -76,50 +75,6 @@ def _front_2d(r: np.ndarray, g: np.ndarray) -> np.ndarray:
     return out
 
 
-def _dominated_by(cand: np.ndarray, cand_s: np.ndarray, cand_g: np.ndarray,
-                  pts: np.ndarray, pts_s: np.ndarray, pts_g: np.ndarray) -> np.ndarray:
-    """For each point, whether any candidate dominates it (same group), in memory-bounded chunks."""
-    out = np.zeros(len(pts), bool)
-    if len(cand) == 0 or len(pts) == 0:
-        return out
-    step = max(1, _CELLS // len(cand))
-    for lo in range(0, len(pts), step):  # blocks of points, not configurations one by one
-        p, ps, pg = pts[lo:lo + step], pts_s[lo:lo + step], pts_g[lo:lo + step]
-        le = (cand_s[None, :] < ps[:, None]) & (cand_g[None, :] == pg[:, None])
-        for j in range(cand.shape[1]):  # fixed number of objectives
-            le &= cand[None, :, j] <= p[:, None, j]
-        out[lo:lo + step] = le.any(axis=1)
-    return out
-
-
-def _front_nd(r: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Blocked sort-filter sweep for >= 3 objectives.
-
-    Points are sorted by (group, sum of ranks). With integer ranks a dominating point always
-    has a strictly smaller sum, so the non-dominated points of the first block of survivors
-    are final; they then filter every later survivor of the same groups at once.
-    """
-    n = len(g)
-    s = r.sum(axis=1)
-    order = np.lexsort((s, g))
-    r, s, g = r[order], s[order], g[order]
-    on_front = np.zeros(n, bool)
-    rem = np.arange(n)
-    while len(rem):
-        blk, rest = rem[:_BLOCK], rem[_BLOCK:]
-        dom = _dominated_by(r[blk], s[blk], g[blk], r[blk], s[blk], g[blk])
-        front = blk[~dom]
-        on_front[front] = True
-        # later survivors that can share a group with this block form a prefix of ``rest``
-        end = np.searchsorted(g[rest], g[blk[-1]], side="right")
-        head = rest[:end]
-        kill = _dominated_by(r[front], s[front], g[front], r[head], s[head], g[head])
-        rem = np.concatenate([head[~kill], rest[end:]])
-    out = np.empty(n, bool)
-    out[order] = on_front
-    return out
-
-
 def pareto_kernel(points: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
     """Non-dominated rows of ``points`` (every column minimized), per group.
 
@@ -140,8 +95,8 @@ def pareto_kernel(points: np.ndarray, groups: np.ndarray | None = None) -> np.nd
     Values are replaced by dense integer ranks (exact ties, no rounding issues). Two
     objectives: O(n log n) sort and running minimum. Three: lexicographic sweep with a
     prefix-minimum tree, O(n log n) whatever the front's size (:mod:`dsx.analysis.front3d`).
-    Four or more: blocked sort-filter sweep (sort by the sum of ranks, then numpy dominance
-    checks against the front found so far), near O(n log n + n·F) for a front of F points.
+    Four or more: Kung's divide and conquer (:mod:`dsx.analysis.frontnd`), O(n log^(k-2) n)
+    whatever the front's size, after a one-pass pre-filter that removes most of a random cloud.
 
     >>> pareto_kernel(np.array([[1, 3], [2, 2], [2, 2], [3, 3]], float)).tolist()
     [True, True, True, False]
@@ -162,7 +117,7 @@ def pareto_kernel(points: np.ndarray, groups: np.ndarray | None = None) -> np.nd
         return _front_2d(r, g)
     if r.shape[1] == 3:
         return front_3d(r, g)
-    return _front_nd(r, g)
+    return front_nd(r, g)
 
 
 # --------------------------------------------------------------------------------------------
