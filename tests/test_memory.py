@@ -1,5 +1,6 @@
 """Memory per GPU against published figures: ZeRO Fig. 1, Korthikanti Table 2, Megatron worked example."""
 
+import numpy as np
 import pytest
 
 import dsx
@@ -112,8 +113,12 @@ def test_recompute_sequence_parallel_and_pipeline_factors():
     assert float(a.sel(recompute="full", **base)) < float(a.sel(recompute="selective", **base)) \
         < float(a.sel(recompute="none", **base))
     assert (a.sel(sequence_parallel=True) < a.sel(sequence_parallel=False)).all()
-    assert (a.sel(virtual_stages=5) < a.sel(virtual_stages=2)).all()   # 1 + (p-1)/(pv) falls with v > 1
-    assert (a.sel(virtual_stages=2) > a.sel(virtual_stages=1)).all()
+    full = a.sel(global_batch=256)                                     # m = 8 >= p
+    assert (full.sel(virtual_stages=5) < full.sel(virtual_stages=2)).all()  # p + (p-1)/v falls with v > 1
+    assert (full.sel(virtual_stages=2) > full.sel(virtual_stages=1)).all()
+    # m = 2 < p: no schedule holds more than the step's m·v chunks (Megatron schedules.py)
+    few = a.sel(global_batch=16)
+    assert np.allclose(few.sel(virtual_stages=5), few.sel(virtual_stages=2), rtol=1e-12)
     # m = 256/(8·1) = 32 ≥ p = 4: L layers in flight; m = 16/8 = 2 < p: half of it
     sel = dict(recompute="selective", sequence_parallel=True, virtual_stages=1)
     ratio = float(a.sel(global_batch=16, **sel)) / float(a.sel(global_batch=256, **sel))
@@ -217,4 +222,24 @@ def test_uneven_first_stage_moves_the_activation_peak(v, layer_mbs):
                                   float(ds.attention_heads_total), 2.0, 8192, 8, 126, 1, True, True, False) * 8192
     got = float(ds.activation_memory) / one
     print(f"v={v}: activation peak {got:.3f} layer-micro-batches (hand {layer_mbs:.3f})")
+    assert got == pytest.approx(layer_mbs, rel=1e-9)
+
+
+@pytest.mark.parametrize("gpus,micro_batches,layer_mbs", [(8192, 32, 141), (16384, 16, 128), (32768, 8, 64)])
+def test_interleaved_in_flight_capped_at_the_steps_chunks(gpus, micro_batches, layer_mbs):
+    """Llama 3 405B as Table 4 runs it (TP 8, PP 16, v = 8 one-layer chunks, 8,192 tokens per
+    micro-batch; Llama Team 2024 §3.3.2). Megatron-LM's interleaved schedule warms up
+    min((p-r-1)·2 + (v-1)·p, m·v) chunks and runs all m·v forwards first when m = p
+    (core/pipeline_parallel/schedules.py): the second stage (rank 1, eight one-layer chunks) then
+    holds min(28 + 112 + 1, 8m) layer-micro-batches: 141 at m = 32 (8,192 GPUs), 128 at m = 16
+    (16,384 GPUs, every chunk of the step), 64 at m = 8 (hand derivation). Each is
+    8,192 · 2 B · (6h + 2·n_kv·d + 3f)/t = 532.7 MB for h = 16384, f = 53248, n_kv·d = 1024, t = 8."""
+    ds = dsx.training(model="llama-3.1-405b", hardware="H100-SXM", precision="bf16", gpus=gpus, tp=8, pp=16,
+                      virtual_stages=8, global_batch=2048, micro_batch=1, seq_len=8192, recompute="none")
+    assert float(ds.micro_batches) == micro_batches
+    h, f, kv = 16384, 53248, 8 * 128
+    one = 8192 * 2 * (6 * h + 2 * kv + 3 * f) / 8
+    got = float(ds.activation_memory) / one
+    print(f"m={micro_batches}: {got:.3f} layer-micro-batches (hand {layer_mbs}), "
+          f"{float(ds.activation_memory) / 1e9:.1f} GB")
     assert got == pytest.approx(layer_mbs, rel=1e-9)

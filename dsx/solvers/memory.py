@@ -13,7 +13,8 @@ References
 ----------
 Rajbhandari et al. 2020 (ZeRO, arXiv:1910.02054) §3.1, §5.1, Fig. 1; NVIDIA/Megatron-LM
 ``docs/source/distrib_optimizer.md`` and ``megatron/training/theoretical_memory_usage.py``;
-Korthikanti et al. 2022 (arXiv:2205.05198) §4, Table 2, Eq. 5; Narayanan et al. 2021 §2.2.2.
+Korthikanti et al. 2022 (arXiv:2205.05198) §4, Table 2, Eq. 5; Narayanan et al. 2021 §2.2.2;
+NVIDIA/Megatron-LM ``megatron/core/pipeline_parallel/schedules.py`` (interleaved warm-up).
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     distributed optimizer, ``6 + 12/d`` bytes per parameter.
 
     Activations of the first stage (Korthikanti Eq. 5, Megatron ``compute_activation_memory``):
-    ``A_stage · min(p, m) · (1 + [v > 1](p − 1)/(p v))`` + input ids ``8 b s`` and embedding
+    ``A_stage · min(p, m)``, interleaved ``A_stage · min(p + (p − 1)/v, m)`` (Megatron's warm-up
+    ``2(p−1) + (v−1)p`` chunks plus one, never more than the step's ``m·v``: with ``m = p`` every
+    forward runs first, ``schedules.py``) + input ids ``8 b s`` and embedding
     dropout, or the second stage's ``A_stage`` x one micro-batch fewer (``2/v`` fewer interleaved)
     when the first holds fewer layers (uneven stages; Llama Team 2024 §3.3.2 removes a layer from
     the first stage for this imbalance); ``A_stage`` is the micro-batch's stored activations of ``L/p`` layers
@@ -204,12 +207,20 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
     per_token = stored + full * (checkpoint - stored) + op * (kept_tok - stored)
     one_layer = (full + op) * stored * pp_s / L                        # recomputed layer's working set
     tokens_mb = micro_batch * tokens_per_sample
-    in_flight = np.fmin(pp, micro_batches) * (1.0 + (virtual_stages > 1) * (pp - 1.0) / (pp * virtual_stages))
-    # uneven stages: stage r holds one micro-batch fewer per stage further down the pipeline (1F1B),
-    # 2/v fewer interleaved (Megatron's warm-up (p-r-1)·2 + (v-1)·p chunks); a first stage with
-    # fewer layers (Llama 3: one fewer, for this memory imbalance) can leave the second the fullest
+    # micro-batches in flight on pipeline rank r, in stage units: 1F1B min(p - r, m); interleaved,
+    # Megatron's warm-up (p-r-1)·2 + (v-1)·p chunks plus the steady state's one, never more than
+    # all m·v chunks of the step (schedules.py: min(warm-up, total); m = p runs all forwards first)
+    v = np.fmax(virtual_stages, 1.0)
+    inter = virtual_stages > 1
+
+    def chunks_in_flight(r):
+        return where(inter, np.fmin(2.0 * (pp - r - 1.0) + (v - 1.0) * pp + 1.0, micro_batches * v) / v,
+                     np.fmin(pp - r, micro_batches))
+    in_flight = chunks_in_flight(0.0)
+    # uneven stages: a first stage with fewer layers (Llama 3: one fewer, for this memory
+    # imbalance) can leave the second stage (rank 1) the fullest
     share = 1.0 if first_stage_layers is None or layers_per_stage is None else np.fmin(first_stage_layers / np.fmax(layers_per_stage, 1.0), 1.0)
-    in_flight_2nd = where(virtual_stages > 1, in_flight - 2.0 / virtual_stages, np.fmin(pp - 1.0, micro_batches))
+    in_flight_2nd = chunks_in_flight(1.0)
     second = where(pp > 2, tokens_mb * (per_token * in_flight_2nd + one_layer), 0.0)
     embed = (8.0 + 1.0 * dropout * h) * unit("B/token") / (tp * cp)  # input ids (int64) + embedding dropout
     first = tokens_mb * ((per_token * share + embed) * in_flight + one_layer)
