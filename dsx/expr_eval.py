@@ -7,7 +7,6 @@ Split from :mod:`dsx.expr` (which holds the public entry points that call this).
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ import numpy as np
 import pint
 import xarray as xr
 
-from .errors import DsxInputError
+from .errors import DsxInputError, did_you_mean
 from .expr_parser import _COMPARE, Node
 from .units import canonical_unit, ureg
 
@@ -99,10 +98,7 @@ class _Evaluator:
     def _name(self, node: Node) -> _Val:
         name = node.args[0]
         if name not in self.ds.variables:
-            known = sorted(map(str, self.ds.variables))
-            close = difflib.get_close_matches(name, known, n=3)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise self._err(node, f"unknown name {name!r}{hint}")
+            raise self._err(node, f"unknown name {name!r}{did_you_mean(name, self.ds.variables)}")
         da = self.ds[name]
         from .space import KEYS
         return _Val(da, _unit_of(da), False, node.text, KEYS[name][0] if name in KEYS else None)

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pint
 
-from .errors import DsxInputError
+from .errors import DsxInputError, suggestion_suffix
 from .units import normalize, suggest, ureg
 
 _KEYWORDS = {"and", "or", "not", "true", "false"}
@@ -277,9 +277,8 @@ class _Parser:
             return "percent"
         if t.kind != "name" or not _is_unit(t.text):
             if t.kind == "name" and t.text not in _KEYWORDS:
-                close = suggest(t.text)
-                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-                raise _fail(self.src, t.pos, f"{t.text!r} after a number is not a known unit{hint}")
+                raise _fail(self.src, t.pos, f"{t.text!r} after a number is not a known unit"
+                                             f"{suggestion_suffix(suggest(t.text))}")
             return None
         parts = [self._take().text]
         variables = _known_variables()

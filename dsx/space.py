@@ -15,7 +15,6 @@ their catalog columns joined by label, so ``hbm_bandwidth`` has dimension ``hard
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from . import catalog
-from .errors import DsxInputError
+from .errors import DsxInputError, did_you_mean
 from .uncertainty import Distribution
 from .units import magnitude
 
@@ -134,9 +133,8 @@ class Space:
         self._axes: dict[str, list] = {}
         for name, value in axes.items():
             if name not in known:
-                close = difflib.get_close_matches(name, sorted(known), n=3)
-                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-                raise DsxInputError(f"unknown input {name!r}{hint} (dsx.inputs() lists them all)")
+                raise DsxInputError(f"unknown input {name!r}{did_you_mean(name, known)} "
+                                    "(dsx.inputs() lists them all)")
             if isinstance(value, Distribution):  # an uncertain input: drawn along `draw`
                 self._values[name] = self._distribution(name, value, inputs, overrides)
                 continue
