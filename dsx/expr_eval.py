@@ -42,7 +42,9 @@ def magnitude(x: Any) -> Any:
 
 
 def _to(x: Any, unit: Any) -> Any:
-    """A quantity (or a DataArray holding one) converted by pint to ``unit``."""
+    """A quantity (or a DataArray holding one) converted by pint to ``unit`` (itself if already in it)."""
+    if _units(x) == unit:
+        return x
     return x.copy(data=x.data.to(unit)) if isinstance(x, xr.DataArray) else x.to(unit)
 
 
@@ -80,8 +82,8 @@ def _simplified(unit: Any) -> Any:
         return unit
 
 
-#: Comparisons as numpy ufuncs: pint converts the right operand to the left one's unit (its
-#: operators would compare both in root units instead).
+#: Comparisons, on magnitudes once pint has converted the right operand to the left one's unit
+#: (pint's own operators would compare both in root units instead).
 _COMPARISONS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
                 "==": np.equal, "!=": np.not_equal}
 
@@ -183,9 +185,7 @@ class _Evaluator:
         self._numeric(b, node, node.op)
         out = a.data * b.data if node.op == "*" else a.data / b.data
         unit = _simplified(_units(out))
-        if unit != _units(out):
-            out = _to(out, unit)
-        return _Val(out, unit, a.literal and b.literal, node.text)
+        return _Val(_to(out, unit), unit, a.literal and b.literal, node.text)
 
     def _pow(self, node: Node) -> _Val:
         a, b = (self.run(x) for x in node.args)
@@ -215,10 +215,7 @@ class _Evaluator:
             out = (x == y) if op == "==" else (x != y)
             return _Val(out, "bool", False, node.text)
         x, y = self._align(a, b, node, op)
-        # apply_ufunc hands the quantities inside DataArrays to the ufunc (pint and xarray each
-        # decline the other's type in __array_ufunc__); aligned as xarray's own operators align
-        out = xr.apply_ufunc(_COMPARISONS[op], x, y, join=xr.get_options()["arithmetic_join"],
-                             dask="allowed")
+        out = _COMPARISONS[op](magnitude(x), magnitude(_to(y, _units(x))))
         return _Val(out, "bool", False, node.text)
 
     @staticmethod
