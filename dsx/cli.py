@@ -265,27 +265,34 @@ def _warning_line(message: Warning | str, category: type, *args: Any, **kwargs: 
     print(f"dsx: warning: {message}", file=sys.stderr)
 
 
+def _dispatch(argv: list[str], command: str | None) -> int:
+    """Parse ``argv`` and run its subcommand (help when there is none); exceptions reach :func:`_main`."""
+    inputs = _known() if command == "audit" else None
+    parser = _parser(inputs)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.command == "audit":
+        return _audit(args, inputs or {})
+    if args.command == "catalog":
+        from .cli_catalog import catalog_command
+
+        return catalog_command(args.kind, args.json)
+    if args.command == "calibrate":
+        return _calibrate(args)
+    if args.command == "inputs":
+        return _inputs(args)
+    return _run(args)
+
+
 def _main(argv: list[str], command: str | None) -> int:
+    """Run one command; bad input, interruption, a closed pipe or a refused write end it with one line
+    on stderr and its exit status."""
     from .errors import DsxInputError, MissingVariableError
 
     try:
-        inputs = _known() if command == "audit" else None
-        parser = _parser(inputs)
-        args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return 0
-        if args.command == "audit":
-            return _audit(args, inputs or {})
-        if args.command == "catalog":
-            from .cli_catalog import catalog_command
-
-            return catalog_command(args.kind, args.json)
-        if args.command == "calibrate":
-            return _calibrate(args)
-        if args.command == "inputs":
-            return _inputs(args)
-        return _run(args)
+        return _dispatch(argv, command)
     except (_Fail, DsxInputError, MissingVariableError) as exc:  # bad input: one line, status 2
         print(f"dsx {command or ''}: error: {exc}".replace("  ", " "), file=sys.stderr)
         return 2

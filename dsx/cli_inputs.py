@@ -53,33 +53,47 @@ def domains() -> dict[str, str]:
     environment; one read only by serving solvers (and node kernels) is a serving input; the
     rest (model, compute, memory, data) describe the node.
     """
-    import dsx.solvers as solvers
-
     from . import space
 
-    users: dict[str, set[str]] = {}
-    for mod in vars(solvers).values():  # the solver modules: a small fixed set
-        short = getattr(mod, "__name__", "").rpartition(".")[2]
-        for fn in vars(mod).values() if hasattr(mod, "__name__") else ():
-            if getattr(fn, "__module__", None) == mod.__name__ and getattr(fn, "inputs", None):
-                for name in fn.inputs:
-                    users.setdefault(name, set()).add(short)
-    out: dict[str, str] = {}
-    for name, mods in users.items():
-        domain = next((_MODULE_DOMAIN[m] for m in _MODULE_DOMAIN if m in mods), None)
-        if domain is None and mods & _SERVING_MODULES and "training" not in mods:
-            domain = "serving"
-        out[name] = domain or "node"
+    out = {name: _domain_of_modules(mods) for name, mods in _solver_modules_reading().items()}
     for key, (kind, _) in space.KEYS.items():
         out[key] = _CATALOG_DOMAIN.get(kind, "node")
     for name in space._catalog_columns():
-        if name.startswith("scale_"):
-            out.setdefault(name, "network")
-        elif name in ("carbon_intensity", "pue", "wue", "ewif", "embodied_carbon"):
-            out.setdefault(name, "environment")
-        else:
-            out.setdefault(name, "node")
+        out.setdefault(name, _catalog_column_domain(name))
     return {**out, **_NAME_DOMAIN}
+
+
+def _solver_modules_reading() -> dict[str, set[str]]:
+    """Input name -> short names of the solver modules whose solvers read it."""
+    import dsx.solvers as solvers
+
+    users: dict[str, set[str]] = {}
+    for mod in vars(solvers).values():  # the solver modules: a small fixed set
+        if not hasattr(mod, "__name__"):
+            continue
+        short = mod.__name__.rpartition(".")[2]
+        for fn in vars(mod).values():
+            if getattr(fn, "__module__", None) == mod.__name__ and getattr(fn, "inputs", None):
+                for name in fn.inputs:
+                    users.setdefault(name, set()).add(short)
+    return users
+
+
+def _domain_of_modules(mods: set[str]) -> str:
+    """The first domain of :data:`_MODULE_DOMAIN` among ``mods``; else serving when only serving
+    modules read it; else node."""
+    domain = next((_MODULE_DOMAIN[m] for m in _MODULE_DOMAIN if m in mods), None)
+    if domain is None and mods & _SERVING_MODULES and "training" not in mods:
+        domain = "serving"
+    return domain or "node"
+
+
+def _catalog_column_domain(name: str) -> str:
+    if name.startswith("scale_"):
+        return "network"
+    if name in ("carbon_intensity", "pue", "wue", "ewif", "embodied_carbon"):
+        return "environment"
+    return "node"
 
 
 class GroupedHelp(argparse.HelpFormatter):
@@ -109,8 +123,6 @@ class Flag(argparse.BooleanOptionalAction):
 
 def inputs_rows(pattern: str | None, full: bool) -> list[list[str]]:
     """Rows ``[name, domain, unit, default, meaning, reference]`` of the inputs matching ``pattern``."""
-    from fnmatch import fnmatch
-
     from . import space
     from .solvers import base
 
@@ -119,24 +131,49 @@ def inputs_rows(pattern: str | None, full: bool) -> list[list[str]]:
     for key, (kind, _) in space.KEYS.items():
         rows.append([key, "text", "-", f"catalog id or alias from `dsx catalog {kind}`", "catalog"])
     for name, spec in base.INPUTS.items():
-        flag = isinstance(spec.default, bool)
-        unit = "flag" if flag else "text" if spec.unit is None else (spec.unit or "1")
-        default = str(spec.default).lower() if flag else f"{spec.default:g}" if isinstance(spec.default, float) \
-            else f"{spec.default}"
         meaning = spec.doc if full else first_sentence(spec.doc)
         if spec.choices:
             meaning += f" (one of {', '.join(map(str, spec.choices))})"
-        rows.append([name, unit, default, meaning, spec.reference])
+        rows.append([name, _unit_word(spec, "1"), _default_text(spec), meaning, spec.reference])
     for name, unit in space._catalog_columns().items():
         if name not in base.INPUTS and name not in space.KEYS:
             rows.append([name, unit or "1", "catalog", "overrides the catalog column of that name", "catalog"])
     rows = [[r[0], domain_of.get(r[0], "other"), *r[1:]] for r in rows]
     if pattern:
-        pat = pattern.lower()
-        glob = any(ch in pat for ch in "*?[")
-        rows = [r for r in rows if (fnmatch(r[0].lower(), pat) if glob else pat in r[0].lower() or pat in r[4].lower())]
+        rows = [r for r in rows if _row_matches(r, pattern.lower())]
     order = {d: k for k, d in enumerate((*DOMAINS, "other"))}
     return sorted(rows, key=lambda r: (order[r[1]], r[0]))
+
+
+def _unit_word(spec: Any, dimensionless: str) -> str:
+    """An input's unit as listed: "flag", "text" (categorical), the unit or ``dimensionless``."""
+    if isinstance(spec.default, bool):
+        return "flag"
+    return "text" if spec.unit is None else (spec.unit or dimensionless)
+
+
+def _default_text(spec: Any) -> str:
+    if isinstance(spec.default, bool):
+        return str(spec.default).lower()
+    return f"{spec.default:g}" if isinstance(spec.default, float) else f"{spec.default}"
+
+
+def _row_matches(row: list[str], pat: str) -> bool:
+    """A glob (``*``, ``?``, ``[``) matches the name; plain text is looked for in name and meaning."""
+    from fnmatch import fnmatch
+
+    if any(ch in pat for ch in "*?["):
+        return fnmatch(row[0].lower(), pat)
+    return pat in row[0].lower() or pat in row[4].lower()
+
+
+def _range_text(spec: Any) -> str:
+    """``"; range [lo, hi)"`` for an input with bounds ("" without)."""
+    if spec.minimum is None and spec.maximum is None:
+        return ""
+    lo = "" if spec.minimum is None else f"{'(' if spec.exclusive_minimum else '['}{spec.minimum:g}"
+    hi = "" if spec.maximum is None else f"{spec.maximum:g}{')' if spec.exclusive_maximum else ']'}"
+    return f"; range {lo or '(-inf'}, {hi or 'inf)'}"
 
 
 def known_inputs() -> dict[str, tuple[str, Any]]:
@@ -148,14 +185,9 @@ def known_inputs() -> dict[str, tuple[str, Any]]:
     for key, (kind, _) in space.KEYS.items():
         out[key] = (f"catalog id or alias from `dsx catalog {kind}`", None)
     for name, spec in sorted(base.INPUTS.items()):
-        flag = isinstance(spec.default, bool)
-        unit = "flag" if flag else "text" if spec.unit is None else (spec.unit or "number")
-        extra = f"; one of {', '.join(map(str, spec.choices))}" if spec.choices else ""
-        if spec.minimum is not None or spec.maximum is not None:
-            lo = "" if spec.minimum is None else f"{'(' if spec.exclusive_minimum else '['}{spec.minimum:g}"
-            hi = "" if spec.maximum is None else f"{spec.maximum:g}{')' if spec.exclusive_maximum else ']'}"
-            extra += f"; range {lo or '(-inf'}, {hi or 'inf)'}"
-        default = str(spec.default).lower() if flag else spec.default
+        unit = _unit_word(spec, "number")
+        extra = (f"; one of {', '.join(map(str, spec.choices))}" if spec.choices else "") + _range_text(spec)
+        default = str(spec.default).lower() if isinstance(spec.default, bool) else spec.default
         out[name] = (f"{first_sentence(spec.doc)} [{unit}; default {default}{extra}]".replace("%", "%%"), spec)
     for name, unit in sorted(space._catalog_columns().items()):
         out.setdefault(name, (f"override the catalog column [{unit or 'number'}]", None))

@@ -24,7 +24,7 @@ import xarray as xr
 
 from .errors import DsxInputError
 # `X as X`: re-exported, so that what callers import from dsx.expr stays importable there
-from .expr_eval import _Evaluator, unit_string as unit_string
+from .expr_eval import _Evaluator, magnitude, unit_string as unit_string
 from .expr_parser import (MAX_DEPTH as MAX_DEPTH, MAX_LENGTH as MAX_LENGTH, MAX_OPERATIONS as MAX_OPERATIONS,
                           Node as Node, Token as Token, names as names, parse as parse)
 
@@ -57,7 +57,8 @@ class Expression:
         except (OverflowError, ZeroDivisionError) as exc:
             raise DsxInputError(f"expression {self.source!r}: {exc} in a constant part; "
                                 "use numbers within range") from None
-        da = v.data if isinstance(v.data, xr.DataArray) else xr.DataArray(v.data)
+        data = v.data if v.unit in ("bool", "str") else magnitude(v.data)
+        da = data if isinstance(data, xr.DataArray) else xr.DataArray(data)
         da = da.copy(deep=False)
         units = "" if v.unit in ("bool", "str") else unit_string(v.unit)
         da.attrs = {"units": units, "long_name": self.source}

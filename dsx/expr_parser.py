@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pint
 
-from .errors import DsxInputError
+from .errors import DsxInputError, suggestion_suffix
 from .units import normalize, suggest, ureg
 
 _KEYWORDS = {"and", "or", "not", "true", "false"}
@@ -229,70 +229,90 @@ class _Parser:
 
     def _atom(self) -> Node:
         t = self.tok
-        start = t.pos
         if t.kind == "num":
-            self._take()
-            value = float(t.text)
-            if not np.isfinite(value):
-                raise _fail(self.src, t.pos, f"number {t.text} is too large (beyond 1.8e308)")
-            unit = self._unit()
-            if unit is not None:
-                return self._node("qty", (value, unit), start)
-            return self._node("num", (value,), start)
+            return self._number()
         if t.kind == "str":
             self._take()
-            return self._node("str", (t.text[1:-1],), start)
+            return self._node("str", (t.text[1:-1],), t.pos)
         if t.kind == "name":
-            if t.text in ("true", "false"):
-                self._take()
-                return self._node("bool", (t.text == "true",), start)
-            if t.text in _KEYWORDS:
-                raise _fail(self.src, t.pos, f"unexpected keyword {t.text!r}; expected a number, name, string or '('")
-            if t.text in _FORBIDDEN:
-                raise _fail(self.src, t.pos, f"{t.text!r} is not supported")
-            if t.text.startswith("_"):
-                raise _fail(self.src, t.pos, f"names starting with '_' are not allowed ({t.text!r})")
-            self._take()
-            if self.tok.kind == "op" and self.tok.text == "(":
-                raise _fail(self.src, self.tok.pos, f"function calls are not supported ({t.text}(...))")
-            return self._node("name", (t.text,), start)
-        if t.kind == "op" and t.text == "(":
-            self._take()
-            if self.tok.kind == "end":
-                raise _fail(self.src, self.tok.pos, "expected an expression after '('")
-            inner = self._nested(self._or)
-            if not (self.tok.kind == "op" and self.tok.text == ")"):
-                raise _fail(self.src, self.tok.pos, f"expected ')' to close '(' at position {start}")
-            self._take()
-            return inner
+            return self._name()
+        if self._at_op("("):
+            return self._group()
         if t.kind == "end":
             raise _fail(self.src, t.pos, "expected a number, name, string or '('")
         raise _fail(self.src, t.pos, f"unexpected {t.text!r}; expected a number, name, string or '('")
 
+    def _at_op(self, *texts: str) -> bool:
+        return self.tok.kind == "op" and self.tok.text in texts
+
+    def _number(self) -> Node:
+        """A number, with its unit when one follows (``30 day``)."""
+        t = self._take()
+        value = float(t.text)
+        if not np.isfinite(value):
+            raise _fail(self.src, t.pos, f"number {t.text} is too large (beyond 1.8e308)")
+        unit = self._unit()
+        if unit is not None:
+            return self._node("qty", (value, unit), t.pos)
+        return self._node("num", (value,), t.pos)
+
+    def _name(self) -> Node:
+        """``true``/``false`` or a variable name (never a keyword, a Python word, ``_private`` or a call)."""
+        t = self.tok
+        if t.text in ("true", "false"):
+            self._take()
+            return self._node("bool", (t.text == "true",), t.pos)
+        if t.text in _KEYWORDS:
+            raise _fail(self.src, t.pos, f"unexpected keyword {t.text!r}; expected a number, name, string or '('")
+        if t.text in _FORBIDDEN:
+            raise _fail(self.src, t.pos, f"{t.text!r} is not supported")
+        if t.text.startswith("_"):
+            raise _fail(self.src, t.pos, f"names starting with '_' are not allowed ({t.text!r})")
+        self._take()
+        if self._at_op("("):
+            raise _fail(self.src, self.tok.pos, f"function calls are not supported ({t.text}(...))")
+        return self._node("name", (t.text,), t.pos)
+
+    def _group(self) -> Node:
+        """``( expression )``."""
+        start = self._take().pos
+        if self.tok.kind == "end":
+            raise _fail(self.src, self.tok.pos, "expected an expression after '('")
+        inner = self._nested(self._or)
+        if not self._at_op(")"):
+            raise _fail(self.src, self.tok.pos, f"expected ')' to close '(' at position {start}")
+        self._take()
+        return inner
+
     def _unit(self) -> str | None:
         """Unit after a number: ``day``, ``Gbit/s``, ``m**2``, ``%``."""
         t = self.tok
-        if t.kind == "op" and t.text == "%":
+        if self._at_op("%"):
             self._take()
             return "percent"
         if t.kind != "name" or not _is_unit(t.text):
             if t.kind == "name" and t.text not in _KEYWORDS:
-                close = suggest(t.text)
-                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-                raise _fail(self.src, t.pos, f"{t.text!r} after a number is not a known unit{hint}")
+                raise _fail(self.src, t.pos, f"{t.text!r} after a number is not a known unit"
+                                             f"{suggestion_suffix(suggest(t.text))}")
             return None
-        parts = [self._take().text]
+        parts = [self._take().text, *self._unit_factors(), *self._unit_power()]
+        return "".join(parts)
+
+    def _unit_factors(self) -> list[str]:
+        """``*unit`` / ``/unit`` continuing a unit, while the name is a unit and no variable."""
+        parts: list[str] = []
         variables = _known_variables()
-        while (self.tok.kind == "op" and self.tok.text in ("*", "/") and self._peek().kind == "name"
+        while (self._at_op("*", "/") and self._peek().kind == "name"
                and _is_unit(self._peek().text) and self._peek().text not in variables):
             parts.append(self._take().text)
             parts.append(self._take().text)
-        if (self.tok.kind == "op" and self.tok.text == "**" and self._peek().kind == "num"
-                and re.fullmatch(r"\d+", self._peek().text)):
-            parts.append(self._take().text)
-            parts.append(self._take().text)
-        return "".join(parts)
+        return parts
 
+    def _unit_power(self) -> list[str]:
+        """``**2`` ending a unit (a whole-number power)."""
+        if self._at_op("**") and self._peek().kind == "num" and re.fullmatch(r"\d+", self._peek().text):
+            return [self._take().text, self._take().text]
+        return []
 
 def parse(source: str) -> Node:
     """Parse ``source`` into a syntax tree, or raise :class:`DsxInputError` saying where and why."""

@@ -102,7 +102,8 @@ def plan(fp: Footprint, space: Any, keep: set[str] | None, budget: float,
     if need <= budget:
         return space.size * draws
     threads = os.cpu_count() or 1  # dask's threaded scheduler evaluates this many pieces at once
-    size = largest(lambda n: fp.chunked(sizes, piece(n), threads) <= budget)
+    # a fifth held back for what the measurement does not see: dask's scheduler and the result's assembly
+    size = largest(lambda n: fp.chunked(sizes, piece(n), threads) <= 0.8 * budget)
     head = (f"space: {space.size:,} configurations need about {_size(need)} to evaluate at once "
             f"({need / space.size / draws:,.0f} B per configuration{'-draw' if draws > 1 else ''}, measured for "
             f"{'these outputs' if keep is not None else 'every output'}), more than half the free memory "

@@ -78,42 +78,68 @@ def _usd(x: float) -> str:
     return f"{sign}${a:.3g}"
 
 
+def _litres(v: float) -> str:
+    return f"{_num(v)} L" if abs(v) < 1e4 else f"{_num(v / 1e3)} m³"
+
+
+def _energy(v: float) -> str:
+    return f"{_num(v)} J" if abs(v) < 3.6e3 else _si(v / 3.6e3, "Wh")
+
+
+def _carbon(v: float) -> str:
+    if abs(v) < 1e3:
+        return f"{_num(v)} g CO2e"
+    return f"{_num(v / 1e3)} kg CO2e" if abs(v) < 1e6 else f"{_num(v / 1e6)} t CO2e"
+
+
+def _plain(v: float) -> str:
+    return f"{v:,.0f}" if v.is_integer() and abs(v) < 1e15 else _num(v)
+
+
+#: Canonical unit -> how a value in it reads.
+_BY_UNIT = {
+    "s": _time, "USD": _usd, "B": lambda v: _si(v, "B"), "B/s": lambda v: _si(v, "B/s"),
+    "flop": lambda v: _si(v, "flop"), "flop/s": lambda v: _si(v, "flop/s"),
+    "W": lambda v: _si(v, "W"), "token": lambda v: _si(v, "tokens", _COUNT),
+    "token/s": lambda v: _si(v, "tokens/s", _COUNT), "param": lambda v: _si(v, "params", _COUNT),
+    "L": _litres, "J": _energy, "gCO2e": _carbon, "": _plain,
+}
+
+
 def fmt(value: Any, units: str | None = "", name: str | None = None) -> str:
     """A readable string for one value given its canonical ``units`` (and variable name).
 
     >>> fmt(1.2e11, "B"), fmt(149.7e9 * 3.6, "J"), fmt(8.4e23, "flop"), fmt(1e8, "token")
     ('120 GB', '150 MWh', '840 Zflop', '100 M tokens')
     """
-    if value is None:
-        return "n/a"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (str, np.str_)):
-        return str(value) or "-"
+    if value is None or isinstance(value, (bool, np.bool_, str, np.str_)):
+        return _label(value)
     try:
         x = float(value)
     except (TypeError, ValueError):
         return str(value)
+    return _number(x, units or "", name)
+
+
+def _label(value: bool | str | None) -> str:
+    """``None`` as "n/a", a flag as yes/no, a string as itself ("-" when empty)."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    return str(value) or "-"
+
+
+def _number(x: float, u: str, name: str | None) -> str:
+    """A float in canonical unit ``u``; a dimensionless fraction (by ``name``) as a percentage."""
     if math.isnan(x):
         return "n/a"
     if math.isinf(x):
         return "∞"
-    u = units or ""
     if u == "" and name and any(k in name for k in _FRACTIONS):
         return f"{_num(x * 100)} %"
-    simple = {
-        "s": _time, "USD": _usd, "B": lambda v: _si(v, "B"), "B/s": lambda v: _si(v, "B/s"),
-        "flop": lambda v: _si(v, "flop"), "flop/s": lambda v: _si(v, "flop/s"),
-        "W": lambda v: _si(v, "W"), "token": lambda v: _si(v, "tokens", _COUNT),
-        "token/s": lambda v: _si(v, "tokens/s", _COUNT), "param": lambda v: _si(v, "params", _COUNT),
-        "L": lambda v: f"{_num(v)} L" if abs(v) < 1e4 else f"{_num(v / 1e3)} m³",
-        "J": lambda v: f"{_num(v)} J" if abs(v) < 3.6e3 else _si(v / 3.6e3, "Wh"),
-        "gCO2e": lambda v: (f"{_num(v)} g CO2e" if abs(v) < 1e3 else
-                            f"{_num(v / 1e3)} kg CO2e" if abs(v) < 1e6 else f"{_num(v / 1e6)} t CO2e"),
-        "": lambda v: f"{v:,.0f}" if v.is_integer() and abs(v) < 1e15 else _num(v),
-    }
-    if u in simple:
-        return simple[u](x)
+    if u in _BY_UNIT:
+        return _BY_UNIT[u](x)
     if u.startswith("USD/"):
         return f"{_usd(x)}/{u[4:]}"
     return f"{_num(x)} {u}"

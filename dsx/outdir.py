@@ -71,6 +71,16 @@ def check_replace(out: Path, force: bool, key: str, keep: tuple[Path, ...] = ())
     keep : tuple of Path
         Files that must survive (the sweep file being run).
     """
+    _check_target_path(out, key, keep)
+    _check_parent_writable(out, key)
+    if not out.exists() or not any(out.iterdir()):
+        return
+    _check_replaceable(out, force, key)
+
+
+def _check_target_path(out: Path, key: str, keep: tuple[Path, ...]) -> None:
+    """``out`` is a directory (or absent), holds no file being run, is not the current directory or
+    above it, and its ``.partial`` sibling, if any, is dsx's own."""
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         what = "a symbolic link" if out.is_symlink() else "not a directory"
         raise DsxInputError(f"{key} {str(out)!r} exists and is {what}; name a new directory")
@@ -79,21 +89,30 @@ def check_replace(out: Path, force: bool, key: str, keep: tuple[Path, ...] = ())
         if resolved == f.resolve() or resolved in f.resolve().parents:
             raise DsxInputError(f"{key} {str(out)!r} contains {str(f)!r}, the file being run; "
                                 "write the results to another directory")
-    if resolved in Path.cwd().resolve().parents or resolved == Path.cwd().resolve():
-        if out.exists():
-            raise DsxInputError(f"{key} {str(out)!r} is the current directory or one above it; "
-                                "name a new directory for the results")
+    cwd = Path.cwd().resolve()
+    if (resolved in cwd.parents or resolved == cwd) and out.exists():
+        raise DsxInputError(f"{key} {str(out)!r} is the current directory or one above it; "
+                            "name a new directory for the results")
     partial = partial_path(out)
     if (partial.exists() or partial.is_symlink()) and not _is_ours(partial):
         raise DsxInputError(f"{key}: {str(partial)!r} exists and was not written by dsx; remove or rename it "
                             "(dsx writes its work there before renaming)")
+
+
+def _check_parent_writable(out: Path, key: str) -> None:
+    """The nearest existing folder at or above ``out`` is a directory dsx may write in."""
     base = next((p for p in [out, *out.absolute().parents] if p.exists()), None)
-    if base is not None and base != out and not base.is_dir():
-        raise DsxInputError(f"{key} {str(out)!r}: cannot write there ({str(base)!r} is a file, not a directory)")
-    if base is not None and base != out and not os.access(base, os.W_OK | os.X_OK):
-        raise DsxInputError(f"{key} {str(out)!r}: cannot write there ({str(base)!r} is not writable)")
-    if not out.exists() or not any(out.iterdir()):
+    if base is None or base == out:
         return
+    if not base.is_dir():
+        raise DsxInputError(f"{key} {str(out)!r}: cannot write there ({str(base)!r} is a file, not a directory)")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise DsxInputError(f"{key} {str(out)!r}: cannot write there ({str(base)!r} is not writable)")
+
+
+def _check_replaceable(out: Path, force: bool, key: str) -> None:
+    """A non-empty ``out`` may be replaced only with ``force``, when dsx wrote it and it holds nothing
+    beyond the files its manifest lists."""
     if not _is_ours(out) or (out / PARTIAL_MARK).exists():
         entries = sorted(p.name for p in out.iterdir())
         raise DsxInputError(

@@ -15,7 +15,6 @@ their catalog columns joined by label, so ``hbm_bandwidth`` has dimension ``hard
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from . import catalog
-from .errors import DsxInputError
+from .errors import DsxInputError, did_you_mean
 from .fastds import build, variable
 from .uncertainty import Distribution
 from .units import magnitude
@@ -135,9 +134,8 @@ class Space:
         self._axes: dict[str, list] = {}
         for name, value in axes.items():
             if name not in known:
-                close = difflib.get_close_matches(name, sorted(known), n=3)
-                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-                raise DsxInputError(f"unknown input {name!r}{hint} (dsx.inputs() lists them all)")
+                raise DsxInputError(f"unknown input {name!r}{did_you_mean(name, known)} "
+                                    "(dsx.inputs() lists them all)")
             if isinstance(value, Distribution):  # an uncertain input: drawn along `draw`
                 self._values[name] = self._distribution(name, value, inputs, overrides)
                 continue
@@ -170,47 +168,23 @@ class Space:
 
     @staticmethod
     def _convert(name: str, value: Any, inputs: Mapping, overrides: Mapping) -> Any:
+        """One given value of input ``name`` as stored: a catalog id, a choice, a flag or a number in the
+        input's unit (whole for counts), checked against the registry's choices and bounds."""
         if name in KEYS:
-            if value is None:
-                return None
-            return catalog.resolve(KEYS[name][0], value)
+            return None if value is None else catalog.resolve(KEYS[name][0], value)
         spec = inputs.get(name)
-        if spec is not None and spec.unit is None:  # categorical
-            if spec.choices is not None and value not in spec.choices:
-                raise DsxInputError(
-                    f"{name}: {value!r} is not allowed; expected one of {', '.join(map(repr, spec.choices))}"
-                )
-            return value
+        if spec is not None and spec.unit is None:
+            return _choice(name, value, spec)
         unit = spec.unit if spec is not None else overrides[name]
         if value is None:
             return value
-        if isinstance(value, (bool, np.bool_)):
-            if spec is not None and isinstance(spec.default, bool):
-                return bool(value)
-            raise DsxInputError(f"{name}: {value!r} is a boolean; expected a number{f' in {unit}' if unit else ''}")
-        if spec is not None and isinstance(spec.default, bool):
-            raise DsxInputError(f"{name}: {value!r} must be true or false")
-        try:
-            mag = float(magnitude(value, unit, name=name))
-        except OverflowError:
-            mag = np.inf
-        except DsxInputError:
-            raise
-        except (TypeError, ValueError):  # a set, a generator, a complex number, a nested array
-            raise DsxInputError(f"{name}: {value!r:.60} is not a number; give a number, a quantity "
-                                f"such as '1 {unit or 'dimensionless'}', or a list of them") from None
-        if not np.isfinite(mag):
-            raise DsxInputError(f"{name}: {value!r} is not a finite number")
+        is_flag = spec is not None and isinstance(spec.default, bool)
+        if is_flag or isinstance(value, (bool, np.bool_)):
+            return _flag(name, value, unit, is_flag)
+        mag = _finite_magnitude(name, value, unit)
         if spec is not None and spec.integer:
-            lo = 1 if spec.minimum is None else int(spec.minimum)
-            if mag != int(mag) or mag < lo or mag > _MAX_COUNT:
-                raise DsxInputError(f"{name}: {value!r} must be a whole number >= {lo} (and at most 2**53)")
-            return int(mag)
-        low, high = _range(name, spec)
-        if low is not None and (mag < low[0] or (mag == low[0] and not low[1])) or (
-                high is not None and (mag > high[0] or (mag == high[0] and not high[1]))):
-            raise DsxInputError(f"{name}: {value!r} is out of range; expected {_describe(low, high)}"
-                                f"{f' (in {unit})' if unit else ''}")
+            return _whole_number(name, value, mag, spec)
+        _check_range(name, value, mag, unit, spec)
         return mag
 
     # -- shape -----------------------------------------------------------------------------
@@ -354,3 +328,55 @@ def _attrs(name: str, inputs: Mapping) -> dict:
     if spec.unit is not None:
         attrs["units"] = spec.unit
     return attrs
+
+
+def _choice(name: str, value: Any, spec: Any) -> Any:
+    """A categorical input's value, one of the registry's choices when it lists them."""
+    if spec.choices is not None and value not in spec.choices:
+        raise DsxInputError(
+            f"{name}: {value!r} is not allowed; expected one of {', '.join(map(repr, spec.choices))}"
+        )
+    return value
+
+
+def _flag(name: str, value: Any, unit: str | None, is_flag: bool) -> bool:
+    """A true/false input's value; a boolean given to a numeric input (or the reverse) is an error."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise DsxInputError(f"{name}: {value!r} must be true or false")
+    if not is_flag:
+        raise DsxInputError(f"{name}: {value!r} is a boolean; expected a number{f' in {unit}' if unit else ''}")
+    return bool(value)
+
+
+def _finite_magnitude(name: str, value: Any, unit: str | None) -> float:
+    """``value`` (a number or quantity) as a finite float in ``unit``."""
+    try:
+        mag = float(magnitude(value, unit, name=name))
+    except OverflowError:
+        mag = np.inf
+    except DsxInputError:
+        raise
+    except (TypeError, ValueError):  # a set, a generator, a complex number, a nested array
+        raise DsxInputError(f"{name}: {value!r:.60} is not a number; give a number, a quantity "
+                            f"such as '1 {unit or 'dimensionless'}', or a list of them") from None
+    if not np.isfinite(mag):
+        raise DsxInputError(f"{name}: {value!r} is not a finite number")
+    return mag
+
+
+def _whole_number(name: str, value: Any, mag: float, spec: Any) -> int:
+    """A count: whole, at least its registry minimum (1 by default) and at most 2**53."""
+    lo = 1 if spec.minimum is None else int(spec.minimum)
+    if mag != int(mag) or mag < lo or mag > _MAX_COUNT:
+        raise DsxInputError(f"{name}: {value!r} must be a whole number >= {lo} (and at most 2**53)")
+    return int(mag)
+
+
+def _check_range(name: str, value: Any, mag: float, unit: str | None, spec: Any) -> None:
+    """Raise unless ``mag`` lies within the input's bounds (each inclusive or exclusive)."""
+    low, high = _range(name, spec)
+    below = low is not None and (mag < low[0] or (mag == low[0] and not low[1]))
+    above = high is not None and (mag > high[0] or (mag == high[0] and not high[1]))
+    if below or above:
+        raise DsxInputError(f"{name}: {value!r} is out of range; expected {_describe(low, high)}"
+                            f"{f' (in {unit})' if unit else ''}")

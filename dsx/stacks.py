@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
-from .errors import DsxInputError
+from .errors import DsxInputError, did_you_mean
 from .fastds import build
 from .prune import prune
 from .lazy import evaluate_lazy
@@ -113,11 +113,8 @@ def _outputs(steps: tuple, outputs: Any) -> set[str]:
              | set(_catalog_columns()))
     bad = [n for n in names if not isinstance(n, str) or n not in known]
     if bad:
-        import difflib
-
-        close = difflib.get_close_matches(str(bad[0]), sorted(known), n=3)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise DsxInputError(f"outputs: {bad[0]!r} is not a variable this stack computes{hint}")
+        raise DsxInputError(f"outputs: {bad[0]!r} is not a variable this stack computes"
+                            f"{did_you_mean(str(bad[0]), known)}")
     return set(names)
 
 

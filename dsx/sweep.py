@@ -29,7 +29,6 @@ and runs it.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 import time
@@ -41,7 +40,7 @@ import xarray as xr
 
 from . import expr
 from .codes import is_coded
-from .errors import DsxInputError
+from .errors import DsxInputError, did_you_mean
 # re-exported: callers (tests, dsx.cli, dsx.sweep_outputs) import these from dsx.sweep
 from .sweep_file import Sweep, _err, load, parse as parse
 
@@ -126,9 +125,7 @@ def _check_names(s: Sweep, raw: xr.Dataset, probe: xr.Dataset, values: dict) -> 
     known = set(map(str, probe.variables)) | set(s.derived)
     for name in sorted(_used_names(s)):
         if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=3)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise _err(s.source, f"unknown variable {name!r}{hint}")
+            raise _err(s.source, f"unknown variable {name!r}{did_you_mean(name, known)}")
     try:
         expr.mask(s.constraints or None, probe)
     except DsxInputError as exc:

@@ -18,7 +18,6 @@ pint.errors.DimensionalityError: ...
 
 from __future__ import annotations
 
-import difflib
 import numbers
 import re
 import tempfile
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 import pint
 
-from .errors import DsxInputError
+from .errors import DsxInputError, close_matches, suggestion_suffix
 
 __all__ = ["ureg", "Quantity", "CANONICAL", "magnitude", "canonical_unit", "parse", "normalize", "suggest"]
 
@@ -165,18 +164,13 @@ def suggest(unit: str, n: int = 3) -> list[str]:
     >>> suggest("tCO2")[0]
     'tCO2e'
     """
-    names = list(dict.fromkeys([*_COMMON, *ureg._units]))
-    by_case = difflib.get_close_matches(unit, names, n=n, cutoff=0.6)
-    folded = {c.lower(): c for c in names}
-    by_fold = [folded[c] for c in difflib.get_close_matches(unit.lower(), list(folded), n=n, cutoff=0.6)]
-    return list(dict.fromkeys(by_case + by_fold))[:n]
+    return close_matches(unit, [*_COMMON, *ureg._units], n, fold_case=True)
 
 
 def _unknown_unit_hint(exc: Exception) -> str:
     names = getattr(exc, "unit_names", None) or ()
     names = [names] if isinstance(names, str) else list(names)
-    hints = [f"{u!r} is not a unit dsx knows" + (f"; did you mean {', '.join(map(repr, suggest(u)))}?"
-                                                  if suggest(u) else "") for u in names]
+    hints = [f"{u!r} is not a unit dsx knows{suggestion_suffix(suggest(u))}" for u in names]
     return ("; " + "; ".join(hints)) if hints else ""
 
 

@@ -84,9 +84,18 @@ def _fail(name: str, problem: str) -> None:
 
 
 def _check(name: str, entry: dict, parse_unit: Any) -> None:
+    """Raise :class:`RegistryError` at the first problem of one declaration."""
     kind = entry.get("kind")
     if kind not in KINDS:
         _fail(name, f"kind is {kind!r}; expected one of {', '.join(map(repr, KINDS))}")
+    _check_fields(name, entry, kind)
+    _check_required(name, entry, kind)
+    _check_unit(name, entry, kind, parse_unit)
+    _check_default(name, entry)
+
+
+def _check_fields(name: str, entry: dict, kind: str) -> None:
+    """Only the fields of its kind, each of its type (a bool is not a number)."""
     allowed = (_INPUT_FIELDS if kind != "output" else set()) | (_OUTPUT_FIELDS if kind != "input" else set())
     unknown = sorted(set(entry) - allowed)
     if unknown:
@@ -95,12 +104,20 @@ def _check(name: str, entry: dict, parse_unit: Any) -> None:
         expected = _TYPES.get(field)
         if expected and (not isinstance(value, expected) or isinstance(value, bool) != (expected is bool)):
             _fail(name, f"{field} = {value!r} has the wrong type; expected {getattr(expected, '__name__', 'a number')}")
+
+
+def _check_required(name: str, entry: dict, kind: str) -> None:
+    """An input has a default and a meaning, an output a long name."""
     if kind != "output" and "default" not in entry:
         _fail(name, "an input needs a default (the value used when the space does not set it)")
     if kind != "input" and "long_name" not in entry:
         _fail(name, "an output needs a long_name (its label in tables and plots)")
     if "meaning" not in entry and kind != "output":
         _fail(name, "an input needs a meaning (what it is and where its default comes from)")
+
+
+def _check_unit(name: str, entry: dict, kind: str, parse_unit: Any) -> None:
+    """A unit ``parse_unit`` reads, or choices (a categorical input) instead, never both."""
     if "choices" in entry and "unit" in entry:
         _fail(name, "a categorical input (choices) has no unit: remove unit")
     if "unit" in entry:
@@ -110,14 +127,20 @@ def _check(name: str, entry: dict, parse_unit: Any) -> None:
             _fail(name, f"unit {entry['unit']!r} is not a unit dsx knows ({err}); use a pint unit such as 'B/s'")
     elif kind != "input" or "choices" not in entry:
         _fail(name, "no unit: give unit (\"\" if dimensionless) or, for a categorical input, choices")
+
+
+def _check_default(name: str, entry: dict) -> None:
+    """The default is one of the choices, and within the bounds (each inclusive unless exclusive)."""
     default = entry.get("default")
     if "choices" in entry and default not in entry["choices"]:
         _fail(name, f"default {default!r} is not one of its choices {entry['choices']}")
-    if isinstance(default, (int, float)) and not isinstance(default, bool) and not math.isnan(default):
-        low, high = entry.get("minimum"), entry.get("maximum")
-        if low is not None and (default < low or entry.get("exclusive_minimum") and default == low) \
-                or high is not None and (default > high or entry.get("exclusive_maximum") and default == high):
-            _fail(name, f"default {default!r} is outside its bounds [{low}, {high}]")
+    if not isinstance(default, (int, float)) or isinstance(default, bool) or math.isnan(default):
+        return
+    low, high = entry.get("minimum"), entry.get("maximum")
+    below = low is not None and (default < low or entry.get("exclusive_minimum") and default == low)
+    above = high is not None and (default > high or entry.get("exclusive_maximum") and default == high)
+    if below or above:
+        _fail(name, f"default {default!r} is outside its bounds [{low}, {high}]")
 
 
 def load(text: str | None = None, parse_unit: Any = None) -> dict[str, dict]:

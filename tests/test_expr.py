@@ -57,6 +57,24 @@ def test_dims_broadcast_and_units_of_results(ds):
     assert evaluate("ttft + 1", ds).values.tolist() == pytest.approx([1.4, 1.6])  # bare number: the variable's unit
 
 
+def test_dimensionless_powers_convert_percent(ds):
+    """A percentage in a variable power is a fraction: 4 ** 50 % = 2 (not 4 ** 50), 50 % ** 2 = 0.25."""
+    assert evaluate("(mfu * 0 + 4) ** 50 %", ds).values.tolist() == pytest.approx([2.0, 2.0])
+    assert evaluate("50 % ** (mfu * 0 + 2)", ds).values.tolist() == pytest.approx([0.25, 0.25])
+
+
+def test_lazy_dataset_gives_the_same_numbers(ds):
+    """Dask-backed variables (``chunks=``) evaluate lazily to the eager figures."""
+    pytest.importorskip("dask")
+    lazy = ds.chunk({"gpus": 1})
+    for text in ("time_to_train < 30 day and feasible", "ttft * 2 + 100 ms", "memory_per_gpu / bandwidth",
+                 "mfu > 40 %"):
+        got = evaluate(text, lazy)
+        assert got.chunks is not None, text
+        want = evaluate(text, ds)
+        assert got.attrs == want.attrs and got.values.tolist() == want.values.tolist(), text
+
+
 def test_booleans_chains_and_strings(ds):
     assert evaluate("0.3 < mfu < 0.6", ds).values.tolist() == [False, True]
     assert evaluate("not feasible or mfu > 0.4", ds).values.tolist() == [False, True]

@@ -60,7 +60,7 @@ def test_the_advice_runs_as_written_and_every_piece_fits(monkeypatch):
                            {"tco", "step_time", "feasible", "reason"})
     sizes = dsx.Space(**SPACE).dims
     one = {**sizes, **stacks.split_axes(dsx.Space(**SPACE).axes, 1)}
-    free = 2 * fp.chunked(sizes, one, os.cpu_count() or 1) * 1.01  # half of it: a one-configuration piece per thread
+    free = 2 * fp.chunked(sizes, one, os.cpu_count() or 1) / 0.8 * 1.01  # half (less the guard's reserve): one configuration per thread
     monkeypatch.setattr(stacks, "UNCHECKED", 0)
     monkeypatch.setattr(stacks, "_available_memory", lambda: free)
     with pytest.raises(DsxInputError) as exc:

@@ -16,7 +16,6 @@ are NaN.
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from ..codes import decode
-from ..errors import DsxInputError
+from ..errors import DsxInputError, did_you_mean
 
 __all__ = ["sensitivity", "as_stack", "input_dataset"]
 
@@ -100,9 +99,8 @@ def _check_inputs(ds: xr.Dataset, inputs: Sequence[str] | None) -> list[str]:
                 f"scaled. Fix it to one value (or compare along the axis with ds.differentiate({n!r}))"
             )
         if n not in ds.variables:
-            close = difflib.get_close_matches(n, list(map(str, ds.data_vars)), n=3)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise DsxInputError(f"sensitivity: input {n!r} is not in the input dataset{hint}")
+            raise DsxInputError(f"sensitivity: input {n!r} is not in the input dataset"
+                                f"{did_you_mean(n, ds.data_vars)}")
         if not _numeric(ds[n]) or ds[n].dtype == bool:
             raise DsxInputError(f"sensitivity: input {n!r} is not numeric (dtype {ds[n].dtype})")
     if len(set(names)) != len(names):

@@ -18,7 +18,6 @@ with :func:`use`, holding files with the same names; their rows add to or overri
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import re
@@ -29,7 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import DsxInputError
+from ..errors import DsxInputError, did_you_mean
 from ..units import magnitude
 from . import hf, prices
 
@@ -347,9 +346,7 @@ def resolve(kind: str, name: str) -> str:
     key = str(name).strip().lower()
     if key in table:
         return table[key]
-    close = difflib.get_close_matches(key, list(table), n=8, cutoff=0.5)
-    ids = list(dict.fromkeys(table[c] for c in close))[:4]  # several aliases may name one id
-    hint = f"; did you mean {', '.join(map(repr, ids))}?" if ids else ""
+    hint = did_you_mean(key, table, n=4, cutoff=0.5, canonical=table)  # offer ids, not their aliases
     raise DsxInputError(
         f"{DIMENSION[kind]}: unknown {kind[:-1] if kind.endswith('s') else kind} {name!r}{hint} "
         f"(`dsx catalog {kind}` lists all {len(_table(kind))}; add your own with a user catalog file)"

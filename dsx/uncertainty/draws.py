@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import DsxInputError
+from ..errors import DsxInputError, did_you_mean
 
 __all__ = ["Distribution", "normal", "lognormal", "uniform", "triangular", "registry", "sample", "sampler",
            "DEFAULT_DRAWS", "DEFAULT_SEED", "DIM"]
@@ -214,11 +214,7 @@ def sample(ds: xr.Dataset, draws: int, seed: int | None = None, distributions: M
     reg = registry() if use_registry else pd.DataFrame()
     for name, (value, se) in fitted.items():
         if name not in INPUTS and name not in ds.variables:
-            import difflib
-
-            close = difflib.get_close_matches(name, sorted(INPUTS), n=3)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise DsxInputError(f"calibration: {name!r} is not an input of dsx{hint}")
+            raise DsxInputError(f"calibration: {name!r} is not an input of dsx{did_you_mean(name, INPUTS)}")
         if name in new or name in ds.dims:
             continue
         row = reg.loc[name] if name in reg.index else None
