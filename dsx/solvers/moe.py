@@ -102,5 +102,6 @@ def expert_gemm_tokens(tokens, experts, experts_per_token, ridge_tokens, ep=1.0)
     phi = np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
     e_max = ms + sigma_b * phi + (mu_b - ms) * ndtr(bare(z))        # E[max(m, m*)], m normal
     idle = (1.0 - p) ** T                                      # P(m_e = 0), exact
-    out = np.fmax(e_max - ms * idle, mu_b)
+    # m* = 0: every expert compute-bound, exactly μ (the normal tail below 0 is not a load)
+    out = np.where(ms > 0.0, np.fmax(e_max - ms * idle, mu_b), mu_b)
     return np.where(experts > 0, out, 0.0) * tok
