@@ -33,7 +33,7 @@ WORKS = {
     "Zhong": "zhong2024", "DistServe": "zhong2024", "Patterson": "patterson2021", "Chowdhery": "chowdhery2022",
     "PaLM": "chowdhery2022", "Leviathan": "leviathan2023", "Dai et al. 2019": "dai2019",
     "arXiv:1901.02860": "dai2019", "Touvron": "touvron2023", "arXiv:2307.09288": "touvron2023",
-    "Nocedal": "nocedal2006",
+    "Nocedal": "nocedal2006", "Gale": "gale2023", "MegaBlocks": "gale2023", "Raab": "raab1998",
 }
 #: How far before a § its work must be named (one reference entry of a docstring).
 REACH = 160

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import solver, where
+from .moe import expert_gemm_tokens
 from .quantities import unit
 
 __all__ = ["inference_compute", "stage_params", "stored_activation_bytes",
@@ -309,9 +310,18 @@ def inference_compute(arch, params, embedding_params, matmul_params, head_params
 
     rate_w = rate_m * weight_stream_efficiency
 
-    def phases(f, fa, q, qkv):
-        """Per-kernel roofline: GEMM phase (weights, activations) then attention phase (KV)."""
-        return pp * (np.maximum((f - fa) / rate_c, (q - qkv) / rate_w) + np.maximum(fa / rate_a, qkv / rate_m))
+    # routed experts: a grouped GEMM whose every expert is a roofline of its own (physics §3,
+    # dsx.solvers.moe); the dense GEMMs (attention projections, shared experts) keep theirs
+    k_frac = np.fmax(experts_per_token, 0.0) / np.fmax(experts, 1.0)
+    ridge = weight_bytes * rate_c / (F * rate_w)                 # tokens per expert at the ridge
+
+    def phases(f, fa, q, qkv, tokens):
+        """Per-kernel roofline: dense GEMMs, routed-expert GEMMs, then attention (KV)."""
+        f_x = F * expert_params * k_frac / (tp * pp) * tokens   # expert FLOPs counted in f
+        q_x = w_idle * _touched(experts, experts_per_token, tokens) * weight_bytes
+        t_x = w_idle * F * expert_gemm_tokens(tokens, experts, experts_per_token, ridge, ep) / rate_c
+        t_dense = np.maximum((f - fa - f_x) / rate_c, (q - qkv - q_x) / rate_w)
+        return pp * (t_dense + t_x + np.maximum(fa / rate_a, qkv / rate_m))
     return {
         "prefill_flops": f_pre,
         "prefill_hbm_bytes": q_pre,
@@ -319,9 +329,9 @@ def inference_compute(arch, params, embedding_params, matmul_params, head_params
         "decode_hbm_bytes": q_dec,
         "prefill_compute_time": tc_pre,
         "prefill_memory_time": tm_pre,
-        "prefill_time": phases(f_pre, fa_pre, q_pre, qkv_pre),
+        "prefill_time": phases(f_pre, fa_pre, q_pre, qkv_pre, t_pre),
         "decode_compute_time": tc_dec,
-        "decode_step_time": phases(f_dec, fa_dec, q_dec, qkv_dec),
+        "decode_step_time": phases(f_dec, fa_dec, q_dec, qkv_dec, batch * one),
         "prefill_bound": where(tc_pre >= tm_pre, "compute", "memory"),
         "decode_bound": where(tc_dec >= tm_dec, "compute", "memory"),
     }

@@ -19,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from .base import solver, where
-from .quantities import unit
 from .compute import (TRAINING_ATTENTION_BYTES, _touched, attention_peak_fraction, stage_params,
                       stored_activation_bytes)
+from .moe import expert_gemm_tokens
+from .quantities import unit
 
 __all__ = ["training_compute", "op_checkpoint_widths"]
 
@@ -195,6 +196,16 @@ def training_compute(params, embedding_params, matmul_params, head_params, exper
         pp_eff = L / n_stage                                    # stage share of the layers = 1/pp_eff
 
     f_mm = ((6.0 + 2.0 * full) * mm_layers + 2.0 * op_mm) * F / pp_eff * tok_gpu
+    # routed experts (physics §3, dsx.solvers.moe): the expert-parallel rank with the busiest
+    # experts sets the pace; its extra matmul work is r - 1 of the expert FLOPs. A training
+    # micro-batch gives each expert thousands of tokens, far above the ridge, so the small-M
+    # floor is left out (ridge 0) and the FLOPs stay independent of the hardware
+    k_frac = np.fmax(experts_per_token, 0.0) / np.fmax(experts, 1.0)
+    t_x = tokens_mb * ep / cp                                   # tokens the EP group routes
+    r_x = expert_gemm_tokens(t_x, experts, experts_per_token, 0.0 * unit("token"), ep) \
+        / np.fmax(t_x * k_frac, 1e-30 * unit("token"))
+    f_x = (6.0 + 2.0 * full) * F * expert_params * k_frac / pp_eff * tok_gpu
+    f_mm = f_mm + where(experts > 0, f_x * (r_x - 1.0), 0.0)
     f_attn = (attn_mult * attention_flops_per_token_ctx / pp_eff) * s_ctx * tok_gpu
     f_logits = where(use_last, 6.0 * F * head_params * tok_gpu, 0.0)
     f_elt = ((3.0 + full + op) * elementwise_flops_per_token / pp_eff) * tok_gpu

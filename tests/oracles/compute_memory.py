@@ -147,6 +147,11 @@ def training(m: dict, c: dict) -> dict:
     layer_mm = s["matmul_params"] - s["head_params"]
     fwd_passes = 2 if rec == "full" else 1                 # forward passes of the layers
     mm = 2 * layer_mm / pp * per_gpu * (fwd_passes + 2)
+    E_, k_, ep_ = _num(m.get("experts")), _num(m.get("experts_per_token")), c.get("ep", 1)
+    if E_ > 0 and ep_ > 1:   # the busiest EP rank: mean + sqrt(2 mean ln ep) assignments (Raab-Steger)
+        mean = tokens * k_ / cp
+        mm += 2 * s["expert_params"] * k_ / E_ / pp * per_gpu * (fwd_passes + 2) \
+            * math.sqrt(2 * math.log(ep_) / mean)
     # selective recompute re-runs only what flash attention did not already drop
     reruns = rec == "full" or (rec == "selective" and not c["flash_attention"])
     attn_passes = 3 + (0.5 if c["flash_attention"] else 0) + (1 if reruns else 0)
