@@ -2,8 +2,11 @@
 
 Each catalog is a CSV file in ``dsx/catalog/data/``: one row per entry, every figure written
 with the unit it was published in (``80 GB``, ``3.35 TB/s``, ``400 Gbit/s``) and a ``source``
-column. Loaded once, converted to canonical units (:mod:`dsx.units`), and returned as an
-``xr.Dataset`` indexed by id, so a catalog dimension is a sweep axis like any other.
+column; ``data/sources.csv`` (catalog, id, column, source) gives a figure its own source,
+the words of the row's ``source`` that name it (:func:`sources`). Loaded once, converted to
+canonical units (:mod:`dsx.units`; each column's unit, type and range are declared in
+``dsx/variables.toml``), and returned as an ``xr.Dataset`` indexed by id, so a catalog
+dimension is a sweep axis like any other.
 
 User catalogs: a directory named by the ``DSX_CATALOG`` environment variable, or registered
 with :func:`use`, holding files with the same names; their rows add to or override (by
@@ -34,7 +37,8 @@ from ..units import magnitude
 from ..variables import CATALOGS, COLUMNS, Column
 from . import hf, prices
 
-__all__ = ["hardware", "models", "regions", "fabrics", "precisions", "load", "names", "resolve", "use", "SCHEMA"]
+__all__ = ["hardware", "models", "regions", "fabrics", "precisions", "load", "names", "resolve", "use", "sources",
+           "SCHEMA"]
 
 _DATA = Path(__file__).parent / "data"
 _USER_DIRS: list[Path] = []
@@ -315,6 +319,45 @@ def resolve(kind: str, name: str) -> str:
         f"{DIMENSION[kind]}: unknown {kind[:-1] if kind.endswith('s') else kind} {name!r}{hint} "
         f"(`dsx catalog {kind}` lists all {len(_table(kind))}; add your own with a user catalog file)"
     )
+
+
+#: Separates the quoted fragments of one figure's source in ``sources.csv``.
+QUOTE_SEPARATOR = " ... "
+
+
+@functools.lru_cache(maxsize=None)
+def _figure_sources() -> dict[tuple[str, str], dict[str, str]]:
+    """``sources.csv``: (catalog, id) -> {column: source}, each entry checked against the registry."""
+    path = _DATA / "sources.csv"
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    table: dict[tuple[str, str], dict[str, str]] = {}
+    for i, (kind, ident, col, text) in enumerate(df[["catalog", "id", "column", "source"]].itertuples(index=False)):
+        if kind not in SCHEMA or col not in SCHEMA[kind] or not text.strip():
+            raise DsxInputError(f"catalog file {str(path)!r} row {i + 2}: {kind!r}/{col!r} is not a declared "
+                                "catalog column (dsx/variables.toml) or its source is empty")
+        table.setdefault((kind, ident), {})[col] = text
+    return table
+
+
+def sources(kind: str, name: str) -> dict[str, str]:
+    """Where each figure of one catalog row comes from: column -> source.
+
+    A figure's own source (``data/sources.csv``: the words of the row's ``source`` that name
+    that figure, fragments joined by ``" ... "``) where one is given, else the row's whole
+    ``source``. An own source applies only while the row's text still holds every fragment, so a
+    user row that replaces a built-in one keeps its own ``source`` for every figure.
+
+    >>> sources("hardware", "H100")["scale_up_bandwidth"]
+    'NVLink 4: 900 GB/s total = 450 GB/s per direction'
+    """
+    ident = resolve(kind, name)
+    row = _table(kind).loc[ident]
+    whole = str(row.get("source", ""))
+    own = {col: text for col, text in _figure_sources().get((kind, ident), {}).items()
+           if all(f in whole for f in text.split(QUOTE_SEPARATOR))}  # still quoted from this row
+    return {col: own.get(col, whole) for col in row.index  # in the order of the file
+            if col in SCHEMA[kind] and SCHEMA[kind][col].type in ("number", "count")
+            and (str(row[col]).strip() or col in own)}  # a blank figure: only where its source says why
 
 
 def _clear_cache() -> None:
