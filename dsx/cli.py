@@ -6,6 +6,7 @@ print a ``catalog`` or the ``inputs`` table.
     dsx audit --workload serving --json       # serving audit as JSON
     dsx run sweeps/cluster_sizing.toml -o out/
     dsx catalog hardware
+    dsx catalog hardware H100                 # each figure as published, with its own source
     dsx calibrate measurements.csv            # fit calibration factors, write measurements.toml
     dsx inputs bandwidth                      # the inputs whose name or meaning mentions bandwidth
 
@@ -99,6 +100,7 @@ def _parser(inputs: dict | None) -> argparse.ArgumentParser:
     i.add_argument("--full", action="store_true", help="the whole meaning and its references, not the first sentence")
     c = sub.add_parser("catalog", help="print a catalog as a table")
     c.add_argument("kind", nargs="?", help="hardware, models, regions, fabrics or precisions (default: list kinds)")
+    c.add_argument("id", nargs="?", metavar="ID", help="one entry: each figure as published, with its own source")
     c.add_argument("--json", action="store_true", help="every column, canonical units, as JSON")
     _calibrate_parser(sub)
     return p
@@ -278,7 +280,7 @@ def _dispatch(argv: list[str], command: str | None) -> int:
     if args.command == "catalog":
         from .cli_catalog import catalog_command
 
-        return catalog_command(args.kind, args.json)
+        return catalog_command(args.kind, args.json, args.id)
     if args.command == "calibrate":
         return _calibrate(args)
     if args.command == "inputs":

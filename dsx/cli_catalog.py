@@ -26,8 +26,9 @@ _COLUMNS = {
 }
 
 
-def catalog_command(kind_name: str | None, as_json: bool = False) -> int:
-    """``dsx catalog [KIND] [--json]``: the kinds, one kind's table (or JSON), or the cloud-price listings."""
+def catalog_command(kind_name: str | None, as_json: bool = False, ident: str | None = None) -> int:
+    """``dsx catalog [KIND [ID]] [--json]``: the kinds, one kind's table (or JSON), one entry's figures
+    with their sources, or the cloud-price listings."""
     from . import catalog
     from .formatting import _grid
 
@@ -44,6 +45,8 @@ def catalog_command(kind_name: str | None, as_json: bool = False) -> int:
     kind = _KINDS.get(kind_name.lower())
     if kind is None:
         raise DsxInputError(f"catalog: unknown kind {kind_name!r}; expected one of {', '.join(catalog.SCHEMA)}")
+    if ident is not None:
+        return _entry(kind, ident, as_json)
     ds = catalog.load(kind)
     dim = catalog.DIMENSION[kind]
     ids = [str(i) for i in ds[dim].values]
@@ -56,6 +59,27 @@ def catalog_command(kind_name: str | None, as_json: bool = False) -> int:
     body = [[ident, *(_catalog_cell(values[i], factor, is_text) for values, factor, is_text in cols)]
             for i, ident in enumerate(ids)]
     print(_grid(header, body))
+    return 0
+
+
+def _entry(kind: str, name: str, as_json: bool) -> int:
+    """One catalog entry: each figure as written in the catalog file, with its unit and its own source."""
+    from . import catalog
+    from .formatting import _grid
+
+    ident = catalog.resolve(kind, name)
+    row = catalog._table(kind).loc[ident]
+    sources = catalog.sources(kind, ident)
+    figures = {col: {"value": str(row[col]).strip() or None, "units": catalog.SCHEMA[kind][col].unit,
+                     "meaning": catalog.SCHEMA[kind][col].meaning, "source": src} for col, src in sources.items()}
+    if as_json:
+        print(json.dumps({"id": ident, "name": str(row.get("name", "")), "figures": figures}, indent=2))
+        return 0
+    whole = str(row.get("source", ""))
+    print(f"{ident}: {row.get('name', '')}")
+    print(_grid(["column", "value", "source"], [[c, f["value"] or "-", "row source (below)" if f["source"] == whole
+                                                 else f["source"]] for c, f in figures.items()]))
+    print(f"row source: {whole}")
     return 0
 
 

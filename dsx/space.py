@@ -59,37 +59,30 @@ def _inputs() -> dict:
 
 
 def _catalog_columns() -> dict[str, str]:
-    """Catalog columns a user may override directly, e.g. ``hbm_bandwidth="4 TB/s"``."""
-    cols: dict[str, str] = {}
-    for kind in ("hardware", "models", "regions"):
-        for col, unit in catalog.SCHEMA[kind].items():
-            if col.startswith("peak_") or col in _SKIP_COLUMNS:
-                continue
-            if isinstance(unit, str) or unit is int:
-                cols[col] = unit if isinstance(unit, str) else ""
-    cols["peak_flops"] = "flop/s"
-    cols["precision_bytes"] = "B"
-    cols["max_context"] = "token"  # positions, one token each
-    cols["weight_bytes"] = "B/param"  # bytes per weight element: one element is one parameter
-    cols["kv_bytes"] = "B"
-    cols["activation_bytes"] = "B"
-    cols["scale_out_link_bandwidth"] = "B/s"
-    return cols
+    """Catalog columns a user may override directly (``hbm_bandwidth="4 TB/s"``) -> canonical unit.
+
+    The numbers and counts of the hardware, models and regions catalogs, and the columns Space
+    derives from the catalogs (``peak_flops``, ``weight_bytes``, ...), all declared in dsx/variables.toml.
+    """
+    from .variables import COLUMNS
+
+    return {name: col.unit for name, col in COLUMNS.items()
+            if col.unit is not None and name not in _SKIP_COLUMNS and not name.startswith("peak_")
+            and (col.derived_from or {"hardware", "models", "regions"} & set(col.catalogs))} | \
+        {"peak_flops": COLUMNS["peak_flops"].unit}
 
 
 #: Largest count accepted (2**53: above it float64 cannot hold every whole number).
 _MAX_COUNT = 2**53
-#: Physical ranges of catalog columns a user overrides (catalog.RANGES; other numbers > 0).
 Bound = tuple[float, bool]  # (value, the value itself allowed)
 
 
 def _range(name: str, spec: Any) -> tuple[Bound | None, Bound | None]:
     """(lowest, highest) allowed value of a numeric input, each ``(value, inclusive)`` or None."""
-    if spec is None:  # a catalog column
-        low, inclusive, high = catalog.RANGES.get(name, (0.0, False, None))
-        if name.endswith("_bytes"):  # bytes per element: fractional (fp4) but > 0
-            low, inclusive = 0.0, False
-        return (low, inclusive), (None if high is None else (high, True))
+    if spec is None:  # a catalog column: its range in dsx/variables.toml
+        from .variables import COLUMNS
+
+        return COLUMNS[name].low, COLUMNS[name].high
     low = None if spec.minimum is None else (spec.minimum, not spec.exclusive_minimum)
     high = None if spec.maximum is None else (spec.maximum, not spec.exclusive_maximum)
     return low, high
@@ -293,7 +286,7 @@ class Space:
                 data[name] = get("precision_bytes").copy(deep=False)
         if "weight_bytes" in data:  # per weight element, i.e. per parameter (the catalog column is per element)
             data["weight_bytes"] = data["weight_bytes"].copy(deep=False)
-            data["weight_bytes"].attrs = {**data["weight_bytes"].attrs, "units": _catalog_columns()["weight_bytes"]}
+            data["weight_bytes"].attrs = {**data["weight_bytes"].attrs, "units": _column("weight_bytes")["units"]}
         if peak is not None and "peak_flops" not in self._values and "peak_flops" not in self._axes:
             dims, table, names = peak
             label = coords["activation_precision" if "activation_precision" in coords else "precision"]
@@ -305,18 +298,24 @@ class Space:
             column = np.array([names.index(p) if p in names else -1 for p in wanted])
             values = np.where(column >= 0, table[..., np.maximum(column, 0)], np.nan)
             values = values.reshape(table.shape[:-1] + label.shape)
-            data["peak_flops"] = variable(dims + label.dims, values, {
-                "units": "flop/s", "long_name": "dense peak throughput at the compute precision"})
+            data["peak_flops"] = variable(dims + label.dims, values, _column("peak_flops"))
         link = get("scale_out_link_bandwidth")
         if link is not None:
             nics = get("nics_per_gpu")
             bandwidth = link * nics if nics is not None else link * 1
-            bandwidth.attrs = {"units": "B/s", "long_name": "scale-out bandwidth per direction per accelerator"}
+            bandwidth.attrs = _column("scale_out_bandwidth")
             data["scale_out_bandwidth"] = bandwidth
 
 
 #: Row positions of each catalog's ids: kind -> (the catalog Dataset they index, {id: row}).
 _ROWS: dict[str, tuple[xr.Dataset, dict[str, int]]] = {}
+
+
+def _column(name: str) -> dict:
+    """Units and long name of a catalog or derived column (dsx/variables.toml)."""
+    from .variables import COLUMNS
+
+    return {"units": COLUMNS[name].unit, "long_name": COLUMNS[name].long_name}
 
 
 def _attrs(name: str, inputs: Mapping) -> dict:

@@ -5,6 +5,8 @@ exposes the views the rest of dsx reads:
 
 - :data:`INPUTS` — name -> :class:`Input` (unit, default, bounds, choices, meaning, reference),
 - :data:`OUTPUTS` — name -> ``(units, long_name)`` of every variable a solver computes,
+- :data:`COLUMNS` — name -> :class:`Column` of every catalog column (``dsx/catalog/data/*.csv``)
+  and every column :class:`dsx.Space` derives from them (``peak_flops``, ``weight_bytes``, ...),
 - :data:`CALIBRATED` — the inputs ``dsx.calibrate`` may fit,
 - :data:`MEANINGS` and :data:`REFERENCES` — name -> meaning, name -> reference key.
 
@@ -22,7 +24,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["Input", "INPUTS", "OUTPUTS", "CALIBRATED", "MEANINGS", "REFERENCES", "load"]
+__all__ = ["Input", "Column", "INPUTS", "OUTPUTS", "COLUMNS", "CATALOGS", "CALIBRATED", "MEANINGS", "REFERENCES",
+           "load"]
 
 
 @dataclass(frozen=True)
@@ -65,14 +68,63 @@ class Input:
     reference: str = ""
 
 
-KINDS = ("input", "output", "both")
+Bound = tuple[float, bool]  # (value, the value itself allowed)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A catalog column, or a column :class:`dsx.Space` derives from the catalogs.
+
+    Parameters
+    ----------
+    catalogs : tuple of str
+        The catalogs whose file holds this column (empty for a derived column).
+    type : str
+        ``number`` (a figure in ``unit``), ``count``, ``flag``, ``text`` or ``key`` (id, aliases).
+    unit : str or None
+        Canonical unit of a number or count (``""`` dimensionless); None for flag, text and key.
+    long_name, meaning, reference : str
+        Label in the catalog Dataset; what the column is; a docs reference (may be empty).
+    low, high : Bound or None
+        Allowed range ``(value, inclusive)`` of a number or count; None: unbounded on that side.
+    required : bool
+        Every row of a user catalog must fill it.
+    derived_from : str
+        For a derived column, the ``catalog.column`` it is computed from.
+    """
+
+    catalogs: tuple[str, ...]
+    type: str
+    unit: str | None
+    long_name: str
+    meaning: str
+    low: Bound | None = None
+    high: Bound | None = None
+    required: bool = False
+    derived_from: str = ""
+    reference: str = ""
+
+
+KINDS = ("input", "output", "both", "catalog", "derived")
+#: The catalogs (dsx/catalog/data/<name>.csv), in the order ``dsx catalog`` lists them.
+CATALOGS = ("hardware", "models", "regions", "fabrics", "precisions")
+#: Column types: a figure with a unit, a whole number, true/false, text, or how a row is named.
+COLUMN_TYPES = ("number", "count", "flag", "text", "key")
 _COMMON = {"kind", "unit", "meaning", "reference"}
-_INPUT_FIELDS = _COMMON | {"default", "integer", "choices", "minimum", "maximum", "exclusive_minimum",
-                           "exclusive_maximum", "calibrated"}
-_OUTPUT_FIELDS = _COMMON | {"long_name"}
+_BOUNDS = {"minimum", "maximum", "exclusive_minimum", "exclusive_maximum"}
+_FIELDS = {
+    "input": _COMMON | _BOUNDS | {"default", "integer", "choices", "calibrated", "catalog", "long_name"},
+    "output": _COMMON | {"long_name"},
+    "catalog": _COMMON | _BOUNDS | {"catalog", "type", "required", "long_name"},
+    "derived": _COMMON | _BOUNDS | {"derived_from", "long_name"},
+}
+_FIELDS["both"] = _FIELDS["input"] | _FIELDS["output"]
+_WHAT = {"input": "an input", "output": "an output", "both": "an input", "catalog": "a catalog column",
+         "derived": "a derived column"}
 _TYPES = {"kind": str, "unit": str, "meaning": str, "reference": str, "long_name": str, "integer": bool,
           "calibrated": bool, "exclusive_minimum": bool, "exclusive_maximum": bool, "choices": list,
-          "minimum": (int, float), "maximum": (int, float)}
+          "minimum": (int, float), "maximum": (int, float), "catalog": list, "type": str, "required": bool,
+          "derived_from": str}
 
 
 class RegistryError(ValueError):
@@ -83,20 +135,41 @@ def _fail(name: str, problem: str) -> None:
     raise RegistryError(f"dsx/variables.toml [{name}]: {problem}")
 
 
+def _check_column(name: str, entry: dict) -> None:
+    """The catalog fields: known catalogs, a known type, a unit exactly where the type has one."""
+    cats = entry.get("catalog", [])
+    bad = [c for c in cats if c not in CATALOGS]
+    if bad or (entry["kind"] == "catalog" and not cats):
+        _fail(name, f"catalog = {cats!r}; expected a non-empty list of {', '.join(map(repr, CATALOGS))}")
+    if "catalog" in entry and "long_name" not in entry:
+        _fail(name, "a catalog column needs a long_name (its label in the catalog Dataset)")
+    kind = entry["kind"]
+    if kind == "catalog" and entry.get("type") not in COLUMN_TYPES:
+        _fail(name, f"type is {entry.get('type')!r}; expected one of {', '.join(map(repr, COLUMN_TYPES))}")
+    if kind == "derived" and "derived_from" not in entry:
+        _fail(name, "a derived column needs derived_from (the catalog column it is computed from, 'catalog.column')")
+    figure = kind != "catalog" or entry["type"] in ("number", "count")
+    if not figure and (set(entry) & (_BOUNDS | {"unit"})):
+        _fail(name, f"a {entry['type']} column has no unit or bounds: remove {', '.join(sorted(set(entry) & (_BOUNDS | {'unit'})))}")
+    if figure and "unit" not in entry:
+        _fail(name, "no unit: give unit (\"\" if dimensionless)")
+
+
 def _check(name: str, entry: dict, parse_unit: Any) -> None:
-    """Raise :class:`RegistryError` at the first problem of one declaration."""
     kind = entry.get("kind")
     if kind not in KINDS:
         _fail(name, f"kind is {kind!r}; expected one of {', '.join(map(repr, KINDS))}")
     _check_fields(name, entry, kind)
     _check_required(name, entry, kind)
+    if kind in ("catalog", "derived") or "catalog" in entry:
+        _check_column(name, entry)
     _check_unit(name, entry, kind, parse_unit)
     _check_default(name, entry)
 
 
 def _check_fields(name: str, entry: dict, kind: str) -> None:
     """Only the fields of its kind, each of its type (a bool is not a number)."""
-    allowed = (_INPUT_FIELDS if kind != "output" else set()) | (_OUTPUT_FIELDS if kind != "input" else set())
+    allowed = _FIELDS[kind]
     unknown = sorted(set(entry) - allowed)
     if unknown:
         _fail(name, f"unknown field(s) {', '.join(unknown)} for kind {kind!r}; allowed: {', '.join(sorted(allowed))}")
@@ -107,13 +180,14 @@ def _check_fields(name: str, entry: dict, kind: str) -> None:
 
 
 def _check_required(name: str, entry: dict, kind: str) -> None:
-    """An input has a default and a meaning, an output a long name."""
-    if kind != "output" and "default" not in entry:
+    """An input has a default and a meaning; an output, a column or a derived column a long name."""
+    is_input = kind in ("input", "both")
+    if is_input and "default" not in entry:
         _fail(name, "an input needs a default (the value used when the space does not set it)")
     if kind != "input" and "long_name" not in entry:
-        _fail(name, "an output needs a long_name (its label in tables and plots)")
+        _fail(name, f"{_WHAT[kind]} needs a long_name (its label in tables and plots)")
     if "meaning" not in entry and kind != "output":
-        _fail(name, "an input needs a meaning (what it is and where its default comes from)")
+        _fail(name, f"{_WHAT[kind]} needs a meaning (what it is{', and where its default comes from' if is_input else ''})")
 
 
 def _check_unit(name: str, entry: dict, kind: str, parse_unit: Any) -> None:
@@ -125,18 +199,20 @@ def _check_unit(name: str, entry: dict, kind: str, parse_unit: Any) -> None:
             parse_unit(entry["unit"])
         except Exception as err:  # pint raises several types for an unreadable unit
             _fail(name, f"unit {entry['unit']!r} is not a unit dsx knows ({err}); use a pint unit such as 'B/s'")
-    elif kind != "input" or "choices" not in entry:
+    elif kind in ("output", "both", "derived") or kind == "input" and "choices" not in entry:
         _fail(name, "no unit: give unit (\"\" if dimensionless) or, for a categorical input, choices")
 
 
 def _check_default(name: str, entry: dict) -> None:
-    """The default is one of the choices, and within the bounds (each inclusive unless exclusive)."""
+    """Bounds in order; the default one of the choices and within the bounds (inclusive unless exclusive)."""
+    low, high = entry.get("minimum"), entry.get("maximum")
+    if low is not None and high is not None and low > high:
+        _fail(name, f"minimum {low} is above maximum {high}")
     default = entry.get("default")
     if "choices" in entry and default not in entry["choices"]:
         _fail(name, f"default {default!r} is not one of its choices {entry['choices']}")
     if not isinstance(default, (int, float)) or isinstance(default, bool) or math.isnan(default):
         return
-    low, high = entry.get("minimum"), entry.get("maximum")
     below = low is not None and (default < low or entry.get("exclusive_minimum") and default == low)
     above = high is not None and (default > high or entry.get("exclusive_maximum") and default == high)
     if below or above:
@@ -166,21 +242,33 @@ def load(text: str | None = None, parse_unit: Any = None) -> dict[str, dict]:
     return table
 
 
-def _views(table: dict[str, dict]) -> tuple[dict, dict, dict, dict]:
-    inputs, outputs, meanings, references = {}, {}, {}, {}
+def _column(e: dict) -> Column:
+    typ = e.get("type") or ("count" if e.get("integer") else "number")
+    low = None if e.get("minimum") is None else (float(e["minimum"]), not e.get("exclusive_minimum", False))
+    if low is None and e["kind"] == "input" and e.get("integer"):
+        low = (0.0, False)  # a count read from a catalog: > 0
+    high = None if e.get("maximum") is None else (float(e["maximum"]), not e.get("exclusive_maximum", False))
+    return Column(tuple(e.get("catalog", ())), typ, e.get("unit"), e["long_name"], e["meaning"], low, high,
+                  e.get("required", False), e.get("derived_from", ""), e.get("reference", ""))
+
+
+def _views(table: dict[str, dict]) -> tuple[dict, dict, dict, dict, dict]:
+    inputs, outputs, columns, meanings, references = {}, {}, {}, {}, {}
     for name, e in table.items():
         meanings[name] = e.get("meaning", e.get("long_name", ""))
         references[name] = e.get("reference", "")
-        if e["kind"] != "output":
+        if e["kind"] in ("input", "both"):
             inputs[name] = Input(
                 e["default"], e.get("unit"), e["meaning"], integer=e.get("integer", False),
                 choices=tuple(e["choices"]) if "choices" in e else None, minimum=e.get("minimum"),
                 maximum=e.get("maximum"), exclusive_minimum=e.get("exclusive_minimum", False),
                 exclusive_maximum=e.get("exclusive_maximum", False), calibrated=e.get("calibrated", False),
                 reference=e.get("reference", ""))
-        if e["kind"] != "input":
+        if e["kind"] in ("output", "both"):
             outputs[name] = (e["unit"], e["long_name"])
-    return inputs, outputs, meanings, references
+        if e["kind"] in ("catalog", "derived") or "catalog" in e:
+            columns[name] = _column(e)
+    return inputs, outputs, columns, meanings, references
 
 
 #: Every user input: name -> Input.
@@ -191,7 +279,9 @@ OUTPUTS: dict[str, tuple[str, str]]
 MEANINGS: dict[str, str]
 #: The reference of each variable: a docs/references.bib key or a docs/physics.md section.
 REFERENCES: dict[str, str]
-INPUTS, OUTPUTS, MEANINGS, REFERENCES = _views(load())
+#: Every catalog column and every column Space derives from the catalogs: name -> Column.
+COLUMNS: dict[str, Column]
+INPUTS, OUTPUTS, COLUMNS, MEANINGS, REFERENCES = _views(load())
 #: Inputs that are calibration factors (fitted by ``dsx.calibrate``, refitted by
 #: ``benchmarks/calibrate.py``): efficiencies, overlaps and latencies of the solvers.
 CALIBRATED = frozenset(n for n, s in INPUTS.items() if s.calibrated)

@@ -462,3 +462,51 @@ def test_builtin_restored_after_user_catalog():
 def test_user_catalog_must_be_a_directory(tmp_path):
     with pytest.raises(DsxInputError, match="not a directory"):
         cat.use(tmp_path / "missing")
+
+
+# --------------------------------------------------------------------------------------------
+# a source per figure (data/sources.csv)
+
+KEY_FIGURES = ("peak_bf16", "peak_fp8", "hbm_capacity", "hbm_bandwidth", "tdp", "scale_up_bandwidth")
+
+
+def test_every_hardware_key_figure_has_a_source_quoted_from_its_row(user_catalog):
+    table = cat._table("hardware")
+    own = 0
+    for ident in cat.names("hardware"):
+        src = cat.sources("hardware", ident)
+        for col in KEY_FIGURES:
+            if table.loc[ident, col].strip():  # a figure is given: it has a source
+                assert src.get(col, "").strip(), f"{ident} {col}: no source"
+                own += src[col] != table.loc[ident, "source"]
+    # the figure sources quote the row's own words, never invent one (fragments joined by " ... ")
+    listed = pd.read_csv(cat._DATA / "sources.csv", dtype=str, keep_default_na=False)
+    assert list(listed.columns) == ["catalog", "id", "column", "source"]
+    assert not listed.duplicated(["catalog", "id", "column"]).any()
+    for r in listed.itertuples():
+        assert r.catalog == "hardware" and r.id in table.index and r.column in KEY_FIGURES, r
+        for fragment in r.source.split(cat.QUOTE_SEPARATOR):
+            assert fragment in table.loc[r.id, "source"], f"{r.id} {r.column}: {fragment!r} is not in the row's source"
+    given = sum(bool(table.loc[i, c].strip()) for i in table.index for c in KEY_FIGURES)
+    print(f"hardware key figures with their own source: {own} of {given} (the rest: the row's source)")
+    assert (own, given) == (158, 174)  # 16 figures whose row text names no source of their own
+
+
+def test_figure_sources_fall_back_to_a_user_rows_own_source(user_catalog):
+    assert cat.sources("hardware", "H100")["scale_up_bandwidth"] == "NVLink 4: 900 GB/s total = 450 GB/s per direction"
+    _write_user_hardware(user_catalog)
+    cat.use(user_catalog)
+    src = cat.sources("hardware", "H100-SXM")  # the user row (its aliases column is empty)
+    assert src == {c: "my lab measurement" for c in ("peak_bf16", "hbm_capacity", "hbm_bandwidth", "tdp")}
+
+
+def test_cli_catalog_one_entry_shows_each_figure_with_its_source(user_catalog, capsys):
+    from dsx.cli import main
+
+    assert main(["catalog", "hardware", "v100"]) == 0
+    out = capsys.readouterr().out
+    assert "NVLink 2: 6 links, 300 GB/s total = 150 GB/s per direction" in out and "row source: NVIDIA V100" in out
+    assert main(["catalog", "hardware", "H100", "--json"]) == 0
+    figures = __import__("json").loads(capsys.readouterr().out)["figures"]
+    assert figures["hbm_bandwidth"]["value"] == "3.35 TB/s" and figures["tdp"]["units"] == "W"
+    assert figures["peak_fp8"]["source"].startswith("NVIDIA H100 Tensor Core GPU data sheet (dense figures")

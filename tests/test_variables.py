@@ -151,3 +151,79 @@ def test_shared_names_mean_one_thing_in_both_stacks():
     assert "tokens_per_s" in train and "tokens_per_s" not in serve and "replica_tokens_per_s" in serve
     assert float(serve.tokens_per_s_per_gpu) == pytest.approx(
         float(serve.replica_tokens_per_s) / float(serve.gpus_per_replica), rel=1e-12)
+
+
+# -- catalog columns: declared once, in the registry ----------------------------------------------------
+def _headers() -> dict[str, list[str]]:
+    """The header row of each built-in catalog file."""
+    return {kind: (ROOT / "dsx/catalog/data" / f"{kind}.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+            for kind in variables.CATALOGS}
+
+
+def test_every_catalog_column_is_declared_and_every_declared_column_exists():
+    for kind, header in _headers().items():
+        undeclared = [c for c in header if kind not in getattr(variables.COLUMNS.get(c), "catalogs", ())]
+        assert not undeclared, f"{kind}.csv columns not declared in dsx/variables.toml for {kind}: {undeclared}"
+        declared = {n for n, col in variables.COLUMNS.items() if kind in col.catalogs}
+        assert declared == set(header), f"declared for {kind} but not in {kind}.csv: {sorted(declared - set(header))}"
+    assert set(dsx.catalog.SCHEMA) == set(variables.CATALOGS)
+    for kind, cols in dsx.catalog.SCHEMA.items():  # the catalog's schema is the registry's view
+        assert set(cols) == set(_headers()[kind]) - {"id", "aliases"}, kind
+        assert all(cols[c] is variables.COLUMNS[c] for c in cols)
+
+
+def test_every_column_space_derives_or_joins_is_declared_with_one_unit():
+    derived = {n for n, col in variables.COLUMNS.items() if col.derived_from}
+    assert derived == {"peak_flops", "precision_bytes", "weight_bytes", "kv_bytes", "activation_bytes",
+                       "scale_out_link_bandwidth"}
+    for name in derived:  # derived_from names a real column ("catalog.column", peak_* the per-precision ones)
+        kind, _, col = variables.COLUMNS[name].derived_from.partition(".")
+        assert col.rstrip("*") and any(h.startswith(col.rstrip("*")) for h in _headers()[kind]), name
+    cols = space._catalog_columns()
+    assert all(cols[n] == variables.COLUMNS[n].unit for n in cols)
+    # the columns the space keys join under a new name are declared too (scale_up_bandwidth, ...)
+    for key, (kind, renames) in space.KEYS.items():
+        if isinstance(renames, dict):
+            assert set(renames) <= {n for n, c in variables.COLUMNS.items() if kind in c.catalogs}, key
+            assert set(renames.values()) <= set(variables.COLUMNS), key
+    ds = dsx.Space(model="llama-3.1-8b", hardware="H100", scale_out_fabric="ib-ndr").to_dataset()
+    for name in ("peak_flops", "weight_bytes", "max_context", "scale_out_bandwidth", "hbm_bandwidth"):
+        assert ds[name].attrs["units"] == variables.COLUMNS[name].unit, name
+
+
+def test_a_column_in_several_catalogs_is_one_declaration_with_one_meaning():
+    shared = {n: c.catalogs for n, c in variables.COLUMNS.items() if len(c.catalogs) > 1}
+    assert set(shared) == {"id", "aliases", "name", "source"}
+    assert all(set(c) == set(variables.CATALOGS) for c in shared.values())
+    # an input whose per-device value is a catalog column: one entry, unit and range shared
+    for name in ("gpus_per_node", "matmul_efficiency"):
+        assert variables.COLUMNS[name].catalogs == ("hardware",) and name in variables.INPUTS
+        assert variables.COLUMNS[name].unit == variables.INPUTS[name].unit
+    assert variables.COLUMNS["matmul_efficiency"].low == (0.0, False) and variables.COLUMNS["matmul_efficiency"].high == (1.0, True)
+
+
+def test_catalog_units_and_ranges_come_from_the_registry():
+    hw = dsx.catalog.hardware()
+    assert hw.hbm_bandwidth.attrs == {"long_name": "HBM bandwidth", "units": "B/s"}
+    assert float(hw.hbm_bandwidth.sel(hardware="H100-SXM")) == pytest.approx(3.35e12, rel=1e-12)
+    assert dsx.catalog.REQUIRED["hardware"] == ("hbm_capacity", "hbm_bandwidth")
+    assert variables.COLUMNS["pue"].low == (1.0, True) and variables.COLUMNS["year"].low is None
+
+
+COLUMN = '[c]\nkind = "catalog"\ncatalog = ["hardware"]\ntype = "number"\nunit = "W"\nlong_name = "c"\nmeaning = "m"\n'
+
+
+@pytest.mark.parametrize("text, message", [
+    (COLUMN.replace('["hardware"]', '["gpus"]'), r"\[c\]: catalog = \['gpus'\]; expected a non-empty list"),
+    (COLUMN.replace('"number"', '"colour"'), r"\[c\]: type is 'colour'"),
+    (COLUMN.replace('"number"', '"text"'), r"\[c\]: a text column has no unit or bounds: remove unit"),
+    (COLUMN.replace('unit = "W"\n', ''), r"\[c\]: no unit"),
+    (COLUMN.replace('long_name = "c"\n', ''), r"\[c\]: a catalog column needs a long_name"),
+    (COLUMN + "default = 1.0\n", r"\[c\]: unknown field\(s\) default"),
+    (COLUMN + "minimum = 2.0\nmaximum = 1.0\n", r"\[c\]: minimum 2.0 is above maximum 1.0"),
+    (COLUMN.replace('kind = "catalog"\ncatalog = ["hardware"]\ntype = "number"', 'kind = "derived"'),
+     r"\[c\]: a derived column needs derived_from"),
+])
+def test_a_malformed_catalog_column_is_refused_naming_the_entry(text, message):
+    with pytest.raises(variables.RegistryError, match=message):
+        variables.load(text)

@@ -2,8 +2,11 @@
 
 Each catalog is a CSV file in ``dsx/catalog/data/``: one row per entry, every figure written
 with the unit it was published in (``80 GB``, ``3.35 TB/s``, ``400 Gbit/s``) and a ``source``
-column. Loaded once, converted to canonical units (:mod:`dsx.units`), and returned as an
-``xr.Dataset`` indexed by id, so a catalog dimension is a sweep axis like any other.
+column; ``data/sources.csv`` (catalog, id, column, source) gives a figure its own source,
+the words of the row's ``source`` that name it (:func:`sources`). Loaded once, converted to
+canonical units (:mod:`dsx.units`; each column's unit, type and range are declared in
+``dsx/variables.toml``), and returned as an ``xr.Dataset`` indexed by id, so a catalog
+dimension is a sweep axis like any other.
 
 User catalogs: a directory named by the ``DSX_CATALOG`` environment variable, or registered
 with :func:`use`, holding files with the same names; their rows add to or override (by
@@ -30,74 +33,31 @@ import xarray as xr
 
 from ..errors import DsxInputError, did_you_mean
 from ..units import magnitude
+from ..variables import CATALOGS, COLUMNS, Column
 from . import hf, prices
 
-__all__ = ["hardware", "models", "regions", "fabrics", "precisions", "load", "names", "resolve", "use", "SCHEMA"]
+__all__ = ["hardware", "models", "regions", "fabrics", "precisions", "load", "names", "resolve", "use", "sources",
+           "SCHEMA"]
 
 _DATA = Path(__file__).parent / "data"
 _USER_DIRS: list[Path] = []
 _ADDED: dict[str, dict[str, dict[str, str]]] = {"models": {}}  # rows read at run time (Hugging Face configs)
 
-# column -> canonical unit ("" dimensionless number, None text, bool for flags, int for counts)
-SCHEMA: dict[str, dict[str, object]] = {
-    "hardware": {
-        "name": None, "vendor": None, "kind": None, "year": int,
-        "peak_fp32": "flop/s", "peak_tf32": "flop/s", "peak_bf16": "flop/s", "peak_fp16": "flop/s",
-        "peak_fp8": "flop/s", "peak_int8": "flop/s", "peak_fp4": "flop/s",
-        "hbm_capacity": "B", "hbm_bandwidth": "B/s", "tdp": "W",
-        "scale_up_bandwidth": "B/s", "scale_up_domain": int, "scale_up_latency": "s",
-        "scale_out_bandwidth": "B/s", "scale_out_latency": "s", "host_bandwidth": "B/s",
-        "gpus_per_node": int, "system_power": "W", "price": "USD", "embodied_carbon": "gCO2e",
-        "matmul_efficiency": "", "source": None,
-    },
-    "models": {
-        "name": None, "family": None, "arch": None,
-        "layers": int, "hidden": int, "heads": int, "kv_heads": int, "head_dim": int, "ffn": int,
-        "gated": bool, "vocab": int, "tied_embeddings": bool, "learned_positions": bool, "bias": bool,
-        "norm": None, "max_context": int, "experts": int, "experts_per_token": int,
-        "shared_experts": int, "expert_ffn": int, "dense_layers": int, "attention": None,
-        "q_lora_rank": int, "kv_lora_rank": int, "rope_dim": int, "nope_dim": int, "v_head_dim": int,
-        "forward_flops_per_sample": "flop", "params_published": "param",
-        "active_params_published": "param", "relative_positions": bool, "source": None,
-    },
-    "regions": {
-        "name": None, "country": None, "carbon_intensity": "gCO2e/kWh", "pue": "",
-        "wue": "L/kWh", "ewif": "L/kWh", "electricity_price": "USD/kWh", "source": None,
-    },
-    "fabrics": {"name": None, "scope": None, "bandwidth": "B/s", "latency": "s", "source": None},
-    "precisions": {"name": None, "bytes": "B", "source": None},
-}
+def _schema() -> dict[str, dict[str, Column]]:
+    return {kind: {name: col for name, col in COLUMNS.items() if kind in col.catalogs and col.type != "key"}
+            for kind in CATALOGS}
 
-#: Physical range of a numeric column: (lowest, lowest allowed itself?, highest or None).
-#: Every other number (bandwidths, capacities, powers, prices, FLOP/s, counts) must be > 0.
-RANGES: dict[str, tuple[float, bool, float | None]] = {
-    "pue": (1.0, True, None),                       # facility energy / IT energy >= 1 by definition
-    "matmul_efficiency": (0.0, False, 1.0),         # a fraction of peak
-    **{c: (0.0, True, None) for c in (
-        "carbon_intensity", "wue", "ewif", "electricity_price", "embodied_carbon", "latency",
-        "scale_up_latency", "scale_out_latency", "experts", "experts_per_token", "shared_experts",
-        "dense_layers", "q_lora_rank", "kv_lora_rank", "rope_dim", "nope_dim", "v_head_dim", "expert_ffn")},
-    "year": (-np.inf, True, None),
-}
-#: Columns every row of a user catalog must fill (the figures no solver can do without).
-REQUIRED = {"hardware": ("hbm_capacity", "hbm_bandwidth"), "models": ("arch",),
-            "regions": ("carbon_intensity", "pue"), "fabrics": ("bandwidth",), "precisions": ("bytes",)}
+
+#: Columns of each catalog: kind -> {column: Column}, read from the registry (dsx/variables.toml,
+#: kind = "catalog"), which gives each column's type, canonical unit, range and long name. The
+#: ``id`` and ``aliases`` columns (type key) name rows; they are declared there too but hold no figure.
+SCHEMA: dict[str, dict[str, Column]] = _schema()
+#: Columns every row of a user catalog must fill (``required = true`` in the registry).
+REQUIRED = {kind: tuple(c for c, col in cols.items() if col.required) for kind, cols in SCHEMA.items()}
 
 #: The sweep dimension each catalog indexes.
 DIMENSION = {"hardware": "hardware", "models": "model", "regions": "region",
              "fabrics": "fabric", "precisions": "precision"}
-
-_LONG_NAMES = {
-    "peak_flops": "dense peak throughput", "hbm_capacity": "HBM capacity",
-    "hbm_bandwidth": "HBM bandwidth", "tdp": "thermal design power",
-    "scale_up_bandwidth": "scale-up bandwidth per direction per accelerator",
-    "scale_out_bandwidth": "scale-out bandwidth per direction per accelerator",
-    "host_bandwidth": "host link bandwidth per direction",
-    "system_power": "node power per accelerator slot at full load",
-    "carbon_intensity": "grid carbon intensity", "pue": "power usage effectiveness",
-    "wue": "on-site water usage effectiveness", "ewif": "off-site water intensity of electricity",
-    "electricity_price": "electricity price",
-}
 
 
 def use(path: str | os.PathLike) -> None:
@@ -144,7 +104,7 @@ def _read(path: Path, kind: str, user: bool = False) -> pd.DataFrame:
         raise DsxInputError(f"catalog file {str(path)!r}: column {twice[0]!r} appears twice in the header")
     if "id" not in df.columns:
         raise DsxInputError(f"catalog file {str(path)!r}: needs an 'id' column")
-    unknown = set(df.columns) - set(SCHEMA[kind]) - {"id", "aliases"}
+    unknown = set(df.columns) - {c for c, col in COLUMNS.items() if kind in col.catalogs}
     if unknown:
         raise DsxInputError(f"catalog file {str(path)!r}: unknown columns {sorted(unknown)}; "
                             f"expected some of {sorted(SCHEMA[kind])}")
@@ -158,7 +118,7 @@ def _read(path: Path, kind: str, user: bool = False) -> pd.DataFrame:
     df["id"] = ids
     df = df.set_index("id")
     for col in df.columns:
-        if col in SCHEMA[kind] and SCHEMA[kind][col] is not None:
+        if col in SCHEMA[kind] and SCHEMA[kind][col].type != "text":
             _check_column(path, kind, col, df[col])
     if user:
         for col in REQUIRED[kind]:
@@ -171,40 +131,48 @@ def _read(path: Path, kind: str, user: bool = False) -> pd.DataFrame:
 
 
 def _check_column(path: Path, kind: str, col: str, values: pd.Series) -> None:
-    """Units and physical range of one column (see :data:`RANGES`)."""
+    """Units and physical range of one column (its registry entry's minimum/maximum)."""
     try:
         data = _convert(kind, col, values)
     except DsxInputError as exc:
         ident = next((i for i in values.index if repr(str(i)) in str(exc)), None)
         row = f" row {list(values.index).index(ident) + 2}" if ident is not None else ""
         raise DsxInputError(f"catalog file {str(path)!r}{row}, column {col!r}: {exc}") from None
-    if SCHEMA[kind][col] is bool:
+    spec = SCHEMA[kind][col]
+    if spec.type == "flag":
         return
-    low, inclusive, high = RANGES.get(col, (0.0, False, None))
-    bad = (data < low) | ((data == low) & (not inclusive)) | (np.isinf(data))
-    if high is not None:
-        bad |= data > high
+    bad = np.isinf(data)
+    if spec.low is not None:
+        bad |= (data < spec.low[0]) | ((data == spec.low[0]) & (not spec.low[1]))
+    if spec.high is not None:
+        bad |= (data > spec.high[0]) | ((data == spec.high[0]) & (not spec.high[1]))
     bad &= ~np.isnan(data) | np.isinf(data)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        want = f"{'>=' if inclusive else '>'} {low:g}" + (f" and <= {high:g}" if high is not None else "")
         raise DsxInputError(f"catalog file {str(path)!r} row {i + 2} (id {values.index[i]!r}), column {col!r}: "
-                            f"{values.iloc[i]!r} is out of range; expected a finite value {want}")
+                            f"{values.iloc[i]!r} is out of range; expected a finite value{_describe(spec)} "
+                            f"(dsx/variables.toml [{col}])")
+
+
+def _describe(spec: Column) -> str:
+    parts = [f"{'>=' if spec.low[1] else '>'} {spec.low[0]:g}"] if spec.low else []
+    parts += [f"{'<=' if spec.high[1] else '<'} {spec.high[0]:g}"] if spec.high else []
+    return " " + " and ".join(parts) if parts else ""
 
 
 def _convert(kind: str, col: str, values: pd.Series) -> np.ndarray:
-    unit = SCHEMA[kind][col]
+    spec = SCHEMA[kind][col]
     blank = values.str.strip().isin(["", "-", "nan", "NaN", "n/a"])
-    if unit is None:
+    if spec.type == "text":
         return values.to_numpy(dtype=object)
-    if unit is bool:
+    if spec.type == "flag":
         low = values.str.strip().str.lower()
         bad = ~low.isin(["true", "false", "1", "0", "yes", "no"]) & ~blank
         if bad.any():
             raise DsxInputError(f"{kind} catalog column {col!r}: expected true/false, got {list(values[bad])}")
         return low.isin(["true", "1", "yes"]).to_numpy()
     out = np.full(len(values), np.nan)
-    target = "" if unit is int else unit
+    target = "" if spec.type == "count" else spec.unit  # a count is written bare; its unit names what it counts
     for i, (ident, text) in enumerate(values.items()):
         if blank.iloc[i]:
             continue
@@ -258,22 +226,19 @@ def _dataset(kind: str) -> xr.Dataset:
     dim = DIMENSION[kind]
     ds = xr.Dataset(coords={dim: np.array(df.index, dtype=object)})
     peak = {}
-    for col, unit in SCHEMA[kind].items():
-        if col not in df.columns:
-            continue
+    for col in [c for c in df.columns if c in SCHEMA[kind]]:  # in the order of the built-in file
+        spec = SCHEMA[kind][col]
         data = _convert(kind, col, df[col])
         if col.startswith("peak_"):
             peak[col[5:]] = data
             continue
-        attrs = {"long_name": _LONG_NAMES.get(col, col.replace("_", " "))}
         # counts, flags and labels are dimensionless: every variable states its units
-        attrs["units"] = unit if isinstance(unit, str) else ""
-        ds[col] = (dim, data, attrs)
+        ds[col] = (dim, data, {"long_name": spec.long_name, "units": spec.unit or ""})
     if peak:
         ds["peak_flops"] = xr.DataArray(
             np.stack(list(peak.values()), axis=1), dims=(dim, "precision"),
             coords={"precision": list(peak)},
-            attrs={"units": "flop/s", "long_name": _LONG_NAMES["peak_flops"]},
+            attrs={"units": COLUMNS["peak_flops"].unit, "long_name": COLUMNS["peak_flops"].long_name},
         )
     return ds
 
@@ -351,6 +316,45 @@ def resolve(kind: str, name: str) -> str:
         f"{DIMENSION[kind]}: unknown {kind[:-1] if kind.endswith('s') else kind} {name!r}{hint} "
         f"(`dsx catalog {kind}` lists all {len(_table(kind))}; add your own with a user catalog file)"
     )
+
+
+#: Separates the quoted fragments of one figure's source in ``sources.csv``.
+QUOTE_SEPARATOR = " ... "
+
+
+@functools.lru_cache(maxsize=None)
+def _figure_sources() -> dict[tuple[str, str], dict[str, str]]:
+    """``sources.csv``: (catalog, id) -> {column: source}, each entry checked against the registry."""
+    path = _DATA / "sources.csv"
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    table: dict[tuple[str, str], dict[str, str]] = {}
+    for i, (kind, ident, col, text) in enumerate(df[["catalog", "id", "column", "source"]].itertuples(index=False)):
+        if kind not in SCHEMA or col not in SCHEMA[kind] or not text.strip():
+            raise DsxInputError(f"catalog file {str(path)!r} row {i + 2}: {kind!r}/{col!r} is not a declared "
+                                "catalog column (dsx/variables.toml) or its source is empty")
+        table.setdefault((kind, ident), {})[col] = text
+    return table
+
+
+def sources(kind: str, name: str) -> dict[str, str]:
+    """Where each figure of one catalog row comes from: column -> source.
+
+    A figure's own source (``data/sources.csv``: the words of the row's ``source`` that name
+    that figure, fragments joined by ``" ... "``) where one is given, else the row's whole
+    ``source``. An own source applies only while the row's text still holds every fragment, so a
+    user row that replaces a built-in one keeps its own ``source`` for every figure.
+
+    >>> sources("hardware", "H100")["scale_up_bandwidth"]
+    'NVLink 4: 900 GB/s total = 450 GB/s per direction'
+    """
+    ident = resolve(kind, name)
+    row = _table(kind).loc[ident]
+    whole = str(row.get("source", ""))
+    own = {col: text for col, text in _figure_sources().get((kind, ident), {}).items()
+           if all(f in whole for f in text.split(QUOTE_SEPARATOR))}  # still quoted from this row
+    return {col: own.get(col, whole) for col in row.index  # in the order of the file
+            if col in SCHEMA[kind] and SCHEMA[kind][col].type in ("number", "count")
+            and (str(row[col]).strip() or col in own)}  # a blank figure: only where its source says why
 
 
 def _clear_cache() -> None:
