@@ -35,14 +35,14 @@ OUTCOMES: tuple[str, ...] = (
     # time and latency
     "step_time", "step_compute_time", "step_comm_time", "step_bubble_time", "step_dp_exposed_time",
     "step_optimizer_time", "time_to_train", "wall_time_ideal", "wall_time",
-    "prefill_latency", "decode_step_latency", "ttft", "tpot", "e2e_latency",
+    "prefill_latency", "decode_step_latency", "ttft", "tpot", "e2e_latency", "decode_time",
     "wait_time_mean", "wait_time_q", "ttft_q", "tpot_q", "e2e_q",
     # throughput and utilisation of the hardware
     "tokens_per_s", "replica_tokens_per_s", "tokens_per_s_per_gpu", "tflops_per_gpu", "mfu", "hfu",
     "scaling_efficiency",
     "request_capacity", "tokens_served_per_s", "tokens_total", "goodput",
     # reliability of the job
-    "expected_failures", "failure_probability", "checkpoint_interval",
+    "expected_failures", "failure_probability", "checkpoint_interval", "checkpoint_overhead", "failure_overhead",
     # power, energy, carbon, water
     "it_power", "it_energy", "energy", "energy_per_token",
     "carbon_operational", "carbon_embodied", "carbon", "carbon_per_mtoken",
