@@ -9,13 +9,15 @@ that does not depend on a split axis takes its block from the first piece along 
 
 ``chunks="auto"`` splits along the axes that most variables carry (the heavy core), never
 along an axis that only a few cheap variables carry (such as ``region``) while another split
-exists, until a piece fits the per-task memory target.
+exists, until a piece fits the per-task memory target: the peak bytes of a piece are measured
+from the probe evaluation (:func:`dsx.footprint.of`: each variable's item size times the
+lengths of the axes it carries, times the kernels' transient factor), so the requested
+outputs' pruned stack sizes its own pieces.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from . import footprint
 from .errors import DsxInputError
 from .space import Space
 
@@ -31,9 +34,8 @@ __all__ = ["evaluate_lazy", "piece_lengths", "pieces_of", "Shared", "TEXT_WIDTH"
 
 #: Width of text variables in lazy results (fixed, so every piece has the same dtype).
 TEXT_WIDTH = 48
-#: Result bytes per configuration at the peak of one piece's evaluation (see stacks).
-_BYTES_PER_CONFIGURATION = 512
-#: Default memory target of one task (a piece, with its intermediates).
+#: Default memory target of one task (a piece, with its intermediates), measured by
+#: :mod:`dsx.footprint` from the probe evaluation of the requested outputs' stack.
 TASK_BYTES = 256 * 2**20
 
 
@@ -135,7 +137,9 @@ def piece_lengths(space: Space, chunks: Any, template: xr.Dataset,
     template : xarray.Dataset
         An evaluation of a one-configuration probe of the space (its variables' dimensions).
     task_bytes : float
-        Memory target of one piece, in bytes (``"auto"`` only).
+        Memory target of one piece, in bytes (``"auto"`` only): the piece's peak as measured
+        from ``template`` (:meth:`dsx.footprint.Footprint.working`) stays at or under it
+        unless every split axis is down to one value.
 
     Returns
     -------
@@ -146,7 +150,13 @@ def piece_lengths(space: Space, chunks: Any, template: xr.Dataset,
     if isinstance(chunks, str):
         if chunks != "auto":
             raise DsxInputError(f"chunks: expected 'auto' or a mapping of axis to piece length, got {chunks!r}")
-        return _auto(axes, _carriers(template, axes), task_bytes)
+        fp = footprint.of(template)  # every variable a piece task holds (the pruned stack), as measured
+        other = {d: n for d, n in template.sizes.items() if d not in axes}  # e.g. ``draw``: never cut
+
+        def peak(piece: dict[str, int]) -> float:
+            return fp.working({**other, **piece})
+
+        return _auto(axes, _carriers(template, axes), task_bytes, peak)
     if not isinstance(chunks, Mapping):
         raise DsxInputError(f"chunks: expected 'auto' or a mapping such as {{'gpus': 1}}, got {type(chunks).__name__}")
     out = dict(axes)
@@ -162,17 +172,25 @@ def piece_lengths(space: Space, chunks: Any, template: xr.Dataset,
     return out
 
 
-def _auto(axes: Mapping[str, int], weight: Mapping[str, int], task_bytes: float) -> dict[str, int]:
-    """Split the most-carried axes first until a piece holds about ``task_bytes``."""
-    target = max(int(task_bytes // _BYTES_PER_CONFIGURATION), 1)
+def _auto(axes: Mapping[str, int], weight: Mapping[str, int], task_bytes: float,
+          peak: Callable[[dict[str, int]], float]) -> dict[str, int]:
+    """Split the most-carried axes first until a piece's measured peak ``peak(lengths)`` is at most
+    ``task_bytes`` (or every split axis is down to one value).
+
+    The peak is a sum over variables of item size times the lengths of the axes each carries
+    (:class:`dsx.footprint.Footprint`), so along one axis it is ``a + b·n`` for a piece ``n`` long:
+    the longest ``n`` that fits is read off two evaluations of ``peak``.
+    """
     out = dict(axes)
     # heavy axes first (carried by most variables), longer first among equals
     for axis in sorted(axes, key=lambda a: (-weight[a], -axes[a])):
-        size = math.prod(out.values())
-        if size <= target:
+        if peak(out) <= task_bytes:
             break
-        rest = size // out[axis]
-        out[axis] = max(1, min(out[axis], target // max(rest, 1)))
+        fixed = peak({**out, axis: 0})                # the variables that do not carry this axis
+        per_value = peak({**out, axis: 1}) - fixed    # bytes per value of it
+        if per_value <= 0:
+            continue
+        out[axis] = max(1, min(out[axis], int((task_bytes - fixed) // per_value)))
     return out
 
 

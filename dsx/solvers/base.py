@@ -108,6 +108,10 @@ def solver(outputs: Any) -> Callable:
             "long_name": p.default.doc.split(". ")[0], "input": "default"})
             for p in params if isinstance(p.default, Input)}
 
+        names_out = frozenset(outputs)
+        # each output's attributes, built once (variable() copies them into each result)
+        plain_attrs = {name: {"units": units, "long_name": long_name} for name, (units, long_name) in outputs.items()}
+
         def compute(ds: Any) -> dict[str, Any]:
             # ``ds``: a Dataset or a Namespace (anything with .variables, .dims and .sizes)
             kwargs: dict[str, Any] = {}
@@ -152,20 +156,19 @@ def solver(outputs: Any) -> Callable:
                     result = kernel(**kwargs)
             finally:
                 codes.coded_mode.reset(token)
-            extra = set(result) - set(outputs)
-            missing = set(outputs) - set(result)
-            if extra or missing:
+            if result.keys() != names_out:
+                extra = set(result) - names_out
+                missing = names_out - set(result)
                 raise RuntimeError(f"solver {kernel.__name__!r} returned {sorted(extra)} undeclared "
                                    f"and left out {sorted(missing)}")
             new = {}
             tables = codes.tables()
             for name, value in result.items():
-                units, long_name = outputs[name]
                 deps = None if traced is None else traced.get(name)
-                attrs = {"units": units, "long_name": long_name}
+                attrs = plain_attrs[name]
                 if name in tables:  # categorical: int8 codes with CF flag attributes (dsx.codes)
                     value = codes.encode(name, value, f"solver {kernel.__name__!r}")
-                    attrs.update(codes.attrs(name))
+                    attrs = {**attrs, **codes.attrs(name)}
                 elif isinstance(value, codes.Coded):
                     raise RuntimeError(f"solver {kernel.__name__!r}: output {name!r} is categorical but not "
                                        f"declared in dsx.codes.tables(); add its labels to dsx.codes.EXTRA")
@@ -175,7 +178,7 @@ def solver(outputs: Any) -> Callable:
             for name, spec in defaults.items():
                 if name not in new:
                     value, attrs = stated[name]
-                    new[name] = variable((), value.copy(), dict(attrs))
+                    new[name] = variable((), value.copy(), attrs)  # variable() copies attrs
             return new
 
         @functools.wraps(kernel)
@@ -206,8 +209,8 @@ def _reading(var: Any) -> tuple[bool, Any]:
     (a categorical output as its text labels)."""
     if "flag_meanings" in var.attrs:
         var = codes.decode_variable(var)
-    if var.ndim == 0:
-        data = var.data
+    data = var.data
+    if data.ndim == 0:
         return True, (data[()] if isinstance(data, np.ndarray) else var.values[()])
     return False, var
 
@@ -237,9 +240,9 @@ def _label(value: Any, order: list[str], ds: xr.Dataset, name: str, owner: str,
     if isinstance(value, xr.DataArray):
         out = value.copy(deep=False)
         if attrs is not None:
-            out.attrs = attrs
+            out.attrs = dict(attrs)
         return out
-    arr = np.asarray(value)
+    arr = value if type(value) is np.ndarray else np.asarray(value)
     if arr.ndim == 0:
         return variable((), arr, attrs)
     if arr.ndim != len(order):
@@ -328,12 +331,19 @@ def traced(*values: Any) -> bool:
     return any(isinstance(v, _Dims) for v in values)
 
 
+#: Scalar types of the common one-configuration ``where`` (a choice between two floats).
+_TRUTH = (bool, np.bool_)
+_FLOATS = (float, np.float64)
+
+
 def where(cond: Any, x: Any, y: Any) -> Any:
     """``xr.where`` when any argument is a DataArray, else ``np.where`` (scalar-friendly).
 
     >>> float(where(True, 1.0, 2.0))
     1.0
     """
+    if type(cond) in _TRUTH and type(x) in _FLOATS and type(y) in _FLOATS:
+        return np.float64(x if cond else y)  # what np.where gives for these, at a tenth of its cost
     if isinstance(cond, xr.DataArray) or isinstance(x, xr.DataArray) or isinstance(y, xr.DataArray):
         return xr.where(cond, x, y)
     out = np.where(cond, x, y)
