@@ -143,12 +143,14 @@ def solver(outputs: Any) -> Callable:
                     raise MissingVariableError(
                         f"solver {kernel.__name__!r} needs variable {name!r}, which is not in the dataset: {hint}"
                     )
-            used = {d for v in labelled.values() for d in v.dims}
-            order = [d for d in ds.dims if d in used]
             traced = None
-            if any(ds.sizes[d] == 1 for d in order):
-                traced = _trace_dims(kernel, kwargs, labelled)
-            kwargs.update(_aligned(labelled, order, ds.sizes))
+            order: list[str] = []
+            if labelled:  # else every input is a scalar: nothing to trace or align
+                used = {d for v in labelled.values() for d in v.dims}
+                order = [d for d in ds.dims if d in used]
+                if any(ds.sizes[d] == 1 for d in order):
+                    traced = _trace_dims(kernel, kwargs, labelled)
+                kwargs.update(_aligned(labelled, order, ds.sizes))
             # infeasible corners (zero rates, empty queues) give inf/NaN as data, not warnings
             token = codes.coded_mode.set(True)  # first_reason / codes.choose give codes, not text
             try:
@@ -185,9 +187,14 @@ def solver(outputs: Any) -> Callable:
         def run(ds: xr.Dataset) -> xr.Dataset:
             return ds.assign(compute(ds))
 
+        input_defaults = {p.name: p.default.default for p in params if isinstance(p.default, Input)}
+        has_var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+
         @functools.wraps(kernel)
         def plain(*args: Any, **kw: Any) -> Any:
             # the raw formula, with every input parameter defaulting to its registry default
+            if not args and not has_var_kw:  # keywords only: the defaults under them (no binding needed)
+                return kernel(**{**input_defaults, **kw})
             bound = sig.bind_partial(*args, **kw)
             for p in params:
                 if p.name not in bound.arguments and isinstance(p.default, Input):
