@@ -124,7 +124,7 @@ def _carriers(template: xr.Dataset, axes: Mapping[str, list]) -> dict[str, int]:
 
 
 def piece_lengths(space: Space, chunks: Any, template: xr.Dataset,
-                  task_bytes: float = TASK_BYTES) -> dict[str, int]:
+                  task_bytes: float = TASK_BYTES, working: xr.Dataset | None = None) -> dict[str, int]:
     """Piece length along each axis of ``space``.
 
     Parameters
@@ -140,6 +140,10 @@ def piece_lengths(space: Space, chunks: Any, template: xr.Dataset,
         Memory target of one piece, in bytes (``"auto"`` only): the piece's peak as measured
         from ``template`` (:meth:`dsx.footprint.Footprint.working`) stays at or under it
         unless every split axis is down to one value.
+    working : xarray.Dataset, optional
+        The probe's every variable a piece task holds, when ``template`` has only the kept
+        ones: its footprint sizes the pieces (``template`` still orders the axes). Default:
+        ``template``.
 
     Returns
     -------
@@ -150,8 +154,9 @@ def piece_lengths(space: Space, chunks: Any, template: xr.Dataset,
     if isinstance(chunks, str):
         if chunks != "auto":
             raise DsxInputError(f"chunks: expected 'auto' or a mapping of axis to piece length, got {chunks!r}")
-        fp = footprint.of(template)  # every variable a piece task holds (the pruned stack), as measured
-        other = {d: n for d, n in template.sizes.items() if d not in axes}  # e.g. ``draw``: never cut
+        held = template if working is None else working
+        fp = footprint.of(held)  # every variable a piece task holds (the pruned stack), as measured
+        other = {d: n for d, n in held.sizes.items() if d not in axes}  # e.g. ``draw``: never cut
 
         def peak(piece: dict[str, int]) -> float:
             return fp.working({**other, **piece})
@@ -216,7 +221,8 @@ def _dtype(var: xr.DataArray) -> np.dtype:
 
 
 def evaluate_lazy(run: Callable[[Space], xr.Dataset], space: Space, chunks: Any = "auto",
-                  task_bytes: float = TASK_BYTES) -> xr.Dataset:
+                  task_bytes: float = TASK_BYTES,
+                  sizing: Callable[[Space], xr.Dataset] | None = None) -> xr.Dataset:
     """The result of ``run(space)`` as a Dataset of dask arrays, one task per piece.
 
     Parameters
@@ -230,6 +236,10 @@ def evaluate_lazy(run: Callable[[Space], xr.Dataset], space: Space, chunks: Any 
         Piece lengths per axis (see :func:`piece_lengths`).
     task_bytes : float
         Memory target of one piece for ``"auto"``.
+    sizing : callable, optional
+        ``Space -> Dataset`` holding every variable a piece task computes, when ``run``
+        returns only some of them (it drops what it does not keep): ``"auto"`` sizes the
+        pieces by its probe's measured footprint. Default: ``run`` itself.
 
     Returns
     -------
@@ -242,7 +252,8 @@ def evaluate_lazy(run: Callable[[Space], xr.Dataset], space: Space, chunks: Any 
     except ImportError:
         raise DsxInputError("chunks=: lazy evaluation needs dask: pip install 'dsx[dask]'") from None
     template = run(_probe(space))
-    lengths = piece_lengths(space, chunks, template, task_bytes)
+    working = None if sizing is None or not isinstance(chunks, str) else sizing(_probe(space))
+    lengths = piece_lengths(space, chunks, template, task_bytes, working)
     axes = space.axes
     split = [a for a in axes if lengths[a] < len(axes[a])]
     cuts = {a: _slices(len(axes[a]), lengths[a]) for a in split}
