@@ -152,6 +152,26 @@ def mlsysim_python(arg: str | None) -> str | None:
     return str(py)
 
 
+def auto_pieces() -> None:
+    """The pieces ``chunks="auto"`` cuts a 15.36 M-configuration training space into (the bench space
+    with 800 ``gpus`` values), sized by the measured footprint of the (pruned) stack: no evaluation
+    beyond the probe."""
+    import math
+
+    from dsx import footprint, lazy
+    from dsx.prune import prune
+
+    big = dsx.Space(**{**TRAIN, "gpus": [64 * k for k in range(1, 801)]})
+    for outs in (None, ["time_to_train", "tco", "carbon"]):
+        steps = stacks.TRAINING if outs is None else prune(stacks.TRAINING, set(outs) | {"feasible", "reason"})
+        template = stacks.evaluate(steps, lazy._probe(big).to_dataset())
+        lengths = lazy.piece_lengths(big, "auto", template)
+        n, peak = math.prod(lengths.values()), footprint.of(template).working(lengths)
+        print(f"chunks='auto', {'every output' if outs is None else f'outputs={outs}'}: {big.size:,} configurations "
+              f"-> pieces of {n:,} ({peak / 2**20:.0f} MiB measured peak, {peak / n:.0f} B/configuration; "
+              f"task target {lazy.TASK_BYTES / 2**20:.0f} MiB)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mlsysim-python", default=None)
@@ -171,6 +191,8 @@ def main() -> None:
             cpu.append(time.process_time() - t0)
         print(f"one configuration per call, {label}: {wall * 1e3:.2f} ms wall, {np.median(cpu) * 1e3:.2f} ms CPU "
               f"(medians of {20 * args.repeat}; CPU time is the figure to trust on a shared machine)")
+
+    auto_pieces()
 
     space = dsx.Space(**BIG)
     t_build, ds_in = best_of(space.to_dataset, args.repeat)

@@ -20,12 +20,54 @@ import xarray as xr
 __all__ = ["build", "variable"]
 
 
+def _direct(dims: tuple, arr: np.ndarray, attrs: dict | None) -> xr.Variable:
+    """``xr.Variable(dims, arr, attrs, fastpath=True)`` with its four fields set directly.
+
+    The constructor re-parses the dimensions and re-checks the data of every variable
+    (about 2 µs each, ~0.5 ms of the ~250 variables of one evaluation); here the caller has
+    checked both. Used only if this xarray's Variable has exactly these fields (checked at
+    import against the constructor, see :data:`_DIRECT`).
+    """
+    var = _new(xr.Variable)
+    var._dims = dims
+    var._data = arr
+    var._attrs = dict(attrs) if attrs else None
+    var._encoding = None
+    return var
+
+
+def _fast(dims: tuple, arr: np.ndarray, attrs: dict | None) -> xr.Variable:
+    return xr.Variable(dims, arr, attrs, fastpath=True)
+
+
+_new = object.__new__
+
+
+def _check_direct() -> bool:
+    try:
+        a = np.arange(6.0).reshape(2, 3)
+        got = _direct(("x", "y"), a, {"units": "s"})
+        want = xr.Variable(("x", "y"), a, {"units": "s"}, fastpath=True)
+        return (set(getattr(xr.Variable, "__slots__", ())) == {"_dims", "_data", "_attrs", "_encoding"}
+                and got.identical(want) and got._data is a and got.encoding == want.encoding)
+    except Exception:  # pragma: no cover - an xarray with other internals: the public constructor
+        return False
+
+
+#: Whether :func:`variable` may set a Variable's fields directly (else ``fastpath=True``).
+_DIRECT = _check_direct()
+_make = _direct if _DIRECT else _fast
+
+
 def variable(dims: tuple, data: Any, attrs: dict | None = None) -> xr.Variable:
     """An ``xr.Variable`` without xarray's input checks (``data`` is made a numpy array here)."""
-    arr = data if isinstance(data, np.ndarray) else np.asarray(data)
-    if len(dims) != arr.ndim or (arr.dtype.kind == "O" and not all(isinstance(x, str) for x in arr.flat)):
+    arr = data if type(data) is np.ndarray else np.asarray(data)
+    if type(dims) is not tuple or len(dims) != arr.ndim or (
+            arr.dtype.kind == "O" and not all(isinstance(x, str) for x in arr.flat)):
         return xr.Variable(dims, arr, attrs)  # let xarray convert (dates, mixed objects) or complain
-    return xr.Variable(dims, arr, attrs, fastpath=True)  # text objects stay as they are, as xarray keeps them
+    if len(set(dims)) != len(dims):
+        return xr.Variable(dims, arr, attrs)  # repeated names: xarray's own warning
+    return _make(dims, arr, attrs)  # text objects stay as they are, as xarray keeps them
 
 
 def _slow(coords: dict, data: dict, attrs: dict | None) -> xr.Dataset:

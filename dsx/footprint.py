@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
-__all__ = ["Footprint", "measure", "TRANSIENT"]
+__all__ = ["Footprint", "measure", "of", "TRANSIENT"]
 
 #: Peak memory of an evaluation over the bytes of its variables (kernels' temporaries), rounded up.
 TRANSIENT = 2.0
@@ -67,7 +67,12 @@ class Footprint:
 def measure(run: Callable[[Any], xr.Dataset], space: Any, keep: set[str] | None, draws: int = 1) -> Footprint:
     """The :class:`Footprint` of ``run`` (the stack's steps over a Space) on ``space``, probed small."""
     probe = space.replace(**{k: v[:2] for k, v in space.axes.items() if len(v) > 2})
-    ds = run(probe)
+    return of(run(probe), keep, draws)
+
+
+def of(ds: xr.Dataset, keep: set[str] | None = None, draws: int = 1) -> Footprint:
+    """The :class:`Footprint` of an evaluation ``ds`` already made (of a probe: any lengths, only the
+    dimensions and item sizes of its variables count)."""
     out = []
     for name, var in ds.variables.items():
         kept = keep is None or name in keep or name in ds.coords

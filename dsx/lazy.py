@@ -9,13 +9,15 @@ that does not depend on a split axis takes its block from the first piece along 
 
 ``chunks="auto"`` splits along the axes that most variables carry (the heavy core), never
 along an axis that only a few cheap variables carry (such as ``region``) while another split
-exists, until a piece fits the per-task memory target.
+exists, until a piece fits the per-task memory target: the peak bytes of a piece are measured
+from the probe evaluation (:func:`dsx.footprint.of`: each variable's item size times the
+lengths of the axes it carries, times the kernels' transient factor), so the requested
+outputs' pruned stack sizes its own pieces.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from . import footprint
 from .errors import DsxInputError
 from .space import Space
 
@@ -31,9 +34,8 @@ __all__ = ["evaluate_lazy", "piece_lengths", "pieces_of", "Shared", "TEXT_WIDTH"
 
 #: Width of text variables in lazy results (fixed, so every piece has the same dtype).
 TEXT_WIDTH = 48
-#: Result bytes per configuration at the peak of one piece's evaluation (see stacks).
-_BYTES_PER_CONFIGURATION = 512
-#: Default memory target of one task (a piece, with its intermediates).
+#: Default memory target of one task (a piece, with its intermediates), measured by
+#: :mod:`dsx.footprint` from the probe evaluation of the requested outputs' stack.
 TASK_BYTES = 256 * 2**20
 
 
@@ -122,7 +124,7 @@ def _carriers(template: xr.Dataset, axes: Mapping[str, list]) -> dict[str, int]:
 
 
 def piece_lengths(space: Space, chunks: Any, template: xr.Dataset,
-                  task_bytes: float = TASK_BYTES) -> dict[str, int]:
+                  task_bytes: float = TASK_BYTES, working: xr.Dataset | None = None) -> dict[str, int]:
     """Piece length along each axis of ``space``.
 
     Parameters
@@ -135,7 +137,13 @@ def piece_lengths(space: Space, chunks: Any, template: xr.Dataset,
     template : xarray.Dataset
         An evaluation of a one-configuration probe of the space (its variables' dimensions).
     task_bytes : float
-        Memory target of one piece, in bytes (``"auto"`` only).
+        Memory target of one piece, in bytes (``"auto"`` only): the piece's peak as measured
+        from ``template`` (:meth:`dsx.footprint.Footprint.working`) stays at or under it
+        unless every split axis is down to one value.
+    working : xarray.Dataset, optional
+        The probe's every variable a piece task holds, when ``template`` has only the kept
+        ones: its footprint sizes the pieces (``template`` still orders the axes). Default:
+        ``template``.
 
     Returns
     -------
@@ -146,7 +154,14 @@ def piece_lengths(space: Space, chunks: Any, template: xr.Dataset,
     if isinstance(chunks, str):
         if chunks != "auto":
             raise DsxInputError(f"chunks: expected 'auto' or a mapping of axis to piece length, got {chunks!r}")
-        return _auto(axes, _carriers(template, axes), task_bytes)
+        held = template if working is None else working
+        fp = footprint.of(held)  # every variable a piece task holds (the pruned stack), as measured
+        other = {d: n for d, n in held.sizes.items() if d not in axes}  # e.g. ``draw``: never cut
+
+        def peak(piece: dict[str, int]) -> float:
+            return fp.working({**other, **piece})
+
+        return _auto(axes, _carriers(template, axes), task_bytes, peak)
     if not isinstance(chunks, Mapping):
         raise DsxInputError(f"chunks: expected 'auto' or a mapping such as {{'gpus': 1}}, got {type(chunks).__name__}")
     out = dict(axes)
@@ -162,17 +177,25 @@ def piece_lengths(space: Space, chunks: Any, template: xr.Dataset,
     return out
 
 
-def _auto(axes: Mapping[str, int], weight: Mapping[str, int], task_bytes: float) -> dict[str, int]:
-    """Split the most-carried axes first until a piece holds about ``task_bytes``."""
-    target = max(int(task_bytes // _BYTES_PER_CONFIGURATION), 1)
+def _auto(axes: Mapping[str, int], weight: Mapping[str, int], task_bytes: float,
+          peak: Callable[[dict[str, int]], float]) -> dict[str, int]:
+    """Split the most-carried axes first until a piece's measured peak ``peak(lengths)`` is at most
+    ``task_bytes`` (or every split axis is down to one value).
+
+    The peak is a sum over variables of item size times the lengths of the axes each carries
+    (:class:`dsx.footprint.Footprint`), so along one axis it is ``a + b·n`` for a piece ``n`` long:
+    the longest ``n`` that fits is read off two evaluations of ``peak``.
+    """
     out = dict(axes)
     # heavy axes first (carried by most variables), longer first among equals
     for axis in sorted(axes, key=lambda a: (-weight[a], -axes[a])):
-        size = math.prod(out.values())
-        if size <= target:
+        if peak(out) <= task_bytes:
             break
-        rest = size // out[axis]
-        out[axis] = max(1, min(out[axis], target // max(rest, 1)))
+        fixed = peak({**out, axis: 0})                # the variables that do not carry this axis
+        per_value = peak({**out, axis: 1}) - fixed    # bytes per value of it
+        if per_value <= 0:
+            continue
+        out[axis] = max(1, min(out[axis], int((task_bytes - fixed) // per_value)))
     return out
 
 
@@ -198,7 +221,8 @@ def _dtype(var: xr.DataArray) -> np.dtype:
 
 
 def evaluate_lazy(run: Callable[[Space], xr.Dataset], space: Space, chunks: Any = "auto",
-                  task_bytes: float = TASK_BYTES) -> xr.Dataset:
+                  task_bytes: float = TASK_BYTES,
+                  sizing: Callable[[Space], xr.Dataset] | None = None) -> xr.Dataset:
     """The result of ``run(space)`` as a Dataset of dask arrays, one task per piece.
 
     Parameters
@@ -212,6 +236,10 @@ def evaluate_lazy(run: Callable[[Space], xr.Dataset], space: Space, chunks: Any 
         Piece lengths per axis (see :func:`piece_lengths`).
     task_bytes : float
         Memory target of one piece for ``"auto"``.
+    sizing : callable, optional
+        ``Space -> Dataset`` holding every variable a piece task computes, when ``run``
+        returns only some of them (it drops what it does not keep): ``"auto"`` sizes the
+        pieces by its probe's measured footprint. Default: ``run`` itself.
 
     Returns
     -------
@@ -224,7 +252,8 @@ def evaluate_lazy(run: Callable[[Space], xr.Dataset], space: Space, chunks: Any 
     except ImportError:
         raise DsxInputError("chunks=: lazy evaluation needs dask: pip install 'dsx[dask]'") from None
     template = run(_probe(space))
-    lengths = piece_lengths(space, chunks, template, task_bytes)
+    working = None if sizing is None or not isinstance(chunks, str) else sizing(_probe(space))
+    lengths = piece_lengths(space, chunks, template, task_bytes, working)
     axes = space.axes
     split = [a for a in axes if lengths[a] < len(axes[a])]
     cuts = {a: _slices(len(axes[a]), lengths[a]) for a in split}

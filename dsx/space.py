@@ -246,16 +246,16 @@ class Space:
         dim = catalog.DIMENSION[kind]
         rows = _ROWS.get(kind)
         if rows is None or rows[0] is not table:  # the catalog was reloaded (a user row added)
-            rows = _ROWS[kind] = (table, {str(v): i for i, v in enumerate(table[dim].values)})
+            rows = _ROWS[kind] = (table, {str(v): i for i, v in enumerate(table[dim].values)},
+                                  [(col, table.variables[col].values, dict(table.variables[col].attrs))
+                                   for col in table.data_vars if col not in _SKIP_COLUMNS])
         try:
             pos = np.array([rows[1][str(v)] for v in np.atleast_1d(label.values).ravel()], dtype=np.intp)
         except KeyError as exc:
             raise KeyError(f"{dim}: {exc.args[0]!r} is not in the {kind} catalog") from None
         shape = label.shape
         peak = None
-        for col in table.data_vars:
-            if col in _SKIP_COLUMNS:
-                continue
+        for col, column, attrs in rows[2]:  # each column's values and attributes, read once per catalog
             if isinstance(columns, dict):
                 if col not in columns:
                     continue
@@ -266,13 +266,12 @@ class Space:
                 target = col
             if target in self._axes or target in self._values:
                 continue  # the user overrides this column
-            var = table.variables[col]
             if col == "peak_flops":  # per precision: selected at the compute precision in _derive
-                values = var.values[pos]
+                values = column[pos]
                 names = [str(p) for p in table["precision"].values]
                 peak = (label.dims, values.reshape(shape + values.shape[1:]), names)
                 continue
-            joined[target] = variable(label.dims, var.values[pos].reshape(shape), dict(var.attrs))
+            joined[target] = variable(label.dims, column[pos].reshape(shape), attrs)
         return peak
 
     def _derive(self, coords: dict, data: dict, peak: tuple | None) -> None:
@@ -307,8 +306,9 @@ class Space:
             data["scale_out_bandwidth"] = bandwidth
 
 
-#: Row positions of each catalog's ids: kind -> (the catalog Dataset they index, {id: row}).
-_ROWS: dict[str, tuple[xr.Dataset, dict[str, int]]] = {}
+#: Row positions of each catalog's ids: kind -> (the catalog Dataset they index, {id: row},
+#: [(column, its values, its attributes)] read once per catalog).
+_ROWS: dict[str, tuple[xr.Dataset, dict[str, int], list]] = {}
 
 
 def _column(name: str) -> dict:

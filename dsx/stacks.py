@@ -152,7 +152,8 @@ def evaluate(steps: tuple, ds: xr.Dataset) -> xr.Dataset:
     """
     ns = Namespace(ds)
     for step in steps:
-        compute = getattr(step, "compute", None)
+        # a solver's compute, or a plain step's own version on the Namespace (serving_ops.deployment)
+        compute = getattr(step, "compute", None) or getattr(step, "on_namespace", None)
         if compute is not None:
             ns.update(compute(ns))
         elif getattr(step, "uses", None) is not None:  # a plain step on the few variables it names

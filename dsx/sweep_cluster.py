@@ -114,7 +114,8 @@ def run_on_dask(s: Sweep, tmp: Path, limit: int | None, workers: int | None, sch
     notes: list[str] = []
     with _client(workers, scheduler) as client:
         t0 = time.perf_counter()
-        lazy = evaluate_lazy(functools.partial(_piece, s, keep), space, "auto", lazy_module.TASK_BYTES)
+        lazy = evaluate_lazy(functools.partial(_piece, s, keep), space, "auto", lazy_module.TASK_BYTES,
+                             sizing=_stack(s))  # a piece holds the whole stack before _piece drops
         lazy.attrs.update({"dsx_sweep": Path(s.source).name, "dsx_workload": s.workload})
         plan = pieces_of(lazy)
         writes, pieces, finish = store_tasks(lazy, tmp / "result.zarr")

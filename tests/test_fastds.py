@@ -144,3 +144,22 @@ def test_build_equals_assign(steps, axes):
 def test_build_with_disagreeing_lengths_raises_xarrays_error():
     with pytest.raises(ValueError):
         build({"x": xr.Variable(("x",), [1, 2])}, {"y": xr.Variable(("x",), [1.0, 2.0, 3.0])})
+
+
+@pytest.mark.parametrize("dims, data", [
+    ((), np.asarray(3.5)), (("x",), np.arange(4)), (("x", "y"), np.ones((2, 3), dtype=np.int8)),
+    (("x",), np.array(["a", "bc"])), (("x",), np.array(["a", "bc"], dtype=object)), ((), 7), (("x",), [1.0, 2.0]),
+])
+def test_variable_equals_the_public_constructor(dims, data):
+    """fastds.variable (fields set directly when this xarray allows it) gives the Variable
+    xr.Variable gives: same dims, data, dtype, attrs (a copy), encoding."""
+    from dsx.fastds import variable
+
+    attrs = {"units": "s", "long_name": "t"}
+    got, want = variable(dims, data, attrs), xr.Variable(dims, np.asarray(data), attrs)
+    assert type(got) is xr.Variable and got.identical(want) and got.dtype == want.dtype
+    assert got.encoding == want.encoding == {}
+    got.attrs["units"] = "ms"
+    assert attrs["units"] == "s"  # the caller's attrs are not shared
+    with pytest.raises(ValueError):
+        variable(("x", "y"), np.arange(3), attrs)  # a dims/data mismatch still raises xarray's error

@@ -46,9 +46,45 @@ def test_lazy_equals_eager(eager, chunks):
 def test_auto_never_cuts_region_while_another_cut_exists(eager):
     from dsx.lazy import piece_lengths
 
-    lengths = piece_lengths(dsx.Space(**SPACE), "auto", eager, task_bytes=512 * 60)
+    from dsx.footprint import of
+
+    fp = of(eager)
+    target = fp.working({"gpus": 1, "tp": 1, "pp": 3, "hardware": 2, "zero": 3, "region": 2})
+    lengths = piece_lengths(dsx.Space(**SPACE), "auto", eager, task_bytes=target)
     assert lengths["region"] == 2            # only the cheap outputs (carbon, water, cost) carry it
-    assert np.prod(list(lengths.values())) <= 60  # a piece fits the target
+    assert fp.working(lengths) <= target     # a piece fits the target, by measurement
+    assert np.prod(list(lengths.values())) < dsx.Space(**SPACE).size
+
+
+def test_auto_pieces_are_sized_by_measured_bytes():
+    """A piece's measured peak (every variable's item size x the lengths of the axes it carries,
+    x the transient factor) fits the task target, and is the largest cut along the split axis
+    that does: so a pruned stack (outputs=) gets larger pieces than the whole stack."""
+    from dsx.footprint import of
+    from dsx.lazy import piece_lengths
+
+    space = dsx.Space(**{**SPACE, "gpus": [64 * k for k in range(1, 41)]})  # 40 x 486 = 19,440 configurations
+    for outputs in (None, ["tco"]):
+        probe = dsx.training(space.replace(**{k: v[:2] for k, v in space.axes.items()}))
+        if outputs is not None:
+            from dsx import stacks
+            from dsx.prune import prune
+
+            steps = prune(stacks.TRAINING, set(outputs) | {"feasible", "reason"})
+            probe = stacks.evaluate(steps, space.replace(**{k: v[:2] for k, v in space.axes.items()}).to_dataset())
+        fp = of(probe)
+        whole = fp.working(space.dims)
+        target = whole / 7
+        lengths = piece_lengths(space, "auto", probe, task_bytes=target)
+        assert fp.working(lengths) <= target
+        split = [a for a in lengths if lengths[a] < space.dims[a]]
+        assert split and "region" not in split
+        last = split[-1]
+        assert fp.working({**lengths, last: lengths[last] + 1}) > target or lengths[last] == space.dims[last]
+    # the lazy path runs the same sizing end to end and still equals the eager result
+    small = dsx.Space(**SPACE)
+    lazy = dsx.training(small, outputs=["tco"], chunks="auto")
+    xr.testing.assert_equal(lazy.compute()["tco"], dsx.training(small, outputs=["tco"])["tco"])
 
 
 @pytest.mark.parametrize("kw", [dict(minimize="step_time", over=["tp", "pp", "zero"]),

@@ -167,3 +167,20 @@ def test_every_variable_states_units_and_meaning_and_defaults_are_shared(stack):
     # an input left at its default is one variable in the result, seen by every solver
     assert ds["link_efficiency"].attrs.get("input") == "default"
     assert float(ds["link_efficiency"]) == dsx.inputs().loc["link_efficiency", "default"]
+
+
+@pytest.mark.parametrize("given", [{}, {"replicas": [1, 3]}, {"gpus": [8, 12]}, {"gpus": 16}])
+def test_deployment_on_the_namespace_equals_the_dataset_step(monkeypatch, given):
+    """serving_ops.deployment runs on the evaluation's Namespace (no Dataset built for it): the
+    result is identical, variable order, dimensions and attrs included, to the plain Dataset step."""
+    from dsx.solvers import serving_ops
+
+    space = dsx.Space(model="llama-3.1-8b", hardware=["H100", "A100-80GB"], tp=[1, 2, 4], **given)
+    fast = dsx.serving(space)
+    monkeypatch.delattr(serving_ops.deployment, "on_namespace")
+    slow = dsx.serving(space)
+    xr.testing.assert_identical(fast, slow)
+    assert list(fast.variables) == list(slow.variables)
+    assert all(fast[n].dims == slow[n].dims for n in fast.variables)
+    if not given:
+        assert fast["replicas"].attrs["input"] == "default"

@@ -204,7 +204,15 @@ def test_run_on_a_dask_scheduler_equals_the_local_run(tmp_path, dask_cluster, mo
 
     study = _write(tmp_path, CLUSTER_STUDY)
     assert cli.main(["run", str(study), "-o", str(tmp_path / "local"), "--quiet"]) == 0
-    monkeypatch.setattr(dsx.lazy, "TASK_BYTES", 512 * 6)  # pieces of 6 configurations: 4 tasks
+    from dsx.footprint import of
+
+    real = dsx.lazy.piece_lengths
+
+    def one_gpus_value(space, chunks, template, task_bytes, working=None):  # target: the measured peak
+        held = template if working is None else working  # of a piece one gpus value wide (6 configurations)
+        return real(space, chunks, template, of(held).working({**held.sizes, **space.dims, "gpus": 1}), working)
+
+    monkeypatch.setattr(dsx.lazy, "piece_lengths", one_gpus_value)
     assert cli.main(["run", str(study), "-o", str(tmp_path / "dask"), "--scheduler",
                      dask_cluster.scheduler_address]) == 0
     err = capsys.readouterr().err

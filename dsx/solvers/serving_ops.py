@@ -13,6 +13,9 @@ flags; :func:`best_batch` is mlsysim's ``BatchingOptimizer`` as a masked arg-max
 
 from __future__ import annotations
 
+import types
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
@@ -97,6 +100,38 @@ def deployment(ds: xr.Dataset) -> xr.Dataset:
 
 deployment.outputs = _deployment_size.outputs
 deployment.requires = ["gpus_per_replica"]
+
+
+def _deployment_compute(ns: Any) -> dict[str, Any]:
+    """:func:`deployment` on the variables of an evaluation in progress (``dsx.stacks.evaluate``):
+    the same arithmetic on bare Variables (all on the space's own axes, so nothing to align),
+    without building a Dataset for it. Equal to :func:`deployment` (``tests/test_stacks.py``)."""
+    var = ns.variables
+
+    def given(name: str) -> bool:
+        return name in var and var[name].attrs.get("input") != "default"
+
+    has_gpus, has_replicas = given("gpus"), given("replicas")
+    if has_gpus and has_replicas:
+        return {n: v.variable for n, v in deployment(_view(ns)).data_vars.items()}  # raises, as deployment does
+    if has_gpus:
+        return _deployment_size.compute(ns)
+    replicas = var["replicas"] if has_replicas else xr.Variable((), float(REPLICAS.default))
+    gpus = replicas * var["gpus_per_replica"]
+    gpus.attrs = {"units": "", "long_name": ""}
+    view = types.SimpleNamespace(variables={**var, "gpus": gpus}, dims=ns.dims, sizes=ns.sizes)
+    new = _deployment_size.compute(view)
+    if not has_replicas:  # the default replica count, stated in the result like any default
+        new["replicas"].attrs = {**new["replicas"].attrs, "input": "default"}
+    return new
+
+
+def _view(ns: Any) -> xr.Dataset:
+    names = [n for n in deployment.uses if n in ns.variables]
+    return xr.Dataset({n: ns.variables[n] for n in names})
+
+
+deployment.on_namespace = _deployment_compute  # dsx.stacks.evaluate runs this (prune reads .uses)
 
 
 @solver(("busy_fraction", "tokens_served_per_s", "wall_time_ideal", "wall_time", "tokens_total",
