@@ -97,7 +97,18 @@ def best_merge(ds: xr.Dataset, plan: Pieces, results: list) -> xr.Dataset:
     # combine_by_coords sorts the labels; restore the space's own order
     out = out.reindex({d: plan.axes[d] for d in out.dims if d in plan.axes})
     keep = [d for d in ds.dims if d in out.dims]
-    return out.transpose(*keep, ...)
+    return _restore_dtypes(out, ds).transpose(*keep, ...)
+
+
+def _restore_dtypes(out: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
+    """Integer labels (the optimum's ``gpus``, ``tp`` ...) back to the dtype they have in ``like`` where
+    a piece without a feasible answer (NaN) made them float; as the eager best, a group left without an
+    answer keeps its NaN (and its float)."""
+    for name, var in out.data_vars.items():
+        dtype = like[name].dtype if name in like else None
+        if dtype is not None and dtype.kind in "iu" and var.dtype.kind == "f" and not bool(var.isnull().any()):
+            out[name] = var.astype(dtype)
+    return out
 
 
 def _merge_best(cands: list, name: str, sign: float, over: list, axes: dict) -> xr.Dataset:
