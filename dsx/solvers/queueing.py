@@ -123,17 +123,8 @@ def replicas_for_slo(batch, arrival_rate, service_time, first_token_time, tpot, 
     return where(possible, needed, np.nan)
 
 
-@solver({
-    "utilization": ("", "slot utilization ρ = λ·E2E/(replicas·batch)"),
-    "saturated": ("", "offered load at or above capacity: no steady state"),
-    "ok_queue": ("", "queue is stable (not saturated)"),
-    "wait_time_mean": ("s", "mean queueing delay before prefill starts"),
-    "wait_time_q": ("s", "queueing delay at the requested quantile"),
-    "ttft_q": ("s", "time to first token at the requested quantile, with queueing"),
-    "tpot_q": ("s", "time per output token at the requested quantile"),
-    "e2e_q": ("s", "end-to-end request latency at the requested quantile, with queueing"),
-    "replicas_needed": ("", "fewest replicas meeting the TTFT/TPOT objectives at the quantile"),
-})
+@solver(("utilization", "saturated", "ok_queue", "wait_time_mean", "wait_time_q", "ttft_q", "tpot_q",
+         "e2e_q", "replicas_needed"))
 def queueing(ttft, tpot, e2e_latency, request_capacity, batch, arrival_rate, replicas, quantile, arrival_cv2,
              service_cv2, ttft_slo, tpot_slo):
     """Continuous-batching queue: utilization, saturation, waiting and tail latency.

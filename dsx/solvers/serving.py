@@ -68,16 +68,8 @@ SERVING_CHECKS = [
 
 
 # -- 1. layout ---------------------------------------------------------------------------------
-@solver({
-    "gpus_per_replica": ("", "GPUs of one serving replica: tp·pp (x2 when disaggregated)"),
-    "context_len": ("token", "tokens cached per sequence at the end: input + output + reasoning"),
-    "generated_len": ("token", "tokens generated per request: output + reasoning"),
-    "ok_precision": ("", "hardware supports the compute precision"),
-    "ok_tp_heads": ("", "tp divides the attention heads"),
-    "ok_layers_divisible": ("", "pp divides the layers"),
-    "ok_experts_divisible": ("", "ep divides the experts and the replica's GPUs (ep = 1 for dense)"),
-    "ok_context": ("", "context within the model's max_context"),
-})
+@solver(("gpus_per_replica", "context_len", "generated_len", "ok_precision", "ok_tp_heads",
+         "ok_layers_divisible", "ok_experts_divisible", "ok_context"))
 def serving_layout(arch, layers, heads, experts, max_context, peak_flops, tp, pp, ep, input_len, output_len,
                    reasoning_tokens, disaggregated):
     """Replica size, sequence lengths and layout checks of a serving configuration.
@@ -132,19 +124,8 @@ def serving_layout(arch, layers, heads, experts, max_context, peak_flops, tp, pp
 
 
 # -- 2. KV capacity ----------------------------------------------------------------------------
-@solver({
-    "kv_bytes_per_token": ("B/token", "KV-cache bytes per token, whole model, at kv_precision"),
-    "kv_bytes_per_token_gpu": ("B/token", "KV-cache bytes per token held by one GPU (target + draft)"),
-    "kv_bytes_per_sequence": ("B", "paged KV bytes per sequence per GPU at context_len"),
-    "weights_per_gpu": ("B", "weight bytes per GPU (target + draft), before offload"),
-    "offloaded_weights": ("B", "weight bytes per GPU streamed from host memory each forward pass"),
-    "kv_budget": ("B", "HBM per GPU for the KV cache: utilization x capacity - weights (all of it "
-                  "when weights may be offloaded)"),
-    "max_batch": ("", "most concurrent sequences whose paged KV fits (paged, at context_len)"),
-    "ok_weights": ("", "weights fit in HBM (or are offloaded)"),
-    "ok_kv": ("", "the KV cache of at least one sequence fits"),
-    "ok_batch": ("", "batch <= max_batch"),
-})
+@solver(("kv_bytes_per_token", "kv_bytes_per_token_gpu", "kv_bytes_per_sequence", "weights_per_gpu",
+         "offloaded_weights", "kv_budget", "max_batch", "ok_weights", "ok_kv", "ok_batch"))
 def kv_capacity(kv_elements_per_token, kv_heads, attention, kv_bytes, weight_bytes, context_len,
                 hbm_capacity, weights_memory, tp, pp, batch, page_size, memory_utilization, weight_offload,
                 spec_tokens, draft_arch=None, draft_layers=None, draft_hidden=None, draft_heads=None,
