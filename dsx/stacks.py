@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
+from . import allocator
 from .errors import DsxInputError, did_you_mean
 from .fastds import build
 from .prune import prune
@@ -150,6 +151,7 @@ def evaluate(steps: tuple, ds: xr.Dataset) -> xr.Dataset:
     a plain ``Dataset -> Dataset`` step is also allowed: it sees only the variables it names in
     ``step.uses`` (cheap), or else the whole Dataset so far.
     """
+    allocator.retain_freed_memory()  # once per process: temporaries reused, not page-faulted again
     ns = Namespace(ds)
     for step in steps:
         # a solver's compute, or a plain step's own version on the Namespace (serving_ops.deployment)

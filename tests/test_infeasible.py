@@ -192,3 +192,51 @@ def test_serving_property_whole_catalog(tp, pp, batch, precision, arrival_rate, 
                      arrival_rate=arrival_rate, input_len=input_len, output_len=256,
                      disaggregated=disaggregated, region="quebec")
     _check(ds, outcomes.CORE, SERVE_OUTCOMES)
+
+
+# -- masking in place (outcomes._writable): faster, and never writes what the caller holds -------------
+BENCH_LIKE = dict(model=["llama-3.1-8b", "llama-3.1-70b"], hardware=["H100", "A100-80GB", "MI300X"],
+                  gpus=[64, 128, 256, 512, 1024, 2048, 4096, 8192], tp=[1, 2, 4, 8], pp=[1, 2, 4, 8], global_batch=[256, 1024, 4096],
+                  region=["quebec", "poland", "norway"], seq_len=[2048, 8192], train_tokens=1e12)
+
+
+def test_masking_in_place_equals_masking_a_copy_and_leaves_the_inputs():
+    """Over IN_PLACE_FROM configurations (here 13,824, ~half infeasible) the outcomes are masked in their
+    own arrays: the values equal the copying Dataset path exactly, the caller's input Dataset is unchanged,
+    and a second evaluation gives the same result (nothing cached was written)."""
+    space = dsx.Space(**BENCH_LIKE)
+    assert space.size >= outcomes.IN_PLACE_FROM
+    given = space.to_dataset()
+    before = given.copy(deep=True)
+    unmasked = evaluate(TRAINING[:-1], given)
+    reference = outcomes.mask_infeasible(unmasked)               # the Dataset path: new arrays
+    got = evaluate(TRAINING, given)
+    again = evaluate(TRAINING, space.to_dataset())
+    feasible = got.feasible.values
+    print(f"{space.size:,} configurations, {feasible.mean():.0%} of layouts feasible")
+    assert 0.1 < feasible.mean() < 0.9
+    for name in outcomes.OUTCOMES:
+        if name in got and got[name].dtype.kind == "f":
+            ref = reference[name].transpose(*got[name].dims)
+            np.testing.assert_array_equal(got[name].values, ref.values, err_msg=name)
+            np.testing.assert_array_equal(again[name].values, got[name].values, err_msg=name)
+    xr_testing = pytest.importorskip("xarray.testing")
+    xr_testing.assert_identical(given, before)
+
+
+def test_only_arrays_the_evaluation_made_and_nobody_shares_are_written():
+    from dsx.solvers.namespace import Namespace
+
+    n = outcomes.IN_PLACE_FROM
+    import xarray as xr
+
+    shared = np.ones(n)
+    ns = Namespace(xr.Dataset({"tco": ("x", np.ones(n))}, coords={"x": np.arange(n)}))  # the caller's
+    ns.update({"step_time": xr.Variable("x", np.ones(n)), "carbon": xr.Variable("x", shared),
+               "carbon_alias": xr.Variable("x", shared[::-1]),       # a view of carbon's array
+               "energy": xr.Variable("x", np.ones(2 * n)[:n])})      # part of a larger array
+    del shared
+    cache = [ns.variables["step_time"].data]                         # a kernel's cache holds step_time's array
+    assert outcomes._writable(ns) == frozenset()
+    del cache
+    assert outcomes._writable(ns) == {"step_time"}

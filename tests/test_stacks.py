@@ -192,3 +192,23 @@ def test_deployment_on_the_namespace_equals_the_dataset_step(monkeypatch, given)
     assert all(fast[n].dims == slow[n].dims for n in fast.variables)
     if not given:
         assert fast["replicas"].attrs["input"] == "default"
+
+
+@pytest.mark.parametrize("env, expected", [({}, True), ({"DSX_MALLOC": "default"}, False),
+                                           ({"MALLOC_TRIM_THRESHOLD_": "1000000"}, False)])
+def test_allocator_is_tuned_once_unless_told_not_to(env, expected):
+    """glibc keeps freed memory for the next evaluation (dsx.allocator), unless DSX_MALLOC=default or the
+    user set glibc's own variables; elsewhere than glibc nothing is changed."""
+    import platform
+    import subprocess
+    import sys
+
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    code = ("import dsx; from dsx import allocator; "
+            "dsx.training(dsx.Space(model='llama-3.1-8b', hardware='H100', gpus=8)); "
+            "print(allocator._state.get('applied'), allocator.retain_freed_memory())")
+    clean = {k: v for k, v in os.environ.items() if k not in ("DSX_MALLOC", "MALLOC_TRIM_THRESHOLD_",
+                                                              "MALLOC_MMAP_THRESHOLD_")}
+    out = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [str(expected and glibc)] * 2

@@ -19,6 +19,8 @@ class Namespace:
 
     def __init__(self, ds: xr.Dataset) -> None:
         self.variables: dict[str, Any] = dict(ds.variables)
+        #: the arrays the evaluation was given (the caller's): never written in place
+        self.given: set[int] = {i for v in self.variables.values() for i in (id(v.data), id(getattr(v.data, "base", None)))}
         #: what kernels read of each variable (``solver.compute`` fills it; an update drops the name)
         self.readings: dict[str, Any] = {}
         self.sizes: dict[str, int] = dict(ds.sizes)

@@ -18,6 +18,8 @@ configuration is from working. ``dsx.training(..., mask_infeasible=False)`` (and
 
 from __future__ import annotations
 
+import sys
+
 from typing import Any
 
 import numpy as np
@@ -178,8 +180,13 @@ def mask_infeasible(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign(new) if new else ds
 
 
-def _mask(ns: Any, coords: set, only: set | None = None) -> dict[str, xr.Variable]:
-    """:func:`mask_infeasible` on a Dataset or a Namespace: the masked outcomes (not ``coords``)."""
+def _mask(ns: Any, coords: set, only: set | None = None, writable: frozenset = frozenset()) -> dict[str, xr.Variable]:
+    """:func:`mask_infeasible` on a Dataset or a Namespace: the masked outcomes (not ``coords``).
+
+    The outcomes named in ``writable`` (arrays this evaluation made, see :func:`_writable`) are
+    masked in place when already over every dimension of ``feasible``: allocating a fresh array
+    per outcome cost more than the product itself (page faults on ~25 MB per call at 1e5 configurations).
+    """
     if "feasible" not in ns.variables:
         return {}
     feasible = ns.variables["feasible"]
@@ -198,11 +205,52 @@ def _mask(ns: Any, coords: set, only: set | None = None) -> dict[str, xr.Variabl
                 key = (tuple(order), var.dtype)
                 if key not in factors:
                     factors[key] = np.where(arrays["ok"].astype(bool), var.dtype.type(1), var.dtype.type(np.nan))
-                masked = arrays["y"] * factors[key]
+                if name in writable and tuple(var.dims) == tuple(order):  # same shape: no new array
+                    # the factor spelled out to the outcome's shape (once per shape): a broadcast factor
+                    # makes numpy loop over the innermost axes, a few values each (~5x slower)
+                    whole = (key, var.shape)
+                    if whole not in factors:
+                        factors[whole] = np.ascontiguousarray(np.broadcast_to(factors[key], var.shape))
+                    np.multiply(var.data, factors[whole], out=var.data)
+                    masked = var.data
+                else:
+                    masked = arrays["y"] * factors[key]
             else:
                 masked = np.where(arrays["ok"].astype(bool), arrays["y"], np.nan)
             new[name] = xr.Variable(order, masked, dict(var.attrs))
     return new
+
+
+#: Configurations from which masking in place pays for finding the arrays it may write (~0.5 ms).
+IN_PLACE_FROM = 10_000
+
+
+def _writable(ns: Any) -> frozenset:
+    """The outcomes whose arrays a Namespace's evaluation made and nothing else holds: numpy arrays
+    owning their data or reshaping the whole of one that does (a kernel's result with its length-1
+    axes dropped), not given by the caller (``ns.given``), not shared with another variable. None for
+    a small space (under :data:`IN_PLACE_FROM` configurations), where the search costs more than it saves."""
+    if float(np.prod(list(ns.sizes.values()) or [1])) < IN_PLACE_FROM:
+        return frozenset()
+    held: dict[int, int] = {}
+    for var in ns.variables.values():
+        data = var.data
+        for ref in {id(data), id(getattr(data, "base", None))}:
+            held[ref] = held.get(ref, 0) + 1
+    out = set()
+    for name in OUTCOMES:
+        data = getattr(ns.variables.get(name), "data", None)
+        if not isinstance(data, np.ndarray) or not data.flags.writeable or not data.flags.c_contiguous:
+            continue
+        base = data.base
+        whole = base is None or (isinstance(base, np.ndarray) and base.base is None and base.nbytes == data.nbytes)
+        refs = [id(data)] + ([] if base is None else [id(base)])
+        # nothing outside the Namespace (a kernel's cache) holds them either: the Variable (or the view)
+        # and this function's own names are the only references
+        alone = sys.getrefcount(data) <= 3 and (base is None or sys.getrefcount(base) <= 3)
+        if whole and alone and not any(r in ns.given or held.get(r) != 1 for r in refs):
+            out.add(name)
+    return frozenset(out)
 
 
 # the variables the two steps read and write, results only (dsx.stacks.evaluate hands them just
@@ -211,7 +259,7 @@ finite_outcomes.uses = ("feasible", "reason", *CORE)
 mask_infeasible.uses = ("feasible", *OUTCOMES)
 # inside a stack (dsx.stacks.evaluate) both run on the evaluation's Namespace: no Dataset is built
 finite_outcomes.compute = _finite
-mask_infeasible.compute = lambda ns: _mask(ns, set(ns.coord_names))
+mask_infeasible.compute = lambda ns: _mask(ns, set(ns.coord_names), writable=_writable(ns))
 
 
 def mask_only(names: set[str]) -> Any:
@@ -222,5 +270,5 @@ def mask_only(names: set[str]) -> Any:
 
     step.__name__ = "mask_infeasible"
     step.uses = ("feasible", *(n for n in OUTCOMES if n in names))
-    step.compute = lambda ns: _mask(ns, set(ns.coord_names), names)
+    step.compute = lambda ns: _mask(ns, set(ns.coord_names), names, _writable(ns))
     return step
