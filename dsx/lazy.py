@@ -203,6 +203,31 @@ def _slices(length: int, piece: int) -> list[slice]:
     return [slice(i, min(i + piece, length)) for i in range(0, length, piece)]
 
 
+def one_graph(tasks: list) -> dict:
+    """The graph of ``Delayed`` tasks, merged once (tasks of one lazy result share their graph)."""
+    merged: dict = {}
+    for graph in {id(g): g for g in (t.__dask_graph__() for t in tasks)}.values():
+        merged.update(graph)
+    return merged
+
+
+def together(tasks: list) -> Any:
+    """One ``Delayed`` of the list of the tasks' results, over their one merged graph."""
+    from dask.delayed import Delayed
+
+    key = f"dsx-together-{uuid.uuid4().hex[:12]}"
+    return Delayed(key, {**one_graph(tasks), key: (list, [t.key for t in tasks])})
+
+
+def compute_together(tasks: list) -> list:
+    """``dask.compute(*tasks)`` sent as one graph: dask sends a list of collections as one graph per
+    collection, quadratic in the pieces (16.6 MB pickled for 896 pieces of one lazy result, 0.43 MB
+    as one)."""
+    import dask
+
+    return list(dask.compute(together(tasks))[0]) if tasks else []
+
+
 def _block(ds: xr.Dataset, name: str, dims: tuple, dtype: np.dtype) -> np.ndarray:
     """One variable of an evaluated piece, in the template's dimension order and dtype."""
     var = ds[name]

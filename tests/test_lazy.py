@@ -161,3 +161,34 @@ def test_draws_lazy_equal_eager_and_a_quantile_objective_reduces_in_the_graph():
     got = dsx.best(lazy, minimize="time_to_train@q90", over=["tp", "pp"])
     want = dsx.best(eager, minimize="time_to_train@q90", over=["tp", "pp"])
     xr.testing.assert_allclose(want, got.transpose(*want.dims))
+
+
+def test_reductions_send_one_graph_whatever_the_number_of_pieces(monkeypatch):
+    """Per-piece tasks go to the scheduler as one graph (dsx.lazy.together), whose pickled size grows by
+    a few hundred bytes a piece; dask sends a list of collections as one graph per collection (16.6 MB
+    for 896 pieces, quadratic). dsx.best on a lazy result hands dask.compute one collection."""
+    import dask
+
+    cloudpickle = pytest.importorskip("cloudpickle")
+    from dask.base import collections_to_expr
+
+    from dsx.analysis.ingraph import best_tasks
+    from dsx.lazy import pieces_of, together
+
+    sizes = {}
+    for step in (4, 1):
+        lazy = dsx.training(dsx.Space(**{**SPACE, "gpus": [64 * k for k in range(1, 33)]}), chunks={"gpus": step})
+        tasks = best_tasks(pieces_of(lazy), minimize="time_to_train", over=["tp"])
+        one = len(cloudpickle.dumps(collections_to_expr([together(tasks)], optimize_graph=True)))
+        many = len(cloudpickle.dumps(collections_to_expr(tasks, optimize_graph=True)))
+        sizes[len(tasks)] = (one, many)
+    (n1, (one1, many1)), (n2, (one2, many2)) = sorted(sizes.items())
+    per_piece = (one2 - one1) / (n2 - n1)
+    print(f"pickled graph, {n1} -> {n2} pieces: one graph {one1:,} -> {one2:,} B ({per_piece:.0f} B a piece); "
+          f"a graph per task {many1:,} -> {many2:,} B")
+    assert per_piece < 1000
+    seen = []
+    compute = dask.compute
+    monkeypatch.setattr(dask, "compute", lambda *c, **kw: seen.append(len(c)) or compute(*c, **kw))
+    dsx.best(lazy, minimize="time_to_train", over=["tp"])
+    assert seen == [1]

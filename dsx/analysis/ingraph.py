@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..lazy import Pieces, Shared, normalized
+from ..lazy import Pieces, Shared, compute_together, normalized
 from .pareto import pareto, pareto_kernel
 
 __all__ = ["best_in_graph", "pareto_in_graph", "best_tasks", "best_merge", "front_tasks", "front_merge"]
@@ -54,9 +54,7 @@ def _apply(piece: xr.Dataset, index: list, shared: Shared) -> Any:
 def _compute(plan: Pieces, fn: Any, *args: Any) -> list:
     """Run ``fn`` on every piece as a task; gather the small results (with whatever scheduler
     is active: threads, processes or a distributed client)."""
-    import dask
-
-    return list(dask.compute(*_tasks(plan, fn, *args)))
+    return compute_together(_tasks(plan, fn, *args))
 
 
 # --------------------------------------------------------------------------------------------
@@ -75,9 +73,7 @@ def best_tasks(plan: Pieces, **kwargs: Any) -> list:
 
 def best_in_graph(ds: xr.Dataset, plan: Pieces, **kwargs: Any) -> xr.Dataset:
     """:func:`dsx.best` on a lazy result, one reduction task per piece (same arguments)."""
-    import dask
-
-    return best_merge(ds, plan, list(dask.compute(*best_tasks(plan, **kwargs))))
+    return best_merge(ds, plan, compute_together(best_tasks(plan, **kwargs)))
 
 
 def best_merge(ds: xr.Dataset, plan: Pieces, results: list) -> xr.Dataset:
@@ -191,10 +187,9 @@ def front_merge(ds: xr.Dataset, plan: Pieces, parts: list, over: Any = None) -> 
 
 def pareto_in_graph(ds: xr.Dataset, plan: Pieces, **kwargs: Any) -> xr.DataArray:
     """:func:`dsx.pareto` on a lazy result: per-piece fronts, merged; the mask stays lazy."""
-    import dask
     import dask.array as da
 
-    parts = list(dask.compute(*front_tasks(plan, **kwargs)))
+    parts = compute_together(front_tasks(plan, **kwargs))
     merged = front_merge(ds, plan, parts, kwargs.get("over"))
     dims, front = merged["dims"], merged["pos"]
     coords = {d: ds[d] for d in dims if d in ds.coords}
