@@ -164,9 +164,11 @@ def render(results: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> str:
               + ", ".join(f"`{n}`" for w in WORKLOADS for n in SPREAD_FACTORS[w]) + ")",
               f"are drawn {DRAWS} times around them, with the spread that the *other* sources' held-out",
               "residuals give (each run's error taken back to the factor that moves it most, through its",
-              "elasticity). The published value should fall inside the central 80 % interval of those",
-              "predictions about 80 % of the time. The registry's own spreads are set the same way from",
-              "every source's held-out residuals.", "",
+              "elasticity). The spread is the 80 % quantile of those errors with every source weighted",
+              "alike (each run counts 1 / the runs of its source): the unit an interval must cover is a new",
+              "source, and one source's runs share its bias. The published value should fall inside the",
+              "central 80 % interval of those predictions about 80 % of the time. The registry's own spreads",
+              "are set the same way from every source's held-out residuals.", "",
               "| stack | runs | inside the 80 % interval | mean half-width |", "|---|---:|---:|---:|"]
     for workload, (rows, _) in results.items():
         c = coverage(rows)

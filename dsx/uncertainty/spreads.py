@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import DsxInputError
 
-__all__ = ["FACTORS", "factor_spreads", "update_registry", "main"]
+__all__ = ["FACTORS", "factor_spreads", "source_quantile", "update_registry", "main"]
 
 
 #: Calibration factors whose spread each workload's residuals set.
@@ -32,8 +32,10 @@ def factor_spreads(residuals: pd.DataFrame | str, level: float = 0.8, column: st
     the metric moves less than the factor). Per factor,
     ``sigma = Q_level(|r / e|) / z_{(1+level)/2}``: the spread whose central ``level`` interval
     holds that share of the held-out errors, so the intervals cover what they claim on
-    sources the fit did not see. A time and a rate have the same ``|ln|`` error, so every
-    metric counts.
+    sources the fit did not see. The quantile weighs every *source* alike (each run
+    ``1 / runs of its source``, :func:`source_quantile`): a new source is what the interval must
+    cover, and one source's many runs share its bias. A time and a rate have the same ``|ln|``
+    error, so every metric counts.
 
     Parameters
     ----------
@@ -55,9 +57,9 @@ def factor_spreads(residuals: pd.DataFrame | str, level: float = 0.8, column: st
     ...                    "metric": ["tokens_per_s"] * 5, "published": [1.0] * 5,
     ...                    "predicted_in_sample": [1.0] * 5, "predicted_loso": [1.1, 0.9, 1.0, 1.2, 0.95]})
     >>> round(float(factor_spreads(df).sigma.iloc[0]), 3)
-    0.094
+    0.1
     >>> round(float(factor_spreads(df.assign(elasticity_kernel_efficiency=0.5)).sigma.iloc[0]), 3)
-    0.188
+    0.201
     """
     df = pd.read_csv(residuals) if not isinstance(residuals, pd.DataFrame) else residuals
     need = {"source", "workload", "published", column}
@@ -87,13 +89,34 @@ def factor_spreads(residuals: pd.DataFrame | str, level: float = 0.8, column: st
             if x.size == 0:
                 continue
             src = group["source"].to_numpy() if owner is None else group["source"].to_numpy()[owner == i]
-            sigma = float(np.quantile(x, level)) / z
+            src = src[np.isfinite(np.abs(scaled if owner is None else scaled[owner == i]))]
+            sigma = source_quantile(x, src, level) / z
             rows.append({"input": factor, "distribution": "lognormal", "sigma": round(sigma, 4),
                          "runs": int(x.size), "sources": int(pd.unique(src).size),
                          "source": f"{column} residuals of {x.size} {workload} runs from {pd.unique(src).size} "
                                    f"sources ({'; '.join(map(str, pd.unique(src)))}): sigma = Q{level:.0%} of "
                                    f"{how} / {z:.4f}"})
     return pd.DataFrame(rows)
+
+
+def source_quantile(x: np.ndarray, sources: np.ndarray, level: float) -> float:
+    """The ``level`` quantile of ``x`` with every source weighted alike (each value ``1 / count``).
+
+    Midpoint plotting positions ``p_i = (C_i - w_i / 2) / W`` over the sorted values (cumulative
+    weight ``C_i``, total ``W``), interpolated; with one value per source this is numpy's
+    ``method="hazen"``.
+
+    Four runs of one source at 0.1 and one of another at 0.5: the median is 0.1 unweighted.
+
+    >>> round(source_quantile(np.array([0.1, 0.1, 0.1, 0.1, 0.5]), np.array(list("aaaab")), 0.5), 3)
+    0.18
+    """
+    x = np.asarray(x, float)
+    counts = pd.Series(sources).map(pd.Series(sources).value_counts()).to_numpy(float)
+    order = np.argsort(x, kind="stable")
+    xs, w = x[order], 1.0 / counts[order]
+    cw = np.cumsum(w)
+    return float(np.interp(level, (cw - w / 2) / cw[-1], xs))
 
 
 def update_registry(residuals: pd.DataFrame | str, path: Any = None, level: float = 0.8,
