@@ -225,6 +225,22 @@ def _mask(ns: Any, coords: set, only: set | None = None, writable: frozenset = f
 IN_PLACE_FROM = 10_000
 
 
+def _alone_counts() -> tuple[int, int]:
+    """``sys.getrefcount`` of an array that only its Variable holds, and of the owner of a reshaped
+    one that only the view holds, bound the way :func:`_writable` binds them (the counts an
+    interpreter reports differ between Python versions)."""
+    var = xr.Variable("x", np.empty(1))
+    data = var.data
+    owned = sys.getrefcount(data)
+    view = xr.Variable("x", np.empty((1, 1)).reshape(1))
+    data = view.data
+    base = data.base
+    return owned, sys.getrefcount(base)
+
+
+_ALONE = _alone_counts()
+
+
 def _writable(ns: Any) -> frozenset:
     """The outcomes whose arrays a Namespace's evaluation made and nothing else holds: numpy arrays
     owning their data or reshaping the whole of one that does (a kernel's result with its length-1
@@ -247,7 +263,7 @@ def _writable(ns: Any) -> frozenset:
         refs = [id(data)] + ([] if base is None else [id(base)])
         # nothing outside the Namespace (a kernel's cache) holds them either: the Variable (or the view)
         # and this function's own names are the only references
-        alone = sys.getrefcount(data) <= 3 and (base is None or sys.getrefcount(base) <= 3)
+        alone = sys.getrefcount(data) <= _ALONE[0] and (base is None or sys.getrefcount(base) <= _ALONE[1])
         if whole and alone and not any(r in ns.given or held.get(r) != 1 for r in refs):
             out.add(name)
     return frozenset(out)
