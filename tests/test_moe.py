@@ -80,3 +80,23 @@ def test_published_fused_moe_latency_vs_tokens():
     err = model / published - 1
     print(f"M=64 / M=1: model {model:.2f}, published {published:.2f}, error {err:+.1%}")
     assert abs(err) < 0.10
+
+
+def test_serving_expert_parallelism_regroups_the_tp_gpus():
+    """Serving EP splits each stage's tp GPUs by expert (TensorRT-LLM: moe_tp_size x moe_ep_size = tp_size):
+    a GPU holds 1/tp of the weights whatever ep is (Mixtral-8x7B, 46.7e9 params in bf16 on 8 GPUs:
+    11.7 GB each), and ep must divide tp (ep = 8 over tp 2 x pp 4 spans stages: not a layout)."""
+    import dsx
+
+    ds = dsx.serving(dsx.Space(model="mixtral-8x7b", hardware="H100", tp=8, ep=[1, 2, 4, 8], batch=[1, 256],
+                               input_len=1024, output_len=256))
+    params = float(ds.params)
+    per_gpu = ds.weights_memory.broadcast_like(ds.tpot).values
+    print(f"weights per GPU {per_gpu.min() / 1e9:.2f}-{per_gpu.max() / 1e9:.2f} GB; all params / 8 x 2 B = "
+          f"{params * 2 / 8 / 1e9:.2f} GB")
+    assert per_gpu == pytest.approx(params * 2 / 8, rel=0.01)
+    # batch 1: the busiest EP rank streams whole experts where TP streams 1/8 of the two touched ones
+    tpot = ds.tpot.sel(batch=1)
+    assert float(tpot.sel(ep=8)) > float(tpot.sel(ep=1))
+    bad = dsx.serving(dsx.Space(model="mixtral-8x7b", hardware="H100", tp=2, pp=4, ep=8))
+    assert not bool(bad.feasible) and str(dsx.decode(bad.reason).values) == "experts_not_divisible"

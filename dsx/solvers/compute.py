@@ -283,8 +283,10 @@ def inference_compute(arch, params, embedding_params, matmul_params, head_params
     kv_gpu = kv_elements_per_token / pp * kv_share(kv_heads, attention, tp) * kv_bytes
     act_gpu = activation_bytes * (activation_elements_per_token / tp
                                   + replicated_activation_elements_per_token) / pp
-    w_all = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, ep)
-    w_idle = expert_params / (pp * tp * ep)
+    # serving's ep regroups the tp GPUs of a stage (serving_layout): E/ep whole experts per GPU, each
+    # over tp/ep of them, so a GPU holds 1/tp of the stage's experts whatever ep is
+    w_all = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings, tp, pp, 1)
+    w_idle = expert_params / (pp * tp)
 
     F, one = 2.0 * unit("flop/param/token"), unit("token")    # one: the one token of each sequence
     fa_pre = attention_flops_per_token_ctx * batch * s_in * s_in / 2.0 / (tp * pp)

@@ -248,7 +248,7 @@ def training_memory(params, embedding_params, head_params, expert_params, tied_e
 def inference_memory(arch, params, embedding_params, head_params, expert_params, tied_embeddings,
                      kv_elements_per_token, activation_elements_per_token,
                      replicated_activation_elements_per_token, layers, vocab, kv_heads, attention,
-                     weight_bytes, kv_bytes, activation_bytes, hbm_capacity, tp, pp, ep, batch, input_len,
+                     weight_bytes, kv_bytes, activation_bytes, hbm_capacity, tp, pp, batch, input_len,
                      output_len, memory_reserve, memory_fragmentation):
     """Serving memory per GPU: weights, KV cache for the whole batch, one-layer workspace, reserve.
 
@@ -267,7 +267,7 @@ def inference_memory(arch, params, embedding_params, head_params, expert_params,
         B per element.
     hbm_capacity : float
         B.
-    tp, pp, ep, batch : int
+    tp, pp, batch : int
     input_len, output_len : int
         token.
     memory_reserve : float
@@ -301,15 +301,16 @@ def inference_memory(arch, params, embedding_params, head_params, expert_params,
     >>> out = inference_memory.kernel("decoder", **{k: m[k] for k in inference_memory.requires
     ...     if k in m}, tied_embeddings=False, layers=80, vocab=128256, kv_heads=8,
     ...     attention="gqa", weight_bytes=2, kv_bytes=2, activation_bytes=2, hbm_capacity=80e9,
-    ...     tp=1, pp=1, ep=1, batch=1, input_len=2048, output_len=256, memory_reserve=2e9,
+    ...     tp=1, pp=1, batch=1, input_len=2048, output_len=256, memory_reserve=2e9,
     ...     memory_fragmentation=0.05)
     >>> round(float(out["weights_memory"]) / 1e9, 1), bool(out["ok_memory"])
     (141.1, False)
     """
     cnn = arch == "cnn"
     s_in = where(cnn, 1.0 * unit("token"), input_len)
+    # ep regroups the tp GPUs of a stage (serving_layout): a GPU holds 1/tp of its experts whatever ep is
     weights = stage_params(params, embedding_params, head_params, expert_params, tied_embeddings,
-                           tp, pp, ep) * weight_bytes
+                           tp, pp, 1) * weight_bytes
     kv = batch * (s_in + output_len) * kv_elements_per_token / pp * kv_share(kv_heads, attention, tp) * kv_bytes
     per_layer = activation_bytes * (activation_elements_per_token / tp
                                     + replicated_activation_elements_per_token) / np.fmax(layers, 1.0)

@@ -76,8 +76,11 @@ def serving_layout(arch, layers, heads, experts, max_context, peak_flops, tp, pp
 
     The layout checks are :func:`dsx.solvers.layout.layout`'s, evaluated on one replica
     (``gpus = tp·pp``) at sequence length ``context_len``, with equal pipeline stages
-    (``pp | L``: serving holds ``1/pp`` of the weights and KV cache per stage); experts must
-    split evenly over ``ep`` GPUs of the replica (``ep | E`` and ``ep | tp·pp``).
+    (``pp | L``: serving holds ``1/pp`` of the weights and KV cache per stage). Expert
+    parallelism regroups each stage's ``tp`` GPUs for the expert layers: ``ep`` of them hold
+    ``E/ep`` whole experts each, every expert tensor-parallel over ``tp/ep`` (TensorRT-LLM's
+    ``moe_tp_size · moe_ep_size = tp_size`` [trtllmep]; vLLM's expert parallelism remaps the TP
+    group): ``ep | E`` and ``ep | tp``.
 
     Parameters
     ----------
@@ -108,7 +111,7 @@ def serving_layout(arch, layers, heads, experts, max_context, peak_flops, tp, pp
                         cp=1, ep=1, global_batch=1, micro_batch=1, seq_len=ctx, virtual_stages=1,
                         sequence_parallel=False, zero=0, recompute="none")
     ex = np.fmax(experts, 0.0)
-    ok_experts = (((ex % ep) == 0) & (ex > 0) & ((per % ep) == 0)) | (ep == 1)
+    ok_experts = (((ex % ep) == 0) & (ex > 0) & ((tp % ep) == 0)) | (ep == 1)
     return {
         "gpus_per_replica": per * (1.0 + 1.0 * disaggregated),
         "context_len": ctx,
