@@ -202,30 +202,35 @@ def run_dataset(df: pd.DataFrame, workload: str) -> xr.Dataset:
     overrides = _catalog_columns()
     new: dict[str, xr.DataArray] = {}
     for name in columns:
-        if name in KEYS:
-            continue
-        values, blank = _column(df, name)
-        if blank.all():
-            continue
-        spec = INPUTS.get(name)
-        if name in overrides and spec is None:  # catalog column: blank keeps the catalog's value
-            given = xr.DataArray(np.where(blank, np.nan, values).astype(float), dims="run")
-            base = ds[name] if name in ds else np.nan
-            if name == "scale_out_link_bandwidth" and name not in ds:  # the device's own per-GPU figure
-                base = ds["scale_out_bandwidth"] / (ds["nics_per_gpu"] if "nics_per_gpu" in ds else 1)
-            new[name] = xr.where(blank, base, given) if blank.any() else given
-        else:
-            if blank.any():
-                if spec.default is None:
-                    raise DsxInputError(f"{name}: blank in some rows and it has no default; fill every row")
-                values[blank] = spec.default
-            arr = np.array(list(values))
-            new[name] = xr.DataArray(arr, dims="run", attrs={"units": spec.unit or ""})
+        if name not in KEYS:
+            column = _run_column(df, name, ds, name in overrides)
+            if column is not None:
+                new[name] = column
     ds = ds.assign(new)
     if "scale_out_link_bandwidth" in new or "nics_per_gpu" in new:
         ds["scale_out_bandwidth"] = ds["scale_out_link_bandwidth"] * (ds["nics_per_gpu"] if "nics_per_gpu" in ds else 1)
     return ds.assign_coords(run=np.arange(n), run_name=("run", df["run"].astype(str).to_numpy()
                                                         if "run" in df else np.arange(n).astype(str)))
+
+
+def _run_column(df: pd.DataFrame, name: str, ds: xr.Dataset, catalog_column: bool) -> xr.DataArray | None:
+    """Column ``name`` of the rows along ``run``; None when blank in every row. A blank catalog
+    column keeps the row's catalog value; a blank input takes its default (none: refused)."""
+    values, blank = _column(df, name)
+    if blank.all():
+        return None
+    spec = INPUTS.get(name)
+    if catalog_column and spec is None:
+        given = xr.DataArray(np.where(blank, np.nan, values).astype(float), dims="run")
+        base = ds[name] if name in ds else np.nan
+        if name == "scale_out_link_bandwidth" and name not in ds:  # the device's own per-GPU figure
+            base = ds["scale_out_bandwidth"] / (ds["nics_per_gpu"] if "nics_per_gpu" in ds else 1)
+        return xr.where(blank, base, given) if blank.any() else given
+    if blank.any():
+        if spec.default is None:
+            raise DsxInputError(f"{name}: blank in some rows and it has no default; fill every row")
+        values[blank] = spec.default
+    return xr.DataArray(np.array(list(values)), dims="run", attrs={"units": spec.unit or ""})
 
 
 def evaluate_metric(inputs: xr.Dataset, metrics: Iterable[str], workload: str,

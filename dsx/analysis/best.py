@@ -81,18 +81,7 @@ def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = Non
 
         return best_in_graph(ds, plan, minimize=minimize, maximize=maximize, where=where, over=over,
                              include=include, quantile=quantile)
-    name = minimize if minimize is not None else maximize
-    if not isinstance(name, str):
-        raise DsxInputError("best: the objective must be one variable name (use dsx.pareto for several)")
-    if not isinstance(ds, xr.Dataset):
-        raise DsxInputError(f"best: expected a result Dataset (dsx.training/serving), got {type(ds).__name__}")
-    mask = _all_draws(constraint_mask(ds, where))
-    q = parse_objective(name, quantile)[1]
-    ds, (name, *_) = at_quantile(ds, [name, *[i for i in include if i in ds.variables]], q)
-    if name not in ds.variables:
-        raise DsxInputError(f"best: no variable {name!r} in the dataset (have {sorted(ds.data_vars)})")
-    if not np.issubdtype(ds[name].dtype, np.number) or is_coded(ds[name]):
-        raise DsxInputError(f"best: objective {name!r} is not numeric (dtype {ds[name].dtype}); name an output such as 'tco'")
+    ds, name, mask = _objective(ds, minimize if minimize is not None else maximize, where, include, quantile)
     obj = ds[name]
     over_dims = _names(over)
     for d in over_dims:
@@ -107,7 +96,7 @@ def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = Non
     keep_shape = shape[: len(keep)]
     m = int(np.prod(shape[len(keep):], dtype=np.int64))
 
-    def full(a: xr.DataArray) -> np.ndarray:
+    def full(a: xr.DataArray) -> np.ndarray:  # over the kept dims, the optimised ones flattened last
         a = a.expand_dims([d for d in layout if d not in a.dims]).transpose(*layout)
         return np.broadcast_to(a.values, shape).reshape(keep_shape + (m,))
 
@@ -120,34 +109,60 @@ def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = Non
     ties = np.where(found, (ok & (score == top)).sum(axis=-1), 0)
     best_val = np.where(found, np.take_along_axis(val, idx[..., None], axis=-1)[..., 0], np.nan)
 
-    coords = {d: ds[d] for d in keep if d in ds.coords}
-    out = xr.Dataset(coords=coords)
+    out = xr.Dataset(coords={d: ds[d] for d in keep if d in ds.coords})
     out[name] = xr.DataArray(best_val, dims=keep, attrs=dict(obj.attrs))
     where_idx = np.unravel_index(idx, shape[len(keep):]) if over_dims else ()
     for d, ix in zip(over_dims, where_idx):
-        labels = ds[d].values if d in ds.coords else np.arange(ds.sizes[d])
-        picked = np.asarray(labels[ix])
-        if picked.dtype.kind in "iuf":
-            picked = np.where(found, picked, np.nan) if not found.all() else picked
-        else:
-            picked = np.where(found, picked, "")
-        out[d] = xr.DataArray(picked, dims=keep, attrs={**ds[d].attrs, "long_name": f"{d} at the optimum"}
-                              if d in ds.coords else {"long_name": f"{d} index at the optimum"})
+        out[d] = _optimum_label(ds, d, ix, found, keep)
     out["found"] = xr.DataArray(found, dims=keep, attrs={"units": "", "long_name": "a feasible configuration exists"})
     out["ties"] = xr.DataArray(ties, dims=keep, attrs={"units": "", "long_name": "configurations reaching the optimum"})
-    flat_idx = idx
     for extra in include:
-        if extra not in ds.variables:
-            raise DsxInputError(f"best: include={extra!r} is not a variable of the dataset")
-        var = ds[extra]
-        bad = [d for d in var.dims if d not in layout]
-        if bad:
-            raise DsxInputError(f"best: include={extra!r} has dimensions {bad} outside the objective's; select them")
-        v = full(var)
-        pick = np.take_along_axis(v, flat_idx[..., None], axis=-1)[..., 0]
-        if pick.dtype.kind in "fc":
-            pick = np.where(found, pick, np.nan)
-        out[extra] = xr.DataArray(pick, dims=keep, attrs=dict(var.attrs))
+        out[extra] = _included(ds, extra, layout, full, idx, found, keep)
     out.attrs = {"objective": name, "sense": "minimize" if minimize is not None else "maximize",
                  "over": ",".join(over_dims)}
     return decode(out)  # an included categorical output reads as its labels
+
+
+def _objective(ds: Any, name: Any, where: Any, include: Sequence[str],
+               quantile: float | None) -> tuple[xr.Dataset, str, xr.DataArray]:
+    """The checked objective: the Dataset at the objective's quantile (draws), its name, the constraint mask."""
+    if not isinstance(name, str):
+        raise DsxInputError("best: the objective must be one variable name (use dsx.pareto for several)")
+    if not isinstance(ds, xr.Dataset):
+        raise DsxInputError(f"best: expected a result Dataset (dsx.training/serving), got {type(ds).__name__}")
+    mask = _all_draws(constraint_mask(ds, where))
+    q = parse_objective(name, quantile)[1]
+    ds, (name, *_) = at_quantile(ds, [name, *[i for i in include if i in ds.variables]], q)
+    if name not in ds.variables:
+        raise DsxInputError(f"best: no variable {name!r} in the dataset (have {sorted(ds.data_vars)})")
+    if not np.issubdtype(ds[name].dtype, np.number) or is_coded(ds[name]):
+        raise DsxInputError(f"best: objective {name!r} is not numeric (dtype {ds[name].dtype}); name an output such as 'tco'")
+    return ds, name, mask
+
+
+def _optimum_label(ds: xr.Dataset, d: str, ix: np.ndarray, found: np.ndarray, keep: list) -> xr.DataArray:
+    """The coordinate of ``d`` at the optimum (its index without a coordinate); NaN or "" where none is found."""
+    labels = ds[d].values if d in ds.coords else np.arange(ds.sizes[d])
+    picked = np.asarray(labels[ix])
+    if picked.dtype.kind in "iuf":
+        picked = np.where(found, picked, np.nan) if not found.all() else picked
+    else:
+        picked = np.where(found, picked, "")
+    attrs = ({**ds[d].attrs, "long_name": f"{d} at the optimum"} if d in ds.coords
+             else {"long_name": f"{d} index at the optimum"})
+    return xr.DataArray(picked, dims=keep, attrs=attrs)
+
+
+def _included(ds: xr.Dataset, extra: str, layout: list, full: Any, idx: np.ndarray, found: np.ndarray,
+              keep: list) -> xr.DataArray:
+    """Variable ``extra`` at the optimum (NaN where none is found, for numbers)."""
+    if extra not in ds.variables:
+        raise DsxInputError(f"best: include={extra!r} is not a variable of the dataset")
+    var = ds[extra]
+    bad = [d for d in var.dims if d not in layout]
+    if bad:
+        raise DsxInputError(f"best: include={extra!r} has dimensions {bad} outside the objective's; select them")
+    pick = np.take_along_axis(full(var), idx[..., None], axis=-1)[..., 0]
+    if pick.dtype.kind in "fc":
+        pick = np.where(found, pick, np.nan)
+    return xr.DataArray(pick, dims=keep, attrs=dict(var.attrs))

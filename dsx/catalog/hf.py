@@ -120,6 +120,39 @@ def row(name: str, cfg: dict) -> dict[str, Any]:
     DsxInputError
         Unknown ``model_type`` or a missing field, naming it.
     """
+    cfg, mtype = _unwrapped(name, cfg)
+    fam = FAMILIES[mtype]
+    where = repr(name)
+    h = int(_get(cfg, "hidden_size", where))
+    layers = int(_get(cfg, "num_hidden_layers", where))
+    heads = int(_get(cfg, "num_attention_heads", where))
+    kv = _kv_heads(cfg, mtype, heads, where)
+    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts") or 0
+    bias = bool(cfg.get("attention_bias", fam["bias"])) if mtype == "gpt_oss" else fam["bias"]
+    out: dict[str, Any] = {
+        "name": name, "family": mtype, "arch": "decoder", "layers": layers, "hidden": h, "heads": heads,
+        "kv_heads": kv, "head_dim": int(_get(cfg, "head_dim", where, h // heads)),
+        "ffn": int(_dense_ffn(cfg, mtype, h, bool(experts), where)), "gated": fam["gated"],
+        "vocab": int(_get(cfg, "vocab_size", where)),
+        "tied_embeddings": bool(cfg.get("tie_word_embeddings", fam["tied"])),
+        "learned_positions": False, "bias": bias,
+        "norm": fam["norm"], "max_context": int(_get(cfg, "max_position_embeddings", where, 0)),
+        "experts": 0, "experts_per_token": 0, "shared_experts": 0, "expert_ffn": 0, "dense_layers": 0,
+        "attention": "gqa" if kv < heads else "mha",
+        "q_lora_rank": 0, "kv_lora_rank": 0, "rope_dim": 0, "nope_dim": 0, "v_head_dim": 0,
+    }
+    if experts:
+        out.update(_expert_columns(cfg, mtype, int(experts), layers, where))
+    if cfg.get("kv_lora_rank"):
+        out.update(attention="mla", q_lora_rank=int(cfg.get("q_lora_rank") or 0),
+                   kv_lora_rank=int(cfg["kv_lora_rank"]), rope_dim=int(_get(cfg, "qk_rope_head_dim", where)),
+                   nope_dim=int(_get(cfg, "qk_nope_head_dim", where)), v_head_dim=int(_get(cfg, "v_head_dim", where)),
+                   kv_heads=heads)
+    return out
+
+
+def _unwrapped(name: str, cfg: dict) -> tuple[dict, str]:
+    """The text model's config and family (a multimodal wrapper's ``text_config``); refuses unknown families."""
     mtype = cfg.get("model_type")
     if mtype in _WRAPPERS:
         text = cfg.get("text_config")
@@ -130,51 +163,37 @@ def row(name: str, cfg: dict) -> dict[str, Any]:
     if mtype not in FAMILIES:
         raise DsxInputError(f"model config {name!r}: model_type {mtype!r} is not supported; expected one of "
                             f"{', '.join(sorted(FAMILIES))} (or describe it as a row in a user models.csv)")
-    fam = FAMILIES[mtype]
-    where = repr(name)
-    h = int(_get(cfg, "hidden_size", where))
-    layers = int(_get(cfg, "num_hidden_layers", where))
-    heads = int(_get(cfg, "num_attention_heads", where))
+    return cfg, mtype
+
+
+def _kv_heads(cfg: dict, mtype: str, heads: int, where: str) -> int:
+    """Key/value heads: stated, else as many as query heads (Falcon: multi-query unless its new decoder)."""
     kv = _get(cfg, "num_key_value_heads", where, None)
     if mtype == "falcon":  # new decoder architecture: num_kv_heads; otherwise multi-query (one KV head) or MHA
         multi = 1 if cfg.get("multi_query", True) else heads
         kv = cfg.get("num_kv_heads") if cfg.get("new_decoder_architecture") else multi
-    kv = int(kv if kv is not None else heads)
-    head_dim = int(_get(cfg, "head_dim", where, h // heads))
-    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts") or 0
-    if mtype in ("gpt_neox", "gptj", "falcon"):  # ungated MLP, 4h unless stated
-        ffn = cfg.get("intermediate_size") or cfg.get("n_inner") or cfg.get("ffn_hidden_size") or 4 * h
-    elif mtype == "llama4_text":
-        ffn = _get(cfg, "intermediate_size_mlp", where)
-    else:  # the dense MLP width; an all-MoE config may leave it out
-        ffn = _get(cfg, "intermediate_size", where, 0 if experts else KeyError)
-    bias = bool(cfg.get("attention_bias", fam["bias"])) if mtype == "gpt_oss" else fam["bias"]
-    out: dict[str, Any] = {
-        "name": name, "family": mtype, "arch": "decoder", "layers": layers, "hidden": h, "heads": heads,
-        "kv_heads": kv, "head_dim": head_dim, "ffn": int(ffn), "gated": fam["gated"],
-        "vocab": int(_get(cfg, "vocab_size", where)),
-        "tied_embeddings": bool(cfg.get("tie_word_embeddings", fam["tied"])),
-        "learned_positions": False, "bias": bias,
-        "norm": fam["norm"], "max_context": int(_get(cfg, "max_position_embeddings", where, 0)),
-        "experts": 0, "experts_per_token": 0, "shared_experts": 0, "expert_ffn": 0, "dense_layers": 0,
-        "attention": "gqa" if kv < heads else "mha",
-        "q_lora_rank": 0, "kv_lora_rank": 0, "rope_dim": 0, "nope_dim": 0, "v_head_dim": 0,
-    }
-    if experts:
-        fe = _get(cfg, "moe_intermediate_size", where, None) or _get(cfg, "intermediate_size", where)
-        shared = cfg.get("n_shared_experts") or 0
-        if cfg.get("shared_expert_intermediate_size"):  # Qwen2-MoE: one wide shared expert
-            shared = cfg["shared_expert_intermediate_size"] / fe
-        if mtype == "llama4_text":  # one shared expert as wide as a routed one
-            shared = 1
-        out.update(experts=int(experts), experts_per_token=int(_get(cfg, "num_experts_per_tok", where)),
-                   shared_experts=shared, expert_ffn=int(fe), dense_layers=layers - _moe_layers(cfg, layers))
-    if cfg.get("kv_lora_rank"):
-        out.update(attention="mla", q_lora_rank=int(cfg.get("q_lora_rank") or 0),
-                   kv_lora_rank=int(cfg["kv_lora_rank"]), rope_dim=int(_get(cfg, "qk_rope_head_dim", where)),
-                   nope_dim=int(_get(cfg, "qk_nope_head_dim", where)), v_head_dim=int(_get(cfg, "v_head_dim", where)),
-                   kv_heads=heads)
-    return out
+    return int(kv if kv is not None else heads)
+
+
+def _dense_ffn(cfg: dict, mtype: str, h: int, moe: bool, where: str) -> float:
+    """The dense MLP width (ungated families: 4h unless stated; an all-MoE config may leave it out)."""
+    if mtype in ("gpt_neox", "gptj", "falcon"):
+        return cfg.get("intermediate_size") or cfg.get("n_inner") or cfg.get("ffn_hidden_size") or 4 * h
+    if mtype == "llama4_text":
+        return _get(cfg, "intermediate_size_mlp", where)
+    return _get(cfg, "intermediate_size", where, 0 if moe else KeyError)
+
+
+def _expert_columns(cfg: dict, mtype: str, experts: int, layers: int, where: str) -> dict[str, Any]:
+    """Routed and shared experts, their width and the dense layers of an MoE config."""
+    fe = _get(cfg, "moe_intermediate_size", where, None) or _get(cfg, "intermediate_size", where)
+    shared = cfg.get("n_shared_experts") or 0
+    if cfg.get("shared_expert_intermediate_size"):  # Qwen2-MoE: one wide shared expert
+        shared = cfg["shared_expert_intermediate_size"] / fe
+    if mtype == "llama4_text":  # one shared expert as wide as a routed one
+        shared = 1
+    return {"experts": experts, "experts_per_token": int(_get(cfg, "num_experts_per_tok", where)),
+            "shared_experts": shared, "expert_ffn": int(fe), "dense_layers": layers - _moe_layers(cfg, layers)}
 
 
 def _moe_layers(cfg: dict, layers: int) -> int:
