@@ -36,6 +36,11 @@ WORKLOADS = ("training", "serving")
 LEVEL = 0.8      # nominal coverage of the intervals checked
 DRAWS = 200      # draws of the uncertain factors per held-out run
 STEP = 1.01      # relative step of the elasticity probe
+#: The stated configuration on ideal hardware: every efficiency and overlap at 1, no exposed memory
+#: traffic, no per-step or per-collective latency. A published rate above this (a time below it)
+#: cannot come from the configuration as the row states it, whatever the factors.
+IDEAL = {**{n: 1.0 for n in dsx.inputs().index if n.endswith(("_efficiency", "_overlap"))},
+         "memory_exposure": 0.0, "step_overhead": 0.0, "allreduce_latency": 0.0, "collective_latency": 0.0}
 
 
 def _evaluate(df: pd.DataFrame, workload: str, factors: dict) -> xr.DataArray:
@@ -107,7 +112,16 @@ def refit(workload: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         low, high = intervals(df[held], workload, fits[source], spread, seed=i)
         rows.loc[held, "low80"], rows.loc[held, "high80"] = low, high
     rows["inside80"] = (rows.low80 <= rows.published) & (rows.published <= rows.high80)
+    rows["ideal"] = validation.predict(df, workload, **IDEAL).predicted.values
     return rows, pd.DataFrame(factors)
+
+
+def beyond_ideal(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose published value the stated configuration cannot reach on ideal hardware
+    (:data:`IDEAL`): a rate above the bound, a time below it; ``beyond`` is by how much."""
+    time = rows.metric.map(lambda m: m in ("ttft", "tpot", "e2e_latency", "step_time"))
+    beyond = np.where(time, rows.ideal / rows.published, rows.published / rows.ideal) - 1.0
+    return rows.assign(beyond=beyond)[beyond > 0]
 
 
 def coverage(rows: pd.DataFrame) -> dict:
@@ -168,7 +182,9 @@ def render(results: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> str:
               "alike (each run counts 1 / the runs of its source): the unit an interval must cover is a new",
               "source, and one source's runs share its bias. The published value should fall inside the",
               "central 80 % interval of those predictions about 80 % of the time. The registry's own spreads",
-              "are set the same way from every source's held-out residuals.", "",
+              "are set the same way from every source's held-out residuals. Runs of one source share its bias,",
+              "so a coverage figure is itself uncertain by about the binomial error over the sources",
+              "(sqrt(0.8 x 0.2 / sources): about 13 points with 9 or 10 sources).", "",
               "| stack | runs | inside the 80 % interval | mean half-width |", "|---|---:|---:|---:|"]
     for workload, (rows, _) in results.items():
         c = coverage(rows)
@@ -187,6 +203,13 @@ def render(results: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> str:
         lines.append(f"| (dsx default) | | {defaults} |")
         for _, f in factors.iterrows():
             lines.append(f"| {f['left_out']} | {f['rows']} | " + " | ".join(f"{f[n]:.3f}" for n in names) + " |")
+        out = beyond_ideal(rows)
+        if len(out):
+            lines += ["", "Rows beyond what their stated configuration reaches on ideal hardware in dsx's model (every efficiency "
+                      "and overlap at 1, no overheads: no factor can fit them; the configuration or the metric "
+                      "as published is not what was run, and they stay in the error figures): "
+                      + "; ".join(f"{r.run} (published {r.published:.4g}, ideal bound {r.ideal:.4g}, "
+                                  f"{r.beyond:.0%} beyond)" for r in out.itertuples()) + "."]
         bad = rows[~rows.feasible]
         if len(bad):
             lines += ["", "Rows dsx calls infeasible (evaluated anyway): "

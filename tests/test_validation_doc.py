@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from dsx import validation
+from dsx.calibration import DEFAULT_FACTORS, bounds
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("calibrate_benchmark", ROOT / "benchmarks" / "calibrate.py")
@@ -78,3 +79,20 @@ def test_registry_spreads_are_the_held_out_residuals(kept):
 def test_kept_files_are_current():
     """The whole refit (about a minute): the kept page and residuals match a fresh run."""
     assert bench.main(["--check"]) == 0, "stale: run python benchmarks/calibrate.py"
+
+
+@pytest.mark.parametrize("workload", ["training", "serving"])
+def test_ideal_hardware_bounds_every_prediction(workload):
+    """benchmarks/calibrate.py flags published values beyond what their stated configuration reaches on
+    ideal hardware (calibrate.IDEAL): that bound must hold over dsx's own predictions, defaults and fitted
+    factors alike (a faster rate, a shorter time), or a flagged row would mean nothing."""
+    df = validation.load(workload)
+    ideal = validation.predict(df, workload, **bench.IDEAL).predicted.to_numpy()
+    time = df.metric.isin(["ttft", "tpot", "e2e_latency", "step_time"]).to_numpy()
+    for factors in ({}, {n: hi for n in DEFAULT_FACTORS[workload] for hi in [bounds(n)[1]]}):
+        pred = validation.predict(df, workload, **factors).predicted.to_numpy()
+        slack = np.where(time, pred / ideal, ideal / pred) - 1.0
+        print(f"{workload} {'defaults' if not factors else 'factors at their upper bounds'}: "
+              f"smallest margin to the ideal bound {np.nanmin(slack):+.2%}")
+        assert np.nanmin(slack) >= -1e-9
+    print("beyond the ideal bound:", list(bench.beyond_ideal(df.assign(ideal=ideal)).run))
