@@ -105,15 +105,8 @@ def _finite(ns: Any) -> dict[str, xr.Variable]:
     variables = dict(ns.variables)
     new: dict[str, xr.Variable] = {}
     if DRAW in variables["feasible"].dims:  # a configuration runs or not, whatever the draw of its factors
-        feasible, reason = xr.DataArray(variables["feasible"]), xr.DataArray(variables["reason"])
-        ok = feasible.all(DRAW)
-        first_bad = (~feasible).argmax(DRAW)
-        new["feasible"] = variables["feasible"] = ok.variable
-        coded = codes.is_coded(variables["reason"])
-        picked = reason.isel({DRAW: first_bad}).where(~ok, 0 if coded else "").variable
-        if coded:
-            picked = xr.Variable(picked.dims, picked.values.astype(np.int8), dict(variables["reason"].attrs))
-        new["reason"] = variables["reason"] = picked
+        new = _over_draws(variables["feasible"], variables["reason"])
+        variables.update(new)
     core = [n for n in CORE if n in variables and variables[n].dtype.kind == "f"]
     names = ["feasible", "reason", *core]
     order = _order(ns, names, variables)
@@ -131,13 +124,30 @@ def _finite(ns: Any) -> dict[str, xr.Variable]:
     broken = arrays["feasible"] & ~finite
     if not broken.any():
         return new
-    feasible = _variable(order, arrays["feasible"] & finite, variables["feasible"].attrs)
-    if codes.is_coded(variables["reason"]):
+    return _not_computable(order, arrays, broken, variables["feasible"].attrs, variables["reason"])
+
+
+def _not_computable(order: list[str], arrays: dict, broken: np.ndarray, attrs: dict,
+                    reason: xr.Variable) -> dict[str, xr.Variable]:
+    """``feasible`` off and ``reason`` = :data:`NOT_COMPUTABLE` where ``broken`` (aligned arrays over ``order``)."""
+    feasible = _variable(order, arrays["feasible"] & ~broken, attrs)
+    if codes.is_coded(reason):
         code = np.int8(codes.tables()["reason"].index(NOT_COMPUTABLE))
-        reason = np.where(broken, code, arrays["reason"]).astype(np.int8)
+        new = np.where(broken, code, arrays["reason"]).astype(np.int8)
     else:
-        reason = np.where(broken, NOT_COMPUTABLE, arrays["reason"]).astype(str)
-    return {"feasible": feasible, "reason": _variable(order, reason, variables["reason"].attrs)}
+        new = np.where(broken, NOT_COMPUTABLE, arrays["reason"]).astype(str)
+    return {"feasible": feasible, "reason": _variable(order, new, reason.attrs)}
+
+
+def _over_draws(feasible: xr.Variable, reason: xr.Variable) -> dict[str, xr.Variable]:
+    """``feasible`` in every draw, and the ``reason`` of the first draw that fails (none where all run)."""
+    ok = xr.DataArray(feasible).all(DRAW)
+    first_bad = (~xr.DataArray(feasible)).argmax(DRAW)
+    coded = codes.is_coded(reason)
+    picked = xr.DataArray(reason).isel({DRAW: first_bad}).where(~ok, 0 if coded else "").variable
+    if coded:
+        picked = xr.Variable(picked.dims, picked.values.astype(np.int8), dict(reason.attrs))
+    return {"feasible": ok.variable, "reason": picked}
 
 
 def _order(ds: Any, names: list[str], variables: Any = None) -> list[str]:
@@ -225,20 +235,17 @@ def _mask(ns: Any, coords: set, only: set | None = None, writable: frozenset = f
 IN_PLACE_FROM = 10_000
 
 
-def _alone_counts() -> tuple[int, int]:
-    """``sys.getrefcount`` of an array that only its Variable holds, and of the owner of a reshaped
-    one that only the view holds, bound the way :func:`_writable` binds them (the counts an
-    interpreter reports differ between Python versions)."""
-    var = xr.Variable("x", np.empty(1))
+def _references(var: Any) -> tuple[int, int]:
+    """``sys.getrefcount`` of a Variable's array and of the array it reshapes (0 when it owns its data).
+
+    :data:`_ALONE` is this of arrays that nothing but their Variable holds, measured once at import
+    by this same function (the counts an interpreter reports differ between Python versions)."""
     data = var.data
-    owned = sys.getrefcount(data)
-    view = xr.Variable("x", np.empty((1, 1)).reshape(1))
-    data = view.data
     base = data.base
-    return owned, sys.getrefcount(base)
+    return sys.getrefcount(data), (0 if base is None else sys.getrefcount(base))
 
 
-_ALONE = _alone_counts()
+_ALONE = (_references(xr.Variable("x", np.empty(1)))[0], _references(xr.Variable("x", np.empty((1, 1)).reshape(1)))[1])
 
 
 def _writable(ns: Any) -> frozenset:
@@ -250,23 +257,27 @@ def _writable(ns: Any) -> frozenset:
         return frozenset()
     held: dict[int, int] = {}
     for var in ns.variables.values():
-        data = var.data
-        for ref in {id(data), id(getattr(data, "base", None))}:
+        for ref in {id(var.data), id(getattr(var.data, "base", None))}:
             held[ref] = held.get(ref, 0) + 1
-    out = set()
-    for name in OUTCOMES:
-        data = getattr(ns.variables.get(name), "data", None)
-        if not isinstance(data, np.ndarray) or not data.flags.writeable or not data.flags.c_contiguous:
-            continue
-        base = data.base
-        whole = base is None or (isinstance(base, np.ndarray) and base.base is None and base.nbytes == data.nbytes)
-        refs = [id(data)] + ([] if base is None else [id(base)])
-        # nothing outside the Namespace (a kernel's cache) holds them either: the Variable (or the view)
-        # and this function's own names are the only references
-        alone = sys.getrefcount(data) <= _ALONE[0] and (base is None or sys.getrefcount(base) <= _ALONE[1])
-        if whole and alone and not any(r in ns.given or held.get(r) != 1 for r in refs):
-            out.add(name)
-    return frozenset(out)
+    return frozenset(name for name in OUTCOMES if name in ns.variables
+                     and _sole_owner(ns.variables[name], ns.given, held))
+
+
+def _sole_owner(var: Any, given: set, held: dict) -> bool:
+    """The Variable's array is its own to write: a C-contiguous writable numpy array (or a whole
+    reshape of one), not the caller's, held by no other variable and by nothing outside (a cache)."""
+    data = var.data
+    if not isinstance(data, np.ndarray) or not data.flags.writeable or not data.flags.c_contiguous:
+        return False
+    base = data.base
+    if base is not None and not (isinstance(base, np.ndarray) and base.base is None and base.nbytes == data.nbytes):
+        return False
+    refs = [id(data)] + ([] if base is None else [id(base)])
+    if any(r in given or held.get(r) != 1 for r in refs):
+        return False
+    del data, base  # counted as _ALONE was: the Variable's own references only
+    count, base_count = _references(var)
+    return count <= _ALONE[0] and base_count <= _ALONE[1]
 
 
 # the variables the two steps read and write, results only (dsx.stacks.evaluate hands them just
