@@ -203,6 +203,33 @@ def _slices(length: int, piece: int) -> list[slice]:
     return [slice(i, min(i + piece, length)) for i in range(0, length, piece)]
 
 
+def _piece_graph(run: Callable[[Space], xr.Dataset], space: Space, split: list, cuts: dict, runner: str,
+                 pieces: str) -> dict:
+    """One task per piece, the eager evaluation of its sub-space; ``run`` in the graph once (it holds the stack)."""
+    axes = space.axes
+    graph: dict = {runner: run}
+    for idx in itertools.product(*(range(len(cuts[a])) for a in split)):
+        sub = space.replace(**{a: axes[a][cuts[a][i]] for a, i in zip(split, idx)}) if split else space
+        graph[(pieces, *idx)] = (_call, runner, sub)
+    return graph
+
+
+def _lazy_variable(da: Any, graph: dict, pieces: str, split: list, cuts: dict, axes: dict,
+                   template: xr.Dataset, name: str, token: str) -> xr.DataArray:
+    """Variable ``name`` as a dask array: each block taken from the piece task that computes it."""
+    var = template[name]
+    dims, dtype = var.dims, _dtype(var)
+    key = f"dsx-{name}-{token}"
+    layer: dict = {}
+    for bidx in itertools.product(*[range(len(cuts[d])) if d in cuts else range(1) for d in dims]):
+        at = dict(zip(dims, bidx))
+        layer[(key, *bidx)] = (_block, (pieces, *(at.get(a, 0) for a in split)), name, dims, dtype)
+    chunk_sizes = tuple(tuple(s.stop - s.start for s in cuts[d]) if d in cuts
+                        else ((len(axes[d]),) if d in axes else (template.sizes[d],)) for d in dims)
+    arr = da.Array({**graph, **layer}, key, chunk_sizes, dtype=dtype, meta=np.empty((0,) * len(dims), dtype))
+    return xr.DataArray(arr, dims=dims, attrs=var.attrs)
+
+
 def one_graph(tasks: list) -> dict:
     """The graph of ``Delayed`` tasks, merged once (tasks of one lazy result share their graph)."""
     merged: dict = {}
@@ -285,32 +312,11 @@ def evaluate_lazy(run: Callable[[Space], xr.Dataset], space: Space, chunks: Any 
     token = uuid.uuid4().hex[:12]
     pieces = f"dsx-piece-{token}"
     runner = f"dsx-run-{token}"
-    graph: dict = {runner: run}  # the evaluation function, in the graph once (it holds the stack)
-    for idx in itertools.product(*(range(len(cuts[a])) for a in split)):
-        sub = space.replace(**{a: axes[a][cuts[a][i]] for a, i in zip(split, idx)}) if split else space
-        graph[(pieces, *idx)] = (_call, runner, sub)  # a task: the eager evaluation of the sub-space
-
-    coords = {a: xr.DataArray(np.asarray(v), dims=a, attrs=template[a].attrs) for a, v in axes.items()}
-    out = xr.Dataset(coords=coords)
-    for name, coord in template.coords.items():
-        if name not in axes:
-            out.coords[name] = coord
-    for name, var in template.data_vars.items():
-        dims, dtype = var.dims, _dtype(var)
-        key = f"dsx-{name}-{token}"
-        layer: dict = {}
-        ranges = [range(len(cuts[d])) if d in cuts else range(1) for d in dims]
-        for bidx in itertools.product(*ranges):
-            at = dict(zip(dims, bidx))
-            src = (pieces, *(at.get(a, 0) for a in split))
-            layer[(key, *bidx)] = (_block, src, name, dims, dtype)
-        chunk_sizes = tuple(
-            tuple(s.stop - s.start for s in cuts[d]) if d in cuts
-            else ((len(axes[d]),) if d in axes else (template.sizes[d],))
-            for d in dims)
-        arr = da.Array({**graph, **layer}, key, chunk_sizes, dtype=dtype,
-                       meta=np.empty((0,) * len(dims), dtype))
-        out[name] = xr.DataArray(arr, dims=dims, attrs=var.attrs)
+    graph = _piece_graph(run, space, split, cuts, runner, pieces)
+    out = xr.Dataset(coords={a: xr.DataArray(np.asarray(v), dims=a, attrs=template[a].attrs) for a, v in axes.items()})
+    out = out.assign_coords({name: coord for name, coord in template.coords.items() if name not in axes})
+    for name in template.data_vars:
+        out[name] = _lazy_variable(da, graph, pieces, split, cuts, axes, template, name, token)
     _PIECES[token] = Pieces(graph, pieces, split, cuts, axes,
                             {n: v.dims for n, v in template.data_vars.items()})
     while len(_PIECES) > _KEEP:
