@@ -26,7 +26,7 @@ from ..codes import decode, is_coded
 from ..errors import DsxInputError
 from ..lazy import pieces_of
 from ..uncertainty import at_quantile, parse_objective
-from .pareto import _all_draws, _joint_dims, _names, constraint_mask
+from .pareto import _all_draws, _joint_dims, _over, constraint_mask
 
 __all__ = ["best"]
 
@@ -83,10 +83,7 @@ def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = Non
                              include=include, quantile=quantile)
     ds, name, mask = _objective(ds, minimize if minimize is not None else maximize, where, include, quantile)
     obj = ds[name]
-    over_dims = _names(over)
-    for d in over_dims:
-        if d not in ds.dims:
-            raise DsxInputError(f"best: over={d!r} is not a dimension of the dataset (have {list(ds.dims)})")
+    over_dims = _over(ds, over, "best")
     dims = _joint_dims(ds, [obj, mask], over_dims)
     if over is None:
         over_dims = list(dims)

@@ -199,15 +199,23 @@ def pareto(ds: xr.Dataset, minimize: str | Sequence[str] = (), maximize: str | S
     ds, mins = at_quantile(ds, _names(minimize), quantile)
     ds, maxs = at_quantile(ds, _names(maximize), quantile)
     mins, maxs = _objectives(ds, mins, maxs)
-    over_dims = _names(over)
-    for d in over_dims:
-        if d not in ds.dims:
-            raise DsxInputError(f"pareto: over={d!r} is not a dimension of the dataset (have {list(ds.dims)})")
+    over_dims = _over(ds, over, "pareto")
     objs = [ds[n] for n in mins] + [-ds[n] for n in maxs]
     dims = _joint_dims(ds, objs + [mask], over_dims)
     group_dims = [d for d in dims if over_dims and d not in over_dims]
-    inner = [d for d in dims if d not in group_dims]
-    layout = group_dims + inner
+    layout = group_dims + [d for d in dims if d not in group_dims]
+    result = xr.DataArray(_front_flags(ds, objs, mask, layout, group_dims), dims=layout,
+                          coords={d: ds[d] for d in layout if d in ds.coords})
+    result = result.transpose(*dims)
+    result.name = "pareto"
+    result.attrs = {"units": "", "long_name": "on the Pareto front",
+                    "minimize": ",".join(mins), "maximize": ",".join(maxs)}
+    return result
+
+
+def _front_flags(ds: xr.Dataset, objs: list, mask: xr.DataArray, layout: list, group_dims: list) -> np.ndarray:
+    """Pareto flags over ``layout`` (the groups' dimensions first), one front per group: the objectives
+    and the mask flattened in that order, the front found among the valid (feasible, finite) points."""
     shape = tuple(ds.sizes[d] for d in layout)
     n = int(np.prod(shape, dtype=np.int64))
 
@@ -223,13 +231,16 @@ def pareto(ds: xr.Dataset, minimize: str | Sequence[str] = (), maximize: str | S
     idx = np.flatnonzero(valid)
     out = np.zeros(n, bool)
     out[idx] = pareto_kernel(values[idx], groups[idx] if group_dims else None)
-    result = xr.DataArray(out.reshape(shape), dims=layout,
-                          coords={d: ds[d] for d in layout if d in ds.coords})
-    result = result.transpose(*dims)
-    result.name = "pareto"
-    result.attrs = {"units": "", "long_name": "on the Pareto front",
-                    "minimize": ",".join(mins), "maximize": ",".join(maxs)}
-    return result
+    return out.reshape(shape)
+
+
+def _over(ds: xr.Dataset, over: str | Sequence[str] | None, who: str) -> list[str]:
+    """The ``over=`` dimensions, each checked to be one of the dataset's."""
+    over_dims = _names(over)
+    for d in over_dims:
+        if d not in ds.dims:
+            raise DsxInputError(f"{who}: over={d!r} is not a dimension of the dataset (have {list(ds.dims)})")
+    return over_dims
 
 
 def _all_draws(mask: xr.DataArray) -> xr.DataArray:
@@ -282,16 +293,21 @@ def front_table(ds: xr.Dataset, mask: xr.DataArray, columns: Sequence[str] | Non
         data[d] = ds[d].values[ix] if d in ds.coords else ix
     index = {d: xr.DataArray(ix, dims="row") for d, ix in zip(dims, hit)}
     for c in columns:
-        if c not in ds.variables:
-            raise DsxInputError(f"front_table: no variable {c!r} in the dataset")
-        var = decode(ds[c])  # categorical codes as their labels
-        extra = [d for d in var.dims if d not in dims]
-        if extra:
-            raise DsxInputError(f"front_table: {c!r} has dimensions {extra} the mask lacks; select them first")
-        picked = var.isel({d: index[d] for d in var.dims}) if var.dims else var
-        data[_label(ds, c)] = np.broadcast_to(np.asarray(picked.values), (len(hit[0]) if dims else 1,))
+        data[_label(ds, c)] = _front_column(ds, c, dims, index, len(hit[0]) if dims else 1)
     df = pd.DataFrame(data)
     keys = _names(sort) or columns[:1]
     if keys:
         df = df.sort_values([_label(ds, k) for k in keys], kind="stable").reset_index(drop=True)
     return df
+
+
+def _front_column(ds: xr.Dataset, c: str, dims: list, index: dict, rows: int) -> np.ndarray:
+    """Variable ``c`` at the selected configurations (categorical codes as their labels)."""
+    if c not in ds.variables:
+        raise DsxInputError(f"front_table: no variable {c!r} in the dataset")
+    var = decode(ds[c])
+    extra = [d for d in var.dims if d not in dims]
+    if extra:
+        raise DsxInputError(f"front_table: {c!r} has dimensions {extra} the mask lacks; select them first")
+    picked = var.isel({d: index[d] for d in var.dims}) if var.dims else var
+    return np.broadcast_to(np.asarray(picked.values), (rows,))
