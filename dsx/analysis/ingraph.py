@@ -81,19 +81,24 @@ def best_merge(ds: xr.Dataset, plan: Pieces, results: list) -> xr.Dataset:
     over = [d for d in results[0].attrs.get("over", "").split(",") if d]
     name = results[0].attrs["objective"]
     sign = 1.0 if results[0].attrs.get("sense", "minimize") == "minimize" else -1.0
-    # pieces that differ only along optimised dimensions compete for the same groups
+    merged = [_merge_best(cands, name, sign, over, plan.axes) for cands in _competing(plan, results, over)]
+    out = merged[0] if len(merged) == 1 else xr.combine_by_coords(merged, combine_attrs="override")
+    # combine_by_coords sorts the labels; restore the space's own order
+    out = out.reindex({d: plan.axes[d] for d in out.dims if d in plan.axes})
+    keep = [d for d in ds.dims if d in out.dims]
+    return _restore_dtypes(out, ds).transpose(*keep, ...)
+
+
+def _competing(plan: Pieces, results: list, over: list) -> list[list]:
+    """The per-piece optima grouped by what they compete for: pieces that differ only along
+    optimised dimensions answer for the same groups."""
     groups: dict[tuple, list] = defaultdict(list)
     for key, res in zip(plan.keys(), results):
         at = dict(zip(plan.split, key[1:]))
         if any(i and a not in over and a not in res.dims for a, i in at.items()):
             continue  # the answer does not depend on this axis: its first piece stands for all
         groups[tuple(i for a, i in at.items() if a not in over)].append(res)
-    merged = [_merge_best(cands, name, sign, over, plan.axes) for cands in groups.values()]
-    out = merged[0] if len(merged) == 1 else xr.combine_by_coords(merged, combine_attrs="override")
-    # combine_by_coords sorts the labels; restore the space's own order
-    out = out.reindex({d: plan.axes[d] for d in out.dims if d in plan.axes})
-    keep = [d for d in ds.dims if d in out.dims]
-    return _restore_dtypes(out, ds).transpose(*keep, ...)
+    return list(groups.values())
 
 
 def _restore_dtypes(out: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
