@@ -152,14 +152,8 @@ def tornado(sens: xr.Dataset, ax: Any = None, **select: Any) -> Any:
     return fig
 
 
-def by_region(ds: xr.Dataset, var: str, dim: str = "region", hue: str | None = None, sort: bool = True,
-              where: Any = None, ax: Any = None) -> Any:
-    """Bars of ``var`` per region (carbon, water, cost), optionally grouped by ``hue``.
-
-    A bar without a value (infeasible, or excluded by ``where``) is marked with a grey cross
-    on the axis and a legend entry; a ``hue`` series with no value at all says so in its
-    legend entry and in the figure.
-    """
+def _region_grid(ds: xr.Dataset, var: str, dim: str, hue: str | None, where: Any) -> xr.DataArray:
+    """``var`` over exactly (``dim``, ``hue``), blank where infeasible or excluded."""
     da = _var(ds, var)
     if dim not in ds.dims:
         raise DsxInputError(f"by_region: {dim!r} is not a dimension of the dataset")
@@ -170,7 +164,56 @@ def by_region(ds: xr.Dataset, var: str, dim: str = "region", hue: str | None = N
         da = da.where(mask)
     for d in dims:  # a value the same in every region still gets a bar per region
         da = da.broadcast_like(ds[d])
-    da = _only(da, dims, "by_region")
+    return _only(da, dims, "by_region")
+
+
+def _series_label(var: str, hue: str | None, h: Any, v: np.ndarray) -> tuple[str | None, str | None]:
+    """Legend entry of one series, and its name for the "no feasible value" note when it has no value at all."""
+    name = None if h is None else f"{hue} = {h}"
+    if np.isfinite(v).any():
+        return name, None
+    return (None if name is None else f"{name}: no value"), name or var
+
+
+def _bar_series(ax: Any, at: np.ndarray, v: np.ndarray, width: float, colour: str, name: str | None) -> bool:
+    """One series of bars, a grey cross on the axis where a value is missing; returns whether one was."""
+    ax.bar(at, np.nan_to_num(v), width=width, color=colour, label=name)
+    gaps = ~np.isfinite(v)
+    if gaps.any():
+        ax.scatter(at[gaps], np.zeros(gaps.sum()), marker="x", s=18, color="#777777", zorder=3, clip_on=False)
+    return bool(gaps.any())
+
+
+def _legend_missing_bars(ax: Any, where: Any) -> None:
+    """A legend entry for the grey crosses that stand for bars without a value."""
+    ax.scatter([], [], marker="x", s=18, color="#777777",
+               label="infeasible (no bar)" if where is None else "infeasible or excluded (no bar)")
+
+
+def _region_ticks(ax: Any, pos: np.ndarray, regions: list[str]) -> None:
+    """One tick per region, slanted when there are many so the names do not collide."""
+    many = len(regions) > 4
+    ax.set_xticks(pos, regions, rotation=30 if many else 0, ha="right" if many else "center")
+
+
+def _say_empty(ax: Any, empty: list[str], n_series: int) -> None:
+    """Names the series without any value: a notice when none has one, else a note in the corner."""
+    if len(empty) == n_series:
+        notice(ax, "no feasible value for " + ", ".join(empty))
+    elif empty:
+        ax.text(0.98, 0.98, "no feasible value for " + ", ".join(empty), transform=ax.transAxes, ha="right",
+                va="top", fontsize=7, color="#444444", gid="dsx-notice")
+
+
+def by_region(ds: xr.Dataset, var: str, dim: str = "region", hue: str | None = None, sort: bool = True,
+              where: Any = None, ax: Any = None) -> Any:
+    """Bars of ``var`` per region (carbon, water, cost), optionally grouped by ``hue``.
+
+    A bar without a value (infeasible, or excluded by ``where``) is marked with a grey cross
+    on the axis and a legend entry; a ``hue`` series with no value at all says so in its
+    legend entry and in the figure.
+    """
+    da = _region_grid(ds, var, dim, hue, where)
     fig, ax = _figure(ax, (4.5, 3.2))
     with style():
         vals, unit = scaled(ds[var], np.asarray(da.values, float).reshape(len(ds[dim]), -1))
@@ -183,26 +226,16 @@ def by_region(ds: xr.Dataset, var: str, dim: str = "region", hue: str | None = N
         for k, h in enumerate(hues):  # one bar series per hue value (few)
             at = pos + (k - (len(hues) - 1) / 2) * width
             v = vals[order, k]
-            name = None if h is None else f"{hue} = {h}"
-            if not np.isfinite(v).any():
-                empty.append(name or var)
-                name = None if name is None else f"{name}: no value"
-            ax.bar(at, np.nan_to_num(v), width=width, color=PALETTE[k % len(PALETTE)], label=name)
-            gaps = ~np.isfinite(v)
-            if gaps.any():
-                missing = True
-                ax.scatter(at[gaps], np.zeros(gaps.sum()), marker="x", s=18, color="#777777", zorder=3, clip_on=False)
+            name, unfilled = _series_label(var, hue, h, v)
+            if unfilled is not None:
+                empty.append(unfilled)
+            missing = _bar_series(ax, at, v, width, PALETTE[k % len(PALETTE)], name) or missing
         if missing:
-            ax.scatter([], [], marker="x", s=18, color="#777777",
-                       label="infeasible (no bar)" if where is None else "infeasible or excluded (no bar)")
-        ax.set_xticks(pos, regions, rotation=30 if len(regions) > 4 else 0, ha="right" if len(regions) > 4 else "center")
+            _legend_missing_bars(ax, where)
+        _region_ticks(ax, pos, regions)
         ax.set_xlabel(label(ds[dim], dim) if ds[dim].attrs else dim)
         ax.set_ylabel(label(ds[var], var, unit))
-        if len(empty) == len(hues):
-            notice(ax, "no feasible value for " + ", ".join(empty))
-        elif empty:
-            ax.text(0.98, 0.98, "no feasible value for " + ", ".join(empty), transform=ax.transAxes, ha="right",
-                    va="top", fontsize=7, color="#444444", gid="dsx-notice")
+        _say_empty(ax, empty, len(hues))
         if hue or missing:
             ax.legend(frameon=False, fontsize=7)
         plain_ticks(ax)
