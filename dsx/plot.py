@@ -173,6 +173,46 @@ def roofline(ds: xr.Dataset, intensity: str = "arithmetic_intensity", performanc
     return fig
 
 
+def _drawable(ds: xr.Dataset, x: str, y: str, mask: xr.DataArray, logx: bool,
+              logy: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat ``x`` and ``y`` of every configuration, and which can be drawn (feasible, finite, > 0 on a log axis)."""
+    jx, jy, jm = xr.broadcast(ds[x], ds[y], mask)
+    xv, yv = (np.asarray(j.values, float).ravel() for j in (jx, jy))
+    ok = np.isfinite(xv) & np.isfinite(yv) & np.asarray(jm.values, bool).ravel()
+    if logx:
+        ok &= xv > 0
+    if logy:
+        ok &= yv > 0
+    return xv, yv, ok
+
+
+def _draw_configurations(fig: Any, ax: Any, xv: np.ndarray, yv: np.ndarray, gridsize: int, max_markers: int,
+                         scale: dict[str, str]) -> None:
+    """Configurations as markers, or as a hexbin density when there are more than ``max_markers``."""
+    from matplotlib.colors import LogNorm
+
+    if xv.size > max_markers:
+        hb = ax.hexbin(xv, yv, gridsize=gridsize, cmap=CMAP, mincnt=1, norm=LogNorm(), rasterized=True, **scale)
+        counts = np.asarray(hb.get_array(), float)
+        hb.set_clim(1.0, max(2.0, float(counts.max())))  # a colour bar never spans a single value
+        fig.colorbar(hb, ax=ax, label="configurations per cell [1]")
+    elif xv.size:
+        ax.scatter(xv, yv, s=10, color=PALETTE[0], alpha=0.6, lw=0, label="configuration", rasterized=True)
+
+
+def _draw_front(ax: Any, xv: np.ndarray, yv: np.ndarray, max_x: bool, max_y: bool) -> None:
+    """The Pareto front of the drawn points as a step line (objectives flipped where maximized)."""
+    from .analysis.pareto import pareto_kernel
+
+    sx = -1.0 if max_x else 1.0
+    sy = -1.0 if max_y else 1.0
+    on = pareto_kernel(np.stack([sx * xv, sy * yv], axis=1))
+    fx, fy = xv[on], yv[on]
+    order = np.argsort(sx * fx, kind="stable")
+    ax.plot(fx[order], fy[order], color=PALETTE[3], lw=1.5, marker="o", ms=3,
+            drawstyle="steps-post", label="Pareto front")
+
+
 def pareto_front(ds: xr.Dataset, x: str, y: str, maximize: Sequence[str] = (), where: Any = None,
                  gridsize: int = 60, logx: bool = False, logy: bool = False, max_markers: int = 2000,
                  ax: Any = None) -> Any:
@@ -191,39 +231,17 @@ def pareto_front(ds: xr.Dataset, x: str, y: str, maximize: Sequence[str] = (), w
     max_markers : int
         Most configurations drawn as individual markers.
     """
-    from matplotlib.colors import LogNorm
-
-    from .analysis.pareto import pareto_kernel
-
     fig, ax = _figure(ax, (4.5, 3.4))
     with style():
         mask = _feasible(ds, where)
-        jx, jy, jm = xr.broadcast(ds[x], ds[y], mask)
-        xv, yv = (np.asarray(j.values, float).ravel() for j in (jx, jy))
-        ok = np.isfinite(xv) & np.isfinite(yv) & np.asarray(jm.values, bool).ravel()
-        if logx:
-            ok &= xv > 0
-        if logy:
-            ok &= yv > 0
+        xv, yv, ok = _drawable(ds, x, y, mask, logx, logy)
         hidden = xv.size - int(ok.sum())
         xv, x_unit = scaled(ds[x], xv[ok])
         yv, y_unit = scaled(ds[y], yv[ok])
         scale = {"xscale": "log" if logx else "linear", "yscale": "log" if logy else "linear"}
-        if xv.size > max_markers:
-            hb = ax.hexbin(xv, yv, gridsize=gridsize, cmap=CMAP, mincnt=1, norm=LogNorm(), rasterized=True, **scale)
-            counts = np.asarray(hb.get_array(), float)
-            hb.set_clim(1.0, max(2.0, float(counts.max())))  # a colour bar never spans a single value
-            fig.colorbar(hb, ax=ax, label="configurations per cell [1]")
-        elif xv.size:
-            ax.scatter(xv, yv, s=10, color=PALETTE[0], alpha=0.6, lw=0, label="configuration", rasterized=True)
+        _draw_configurations(fig, ax, xv, yv, gridsize, max_markers, scale)
         if xv.size:
-            sx = -1.0 if x in maximize else 1.0
-            sy = -1.0 if y in maximize else 1.0
-            on = pareto_kernel(np.stack([sx * xv, sy * yv], axis=1))
-            fx, fy = xv[on], yv[on]
-            order = np.argsort(sx * fx, kind="stable")
-            ax.plot(fx[order], fy[order], color=PALETTE[3], lw=1.5, marker="o", ms=3,
-                    drawstyle="steps-post", label="Pareto front")
+            _draw_front(ax, xv, yv, x in maximize, y in maximize)
         else:
             notice(ax, "no feasible configuration in this selection")
         if hidden:
@@ -261,6 +279,57 @@ def _colour_range(vals: np.ndarray) -> tuple[float, float]:
     return lo, hi
 
 
+def _grid_dims(ds: xr.Dataset, x: str, y: str, col: str | None) -> list[str]:
+    """The heatmap's dimensions, facet first, each checked to be a dimension of ``ds``."""
+    dims = [d for d in (col, y, x) if d is not None]
+    for d in dims:
+        if d not in ds.dims:
+            raise DsxInputError(f"heatmap: {d!r} is not a dimension of the dataset (have {list(ds.dims)})")
+    return dims
+
+
+def _panels(ax: Any, n: int) -> tuple[Any, list[Any]]:
+    """The given axes, or a new figure with a row of ``n`` panels sharing the y axis."""
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax.figure, [ax]
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n + 1.4, 3.0), layout="constrained", squeeze=False, sharey=True)
+    return fig, list(axes[0])
+
+
+def _draw_cells(a: Any, grid: np.ndarray, xs: np.ndarray, ys: np.ndarray, vmin: float, vmax: float) -> Any:
+    """``grid`` as coloured cells over categorical axes, grey where no value; returns the mesh."""
+    xi, xl = _categorical_axis(xs)
+    yi, yl = _categorical_axis(ys)
+    mesh = a.pcolormesh(np.arange(len(xi) + 1) - 0.5, np.arange(len(yi) + 1) - 0.5,
+                        np.ma.masked_invalid(grid), cmap=CMAP, vmin=vmin, vmax=vmax, shading="flat")
+    a.set_facecolor(BLANK)
+    a.set_xticks(xi, xl, rotation=45 if max(map(len, xl)) * len(xl) > 24 else 0)
+    a.set_yticks(yi, yl)
+    return mesh
+
+
+def _annotate_cells(a: Any, grid: np.ndarray, vmin: float, vmax: float) -> None:
+    """Each finite cell's value, in a colour readable on the cell."""
+    for (r, c), v in np.ndenumerate(grid):  # cell labels of a small grid (a figure, not a sweep)
+        if np.isfinite(v):
+            a.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=7,
+                   color="white" if v < (vmin + vmax) / 2 else "black")
+
+
+def _legend_blank_cells(fig: Any, ax: Any, where: Any) -> None:
+    """A legend entry for the grey (infeasible or excluded) cells: under the figure, or in the given axes."""
+    from matplotlib.patches import Patch
+
+    blank = Patch(facecolor=BLANK, edgecolor="#999999", lw=0.5, label="infeasible" if where is None
+                  else "infeasible or excluded")
+    if ax is None:
+        fig.legend(handles=[blank], loc="outside lower right", frameon=False, fontsize=8)
+    else:
+        ax.legend(handles=[blank], frameon=False, fontsize=8)
+
+
 def heatmap(ds: xr.Dataset, var: str, x: str, y: str, col: str | None = None, where: Any = None,
             annotate: bool = False, ax: Any = None) -> Any:
     """``var`` as a coloured grid over two dimensions, one panel per value of ``col``.
@@ -270,38 +339,21 @@ def heatmap(ds: xr.Dataset, var: str, x: str, y: str, col: str | None = None, wh
     value), so numeric and string axes both work; facets share one x label. Dimensions other
     than ``x``, ``y`` and ``col`` must be selected first.
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
     da = _var(ds, var)
-    dims = [d for d in (col, y, x) if d is not None]
-    for d in dims:
-        if d not in ds.dims:
-            raise DsxInputError(f"heatmap: {d!r} is not a dimension of the dataset (have {list(ds.dims)})")
+    dims = _grid_dims(ds, x, y, col)
     mask = _feasible(ds, where)
     da = _only(da.where(mask), dims, "heatmap")
     panels = list(ds[col].values) if col else [None]
     if col and ax is not None:
         raise DsxInputError("heatmap: col= makes one panel per value; do not pass ax=")
     with style():
-        if ax is None:
-            fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1.4, 3.0),
-                                     layout="constrained", squeeze=False, sharey=True)
-            axes = list(axes[0])
-        else:
-            fig, axes = ax.figure, [ax]
+        fig, axes = _panels(ax, len(panels))
         vals, unit = scaled(da)
         vmin, vmax = _colour_range(vals)
-        xi, xl = _categorical_axis(ds[x].values)
-        yi, yl = _categorical_axis(ds[y].values)
         mesh = None
         for k, (a, p) in enumerate(zip(axes, panels)):  # one panel per facet value (few)
             grid = vals[k] if col else vals
-            mesh = a.pcolormesh(np.arange(len(xi) + 1) - 0.5, np.arange(len(yi) + 1) - 0.5,
-                                np.ma.masked_invalid(grid), cmap=CMAP, vmin=vmin, vmax=vmax, shading="flat")
-            a.set_facecolor(BLANK)
-            a.set_xticks(xi, xl, rotation=45 if max(map(len, xl)) * len(xl) > 24 else 0)
-            a.set_yticks(yi, yl)
+            mesh = _draw_cells(a, grid, ds[x].values, ds[y].values, vmin, vmax)
             if len(axes) == 1:
                 a.set_xlabel(label(ds[x], x))
             if k == 0:
@@ -311,21 +363,13 @@ def heatmap(ds: xr.Dataset, var: str, x: str, y: str, col: str | None = None, wh
             if not np.isfinite(grid).any():
                 notice(a, "no feasible\nconfiguration")
             if annotate:
-                for (r, c), v in np.ndenumerate(grid):  # cell labels of a small grid (a figure, not a sweep)
-                    if np.isfinite(v):
-                        a.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=7,
-                               color="white" if v < (vmin + vmax) / 2 else "black")
+                _annotate_cells(a, grid, vmin, vmax)
         if len(axes) > 1:
             fig.supxlabel(label(ds[x], x), fontsize=9)
         bar = fig.colorbar(mesh, ax=axes, label=label(ds[var], var, unit))
         plain_ticks(bar.ax)
         if not np.isfinite(vals).all():
-            blank = Patch(facecolor=BLANK, edgecolor="#999999", lw=0.5, label="infeasible" if where is None
-                          else "infeasible or excluded")
-            if ax is None:
-                fig.legend(handles=[blank], loc="outside lower right", frameon=False, fontsize=8)
-            else:
-                ax.legend(handles=[blank], frameon=False, fontsize=8)
+            _legend_blank_cells(fig, ax, where)
     return fig
 
 

@@ -19,6 +19,67 @@ from .plot_units import MAX_LABEL, _short, display_unit, label, legend_below, no
 __all__ = ["breakdown", "tornado", "by_region"]
 
 
+def _common_unit(comps: Sequence[xr.DataArray]) -> str:
+    """The one unit every component shares ("" when none is given); a stack of mixed units is refused."""
+    units = {c.attrs.get("units", "") for c in comps}
+    if len(units) > 1:
+        raise DsxInputError(f"breakdown: components have different units {sorted(units)}; convert them first")
+    return units.pop() if units else ""
+
+
+def _shared_dim(comps: Sequence[xr.DataArray]) -> str | None:
+    """The only dimension the components vary along (None for scalars); more than one is refused."""
+    dims = sorted({d for c in comps for d in c.dims})
+    if len(dims) > 1:
+        raise DsxInputError(f"breakdown: components vary along {dims}; choose dim= and select the others")
+    return dims[0] if dims else None
+
+
+def _component_values(ds: xr.Dataset, comps: Sequence[xr.DataArray],
+                      dim: str | None) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
+    """Bar positions, their tick labels and each component's values along ``dim`` (one bar without it)."""
+    if dim is None:
+        return np.arange(1), [""], [np.atleast_1d(np.asarray(c.values, float)) for c in comps]
+    pos, ticks = _categorical_axis(ds[dim].values)
+    return pos, ticks, [np.asarray(_only(c, [dim], "breakdown").values, float) for c in comps]
+
+
+def _layer_label(ds: xr.Dataset, name: str, k: int, labels: Sequence[str] | None) -> str:
+    """Legend entry of component ``k``: the given label, else its short long name, else its variable name."""
+    if labels:
+        return labels[k]
+    short = _short(ds[name].attrs.get("long_name", name))
+    return short if len(short) <= MAX_LABEL else name  # keep the legend short
+
+
+def _stack(ax: Any, ds: xr.Dataset, vars: Sequence[str], values: Sequence[np.ndarray], pos: np.ndarray,
+           labels: Sequence[str] | None, horizontal: bool) -> np.ndarray:
+    """One bar layer per component, each on top of the previous ones; returns the totals."""
+    base = np.zeros(len(pos))
+    for k, (name, v) in enumerate(zip(vars, values)):  # one layer per component (few)
+        v = np.broadcast_to(np.nan_to_num(v), base.shape)
+        lab = _layer_label(ds, name, k, labels)
+        if horizontal:
+            ax.barh(pos, v, left=base, color=PALETTE[k % len(PALETTE)], label=lab)
+        else:
+            ax.bar(pos, v, bottom=base, color=PALETTE[k % len(PALETTE)], label=lab)
+        base = base + v
+    return base
+
+
+def _label_bar_axes(ax: Any, pos: np.ndarray, ticks: list[str], whole: str, cat_label: str,
+                    horizontal: bool) -> None:
+    """Ticks and labels of the category axis and the value axis, whichever way the bars run."""
+    if horizontal:
+        ax.set_yticks(pos, ticks)
+        ax.set_xlabel(whole)
+        ax.set_ylabel(cat_label)
+    else:
+        ax.set_xticks(pos, ticks)
+        ax.set_ylabel(whole)
+        ax.set_xlabel(cat_label)
+
+
 def breakdown(ds: xr.Dataset, vars: Sequence[str], dim: str | None = None, ylabel: str | None = None,
               labels: Sequence[str] | None = None, horizontal: bool = False, ax: Any = None) -> Any:
     """Stacked bars of components (e.g. the step-time or cost breakdown) along one dimension.
@@ -38,44 +99,17 @@ def breakdown(ds: xr.Dataset, vars: Sequence[str], dim: str | None = None, ylabe
     own = ax is None
     fig, ax = _figure(ax, (4.5, 3.0))
     comps = [_var(ds, v) for v in vars]
-    units = {c.attrs.get("units", "") for c in comps}
-    if len(units) > 1:
-        raise DsxInputError(f"breakdown: components have different units {sorted(units)}; convert them first")
+    common = _common_unit(comps)
     if dim is None:
-        dims = sorted({d for c in comps for d in c.dims})
-        if len(dims) > 1:
-            raise DsxInputError(f"breakdown: components vary along {dims}; choose dim= and select the others")
-        dim = dims[0] if dims else None
+        dim = _shared_dim(comps)
     with style():
-        if dim is None:
-            pos, ticks = np.arange(1), [""]
-            values = [np.atleast_1d(np.asarray(c.values, float)) for c in comps]
-        else:
-            pos, ticks = _categorical_axis(ds[dim].values)
-            values = [np.asarray(_only(c, [dim], "breakdown").values, float) for c in comps]
-        base = np.zeros(len(pos))
-        unit, size = display_unit(units.pop() if units else "", sum(np.nan_to_num(v) for v in values))
+        pos, ticks, values = _component_values(ds, comps, dim)
+        unit, size = display_unit(common, sum(np.nan_to_num(v) for v in values))
         values = [v / size for v in values]
-        for k, (name, v) in enumerate(zip(vars, values)):  # one layer per component (few)
-            v = np.broadcast_to(np.nan_to_num(v), base.shape)
-            long = ds[name].attrs.get("long_name", name)
-            short = _short(long)
-            lab = labels[k] if labels else (short if len(short) <= MAX_LABEL else name)  # keep the legend short
-            if horizontal:
-                ax.barh(pos, v, left=base, color=PALETTE[k % len(PALETTE)], label=lab)
-            else:
-                ax.bar(pos, v, bottom=base, color=PALETTE[k % len(PALETTE)], label=lab)
-            base = base + v
+        base = _stack(ax, ds, vars, values, pos, labels, horizontal)
         whole = f"{ylabel or 'total'} [{unit or '1'}]"
         cat_label = label(ds[dim], dim) if dim is not None else ""
-        if horizontal:
-            ax.set_yticks(pos, ticks)
-            ax.set_xlabel(whole)
-            ax.set_ylabel(cat_label)
-        else:
-            ax.set_xticks(pos, ticks)
-            ax.set_ylabel(whole)
-            ax.set_xlabel(cat_label)
+        _label_bar_axes(ax, pos, ticks, whole, cat_label, horizontal)
         if not np.isfinite(base).any() or not np.any(base):
             notice(ax, "no value in this selection")
         if own:  # below the axes and their (possibly two-line) label, placed by the layout engine
@@ -118,14 +152,8 @@ def tornado(sens: xr.Dataset, ax: Any = None, **select: Any) -> Any:
     return fig
 
 
-def by_region(ds: xr.Dataset, var: str, dim: str = "region", hue: str | None = None, sort: bool = True,
-              where: Any = None, ax: Any = None) -> Any:
-    """Bars of ``var`` per region (carbon, water, cost), optionally grouped by ``hue``.
-
-    A bar without a value (infeasible, or excluded by ``where``) is marked with a grey cross
-    on the axis and a legend entry; a ``hue`` series with no value at all says so in its
-    legend entry and in the figure.
-    """
+def _region_grid(ds: xr.Dataset, var: str, dim: str, hue: str | None, where: Any) -> xr.DataArray:
+    """``var`` over exactly (``dim``, ``hue``), blank where infeasible or excluded."""
     da = _var(ds, var)
     if dim not in ds.dims:
         raise DsxInputError(f"by_region: {dim!r} is not a dimension of the dataset")
@@ -136,7 +164,56 @@ def by_region(ds: xr.Dataset, var: str, dim: str = "region", hue: str | None = N
         da = da.where(mask)
     for d in dims:  # a value the same in every region still gets a bar per region
         da = da.broadcast_like(ds[d])
-    da = _only(da, dims, "by_region")
+    return _only(da, dims, "by_region")
+
+
+def _series_label(var: str, hue: str | None, h: Any, v: np.ndarray) -> tuple[str | None, str | None]:
+    """Legend entry of one series, and its name for the "no feasible value" note when it has no value at all."""
+    name = None if h is None else f"{hue} = {h}"
+    if np.isfinite(v).any():
+        return name, None
+    return (None if name is None else f"{name}: no value"), name or var
+
+
+def _bar_series(ax: Any, at: np.ndarray, v: np.ndarray, width: float, colour: str, name: str | None) -> bool:
+    """One series of bars, a grey cross on the axis where a value is missing; returns whether one was."""
+    ax.bar(at, np.nan_to_num(v), width=width, color=colour, label=name)
+    gaps = ~np.isfinite(v)
+    if gaps.any():
+        ax.scatter(at[gaps], np.zeros(gaps.sum()), marker="x", s=18, color="#777777", zorder=3, clip_on=False)
+    return bool(gaps.any())
+
+
+def _legend_missing_bars(ax: Any, where: Any) -> None:
+    """A legend entry for the grey crosses that stand for bars without a value."""
+    ax.scatter([], [], marker="x", s=18, color="#777777",
+               label="infeasible (no bar)" if where is None else "infeasible or excluded (no bar)")
+
+
+def _region_ticks(ax: Any, pos: np.ndarray, regions: list[str]) -> None:
+    """One tick per region, slanted when there are many so the names do not collide."""
+    many = len(regions) > 4
+    ax.set_xticks(pos, regions, rotation=30 if many else 0, ha="right" if many else "center")
+
+
+def _say_empty(ax: Any, empty: list[str], n_series: int) -> None:
+    """Names the series without any value: a notice when none has one, else a note in the corner."""
+    if len(empty) == n_series:
+        notice(ax, "no feasible value for " + ", ".join(empty))
+    elif empty:
+        ax.text(0.98, 0.98, "no feasible value for " + ", ".join(empty), transform=ax.transAxes, ha="right",
+                va="top", fontsize=7, color="#444444", gid="dsx-notice")
+
+
+def by_region(ds: xr.Dataset, var: str, dim: str = "region", hue: str | None = None, sort: bool = True,
+              where: Any = None, ax: Any = None) -> Any:
+    """Bars of ``var`` per region (carbon, water, cost), optionally grouped by ``hue``.
+
+    A bar without a value (infeasible, or excluded by ``where``) is marked with a grey cross
+    on the axis and a legend entry; a ``hue`` series with no value at all says so in its
+    legend entry and in the figure.
+    """
+    da = _region_grid(ds, var, dim, hue, where)
     fig, ax = _figure(ax, (4.5, 3.2))
     with style():
         vals, unit = scaled(ds[var], np.asarray(da.values, float).reshape(len(ds[dim]), -1))
@@ -149,26 +226,16 @@ def by_region(ds: xr.Dataset, var: str, dim: str = "region", hue: str | None = N
         for k, h in enumerate(hues):  # one bar series per hue value (few)
             at = pos + (k - (len(hues) - 1) / 2) * width
             v = vals[order, k]
-            name = None if h is None else f"{hue} = {h}"
-            if not np.isfinite(v).any():
-                empty.append(name or var)
-                name = None if name is None else f"{name}: no value"
-            ax.bar(at, np.nan_to_num(v), width=width, color=PALETTE[k % len(PALETTE)], label=name)
-            gaps = ~np.isfinite(v)
-            if gaps.any():
-                missing = True
-                ax.scatter(at[gaps], np.zeros(gaps.sum()), marker="x", s=18, color="#777777", zorder=3, clip_on=False)
+            name, unfilled = _series_label(var, hue, h, v)
+            if unfilled is not None:
+                empty.append(unfilled)
+            missing = _bar_series(ax, at, v, width, PALETTE[k % len(PALETTE)], name) or missing
         if missing:
-            ax.scatter([], [], marker="x", s=18, color="#777777",
-                       label="infeasible (no bar)" if where is None else "infeasible or excluded (no bar)")
-        ax.set_xticks(pos, regions, rotation=30 if len(regions) > 4 else 0, ha="right" if len(regions) > 4 else "center")
+            _legend_missing_bars(ax, where)
+        _region_ticks(ax, pos, regions)
         ax.set_xlabel(label(ds[dim], dim) if ds[dim].attrs else dim)
         ax.set_ylabel(label(ds[var], var, unit))
-        if len(empty) == len(hues):
-            notice(ax, "no feasible value for " + ", ".join(empty))
-        elif empty:
-            ax.text(0.98, 0.98, "no feasible value for " + ", ".join(empty), transform=ax.transAxes, ha="right",
-                    va="top", fontsize=7, color="#444444", gid="dsx-notice")
+        _say_empty(ax, empty, len(hues))
         if hue or missing:
             ax.legend(frameon=False, fontsize=7)
         plain_ticks(ax)
