@@ -67,36 +67,17 @@ def measurements_table(measurements: pd.DataFrame | str | Path, workload: str) -
     like any Space value), measured values are converted to the metric's canonical unit.
     """
     metrics = validation.METRICS[validation._workload(workload)]
-    aliases = ALIASES[workload]
-    df = validation.read(measurements) if isinstance(measurements, (str, Path)) else measurements.copy()
-    if not isinstance(df, pd.DataFrame):
-        raise DsxInputError("measurements: expected a pandas DataFrame or the path of a CSV file")
-    renamed, units = {}, {}
-    for column in df.columns:
-        name, unit = _split_header(str(column))
-        renamed[column] = aliases.get(name, name)
-        if unit:
-            units[renamed[column]] = unit
-    df = df.rename(columns=renamed)
+    df, units = _renamed(_frame_of(measurements), ALIASES[workload])
     long = "metric" in df.columns and "published" in df.columns
     measured = ["published"] if long else [c for c in df.columns if c in metrics]
     if not measured:
         raise DsxInputError(f"measurements: no measured column; name one by its output ({', '.join(metrics)}) "
                             "or give 'metric' and 'published' columns")
     validation.input_columns(df, workload, measured=metrics)
-    for column, unit in units.items():
-        if column in measured or column in metrics:
-            continue
-        df[column] = [v if pd.isna(v) or isinstance(v, str) else f"{v} {unit}" for v in df[column]]
+    _write_input_units(df, units, measured, metrics)
     if "run" not in df.columns:
         df.insert(0, "run", [f"row {i}" for i in range(len(df))])
-    if long:
-        frames = [df]
-    else:
-        keep = [c for c in df.columns if c not in metrics]
-        frames = [df[keep].assign(metric=m, published=df[m]) for m in measured]  # one frame per measured output
-    out = pd.concat(frames, ignore_index=True)
-    out = out[out.published.notna()].reset_index(drop=True)
+    out = _long_rows(df, long, measured, metrics)
     bad = sorted(set(out.metric) - set(metrics))
     if bad:
         raise DsxInputError(f"measurements: metric(s) {bad} unknown for {workload}; expected one of {sorted(metrics)}")
@@ -104,6 +85,44 @@ def measurements_table(measurements: pd.DataFrame | str | Path, workload: str) -
     if "source" not in out.columns:
         out["source"] = "measurements"
     return out
+
+
+def _frame_of(measurements: Any) -> pd.DataFrame:
+    """A private copy of the measurements as a DataFrame (a path is read as CSV)."""
+    df = validation.read(measurements) if isinstance(measurements, (str, Path)) else measurements.copy()
+    if not isinstance(df, pd.DataFrame):
+        raise DsxInputError("measurements: expected a pandas DataFrame or the path of a CSV file")
+    return df
+
+
+def _renamed(df: pd.DataFrame, aliases: dict[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Columns renamed to their bare (aliased) names, and the units their ``[unit]`` headers gave."""
+    renamed, units = {}, {}
+    for column in df.columns:
+        name, unit = _split_header(str(column))
+        renamed[column] = aliases.get(name, name)
+        if unit:
+            units[renamed[column]] = unit
+    return df.rename(columns=renamed), units
+
+
+def _write_input_units(df: pd.DataFrame, units: dict[str, str], measured: list[str], metrics: dict) -> None:
+    """Append a header's unit to each number of an input column, so it converts like a Space value."""
+    for column, unit in units.items():
+        if column in measured or column in metrics:
+            continue  # measured values are converted by _measured, to the metric's unit
+        df[column] = [v if pd.isna(v) or isinstance(v, str) else f"{v} {unit}" for v in df[column]]
+
+
+def _long_rows(df: pd.DataFrame, long: bool, measured: list[str], metrics: dict) -> pd.DataFrame:
+    """One row per measured value (``metric``, ``published``), rows without a value dropped."""
+    if long:
+        frames = [df]
+    else:
+        keep = [c for c in df.columns if c not in metrics]
+        frames = [df[keep].assign(metric=m, published=df[m]) for m in measured]  # one frame per measured output
+    out = pd.concat(frames, ignore_index=True)
+    return out[out.published.notna()].reset_index(drop=True)
 
 
 def _measured(value: Any, unit: str, header_unit: str | None, metric: str) -> float:

@@ -11,6 +11,7 @@ among its given values; a closed-form inverse, when known, is used and then veri
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -120,6 +121,29 @@ def synthesize(stack: Any, space_or_dataset: Any, target: str | None = "time_to_
     """
     run = as_stack(stack)
     ds = input_dataset(space_or_dataset)
+    _check_request(ds, target, value, vary, direction, sense)
+    ds = with_defaults(ds, [vary])
+    vunits = _units_of(ds, vary)
+    base = run(ds)
+    search = _Search(run, ds, vary, vunits, target, _limit_of(base, target, value), _OPS[sense], require_feasible,
+                     direction)
+    if vary in ds.dims:
+        return _grid(base, ds, vary, search.ok(base), target, direction, vunits)
+
+    integer = _is_integer(ds, vary) if integer is None else integer
+    lo_v, hi_v = _bounds(ds, vary, lo, hi, vunits, integer)
+    # configuration dims: whatever the test depends on, plus the input's own dims
+    ok0 = search.ok(base)
+    template = xr.broadcast(ok0, ds[vary] if vary in ds.variables else xr.DataArray(0.0), lo_v, hi_v)[0]
+    zeros = xr.zeros_like(template, dtype=float)
+    lo_a, hi_a = (lo_v + zeros), (hi_v + zeros)
+    if inverse is not None:
+        return _from_inverse(search, inverse, zeros, lo_a, hi_a, integer, multiple_of)
+    return _bisect(search, zeros, lo_a, hi_a, integer, multiple_of, rtol)
+
+
+def _check_request(ds: xr.Dataset, target: str | None, value: Any, vary: str, direction: str, sense: str) -> None:
+    """Refuse a direction, sense, missing value or unknown input before any evaluation."""
     if direction not in ("min", "max"):
         raise DsxInputError(f"synthesize: direction={direction!r}; expected 'min' or 'max'")
     if sense not in _OPS:
@@ -128,82 +152,104 @@ def synthesize(stack: Any, space_or_dataset: Any, target: str | None = "time_to_
         raise DsxInputError("synthesize: give value= (the target's limit) or target=None for feasibility only")
     if vary not in ds.variables and vary not in _known_inputs():
         raise DsxInputError(f"synthesize: {vary!r} is neither a variable of the input dataset nor a known input")
-    ds = with_defaults(ds, [vary])
-    vunits = _units_of(ds, vary)
-    base = run(ds)
+
+
+def _limit_of(base: xr.Dataset, target: str | None, value: Any) -> float | None:
+    """The target's limit in the units the stack gives the target (None: feasibility only)."""
     if target is not None and target not in base.variables:
         raise DsxInputError(f"synthesize: the stack produced no {target!r}")
     tunits = base[target].attrs.get("units", "") if target is not None else ""
-    limit = float(magnitude(value, tunits, name=target)) if target is not None else None
-    op = _OPS[sense]
+    return float(magnitude(value, tunits, name=target)) if target is not None else None
 
-    def ok_of(res: xr.Dataset) -> xr.DataArray:
+
+@dataclass(frozen=True)
+class _Search:
+    """What every evaluation of the search shares: the stack, its inputs and the test to meet."""
+
+    run: Callable[[xr.Dataset], xr.Dataset]
+    ds: xr.Dataset
+    vary: str
+    units: str
+    target: str | None
+    limit: float | None
+    op: Callable
+    require_feasible: bool
+    direction: str
+
+    def ok(self, res: xr.Dataset) -> xr.DataArray:
+        """Where a result meets the target (finite) and, if asked, is feasible."""
         good = xr.DataArray(True)
-        if target is not None:
-            good = xr.DataArray(op(res[target], limit)) & np.isfinite(res[target])
-        if require_feasible and "feasible" in res.variables:
+        if self.target is not None:
+            good = xr.DataArray(self.op(res[self.target], self.limit)) & np.isfinite(res[self.target])
+        if self.require_feasible and "feasible" in res.variables:
             good = good & res["feasible"].astype(bool)
         return good
 
-    def at(v: xr.DataArray) -> xr.Dataset:
+    def at(self, v: xr.DataArray) -> xr.Dataset:
+        """The stack's result with the varied input set to ``v`` (keeping the input's attributes)."""
         v = v.copy()
-        v.attrs = dict(ds[vary].attrs) if vary in ds.variables else {"units": vunits}
-        return run(ds.assign({vary: v}))
+        v.attrs = dict(self.ds[self.vary].attrs) if self.vary in self.ds.variables else {"units": self.units}
+        return self.run(self.ds.assign({self.vary: v}))
 
-    if vary in ds.dims:
-        return _grid(base, ds, vary, ok_of(base), target, direction, vunits)
+    def result(self, res: xr.Dataset, answer: xr.DataArray, reach: xr.DataArray) -> xr.Dataset:
+        """The answer Dataset (see :func:`_result`)."""
+        return _result(res, answer, reach, self.target, self.vary, self.units)
 
-    integer = _is_integer(ds, vary) if integer is None else integer
-    lo_v, hi_v = _bounds(ds, vary, lo, hi, vunits, integer)
-    # configuration dims: whatever the test depends on, plus the input's own dims
-    ok0 = ok_of(base)
-    template = xr.broadcast(ok0, ds[vary] if vary in ds.variables else xr.DataArray(0.0), lo_v, hi_v)[0]
-    zeros = xr.zeros_like(template, dtype=float)
-    lo_a, hi_a = (lo_v + zeros), (hi_v + zeros)
 
-    if inverse is not None:
-        cand = xr.DataArray(inverse(ds, limit)) + zeros
-        if integer:
-            cand = np.ceil(cand / multiple_of) * multiple_of
-        inside = (cand >= lo_a) & (cand <= hi_a)
-        res = at(xr.where(inside, cand, hi_a if direction == "min" else lo_a))
-        good = ok_of(res) & inside
-        return _result(res, cand.where(good), good, target, vary, vunits)
-
+def _from_inverse(search: _Search, inverse: Callable[[xr.Dataset, float], Any], zeros: xr.DataArray,
+                  lo_a: xr.DataArray, hi_a: xr.DataArray, integer: bool, multiple_of: int) -> xr.Dataset:
+    """The closed-form candidate, kept where one evaluation confirms it meets the target inside the range."""
+    cand = xr.DataArray(inverse(search.ds, search.limit)) + zeros
     if integer:
+        cand = np.ceil(cand / multiple_of) * multiple_of
+    inside = (cand >= lo_a) & (cand <= hi_a)
+    res = search.at(xr.where(inside, cand, hi_a if search.direction == "min" else lo_a))
+    good = search.ok(res) & inside
+    return search.result(res, cand.where(good), good)
+
+
+def _bisect(search: _Search, zeros: xr.DataArray, lo_a: xr.DataArray, hi_a: xr.DataArray, integer: bool,
+            multiple_of: int, rtol: float) -> xr.Dataset:
+    """Bisection of every configuration at once, a fixed number of evaluations, the answer verified."""
+    if integer:  # search the multiples of multiple_of: bisect their index
         lo_a = np.ceil(lo_a / multiple_of)
         hi_a = np.floor(hi_a / multiple_of)
         scale = float(multiple_of)
     else:
         scale = 1.0
     false = zeros.astype(bool)
-    ok_lo = ok_of(at(lo_a * scale)) | false
-    ok_hi = ok_of(at(hi_a * scale)) | false
-    if direction == "min":
+
+    def ok_at(c: xr.DataArray) -> xr.DataArray:
+        return search.ok(search.at(c * scale)) | false
+
+    ok_lo, ok_hi = ok_at(lo_a), ok_at(hi_a)
+    if search.direction == "min":
         good_end, bad_end, reach, done = hi_a, lo_a, ok_hi, ok_lo   # answer is lo where ok(lo)
     else:
         good_end, bad_end, reach, done = lo_a, hi_a, ok_lo, ok_hi
     good_end, bad_end = good_end.copy(), bad_end.copy()
     if bool((~reach & ~done).any()):  # the far end fails (e.g. infeasible): search the feasible part
-        good_end, bad_end, reach = _scan(lambda c: ok_of(at(c * scale)) | false, lo_a, hi_a, direction,
-                                         integer, good_end, bad_end, reach)
+        good_end, bad_end, reach = _scan(ok_at, lo_a, hi_a, search.direction, integer, good_end, bad_end, reach)
     use_log = not integer and bool((lo_a > 0).all())
-    iterations = _iterations(lo_a, hi_a, integer, use_log, rtol)
-    for _ in range(iterations):  # fixed number of whole-space evaluations
-        if integer:
-            mid = np.floor((good_end + bad_end) / 2)
-        elif use_log:
-            mid = np.sqrt(good_end * bad_end)
-        else:
-            mid = (good_end + bad_end) / 2
-        ok_mid = ok_of(at(mid * scale)) | false
+    for _ in range(_iterations(lo_a, hi_a, integer, use_log, rtol)):  # fixed number of whole-space evaluations
+        mid = _midpoint(good_end, bad_end, integer, use_log)
+        ok_mid = ok_at(mid)
         good_end = xr.where(ok_mid, mid, good_end)
         bad_end = xr.where(ok_mid, bad_end, mid)
     answer = xr.where(done, bad_end, good_end) * scale
     answer = answer.where(reach)
-    res = at(answer.fillna(hi_a * scale if direction == "min" else lo_a * scale))
-    verify = ok_of(res) & reach
-    return _result(res, answer.where(verify), verify, target, vary, vunits)
+    res = search.at(answer.fillna(hi_a * scale if search.direction == "min" else lo_a * scale))
+    verify = search.ok(res) & reach
+    return search.result(res, answer.where(verify), verify)
+
+
+def _midpoint(good: xr.DataArray, bad: xr.DataArray, integer: bool, use_log: bool) -> xr.DataArray:
+    """The next probe: floor of the mean (integers), geometric mean (log scale) or arithmetic mean."""
+    if integer:
+        return np.floor((good + bad) / 2)
+    if use_log:
+        return np.sqrt(good * bad)
+    return (good + bad) / 2
 
 
 #: Points of the scan that looks for a value meeting the target when the far end of the range

@@ -84,12 +84,26 @@ def _user_dirs() -> list[Path]:
 
 def _read(path: Path, kind: str, user: bool = False) -> pd.DataFrame:
     """One catalog file, every cell checked (unit, sign, range), errors naming file, row and column."""
+    df = _read_csv(path)
+    _check_header(path, kind, df.columns)
+    df["id"] = _checked_ids(path, df["id"])
+    df = df.set_index("id")
+    for col in df.columns:
+        if col in SCHEMA[kind] and SCHEMA[kind][col].type != "text":
+            _check_column(path, kind, col, df[col])
+    if user:
+        _check_required(path, kind, df)
+    return df
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The file's cells as strings; any read or parse failure becomes a DsxInputError naming the file."""
     try:
         header = path.read_bytes()[:4096]
         if b"\0" in header:
             raise UnicodeDecodeError("utf-8", header, 0, 1, "NUL byte")
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, comment=None, skipinitialspace=True,
-                         encoding="utf-8")
+        return pd.read_csv(path, dtype=str, keep_default_na=False, comment=None, skipinitialspace=True,
+                           encoding="utf-8")
     except pd.errors.EmptyDataError:
         raise DsxInputError(f"catalog file {str(path)!r} is empty; expected a header row 'id,...' and rows") from None
     except UnicodeDecodeError:
@@ -98,36 +112,42 @@ def _read(path: Path, kind: str, user: bool = False) -> pd.DataFrame:
         raise DsxInputError(f"catalog file {str(path)!r} is not valid CSV: {str(exc).strip()}") from None
     except OSError as exc:
         raise DsxInputError(f"catalog file {str(path)!r} cannot be read ({exc.strerror or exc})") from None
-    cols = [re.sub(r"\.\d+$", "", c) for c in df.columns]
+
+
+def _check_header(path: Path, kind: str, columns: pd.Index) -> None:
+    """Refuse a repeated column, a missing ``id`` or a column the registry does not give ``kind``."""
+    cols = [re.sub(r"\.\d+$", "", c) for c in columns]  # pandas renames a repeat "x" to "x.1"
     twice = sorted({c for c in cols if cols.count(c) > 1})
     if twice:
         raise DsxInputError(f"catalog file {str(path)!r}: column {twice[0]!r} appears twice in the header")
-    if "id" not in df.columns:
+    if "id" not in columns:
         raise DsxInputError(f"catalog file {str(path)!r}: needs an 'id' column")
-    unknown = set(df.columns) - {c for c, col in COLUMNS.items() if kind in col.catalogs}
+    unknown = set(columns) - {c for c, col in COLUMNS.items() if kind in col.catalogs}
     if unknown:
         raise DsxInputError(f"catalog file {str(path)!r}: unknown columns {sorted(unknown)}; "
                             f"expected some of {sorted(SCHEMA[kind])}")
-    ids = df["id"].str.strip()
+
+
+def _checked_ids(path: Path, column: pd.Series) -> pd.Series:
+    """The stripped ids, refusing an empty or repeated one (rows named by their line in the file)."""
+    ids = column.str.strip()
     for i, ident in enumerate(ids):
         row = f"catalog file {str(path)!r} row {i + 2}"  # line in the file (the header is line 1)
         if not ident:
             raise DsxInputError(f"{row}: empty id")
         if ident in set(ids[:i]):
             raise DsxInputError(f"{row}: id {ident!r} appears twice (first on row {list(ids).index(ident) + 2})")
-    df["id"] = ids
-    df = df.set_index("id")
-    for col in df.columns:
-        if col in SCHEMA[kind] and SCHEMA[kind][col].type != "text":
-            _check_column(path, kind, col, df[col])
-    if user:
-        for col in REQUIRED[kind]:
-            blank = df[col].str.strip() == "" if col in df.columns else pd.Series(True, index=df.index)
-            if blank.any():
-                i = int(np.flatnonzero(blank.to_numpy())[0])
-                raise DsxInputError(f"catalog file {str(path)!r} row {i + 2} (id {df.index[i]!r}), column {col!r}: "
-                                    f"required, but empty or missing (every {kind} row needs {', '.join(REQUIRED[kind])})")
-    return df
+    return ids
+
+
+def _check_required(path: Path, kind: str, df: pd.DataFrame) -> None:
+    """Refuse a user row that leaves a required column empty (or a file without that column)."""
+    for col in REQUIRED[kind]:
+        blank = df[col].str.strip() == "" if col in df.columns else pd.Series(True, index=df.index)
+        if blank.any():
+            i = int(np.flatnonzero(blank.to_numpy())[0])
+            raise DsxInputError(f"catalog file {str(path)!r} row {i + 2} (id {df.index[i]!r}), column {col!r}: "
+                                f"required, but empty or missing (every {kind} row needs {', '.join(REQUIRED[kind])})")
 
 
 def _check_column(path: Path, kind: str, col: str, values: pd.Series) -> None:

@@ -121,26 +121,36 @@ def _calibrated(calibration: Any) -> dict[str, tuple[float, float]]:
     if isinstance(calibration, xr.Dataset) and "factor" in calibration.dims and "value" in calibration:
         return _from_fit(calibration)
     if isinstance(calibration, xr.Dataset):
-        out = {}
-        for name, da in calibration.data_vars.items():
-            if name.endswith("_stderr") or da.ndim:
-                continue
-            se = calibration[f"{name}_stderr"] if f"{name}_stderr" in calibration else da.attrs.get("stderr")
-            if se is not None:
-                out[str(name)] = (float(da), float(se))
-        return out
+        return _from_scalars(calibration)
     if isinstance(calibration, Mapping):
-        out = {}
-        for name, pair in calibration.items():
-            try:
-                value, se = (float(v) for v in pair)
-            except (TypeError, ValueError):
-                raise DsxInputError(f"calibration: {name!r} must be (value, standard error), got {pair!r}") from None
-            if not se >= 0:
-                raise DsxInputError(f"calibration: standard error of {name!r} must be >= 0, got {se}")
-            out[str(name)] = (value, se)
-        return out
+        return _from_mapping(calibration)
     raise DsxInputError("calibration: expected {factor: (value, stderr)} or the Dataset dsx.calibrate returns")
+
+
+def _from_scalars(calibration: xr.Dataset) -> dict[str, tuple[float, float]]:
+    """Scalar variables that carry a standard error (an ``x_stderr`` variable or ``stderr`` attribute)."""
+    out = {}
+    for name, da in calibration.data_vars.items():
+        if name.endswith("_stderr") or da.ndim:
+            continue
+        se = calibration[f"{name}_stderr"] if f"{name}_stderr" in calibration else da.attrs.get("stderr")
+        if se is not None:
+            out[str(name)] = (float(da), float(se))
+    return out
+
+
+def _from_mapping(calibration: Mapping) -> dict[str, tuple[float, float]]:
+    """``{factor: (value, stderr)}`` pairs as floats, refusing a malformed pair or a negative error."""
+    out = {}
+    for name, pair in calibration.items():
+        try:
+            value, se = (float(v) for v in pair)
+        except (TypeError, ValueError):
+            raise DsxInputError(f"calibration: {name!r} must be (value, standard error), got {pair!r}") from None
+        if not se >= 0:
+            raise DsxInputError(f"calibration: standard error of {name!r} must be >= 0, got {se}")
+        out[str(name)] = (value, se)
+    return out
 
 
 def _from_fit(fit: xr.Dataset) -> dict[str, tuple[float, float]]:
@@ -197,49 +207,82 @@ def sample(ds: xr.Dataset, draws: int, seed: int | None = None, distributions: M
 
     if not isinstance(draws, (int, np.integer)) or isinstance(draws, bool) or draws < 1:
         raise DsxInputError(f"draws: expected a whole number >= 1, got {draws!r}")
-    seed = DEFAULT_SEED if seed is None else seed
+    n, seed = int(draws), DEFAULT_SEED if seed is None else seed
     distributions = dict(distributions or {})
     fitted = _calibrated(calibration)
-    out = ds.assign_coords({DIM: np.arange(int(draws))})
+    out = ds.assign_coords({DIM: np.arange(n)})
     new: dict[str, xr.DataArray] = {}
-
-    def attrs(name: str) -> dict:
-        if name in ds.variables:
-            return dict(ds[name].attrs)
-        spec = INPUTS.get(name)
-        return {"units": spec.unit or "", "long_name": spec.doc.split(". ")[0]} if spec else {}
-
     for name, dist in distributions.items():
-        new[name] = xr.DataArray(dist.draws(int(draws), _rng(seed, name)), dims=DIM, attrs=attrs(name))
+        new[name] = xr.DataArray(dist.draws(n, _rng(seed, name)), dims=DIM, attrs=_attrs(ds, name, INPUTS))
     reg = registry() if use_registry else pd.DataFrame()
-    for name, (value, se) in fitted.items():
-        if name not in INPUTS and name not in ds.variables:
-            raise DsxInputError(f"calibration: {name!r} is not an input of dsx{did_you_mean(name, INPUTS)}")
-        if name in new or name in ds.dims:
-            continue
-        row = reg.loc[name] if name in reg.index else None
-        lo = _bound(row, "lower", name)
-        hi = _bound(row, "upper", name)
-        dist = Distribution("normal", (value, se), lo, hi)
-        new[name] = xr.DataArray(dist.draws(int(draws), _rng(seed, name)), dims=DIM, attrs=attrs(name))
-    for name, row in reg.iterrows():
-        if name in new or name in ds.dims or (used is not None and name not in used):
-            continue
-        if name in ds.variables:
-            nominal = ds[name]
-        elif name in INPUTS and INPUTS[name].unit is not None:
-            nominal = xr.DataArray(float(INPUTS[name].default))
-        else:
-            continue
-        factor = Distribution("lognormal", (1.0, float(row["sigma"]))).draws(int(draws), _rng(seed, name))
-        value = nominal * xr.DataArray(factor, dims=DIM)
-        lo, hi = _bound(row, "lower", name), _bound(row, "upper", name)
-        if lo is not None or hi is not None:
-            value = value.clip(lo, hi)
-        value.attrs = attrs(name)
-        value.attrs["uncertainty"] = f"{row['distribution']} factor, sigma {row['sigma']}"
-        new[name] = value
+    # precedence: user distributions, then calibrated factors, then the registry; axes stay as swept
+    new.update(_calibration_draws(ds, fitted, reg, set(new), n, seed, INPUTS))
+    new.update(_registry_inputs(ds, reg, set(new), used, n, seed, INPUTS))
     return out.assign(new)
+
+
+def _calibration_draws(ds: xr.Dataset, fitted: dict[str, tuple[float, float]], reg: pd.DataFrame, taken: set,
+                       n: int, seed: int, inputs: Mapping) -> dict[str, xr.DataArray]:
+    """Draws of each calibrated factor not already drawn or swept, refusing a name that is no input."""
+    new = {}
+    for name, (value, se) in fitted.items():
+        if name not in inputs and name not in ds.variables:
+            raise DsxInputError(f"calibration: {name!r} is not an input of dsx{did_you_mean(name, inputs)}")
+        if name in taken or name in ds.dims:
+            continue
+        new[name] = _fitted_draws(ds, name, value, se, reg, n, seed, inputs)
+    return new
+
+
+def _registry_inputs(ds: xr.Dataset, reg: pd.DataFrame, taken: set, used: set | None, n: int, seed: int,
+                     inputs: Mapping) -> dict[str, xr.DataArray]:
+    """Draws of the registry's inputs the stack reads, unless already drawn, swept or without a value."""
+    new = {}
+    for name, row in reg.iterrows():
+        if name in taken or name in ds.dims or (used is not None and name not in used):
+            continue
+        nominal = _nominal(ds, name, inputs)
+        if nominal is not None:
+            new[name] = _registry_draws(ds, name, row, nominal, n, seed, inputs)
+    return new
+
+
+def _attrs(ds: xr.Dataset, name: str, inputs: Mapping) -> dict:
+    """Attributes of a drawn input: the Dataset's own, else units and long name from the registry."""
+    if name in ds.variables:
+        return dict(ds[name].attrs)
+    spec = inputs.get(name)
+    return {"units": spec.unit or "", "long_name": spec.doc.split(". ")[0]} if spec else {}
+
+
+def _fitted_draws(ds: xr.Dataset, name: str, value: float, se: float, reg: pd.DataFrame, n: int, seed: int,
+                  inputs: Mapping) -> xr.DataArray:
+    """A calibrated factor drawn as normal(value, stderr), clipped to the registry's bounds if it has any."""
+    row = reg.loc[name] if name in reg.index else None
+    dist = Distribution("normal", (value, se), _bound(row, "lower", name), _bound(row, "upper", name))
+    return xr.DataArray(dist.draws(n, _rng(seed, name)), dims=DIM, attrs=_attrs(ds, name, inputs))
+
+
+def _nominal(ds: xr.Dataset, name: str, inputs: Mapping) -> xr.DataArray | None:
+    """The value a registry factor multiplies: the Dataset's, else the input's default (None: neither)."""
+    if name in ds.variables:
+        return ds[name]
+    if name in inputs and inputs[name].unit is not None:
+        return xr.DataArray(float(inputs[name].default))
+    return None
+
+
+def _registry_draws(ds: xr.Dataset, name: str, row: pd.Series, nominal: xr.DataArray, n: int, seed: int,
+                    inputs: Mapping) -> xr.DataArray:
+    """The nominal value times a log-normal factor per draw (one factor multiplies every row), clipped."""
+    factor = Distribution("lognormal", (1.0, float(row["sigma"]))).draws(n, _rng(seed, name))
+    value = nominal * xr.DataArray(factor, dims=DIM)
+    lo, hi = _bound(row, "lower", name), _bound(row, "upper", name)
+    if lo is not None or hi is not None:
+        value = value.clip(lo, hi)
+    value.attrs = _attrs(ds, name, inputs)
+    value.attrs["uncertainty"] = f"{row['distribution']} factor, sigma {row['sigma']}"
+    return value
 
 
 class _Sampler:
