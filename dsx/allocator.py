@@ -10,9 +10,12 @@ glibc's defaults, 24.3 ms with the settings below — a quarter of the time was 
 dsx therefore asks glibc, once, at its first evaluation, to serve blocks under
 :data:`MMAP_BYTES` from its heap (``M_MMAP_THRESHOLD``) and to keep up to :data:`TRIM_BYTES`
 of freed memory (``M_TRIM_THRESHOLD``). The cost: a process that used dsx may keep up to
-128 MiB more resident after an evaluation. Set ``DSX_MALLOC=default`` to leave the allocator
-as it is; glibc's own ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` variables, when
-set, are left to rule. Elsewhere (macOS, musl, Windows) nothing is changed.
+128 MiB more resident after an evaluation, per malloc arena (threads that evaluate pieces, such
+as dask's, can each have one), and glibc's adaptive mmap threshold is off for the whole
+process. Set ``DSX_MALLOC=default`` to leave the allocator as it is; glibc's own
+``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` variables or ``glibc.malloc`` tunables
+(``GLIBC_TUNABLES``), when set, are left to rule. Elsewhere (macOS, musl, Windows) nothing is
+changed.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ def retain_freed_memory() -> bool:
 def _apply() -> bool:
     if os.environ.get("DSX_MALLOC", "").strip().lower() == "default":
         return False
-    if any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+    if any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")) \
+            or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
         return False  # the user tuned glibc already
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False

@@ -147,8 +147,10 @@ def plan(fp: Footprint, space: Any, keep: set[str] | None, budget: float,
 
 def _threads() -> int:
     """Pieces dask's threaded scheduler evaluates at once: its configured ``num_workers``, else one per core."""
-    import dask
-
+    try:
+        import dask
+    except ImportError:  # dask is optional: without it the advice is for one piece per core
+        return os.cpu_count() or 1
     return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
 
 

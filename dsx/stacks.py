@@ -163,7 +163,9 @@ def evaluate(steps: tuple, ds: xr.Dataset) -> xr.Dataset:
             coords = {d: ns.variables[d] for d in ns.dims if d in ns.variables}  # keeps the dims' order
             small = build(coords, {n: ns.variables[n] for n in names if n not in coords})
             out = step(small)
-            ns.update({n: out.variables[n] for n in out.variables if n in out.data_vars or n in names})
+            new = {n: out.variables[n] for n in out.variables if n in out.data_vars or n in names}
+            ns.given.update(i for v in new.values() for i in (id(v.data), id(getattr(v.data, "base", None))))
+            ns.update(new)  # (what a plain step returns may be held elsewhere: never written in place)
         else:
             ns = Namespace(step(ns.to_dataset()))
     return ns.to_dataset()

@@ -240,3 +240,21 @@ def test_only_arrays_the_evaluation_made_and_nobody_shares_are_written():
     assert outcomes._writable(ns) == frozenset()
     del cache
     assert outcomes._writable(ns) == {"step_time"}
+
+
+@pytest.mark.parametrize("returns", ["dataset", "merge"])
+def test_what_a_plain_step_returns_is_never_masked_in_place(returns):
+    """A plain Dataset -> Dataset step (``uses``) may return arrays it keeps (a cache): masking copies them."""
+    import xarray as xr
+
+    n = outcomes.IN_PLACE_FROM * 2
+    cached = xr.Dataset({"step_time": ("x", np.ones(n))})
+
+    def plain(ds):
+        return cached if returns == "dataset" else ds.merge(cached)
+
+    plain.uses = ("feasible",)
+    given = xr.Dataset({"feasible": ("x", np.arange(n) % 2 == 0)}, coords={"x": np.arange(n)})
+    out = evaluate((plain, outcomes.mask_infeasible), given)
+    assert int(np.isnan(out.step_time.values).sum()) == n // 2      # masked in the result
+    assert not np.isnan(cached.step_time.values).any()               # not in the step's own arrays

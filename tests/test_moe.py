@@ -100,3 +100,14 @@ def test_serving_expert_parallelism_regroups_the_tp_gpus():
     assert float(tpot.sel(ep=8)) > float(tpot.sel(ep=1))
     bad = dsx.serving(dsx.Space(model="mixtral-8x7b", hardware="H100", tp=2, pp=4, ep=8))
     assert not bool(bad.feasible) and str(dsx.decode(bad.reason).values) == "experts_not_divisible"
+
+
+def test_busiest_rank_streams_its_touched_experts():
+    # batch 1, top-2 of 8, far below the ridge m* = 100: tensor parallelism streams 2/8 of every GPU's
+    # expert weights on average (25 tokens' worth); with one expert per rank (ep = 8) the two touched
+    # experts sit on two ranks, and the busiest reads its whole expert: m* x 1 = 100
+    assert float(expert_gemm_tokens(1.0, 8, 2, 100.0)) == pytest.approx(25.0, rel=1e-6)
+    assert float(expert_gemm_tokens(1.0, 8, 2, 100.0, ep=8)) == pytest.approx(100.0, rel=1e-6)
+    # every expert touched (T = 4096): each rank streams all of its experts whatever ep is
+    many = [float(expert_gemm_tokens(4096.0, 8, 2, 1e4, ep=e)) for e in (1, 2, 8)]
+    assert many == pytest.approx([many[0]] * 3, rel=1e-6)

@@ -212,3 +212,17 @@ def test_allocator_is_tuned_once_unless_told_not_to(env, expected):
     out = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == [str(expected and glibc)] * 2
+
+
+def test_memory_advice_without_dask(monkeypatch):
+    """dask is optional: the guard then sizes its advice for one piece per core (and still refuses clearly)."""
+    import sys
+
+    from dsx import footprint
+
+    monkeypatch.setitem(sys.modules, "dask", None)
+    assert footprint._threads() == (os.cpu_count() or 1)
+    monkeypatch.setattr(stacks, "UNCHECKED", 0)
+    monkeypatch.setattr(stacks, "_available_memory", lambda: 2e5)
+    with pytest.raises(DsxInputError, match="more than half the free memory"):
+        dsx.training(dsx.Space(**BIG))

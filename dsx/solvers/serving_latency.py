@@ -19,7 +19,7 @@ import numpy as np
 from .base import INPUTS, solver, traced, where
 from .quantities import unit
 from .compute import kv_share
-from .network import group_all_reduce_time, group_all_to_all_time, group_bandwidth, p2p_time
+from .network import group_all_reduce_time, group_bandwidth, p2p_time
 from .speculative import (DRAFT_COLUMNS, _compute, _draft, offload_stream_time,
                           spec_tokens_per_step)
 
@@ -145,8 +145,9 @@ def serving_latency(arch, params, embedding_params, matmul_params, head_params, 
     ``hbm_efficiency · engine_memory_efficiency`` of the bandwidth.
     Communication through all ``pp`` stages, per step (physics §5, §11): ``2L`` tensor-
     parallel all-reduces of ``T·h·b_a`` bytes (``T`` tokens in the step; latency-bound at
-    decode sizes: each pays ``allreduce_latency`` plus the per-hop latencies), 2 all-to-alls
-    of ``T·k·h·b_a`` per MoE layer over ``ep``, ``pp − 1`` point-to-point sends of
+    decode sizes: each pays ``allreduce_latency`` plus the per-hop latencies; with expert
+    parallelism every rank of the TP group already holds the step's tokens and the MoE output
+    is summed by the layer's all-reduce, so ``ep`` adds no collective [trtllmep]), ``pp − 1`` point-to-point sends of
     ``T·h·b_a``; on the scale-up links when the group fits in the domain. Every engine step
     (each decode step, and the prefill) adds ``step_overhead``: with these two fixed costs a
     batch-1 step is ``W/(t·R_w) + 2L·α + σ``, which stops shrinking with ``t`` once the
@@ -228,16 +229,14 @@ def serving_latency(arch, params, embedding_params, matmul_params, head_params, 
     dom = scale_up_domain
     act = hidden * unit("1/token") * np.fmax(activation_bytes, 2.0 * unit("B"))  # 16-bit reductions
     L = layers
-    moe_layers = where(experts > 0, L - dense_layers, 0.0)
     pp_bw = group_bandwidth(pp, tp, dom, up, out)
     pp_lat = where(tp * pp <= dom, scale_up_latency, scale_out_latency)
 
-    def comm(tokens, width=act, layers=L, moe=moe_layers, k=experts_per_token):
+    def comm(tokens, width=act, layers=L):
         size = tokens * width
         lat = (scale_up_latency, scale_out_latency, allreduce_latency)
         t_tp = 2.0 * layers * group_all_reduce_time(size, tp, 1, dom, up, out, *lat)
-        t_ep = 2.0 * moe * group_all_to_all_time(size * k, ep, 1, dom, up, out, *lat)
-        return t_tp + t_ep + where(pp > 1, (pp - 1.0) * p2p_time(size, pp_bw, pp_lat), 0.0)  # pp=1: no link
+        return t_tp + where(pp > 1, (pp - 1.0) * p2p_time(size, pp_bw, pp_lat), 0.0)  # pp=1: no link
 
     stream = pp * offload_stream_time(offloaded_weights, host_bandwidth, link_efficiency)
     stream = where(offloaded_weights > 0, stream, 0.0)
@@ -252,7 +251,7 @@ def serving_latency(arch, params, embedding_params, matmul_params, head_params, 
     if draft is not None:
         d = _compute({**kw, **draft}, output_len=gen)
         draft_width = draft_hidden * unit("1/token") * np.fmax(activation_bytes, 2.0 * unit("B"))
-        t_draft = d["decode_step_time"] + comm(B * one, draft_width, draft_layers, 0.0, 0.0)  # dense draft
+        t_draft = d["decode_step_time"] + comm(B * one, draft_width, draft_layers)
     sigma = step_overhead  # once per engine step: the draft passes run inside it
     step = np.fmax(t_verify, stream) + comm(B * (g + one)) + g / one * t_draft + sigma
     tpot = step / (e_tok / one)  # the interval between two output tokens (s)

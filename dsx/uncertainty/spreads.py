@@ -112,7 +112,8 @@ def source_quantile(x: np.ndarray, sources: np.ndarray, level: float) -> float:
     0.18
     """
     x = np.asarray(x, float)
-    counts = pd.Series(sources).map(pd.Series(sources).value_counts()).to_numpy(float)
+    labels = pd.Series(sources).astype(str)  # a missing source is one source of its own ("nan")
+    counts = labels.map(labels.value_counts()).to_numpy(float)
     order = np.argsort(x, kind="stable")
     xs, w = x[order], 1.0 / counts[order]
     cw = np.cumsum(w)
