@@ -1,4 +1,4 @@
-"""Scale: per-call overhead, configurations/s from 1e3 to 1e7, and a sweep on a dask cluster.
+"""Scale: per-call overhead, configurations/s from 1e3 up to --max (default 1e6), and a sweep on a dask cluster.
 
     python benchmarks/bench_scale.py [--max 1e7] [--cluster 1e8] [--workers 2]
     python benchmarks/bench_scale.py --best 1e8        # the lazy 1e8 run reduced by dsx.best

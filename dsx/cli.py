@@ -99,7 +99,7 @@ def _parser(inputs: dict | None) -> argparse.ArgumentParser:
     i.add_argument("pattern", nargs="?", metavar="PATTERN", help="substring or glob, case-insensitive")
     i.add_argument("--full", action="store_true", help="the whole meaning and its references, not the first sentence")
     c = sub.add_parser("catalog", help="print a catalog as a table")
-    c.add_argument("kind", nargs="?", help="hardware, models, regions, fabrics or precisions (default: list kinds)")
+    c.add_argument("kind", nargs="?", help="hardware, models, regions, fabrics, precisions or cloud-prices (default: list kinds)")
     c.add_argument("id", nargs="?", metavar="ID", help="one entry: each figure as published, with its own source")
     c.add_argument("--json", action="store_true", help="every column, canonical units, as JSON")
     _calibrate_parser(sub)

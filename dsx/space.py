@@ -300,8 +300,7 @@ class Space:
             data["peak_flops"] = variable(dims + label.dims, values, _column("peak_flops"))
         link = get("scale_out_link_bandwidth")
         if link is not None:
-            nics = get("nics_per_gpu")
-            bandwidth = link * nics if nics is not None else link * 1
+            bandwidth = link * 1  # one scale-out NIC per GPU (a copy: its own attributes)
             bandwidth.attrs = _column("scale_out_bandwidth")
             data["scale_out_bandwidth"] = bandwidth
 

@@ -84,7 +84,7 @@ _FIGURE_VARIABLES = ("x", "y", "var", "vars", "col", "hue", "intensity", "perfor
 
 
 #: Inputs that dsx.Space itself turns into others (bytes per element, per-link bandwidth).
-_SPACE_DERIVES = {"precision_bytes", "scale_out_link_bandwidth", "nics_per_gpu"}
+_SPACE_DERIVES = {"precision_bytes", "scale_out_link_bandwidth"}
 
 
 def unread(workload: str, names: Any) -> list[str]:

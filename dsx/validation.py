@@ -207,8 +207,8 @@ def run_dataset(df: pd.DataFrame, workload: str) -> xr.Dataset:
             if column is not None:
                 new[name] = column
     ds = ds.assign(new)
-    if "scale_out_link_bandwidth" in new or "nics_per_gpu" in new:
-        ds["scale_out_bandwidth"] = ds["scale_out_link_bandwidth"] * (ds["nics_per_gpu"] if "nics_per_gpu" in ds else 1)
+    if "scale_out_link_bandwidth" in new:  # one scale-out NIC per GPU, as Space derives it
+        ds["scale_out_bandwidth"] = ds["scale_out_link_bandwidth"] * 1
     return ds.assign_coords(run=np.arange(n), run_name=("run", df["run"].astype(str).to_numpy()
                                                         if "run" in df else np.arange(n).astype(str)))
 
@@ -224,7 +224,7 @@ def _run_column(df: pd.DataFrame, name: str, ds: xr.Dataset, catalog_column: boo
         given = xr.DataArray(np.where(blank, np.nan, values).astype(float), dims="run")
         base = ds[name] if name in ds else np.nan
         if name == "scale_out_link_bandwidth" and name not in ds:  # the device's own per-GPU figure
-            base = ds["scale_out_bandwidth"] / (ds["nics_per_gpu"] if "nics_per_gpu" in ds else 1)
+            base = ds["scale_out_bandwidth"]
         return xr.where(blank, base, given) if blank.any() else given
     if blank.any():
         if spec.default is None:

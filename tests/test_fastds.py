@@ -99,8 +99,7 @@ def _ref_derive(self, ds: xr.Dataset) -> None:
         ds["peak_flops"] = peak
         ds["peak_flops"].attrs = {"units": "flop/s", "long_name": "dense peak throughput at the compute precision"}
     if "scale_out_link_bandwidth" in ds:
-        nics = ds["nics_per_gpu"] if "nics_per_gpu" in ds else 1
-        ds["scale_out_bandwidth"] = ds["scale_out_link_bandwidth"] * nics
+        ds["scale_out_bandwidth"] = ds["scale_out_link_bandwidth"] * 1  # one NIC per GPU
         ds["scale_out_bandwidth"].attrs = {"units": "B/s", "long_name": "scale-out bandwidth per direction per accelerator"}
 
 

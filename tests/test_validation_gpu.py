@@ -92,5 +92,15 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def test_the_kept_table_is_current():
+    """docs/validation-gpu.md shows what dsx predicts today (regenerate: python tests/test_validation_gpu.py)."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "validation-gpu.md").read_text()
+    table = markdown(predictions())
+    assert table.split("\n\n")[0] in doc, "stale: paste the output of python tests/test_validation_gpu.py"
+    assert table.split("\n\n")[1].rstrip(".") in doc
+
+
 if __name__ == "__main__":
     print(markdown(predictions()))
