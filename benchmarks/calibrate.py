@@ -117,10 +117,15 @@ def refit(workload: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return rows, pd.DataFrame(factors)
 
 
-def beyond_ideal(rows: pd.DataFrame) -> pd.DataFrame:
+def is_time(metrics: pd.Series, workload: str) -> np.ndarray:
+    """Which metrics are durations (unit s in ``dsx.validation.METRICS``): lower is faster."""
+    return metrics.map(lambda m: validation.METRICS[workload][m][0] == "s").to_numpy(bool)
+
+
+def beyond_ideal(rows: pd.DataFrame, workload: str) -> pd.DataFrame:
     """Rows whose published value the stated configuration cannot reach on ideal hardware
     (:data:`IDEAL`): a rate above the bound, a time below it; ``beyond`` is by how much."""
-    time = rows.metric.map(lambda m: m in ("ttft", "tpot", "e2e_latency", "step_time"))
+    time = is_time(rows.metric, workload)
     beyond = np.where(time, rows.ideal / rows.published, rows.published / rows.ideal) - 1.0
     return rows.assign(beyond=beyond)[beyond > 0]
 
@@ -206,7 +211,7 @@ def render(results: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> str:
         lines.append(f"| (dsx default) | | {defaults} |")
         for _, f in factors.iterrows():
             lines.append(f"| {f['left_out']} | {f['rows']} | " + " | ".join(f"{f[n]:.3f}" for n in names) + " |")
-        out = beyond_ideal(rows)
+        out = beyond_ideal(rows, workload)
         if len(out):
             lines += ["", "Rows beyond what their stated configuration reaches on ideal hardware in dsx's model (every efficiency "
                       "and overlap at 1, no overheads: no factor can fit them; the configuration or the metric "

@@ -89,11 +89,11 @@ def test_ideal_hardware_bounds_every_prediction(workload):
     factors alike (a faster rate, a shorter time), or a flagged row would mean nothing."""
     df = validation.load(workload)
     ideal = validation.predict(df, workload, **bench.IDEAL).predicted.to_numpy()
-    time = df.metric.isin(["ttft", "tpot", "e2e_latency", "step_time"]).to_numpy()
+    time = bench.is_time(df.metric, workload)
     for factors in ({}, {n: hi for n in DEFAULT_FACTORS[workload] for hi in [bounds(n)[1]]}):
         pred = validation.predict(df, workload, **factors).predicted.to_numpy()
         slack = np.where(time, pred / ideal, ideal / pred) - 1.0
         print(f"{workload} {'defaults' if not factors else 'factors at their upper bounds'}: "
               f"smallest margin to the ideal bound {np.nanmin(slack):+.2%}")
         assert np.nanmin(slack) >= -1e-9
-    print("beyond the ideal bound:", list(bench.beyond_ideal(df.assign(ideal=ideal)).run))
+    print("beyond the ideal bound:", list(bench.beyond_ideal(df.assign(ideal=ideal), workload).run))

@@ -122,7 +122,7 @@ def serving_latency(arch, params, embedding_params, matmul_params, head_params, 
                     tp, pp, ep, batch, input_len, output_len, matmul_efficiency, hbm_efficiency,
                     link_efficiency, disaggregated, allreduce_latency, step_overhead,
                     low_precision_gemm_efficiency, prefix_cache_hit, engine_compute_efficiency,
-                    engine_memory_efficiency, spec_tokens, spec_acceptance, gqa_kv_sharing, dense_layers=0.0,
+                    engine_memory_efficiency, spec_tokens, spec_acceptance, gqa_kv_sharing,
                     scale_up_latency=0.0, scale_up_domain=8.0, scale_out_latency=0.0, host_bandwidth=np.nan,
                     draft_arch=None, draft_layers=None, draft_hidden=None,
                     draft_heads=None, draft_kv_heads=None, draft_head_dim=None, draft_ffn=None,
@@ -170,8 +170,8 @@ def serving_latency(arch, params, embedding_params, matmul_params, head_params, 
         B per GPU streamed from host memory per forward pass.
     kv_bytes_per_token_gpu : float
         B/token per GPU.
-    hidden, layers, heads, dense_layers : float
-        Counts (``heads``: query heads; ``dense_layers``: the leading dense layers of an MoE model).
+    hidden, layers, heads : float
+        Counts (``heads``: query heads).
     scale_up_bandwidth, scale_out_bandwidth, host_bandwidth : float
         B/s per GPU per direction. scale_up_latency, scale_out_latency : s per hop.
     scale_up_domain : float
