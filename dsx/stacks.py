@@ -164,7 +164,7 @@ def evaluate(steps: tuple, ds: xr.Dataset) -> xr.Dataset:
             small = build(coords, {n: ns.variables[n] for n in names if n not in coords})
             out = step(small)
             new = {n: out.variables[n] for n in out.variables if n in out.data_vars or n in names}
-            ns.given.update(i for v in new.values() for i in (id(v.data), id(getattr(v.data, "base", None))))
+            ns.give(new.values())
             ns.update(new)  # (what a plain step returns may be held elsewhere: never written in place)
         else:
             ns = Namespace(step(ns.to_dataset()))

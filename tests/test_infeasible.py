@@ -242,6 +242,18 @@ def test_only_arrays_the_evaluation_made_and_nobody_shares_are_written():
     assert outcomes._writable(ns) == {"step_time"}
 
 
+def test_an_array_made_later_is_never_taken_for_one_the_caller_gave():
+    # an index coordinate's .data is a fresh array each time, freed at once: had the Namespace kept
+    # only its id, a later array could take that id and pass for the caller's (never written in
+    # place, by chance: CI once failed on it)
+    from dsx.solvers.namespace import Namespace
+    import xarray as xr
+
+    ns = Namespace(xr.Dataset({"tco": ("x", np.ones(10))}, coords={"x": np.arange(10)}))
+    made = [np.ones(3) for _ in range(2000)]  # Python reuses a freed object's slot (and id) at once
+    assert [a for a in made if id(a) in ns.given] == []
+
+
 @pytest.mark.parametrize("returns", ["dataset", "merge"])
 def test_what_a_plain_step_returns_is_never_masked_in_place(returns):
     """A plain Dataset -> Dataset step (``uses``) may return arrays it keeps (a cache): masking copies them."""

@@ -19,13 +19,25 @@ class Namespace:
 
     def __init__(self, ds: xr.Dataset) -> None:
         self.variables: dict[str, Any] = dict(ds.variables)
-        #: the arrays the evaluation was given (the caller's): never written in place
-        self.given: set[int] = {i for v in self.variables.values() for i in (id(v.data), id(getattr(v.data, "base", None)))}
+        #: the arrays the evaluation was given (the caller's), by id: never written in place. The
+        #: arrays themselves are held too: an id is unique only while its object lives, and an
+        #: index coordinate's ``.data`` is a fresh array each time, freed at once, whose id a later
+        #: outcome's array could take (and so never be written in place, by chance)
+        self.given: dict[int, Any] = {}
+        self.give(self.variables.values())
         #: what kernels read of each variable (``solver.compute`` fills it; an update drops the name)
         self.readings: dict[str, Any] = {}
         self.sizes: dict[str, int] = dict(ds.sizes)
         self._coords = list(ds.coords)
         self._attrs = dict(ds.attrs)
+
+    def give(self, variables: Any) -> None:
+        """Mark these variables' arrays (and the arrays they view) as not the evaluation's to write."""
+        for v in variables:
+            data = v.data
+            for array in (data, getattr(data, "base", None)):
+                if array is not None:
+                    self.given[id(array)] = array
 
     @property
     def dims(self) -> list[str]:
