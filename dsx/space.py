@@ -256,16 +256,9 @@ class Space:
         shape = label.shape
         peak = None
         for col, column, attrs in rows[2]:  # each column's values and attributes, read once per catalog
-            if isinstance(columns, dict):
-                if col not in columns:
-                    continue
-                target = columns[col]
-            elif isinstance(columns, str):
-                target = columns + col
-            else:
-                target = col
-            if target in self._axes or target in self._values:
-                continue  # the user overrides this column
+            target = _target(col, columns)
+            if target is None or target in self._axes or target in self._values:
+                continue  # not joined under this key, or the user overrides this column
             if col == "peak_flops":  # per precision: selected at the compute precision in _derive
                 values = column[pos]
                 names = [str(p) for p in table["precision"].values]
@@ -287,22 +280,33 @@ class Space:
             data["weight_bytes"] = data["weight_bytes"].copy(deep=False)
             data["weight_bytes"].attrs = {**data["weight_bytes"].attrs, "units": _column("weight_bytes")["units"]}
         if peak is not None and "peak_flops" not in self._values and "peak_flops" not in self._axes:
-            dims, table, names = peak
-            label = coords["activation_precision" if "activation_precision" in coords else "precision"]
-            known = set(catalog.names("precisions"))
-            wanted = [str(p) for p in np.atleast_1d(label.values).ravel()]
-            if any(p not in known for p in wanted):
-                raise KeyError(f"precision: {label.values!r} not in the precisions catalog")
-            # a precision the device has no figure for is NaN (-> precision_unsupported), never an error
-            column = np.array([names.index(p) if p in names else -1 for p in wanted])
-            values = np.where(column >= 0, table[..., np.maximum(column, 0)], np.nan)
-            values = values.reshape(table.shape[:-1] + label.shape)
-            data["peak_flops"] = variable(dims + label.dims, values, _column("peak_flops"))
+            data["peak_flops"] = _peak_at(peak, coords["activation_precision" if "activation_precision" in coords
+                                                       else "precision"])
         link = get("scale_out_link_bandwidth")
         if link is not None:
             bandwidth = link * 1  # one scale-out NIC per GPU (a copy: its own attributes)
             bandwidth.attrs = _column("scale_out_bandwidth")
             data["scale_out_bandwidth"] = bandwidth
+
+
+def _target(col: str, columns: Any) -> str | None:
+    """The name a catalog column takes in the space: renamed (a dict; None when not joined under
+    this key), prefixed (a string) or as it is."""
+    if isinstance(columns, dict):
+        return columns.get(col)
+    return columns + col if isinstance(columns, str) else col
+
+
+def _peak_at(peak: tuple, label: xr.Variable) -> xr.Variable:
+    """Peak FLOP/s of each device (``peak``: dims, values per precision, precision names) at the
+    compute precision ``label``; NaN where the device has no figure for it (-> precision_unsupported)."""
+    dims, table, names = peak
+    wanted = [str(p) for p in np.atleast_1d(label.values).ravel()]
+    if not set(wanted) <= set(catalog.names("precisions")):
+        raise KeyError(f"precision: {label.values!r} not in the precisions catalog")
+    column = np.array([names.index(p) if p in names else -1 for p in wanted])
+    values = np.where(column >= 0, table[..., np.maximum(column, 0)], np.nan)
+    return variable(dims + label.dims, values.reshape(table.shape[:-1] + label.shape), _column("peak_flops"))
 
 
 #: Row positions of each catalog's ids: kind -> (the catalog Dataset they index, {id: row},

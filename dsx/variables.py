@@ -148,9 +148,15 @@ def _check_column(name: str, entry: dict) -> None:
         _fail(name, f"type is {entry.get('type')!r}; expected one of {', '.join(map(repr, COLUMN_TYPES))}")
     if kind == "derived" and "derived_from" not in entry:
         _fail(name, "a derived column needs derived_from (the catalog column it is computed from, 'catalog.column')")
-    figure = kind != "catalog" or entry["type"] in ("number", "count")
-    if not figure and (set(entry) & (_BOUNDS | {"unit"})):
-        _fail(name, f"a {entry['type']} column has no unit or bounds: remove {', '.join(sorted(set(entry) & (_BOUNDS | {'unit'})))}")
+    _check_column_unit(name, entry)
+
+
+def _check_column_unit(name: str, entry: dict) -> None:
+    """A figure (a number or a count) has a unit; a text or flag column has neither unit nor bounds."""
+    figure = entry["kind"] != "catalog" or entry["type"] in ("number", "count")
+    misplaced = sorted(set(entry) & (_BOUNDS | {"unit"}))
+    if not figure and misplaced:
+        _fail(name, f"a {entry['type']} column has no unit or bounds: remove {', '.join(misplaced)}")
     if figure and "unit" not in entry:
         _fail(name, "no unit: give unit (\"\" if dimensionless)")
 
@@ -211,12 +217,17 @@ def _check_default(name: str, entry: dict) -> None:
     default = entry.get("default")
     if "choices" in entry and default not in entry["choices"]:
         _fail(name, f"default {default!r} is not one of its choices {entry['choices']}")
-    if not isinstance(default, (int, float)) or isinstance(default, bool) or math.isnan(default):
-        return
-    below = low is not None and (default < low or entry.get("exclusive_minimum") and default == low)
-    above = high is not None and (default > high or entry.get("exclusive_maximum") and default == high)
-    if below or above:
+    if _outside(default, low, entry.get("exclusive_minimum"), below=True) or \
+            _outside(default, high, entry.get("exclusive_maximum"), below=False):
         _fail(name, f"default {default!r} is outside its bounds [{low}, {high}]")
+
+
+def _outside(value: Any, bound: Any, exclusive: Any, below: bool) -> bool:
+    """A number beyond one bound (``below``: under a minimum), or on it when the bound is exclusive."""
+    if bound is None or not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        return False
+    beyond = value < bound if below else value > bound
+    return bool(beyond or (exclusive and value == bound))
 
 
 def load(text: str | None = None, parse_unit: Any = None) -> dict[str, dict]:

@@ -100,6 +100,9 @@ GOOD = '[x]\nkind = "input"\nunit = "s"\ndefault = 1.0\nminimum = 0.0\nmeaning =
     (GOOD.replace('"s"', '"parsecs_per_fortnight"'), r"\[x\]: unit 'parsecs_per_fortnight' is not a unit"),
     (GOOD + GOOD, r"not valid TOML"),                              # the same name twice
     (GOOD.replace("default = 1.0", "default = -1.0"), r"\[x\]: default -1.0 is outside its bounds"),
+    (GOOD.replace("default = 1.0", "default = 0.0") + "exclusive_minimum = true\n", r"\[x\]: default 0.0 is outside"),
+    (GOOD + "maximum = 0.5\n", r"\[x\]: default 1.0 is outside its bounds \[0.0, 0.5\]"),
+    (GOOD + "maximum = -1.0\n", r"\[x\]: minimum 0.0 is above maximum -1.0"),
     (GOOD.replace('kind = "input"', 'kind = "knob"'), r"\[x\]: kind is 'knob'"),
     (GOOD.replace("minimum = 0.0", 'minimum = "zero"'), r"\[x\]: minimum = 'zero' has the wrong type"),
     ('[y]\nkind = "output"\nunit = "s"\n', r"\[y\]: an output needs a long_name"),

@@ -111,13 +111,11 @@ def _finite(ns: Any) -> dict[str, xr.Variable]:
     names = ["feasible", "reason", *core]
     order = _order(ns, names, variables)
     arrays = _aligned({n: variables[n] for n in names}, order, ns.sizes)
-    finite = np.ones([1] * len(order), bool)
-    for name in core:
-        finite = finite & np.isfinite(arrays[name])
-    # feasibility is a property of the configuration, not of a draw of its uncertain inputs:
-    # it must hold in every draw (dimensions that feasible lacks are reduced away)
+    finite = _all_finite(arrays, core, len(order))
     keep = [d for d in order if d in variables["feasible"].dims or d in variables["reason"].dims]
     if len(keep) < len(order):
+        # feasibility is a property of the configuration, not of a draw of its uncertain inputs:
+        # it must hold in every draw (dimensions that feasible lacks are reduced away)
         finite = finite.all(axis=tuple(i for i, d in enumerate(order) if d not in keep))
         arrays = _aligned({n: variables[n] for n in ("feasible", "reason")}, keep, ns.sizes)
         order = keep
@@ -125,6 +123,14 @@ def _finite(ns: Any) -> dict[str, xr.Variable]:
     if not broken.any():
         return new
     return _not_computable(order, arrays, broken, variables["feasible"].attrs, variables["reason"])
+
+
+def _all_finite(arrays: dict, names: list[str], ndim: int) -> np.ndarray:
+    """Where every one of ``names`` (aligned arrays) is finite, broadcast over ``ndim`` axes."""
+    finite = np.ones([1] * ndim, bool)
+    for name in names:
+        finite = finite & np.isfinite(arrays[name])
+    return finite
 
 
 def _not_computable(order: list[str], arrays: dict, broken: np.ndarray, attrs: dict,
