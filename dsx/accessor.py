@@ -99,17 +99,21 @@ class DsxAccessor:
         return decode(self._ds)
 
     # -- analysis --------------------------------------------------------------------------
-    def pareto(self, **kwargs: Any) -> xr.DataArray:
+    def pareto(self, *objectives: Any, **kwargs: Any) -> xr.DataArray:
         """Boolean mask of the non-dominated configurations (see :func:`dsx.pareto`)."""
         from .analysis import pareto
 
-        return pareto(self._ds, **kwargs)
+        return pareto(self._ds, *objectives, **kwargs)
 
-    def front(self, minimize: list[str] | str = (), maximize: list[str] | str = (), **kwargs: Any) -> pd.DataFrame:
+    def front(self, objectives: Any = None, /, *, minimize: list[str] | str = (), maximize: list[str] | str = (),
+              **kwargs: Any) -> pd.DataFrame:
         """The Pareto front as a table with units in the column names."""
         from .analysis import front_table, pareto
+        from .errors import no_direction
         from .uncertainty import at_quantile
 
+        if objectives is not None:
+            raise no_direction("front", objectives, call="ds.dsx.front(")
         mask = pareto(self._ds, minimize=minimize, maximize=maximize, **kwargs)
         cols = [*([minimize] if isinstance(minimize, str) else minimize),
                 *([maximize] if isinstance(maximize, str) else maximize)]
@@ -117,11 +121,11 @@ class DsxAccessor:
         ds, cols = at_quantile(self._ds, cols, kwargs.get("quantile"))
         return front_table(ds, mask, cols)
 
-    def best(self, **kwargs: Any) -> xr.Dataset:
+    def best(self, *objective: Any, **kwargs: Any) -> xr.Dataset:
         """Constrained optimum along chosen dimensions (see :func:`dsx.best`)."""
         from .analysis import best
 
-        return best(self._ds, **kwargs)
+        return best(self._ds, *objective, **kwargs)
 
     # -- uncertainty -----------------------------------------------------------------------
     def interval(self, name: str, level: float = 0.8) -> xr.Dataset:

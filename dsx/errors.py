@@ -19,6 +19,21 @@ class MissingVariableError(DsxInputError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def no_direction(function: str, objective: Any, call: str | None = None) -> DsxInputError:
+    """The error for an objective passed without saying which way is better (a bare name would
+    otherwise be taken as the first keyword, ``minimize``, and a throughput silently minimised).
+
+    >>> print(no_direction("best", "mfu"))
+    best: objective 'mfu' given without a direction; say best(ds, maximize='mfu') or best(ds, minimize='mfu')
+    """
+    call = call or f"{function}(ds, "  # how the user calls it, up to the keyword
+    if not isinstance(objective, str):
+        return DsxInputError(f"{function}: objectives {objective!r} given without directions; say which way each "
+                             f"goes: {call}minimize=[...], maximize=[...])")
+    return DsxInputError(f"{function}: objective {objective!r} given without a direction; say "
+                         f"{call}maximize={objective!r}) or {call}minimize={objective!r})")
+
+
 def close_matches(name: str, known: Iterable[str], n: int = 3, cutoff: float = 0.6, *,
                   fold_case: bool = False, canonical: Mapping[str, str] | None = None) -> list[str]:
     """Up to ``n`` entries of ``known`` closest to ``name`` (difflib ratio >= ``cutoff``), best first.

@@ -79,3 +79,18 @@ def test_errors():
         best(ds, minimize="step_time", maximize="mfu")
     with pytest.raises(DsxInputError, match="over"):
         best(ds, minimize="step_time", over="region")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda ds: best(ds, "mfu"), r"^best: objective 'mfu' given without a direction; say best\(ds, maximize='mfu'\)"),
+    (lambda ds: ds.dsx.best("mfu"), r"^best: objective 'mfu' given without a direction"),
+    (lambda ds: __import__("dsx").pareto(ds, ["mfu", "step_time"]), r"^pareto: objectives \['mfu', 'step_time'\] given "
+                                                                   r"without directions; say which way each goes"),
+    (lambda ds: ds.dsx.pareto("mfu"), r"^pareto: objective 'mfu' given without a direction"),
+    (lambda ds: ds.dsx.front(["mfu"]), r"ds\.dsx\.front\(minimize=\[\.\.\.\], maximize=\[\.\.\.\]\)$"),
+])
+def test_an_objective_without_a_direction_is_refused_not_minimised(call, message):
+    # a bare name once filled the first keyword, minimize: best(ds, "tokens_per_s_per_gpu") returned
+    # the slowest layout
+    with pytest.raises(DsxInputError, match=message):
+        call(dataset(range(12), [True] * 12))

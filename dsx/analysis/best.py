@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from ..codes import decode, is_coded
-from ..errors import DsxInputError
+from ..errors import DsxInputError, no_direction
 from ..lazy import pieces_of
 from ..uncertainty import at_quantile, parse_objective
 from .pareto import _all_draws, _joint_dims, _over, constraint_mask
@@ -31,8 +31,8 @@ from .pareto import _all_draws, _joint_dims, _over, constraint_mask
 __all__ = ["best"]
 
 
-def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = None, where: Any = None,
-         over: str | Sequence[str] | None = None, include: Sequence[str] = (),
+def best(ds: xr.Dataset, objective: Any = None, /, *, minimize: str | None = None, maximize: str | None = None,
+         where: Any = None, over: str | Sequence[str] | None = None, include: Sequence[str] = (),
          quantile: float | None = None) -> xr.Dataset:
     """Best feasible value of one objective along ``over``, per value of the other dimensions.
 
@@ -41,7 +41,8 @@ def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = Non
     ds : xarray.Dataset
         A dsx result; ``feasible`` is honoured when present.
     minimize, maximize : str
-        The objective (exactly one of the two).
+        The objective (exactly one of the two, by keyword: a bare name, ``best(ds, "mfu")``, is
+        refused rather than guessed).
     where : bool DataArray, callable or str, optional
         Extra constraint (see :func:`dsx.analysis.pareto.constraint_mask`).
     over : str or list of str, optional
@@ -73,6 +74,8 @@ def best(ds: xr.Dataset, minimize: str | None = None, maximize: str | None = Non
     >>> float(r.tput), int(r.tp), int(r.pp), int(r.ties)
     (5.0, 1, 2, 2)
     """
+    if objective is not None:
+        raise no_direction("best", objective)
     if (minimize is None) == (maximize is None):
         raise DsxInputError("best: give exactly one objective, minimize='name' or maximize='name'")
     plan = pieces_of(ds)

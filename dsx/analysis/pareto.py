@@ -26,7 +26,7 @@ import pandas as pd
 import xarray as xr
 
 from ..codes import decode, is_coded
-from ..errors import DsxInputError
+from ..errors import DsxInputError, no_direction
 from ..lazy import pieces_of
 from ..uncertainty import DIM as DRAW, at_quantile
 from .constraints import constraint_mask, register_where_parser
@@ -149,8 +149,8 @@ def _objectives(ds: xr.Dataset, minimize: Any, maximize: Any) -> tuple[list[str]
     return mins, maxs
 
 
-def pareto(ds: xr.Dataset, minimize: str | Sequence[str] = (), maximize: str | Sequence[str] = (),
-           where: Any = None, over: str | Sequence[str] | None = None,
+def pareto(ds: xr.Dataset, objectives: Any = None, /, *, minimize: str | Sequence[str] = (),
+           maximize: str | Sequence[str] = (), where: Any = None, over: str | Sequence[str] | None = None,
            quantile: float | None = None) -> xr.DataArray:
     """Mask of the Pareto-optimal (non-dominated) feasible configurations.
 
@@ -159,7 +159,8 @@ def pareto(ds: xr.Dataset, minimize: str | Sequence[str] = (), maximize: str | S
     ds : xarray.Dataset
         A dsx result; ``feasible`` (bool) is honoured when present.
     minimize, maximize : str or list of str
-        Objective variable names (any number, at least one in total).
+        Objective variable names (any number, at least one in total), by keyword: bare names,
+        ``pareto(ds, ["tco", "mfu"])``, are refused rather than all minimised.
     where : bool DataArray, callable or str, optional
         Extra constraint (see :func:`constraint_mask`).
     over : str or list of str, optional
@@ -187,6 +188,8 @@ def pareto(ds: xr.Dataset, minimize: str | Sequence[str] = (), maximize: str | S
     >>> pareto(ds, minimize=["t", "cost"], over="n").values.tolist()
     [[True, True, True], [True, False, True]]
     """
+    if objectives is not None:
+        raise no_direction("pareto", objectives)
     plan = pieces_of(ds)
     if plan is not None:  # a lazy result: reduce each piece where it is computed
         from .ingraph import pareto_in_graph
