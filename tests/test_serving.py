@@ -95,6 +95,30 @@ def test_feasibility_reasons():
     assert not bool(huge.ok_kv)
 
 
+def test_a_batch_the_kv_budget_admits_fits_in_memory_too():
+    # the workspace is one prefill chunk of max_num_tokens (8192), not the whole batch's prompts:
+    # Llama-3.1-8B on an H100 at batch 128 x 2048 tokens once showed 97.9 GB on an 80 GB GPU,
+    # ok_memory False, and was feasible all the same (the KV budget admits 185 sequences)
+    ds = dsx.serving(dsx.Space(model="llama-3.1-8b", hardware="H100", tp=1, batch=[128, 185], input_len=2048,
+                               output_len=256))
+    per_layer = 2.0 * float(ds.activation_elements_per_token + ds.replicated_activation_elements_per_token) / 32
+    # (B per token of one layer at bf16, tp 1)
+    logits = 4.0 * 128256 * ds.batch                                 # fp32 logits of the last positions
+    np.testing.assert_allclose(ds.activation_memory, 8192 * per_layer + logits, rtol=1e-12)
+    print("memory per GPU (GB):", (ds.memory_per_gpu / 1e9).round(1).values, "max batch", int(ds.max_batch.max()))
+    assert bool(ds.ok_memory.all()) and bool(ds.feasible.all())
+    assert float(ds.memory_per_gpu.max()) == pytest.approx(78.8e9, rel=0.01)  # 16.1 + 55.9 + 1.2 + 2 + 5 %
+
+
+def test_memory_over_the_hbm_is_infeasible_even_within_the_kv_budget():
+    # the KV budget (0.9 of the HBM less the weights) leaves 8 GB; a reserve of 12 GB does not fit
+    ds = dsx.serving(dsx.Space(model="llama-3.1-8b", hardware="H100", tp=1, batch=185, input_len=2048,
+                               output_len=256, memory_reserve=["2 GB", "12 GB"])).dsx.decode()
+    assert ds.reason.values.tolist() == ["", "oom"]
+    assert bool(ds.ok_batch.all()) and not bool(ds.ok_memory.sel(memory_reserve=12e9))
+    assert np.isnan(float(ds.tpot.sel(memory_reserve=12e9)))
+
+
 # -- latency physics --------------------------------------------------------------------------
 @pytest.mark.parametrize("model, tp", [("llama-3.1-8b", 1), ("llama-3.1-70b", 8)])
 def test_batch1_decode_is_weight_streaming(model, tp):

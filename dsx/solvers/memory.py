@@ -249,7 +249,7 @@ def inference_memory(arch, params, embedding_params, head_params, expert_params,
                      kv_elements_per_token, activation_elements_per_token,
                      replicated_activation_elements_per_token, layers, vocab, kv_heads, attention,
                      weight_bytes, kv_bytes, activation_bytes, hbm_capacity, tp, pp, batch, input_len,
-                     output_len, memory_reserve, memory_fragmentation):
+                     output_len, max_num_tokens, memory_reserve, memory_fragmentation):
     """Serving memory per GPU: weights, KV cache for the whole batch, one-layer workspace, reserve.
 
     Parameters
@@ -270,6 +270,8 @@ def inference_memory(arch, params, embedding_params, head_params, expert_params,
     tp, pp, batch : int
     input_len, output_len : int
         token.
+    max_num_tokens : float
+        token per engine step: a batch's prefill runs in chunks of at most this many tokens.
     memory_reserve : float
         B. memory_fragmentation : fraction.
 
@@ -284,8 +286,11 @@ def inference_memory(arch, params, embedding_params, head_params, expert_params,
     Weights: every parameter resident (all experts), :func:`~dsx.solvers.compute.stage_params`
     x ``weight_bytes``. KV: ``batch (s_in + s_out) κ`` with ``κ`` per GPU from
     :func:`~dsx.solvers.compute.kv_share` (physics reference §11). Workspace: one layer's
-    intermediates for a whole-batch prefill (the largest transient; chunked prefill would be
-    smaller) plus fp32 logits of the last positions.
+    intermediates for the largest engine step, ``min(batch·s_in, max_num_tokens)`` tokens (an
+    engine splits a longer batched prefill into chunks of ``max_num_tokens``: TensorRT-LLM
+    ``max_num_tokens``, vLLM ``max_num_batched_tokens``; the whole-batch prefill counted here
+    before put a batch that the KV budget admits tens of GB over the HBM), plus fp32 logits
+    of the last positions.
 
     References
     ----------
@@ -301,7 +306,7 @@ def inference_memory(arch, params, embedding_params, head_params, expert_params,
     >>> out = inference_memory.kernel("decoder", **{k: m[k] for k in inference_memory.requires
     ...     if k in m}, tied_embeddings=False, layers=80, vocab=128256, kv_heads=8,
     ...     attention="gqa", weight_bytes=2, kv_bytes=2, activation_bytes=2, hbm_capacity=80e9,
-    ...     tp=1, pp=1, batch=1, input_len=2048, output_len=256, memory_reserve=2e9,
+    ...     tp=1, pp=1, batch=1, input_len=2048, output_len=256, max_num_tokens=8192, memory_reserve=2e9,
     ...     memory_fragmentation=0.05)
     >>> round(float(out["weights_memory"]) / 1e9, 1), bool(out["ok_memory"])
     (141.1, False)
@@ -314,7 +319,8 @@ def inference_memory(arch, params, embedding_params, head_params, expert_params,
     kv = batch * (s_in + output_len) * kv_elements_per_token / pp * kv_share(kv_heads, attention, tp) * kv_bytes
     per_layer = activation_bytes * (activation_elements_per_token / tp
                                     + replicated_activation_elements_per_token) / np.fmax(layers, 1.0)
-    workspace = batch * (s_in * per_layer + 4.0 * unit("B") * np.fmax(vocab, 0.0) / tp)  # + fp32 logits
+    step_tokens = np.fmin(batch * s_in, max_num_tokens)  # the largest step: a prefill chunk
+    workspace = step_tokens * per_layer + batch * 4.0 * unit("B") * np.fmax(vocab, 0.0) / tp  # + fp32 logits
     tensors = weights + kv + workspace
     reserve = memory_reserve + memory_fragmentation * tensors
     total = tensors + reserve

@@ -219,7 +219,7 @@ _CODES = np.array([""] + [code for code, _ in CHECKS])
 @solver(("feasible", "reason"))
 def serving_feasibility(arch, heads, layers, experts, ttft, tpot, scale_up_bandwidth, scale_out_bandwidth,
                         ok_precision, ok_gpus_enough, ok_gpus_divisible, ok_tp_heads, ok_layers_divisible,
-                        ok_experts_divisible, ok_context, ok_weights, ok_kv, ok_batch, ok_queue,
+                        ok_experts_divisible, ok_context, ok_weights, ok_kv, ok_batch, ok_memory, ok_queue,
                         tp, pp, ep):
     """Whether a serving configuration runs, and the first reason it does not.
 
@@ -228,7 +228,8 @@ def serving_feasibility(arch, heads, layers, experts, ttft, tpot, scale_up_bandw
     whole replicas), ``tp_exceeds_heads`` / ``tp_not_dividing_heads``, ``pp_exceeds_layers``
     / ``layers_not_divisible``, ``ep_exceeds_experts`` / ``experts_not_divisible``,
     ``context_exceeds_max``, ``oom`` (weights do not fit), ``kv_does_not_fit`` (not one
-    sequence), ``batch_exceeds_kv_capacity``, ``no_scale_up_link`` / ``no_scale_out_link``
+    sequence), ``batch_exceeds_kv_capacity``, ``oom`` again (the whole memory per GPU at this
+    batch, :func:`dsx.solvers.memory.inference_memory`, over the HBM), ``no_scale_up_link`` / ``no_scale_out_link``
     (the latency needs a link the hardware row lacks), ``unstable_queue`` (saturated at the
     deployment's replicas).
 
@@ -252,7 +253,7 @@ def serving_feasibility(arch, heads, layers, experts, ttft, tpot, scale_up_bandw
              "ok_gpus_divisible": ok_gpus_divisible, "ok_tp_heads": ok_tp_heads,
              "ok_layers_divisible": ok_layers_divisible, "ok_experts_divisible": ok_experts_divisible,
              "ok_context": ok_context, "ok_weights": ok_weights, "ok_kv": ok_kv, "ok_batch": ok_batch,
-             "ok_queue": ok_queue, "ok_servable": arch != "cnn",  # the stack models token generation; a CNN has none
+             "ok_memory": ok_memory, "ok_queue": ok_queue, "ok_servable": arch != "cnn",  # the stack models token generation; a CNN has none
              "ok_tp_within_heads": tp <= np.fmax(heads, 1.0),
              "ok_pp_within_layers": pp <= np.fmax(layers, 1.0),
              "ok_ep_within_experts": (ep == 1) | (ep <= np.fmax(experts, 0.0)),

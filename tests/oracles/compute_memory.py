@@ -237,7 +237,8 @@ def decode(m: dict, c: dict) -> dict:
              + s["attention_flops_per_token_ctx"] * B * ctx) / (tp * pp) + 2 * s["head_params"] * B / tp
     q = w_dec * c["weight_bytes"] + B * kv_tok * (ctx + 1) + 2 * B * act
     kv_mem = B * (c["input_len"] + c["output_len"]) * kv_tok
-    work = B * (c["input_len"] * act * pp / _num(m["layers"]) + 4 * _num(m["vocab"]) / tp)
+    step_tokens = min(B * c["input_len"], c.get("max_num_tokens", 8192))  # a prefill chunk at most
+    work = step_tokens * act * pp / _num(m["layers"]) + B * 4 * _num(m["vocab"]) / tp
     tensors = w_all * c["weight_bytes"] + kv_mem + work
     return {"decode_flops": flops, "decode_hbm_bytes": q, "kv_cache_memory": kv_mem,
             "decode_attention_flops": s["attention_flops_per_token_ctx"] * B * ctx / (tp * pp),
