@@ -278,3 +278,15 @@ def test_interleaving_multiplies_the_pipeline_sends():
     hand = 2 * 8192 * 8192 * 2.0 / 8 / (50 * GB)           # t·d = 128 > 8: stage neighbours across nodes
     assert float(one["mb_pp_comm_time"]) == pytest.approx(hand, rel=1e-12)
     assert float(five["mb_pp_comm_time"]) == pytest.approx(5 * hand, rel=1e-12)
+
+
+def test_scale_out_bandwidth_axis_overrides_named_fabric():
+    # physics.md §5.3 worked example: 2·63/64·17.65 GB / β per all-reduce; β was the fabric's
+    # 50 GB/s whatever scale_out_bandwidth said (a 0-d result, the axis dropped)
+    base = dict(model="llama-3.1-70b", hardware="H100", precision="fp16", gpus=512, tp=8, global_batch=2048,
+                seq_len=2048, link_efficiency=1.0, gradient_bytes=2, zero=0, scale_out_fabric="ib-ndr")
+    ds = dsx.training(**base, scale_out_bandwidth=["25 GB/s", "100 GB/s"])
+    assert ds.dp_comm_time.dims == ("scale_out_bandwidth",)
+    np.testing.assert_allclose(ds.dp_comm_time.values, [2 * 0.695, 0.695 / 2], rtol=0.01)
+    plain = dsx.training(**{k: v for k, v in base.items() if k != "scale_out_fabric"}, scale_out_bandwidth="100 GB/s")
+    assert float(ds.dp_comm_time.sel(scale_out_bandwidth=100e9)) == pytest.approx(float(plain.dp_comm_time), rel=1e-9)
