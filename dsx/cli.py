@@ -163,16 +163,20 @@ def _audit_values(args: argparse.Namespace, inputs: dict) -> dict[str, Any]:
     """The audited inputs: the workload's defaults, the calibration file, then the options given."""
     from .diagnosis import DEFAULTS
 
-    values = {k: v for k, v in DEFAULTS[args.workload].items() if k in inputs}
+    from .space import without_overridden
+
+    given: dict[str, Any] = {}
     if args.calibration:
         from .calibration import read_toml
 
-        values.update(read_toml(args.calibration))
+        given.update(read_toml(args.calibration))
     for name, (_, spec) in inputs.items():
         raw = getattr(args, "in_" + name)
         if raw is not None:
-            values[name] = _option_value(name, raw, spec)
-    return values
+            given[name] = _option_value(name, raw, spec)
+    # a default fabric whose columns are all given makes way for them (it would change nothing)
+    defaults = {k: v for k, v in DEFAULTS[args.workload].items() if k in inputs}
+    return {**without_overridden(defaults, given), **given}
 
 
 def _option_value(name: str, raw: str, spec: Any) -> Any:

@@ -314,11 +314,12 @@ def audit(space: Any = None, workload: str = "training", *, draws: int | None = 
     """
     from . import stacks
     from .errors import DsxInputError
-    from .space import Space
+    from .space import Space, without_overridden
 
     if workload not in SENSITIVITY:
         raise DsxInputError(f"workload={workload!r}: expected 'training' or 'serving'")
-    space = stacks._space(space, options) if space is not None else Space(**{**DEFAULTS[workload], **options})
+    space = stacks._space(space, options) if space is not None else \
+        Space(**{**without_overridden(DEFAULTS[workload], options), **options})
     inputs = space.to_dataset()
     run = stacks.training if workload == "training" else stacks.serving
     # a space holding distributions (dsx.normal(...)) is drawn even without draws=, as by dsx.training

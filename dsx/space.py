@@ -44,6 +44,13 @@ KEYS: dict[str, tuple[str, dict[str, str] | None]] = {
     "spec_draft_model": ("models", "draft_"),  # type: ignore[dict-item]
 }
 
+#: The columns each fabric key supplies, each as the names that override it (scale_out_bandwidth is
+#: derived from the fabric's link bandwidth in Space._derive).
+_FABRIC_COLUMNS = {
+    "scale_out_fabric": (("scale_out_link_bandwidth", "scale_out_bandwidth"), ("scale_out_latency",)),
+    "scale_up_fabric": (("scale_up_bandwidth",), ("scale_up_latency",)),
+}
+
 #: Compute precision when the space names none.
 DEFAULT_PRECISION = "bf16"
 #: Grid region when the space names none (energy price, carbon, water need one).
@@ -144,6 +151,20 @@ class Space:
                 self._axes[name] = vals
             else:
                 self._values[name] = self._convert(name, value, inputs, overrides)
+        self._check_overridden()
+
+    def _check_overridden(self) -> None:
+        """Refuse an input that the others given override entirely (it would change nothing): a
+        fabric whose every column is given, or a scale-out link rate beside the scale-out bandwidth."""
+        if self._given("scale_out_link_bandwidth") and self._given("scale_out_bandwidth"):
+            raise DsxInputError("scale_out_link_bandwidth: scale_out_bandwidth is given too and overrides it "
+                                "(scale_out_bandwidth = scale_out_link_bandwidth, one NIC per GPU), so it would "
+                                "change nothing; give one of them")
+        for key, columns in _FABRIC_COLUMNS.items():
+            if self._given(key) and all(any(map(self._given, names)) for names in columns):
+                given = [n for names in columns for n in names if self._given(n)]
+                raise DsxInputError(f"{key}: {' and '.join(given)} are given too and override every column "
+                                    f"of the fabric, so it would change nothing; remove one of them")
 
     @classmethod
     def _distribution(cls, name: str, dist: Distribution, inputs: Mapping, overrides: Mapping) -> Distribution:
@@ -267,6 +288,10 @@ class Space:
             joined[target] = variable(label.dims, column[pos].reshape(shape), attrs)
         return peak
 
+    def _given(self, name: str) -> bool:
+        """Whether the user set ``name`` (a fixed value or an axis)."""
+        return name in self._axes or self._values.get(name) is not None
+
     def _derive(self, coords: dict, data: dict, peak: tuple | None) -> None:
         """Joins that depend on two keys: peak FLOP/s at the compute precision; byte widths."""
         def get(name: str) -> xr.Variable | None:
@@ -283,10 +308,18 @@ class Space:
             data["peak_flops"] = _peak_at(peak, coords["activation_precision" if "activation_precision" in coords
                                                        else "precision"])
         link = get("scale_out_link_bandwidth")
-        if link is not None:
+        if link is not None and not self._given("scale_out_bandwidth"):  # a user value overrides the fabric's
             bandwidth = link * 1  # one scale-out NIC per GPU (a copy: its own attributes)
             bandwidth.attrs = _column("scale_out_bandwidth")
             data["scale_out_bandwidth"] = bandwidth
+
+
+def without_overridden(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``defaults`` less the fabric keys whose every column ``given`` sets (the defaults of the audit
+    name a fabric; the user's bandwidth and latency then replace it rather than being refused)."""
+    return {k: v for k, v in defaults.items()
+            if k not in _FABRIC_COLUMNS or k in given
+            or not all(any(n in given for n in names) for names in _FABRIC_COLUMNS[k])}
 
 
 def _target(col: str, columns: Any) -> str | None:

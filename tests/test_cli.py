@@ -282,3 +282,23 @@ def test_audit_real_serving_json(capsys):
     assert data["tp"]["value"] == 4 and data["input_len"]["value"] == 2048 and data["output_len"]["value"] == 256
     assert data["ttft"]["units"] == "s" and 0 < data["ttft"]["value"] < data["e2e_latency"]["value"]
     assert data["binding_input"] in ("peak_flops", "hbm_bandwidth", "scale_up_bandwidth") or "=" in data["binding_input"]
+
+
+def test_audit_scale_out_bandwidth_overrides_default_fabric(capsys):
+    # the audit's default names ib-ndr (50 GB/s); --scale-out-bandwidth was dropped for it
+    if not _real_stack_ready():
+        pytest.skip("training stack not assembled yet")
+    code, out, err = run_main(["audit", "--json"], capsys, fake=False)
+    assert code == 0, err
+    default = json.loads(out)
+    code, out, err = run_main(["audit", "--json", "--scale-out-bandwidth", "100 GB/s"], capsys, fake=False)
+    assert code == 0, err
+    fast = json.loads(out)
+    assert default["scale_out_bandwidth"]["value"] == pytest.approx(50e9)
+    assert fast["scale_out_bandwidth"]["value"] == pytest.approx(100e9)
+    assert fast["step_time"]["value"] < default["step_time"]["value"]
+    # bandwidth and latency both given: the default fabric makes way (not refused, not used)
+    code, out, err = run_main(["audit", "--json", "--scale-out-bandwidth", "100 GB/s", "--scale-out-latency", "5 us"],
+                              capsys, fake=False)
+    assert code == 0, err
+    assert json.loads(out)["step_time"]["value"] == pytest.approx(fast["step_time"]["value"], rel=1e-12)

@@ -86,23 +86,30 @@ def test_seed_dp_term_corrected():
     assert t > 4 * 0.1459
 
 
-def test_gpus_per_node_user_value_overrides_catalog():
-    base = dict(model="llama-3.1-8b", hardware="H100", precision="bf16", gpus=64, tp=1, global_batch=256)
-    eight = dsx.training(**base)
-    assert float(eight.gpus_per_node) == 8
-    # smaller scale-up islands (both the node and its NVLink domain): more of the DP ring
-    # crosses the scale-out network
-    four = dsx.training(**base, gpus_per_node=4, scale_up_domain=4)
-    assert float(four.gpus_per_node) == 4
-    assert float(four.dp_comm_time) > float(eight.dp_comm_time)
-    # a larger node (user value) keeps more of it on NVLink
-    sixteen = dsx.training(**base, gpus_per_node=16)
-    assert float(sixteen.dp_comm_time) < float(eight.dp_comm_time)
+def test_scale_up_domain_places_groups_not_gpus_per_node():
+    # gpus_per_node counts servers (embodied carbon); the placement domain is scale_up_domain.
+    # It was max(gpus_per_node, scale_up_domain): gpus_per_node=1 changed nothing and 16 put
+    # half the DP ring on NVLink while the domain stayed 8.
+    base = dict(model="llama-3.1-70b", hardware="H100", precision="fp16", gpus=512, tp=8, global_batch=2048,
+                seq_len=2048, link_efficiency=1.0, gradient_bytes=2, zero=0, scale_out_latency=0.0,
+                scale_up_latency=0.0, collective_latency=0.0)
+    nodes = dsx.training(**base, gpus_per_node=[1, 8, 16])
+    # physics.md §5.3: t = 8 = D, every DP peer on another domain: 2·63/64·17.65 GB / 50 GB/s
+    np.testing.assert_allclose(nodes.dp_comm_time.values, 0.695, rtol=0.005)
+    # TP on NVLink: 80 layers · 4 all-reduces · 2·7/8 · (2048·8192·2 B) / 450 GB/s
+    act = 2048 * 8192 * 2.0
+    np.testing.assert_allclose(nodes.mb_tp_comm_time.values, 80 * 4 * 2 * 7 / 8 * act / 450e9, rtol=1e-9)
+    for name in ("dp_comm_time", "mb_tp_comm_time", "step_time"):  # not a dimension of any communication
+        assert "gpus_per_node" not in nodes[name].dims, name
+    assert nodes.carbon_embodied.dims == ("gpus_per_node",)  # servers: embodied carbon
+    # a smaller NVLink island (scale_up_domain=1: every TP peer on its own rail) is set by the domain
+    island = dsx.training(**base, scale_up_domain=1)
+    assert float(island.mb_tp_comm_time) == pytest.approx(80 * 4 * 2 * 7 / 8 * act / 50e9, rel=1e-9)
     # a rack-scale NVLink domain (GB200 NVL72: 4 GPUs per tray, 72 per domain) is used for placement
-    nvl = dsx.training(**{**base, "hardware": "GB200", "tp": 8})
+    small = dict(model="llama-3.1-8b", hardware="GB200", precision="bf16", gpus=64, tp=8, global_batch=256)
+    nvl = dsx.training(**small)
     assert float(nvl.gpus_per_node) == 4
-    assert float(nvl.mb_tp_comm_time) < float(dsx.training(**{**base, "hardware": "GB200", "tp": 8,
-                                                                "scale_up_domain": 4}).mb_tp_comm_time)
+    assert float(nvl.mb_tp_comm_time) < float(dsx.training(**small, scale_up_domain=4).mb_tp_comm_time)
 
 
 def test_oversubscription_divides_scale_out():
@@ -201,7 +208,7 @@ def test_moe_all_to_all_and_dense_zero():
        moe=st.booleans())
 def test_kernel_matches_scalar_oracle(tp, pp, cp, dp, ep, zero, recompute, sp, mb, v, node, moe):
     c = _inputs(tp=tp, pp=pp, cp=cp, dp=dp, ep=ep, zero=zero, recompute=recompute, sequence_parallel=sp,
-                micro_batch=mb, virtual_stages=v, gpus_per_node=node, scale_up_domain=node,
+                micro_batch=mb, virtual_stages=v, scale_up_domain=node,
                 experts=8 if moe else 0, experts_per_token=2 if moe else 0, expert_params=45e9 if moe else 0.0,
                 dense_layers=1 if moe else 0, layers_per_stage=80 / pp)
     got = communication.kernel(**c)
@@ -278,3 +285,25 @@ def test_interleaving_multiplies_the_pipeline_sends():
     hand = 2 * 8192 * 8192 * 2.0 / 8 / (50 * GB)           # t·d = 128 > 8: stage neighbours across nodes
     assert float(one["mb_pp_comm_time"]) == pytest.approx(hand, rel=1e-12)
     assert float(five["mb_pp_comm_time"]) == pytest.approx(5 * hand, rel=1e-12)
+
+
+def test_scale_out_bandwidth_axis_overrides_named_fabric():
+    # physics.md §5.3 worked example: 2·63/64·17.65 GB / β per all-reduce; β was the fabric's
+    # 50 GB/s whatever scale_out_bandwidth said (a 0-d result, the axis dropped)
+    base = dict(model="llama-3.1-70b", hardware="H100", precision="fp16", gpus=512, tp=8, global_batch=2048,
+                seq_len=2048, link_efficiency=1.0, gradient_bytes=2, zero=0, scale_out_fabric="ib-ndr")
+    ds = dsx.training(**base, scale_out_bandwidth=["25 GB/s", "100 GB/s"])
+    assert ds.dp_comm_time.dims == ("scale_out_bandwidth",)
+    np.testing.assert_allclose(ds.dp_comm_time.values, [2 * 0.695, 0.695 / 2], rtol=0.01)
+    plain = dsx.training(**{k: v for k, v in base.items() if k != "scale_out_fabric"}, scale_out_bandwidth="100 GB/s")
+    assert float(ds.dp_comm_time.sel(scale_out_bandwidth=100e9)) == pytest.approx(float(plain.dp_comm_time), rel=1e-9)
+
+
+def test_missing_scale_up_domain_is_one_not_zero_time():
+    # a user row without scale_up_domain (NaN) fell back to gpus_per_node (8: NVLink); a NaN domain
+    # itself would give group_split NaN peers and a 0 s all-reduce. It means no scale-up reach:
+    # every TP peer on its own domain, 4 · 2·7/8 · act / 50 GB/s per layer
+    c = _inputs(tp=8, pp=1, dp=1, layers_per_stage=1, scale_up_latency=0.0, scale_out_latency=0.0,
+                collective_latency=0.0, link_efficiency=1.0, oversubscription=1.0, scale_up_domain=np.nan)
+    act = 8192 * 8192 * 2.0
+    assert float(communication.kernel(**c)["mb_tp_comm_time"]) == pytest.approx(4 * 2 * 7 / 8 * act / (50 * GB))

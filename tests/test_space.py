@@ -114,3 +114,36 @@ if given is not None:
         else:
             with pytest.raises(DsxInputError, match="pue"):
                 Space(pue=x)
+
+
+def test_user_scale_out_bandwidth_overrides_fabric_scalar_and_axis():
+    # the fabric supplies the latency and the link rate; the user's per-GPU bandwidth wins, as for
+    # every other catalog column (it was overwritten by the fabric's link rate in Space._derive)
+    ds = Space(hardware="H100", scale_out_fabric="ib-ndr", scale_out_bandwidth="100 GB/s").to_dataset()
+    assert float(ds["scale_out_bandwidth"]) == pytest.approx(100e9)
+    assert float(ds["scale_out_link_bandwidth"]) == pytest.approx(50e9)
+    axis = Space(hardware="H100", scale_out_fabric="ib-ndr", scale_out_bandwidth=["10 GB/s", "100 GB/s"]).to_dataset()
+    assert axis["scale_out_bandwidth"].dims == ("scale_out_bandwidth",)
+    np.testing.assert_allclose(axis["scale_out_bandwidth"].values, [10e9, 100e9])
+    # the scale-out latency and the scale-up pair override their fabric the same way
+    ds = Space(scale_out_fabric="ib-ndr", scale_out_latency="1 ms", scale_up_fabric="nvlink3",
+               scale_up_bandwidth="900 GB/s").to_dataset()
+    assert float(ds["scale_out_latency"]) == pytest.approx(1e-3)
+    assert float(ds["scale_out_bandwidth"]) == pytest.approx(50e9)
+    assert float(ds["scale_up_bandwidth"]) == pytest.approx(900e9)
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"scale_out_fabric": "ib-ndr", "scale_out_bandwidth": "100 GB/s", "scale_out_latency": "5 us"},
+     ["scale_out_fabric", "change nothing"]),
+    ({"scale_out_fabric": "ib-ndr", "scale_out_link_bandwidth": "100 GB/s", "scale_out_latency": "5 us"},
+     ["scale_out_fabric", "change nothing"]),
+    ({"scale_up_fabric": "nvlink3", "scale_up_bandwidth": "900 GB/s", "scale_up_latency": "1 us"},
+     ["scale_up_fabric", "change nothing"]),
+    ({"scale_out_link_bandwidth": "50 GB/s", "scale_out_bandwidth": ["10 GB/s", "100 GB/s"]},
+     ["scale_out_link_bandwidth", "change nothing"]),
+])
+def test_input_overridden_entirely_is_refused(kwargs, words):
+    with pytest.raises(DsxInputError) as err:
+        Space(**kwargs)
+    assert all(w in str(err.value) for w in words), str(err.value)

@@ -37,9 +37,8 @@ def communication(dp, micro_batches, layers, hidden, kv_heads, head_dim, layers_
                   embedding_params, head_params, expert_params, tied_embeddings, scale_up_bandwidth,
                   scale_up_latency, scale_out_bandwidth, scale_out_latency, activation_bytes, weight_bytes,
                   tp, pp, cp, ep, seq_len, micro_batch, virtual_stages, sequence_parallel, zero, recompute,
-                  gpus_per_node, link_efficiency, oversubscription, gradient_bytes, collective_latency,
-                  zero3_reshard, experts=0, experts_per_token=0, dense_layers=0, scale_up_domain=None,
-                  stage_layers=None):
+                  scale_up_domain, link_efficiency, oversubscription, gradient_bytes, collective_latency,
+                  zero3_reshard, experts=0, experts_per_token=0, dense_layers=0, stage_layers=None):
     """Per-micro-batch and per-step communication time of each parallel group.
 
     Parameters
@@ -86,12 +85,12 @@ def communication(dp, micro_batches, layers, hidden, kv_heads, head_dim, layers_
         micro-batch, 1 per step.
     experts, experts_per_token, dense_layers : int
         MoE shape ``E, k`` and leading dense layers (0 / NaN for dense models).
-    scale_up_domain : int, optional
-        GPUs reachable over scale-up links (72 for an NVL72 rack); the placement domain is
-        the larger of this and ``gpus_per_node``.
-    gpus_per_node : int
-        GPUs per node (input; default the hardware column). To model smaller NVLink islands
-        on catalog hardware set ``scale_up_domain`` as well.
+    scale_up_domain : int
+        GPUs that reach one another over scale-up links (8 for an HGX H100 node, 72 for an
+        NVL72 rack, 2 for NVLink-bridged PCIe pairs): the placement domain of every group
+        (physics.md §5.2). ``gpus_per_node`` (servers, for embodied carbon) plays no part:
+        a domain may span nodes (NVL72) or be smaller than one (PCIe cards). Empty (NaN) in a
+        user catalog row: 1, every peer reached over scale-out.
     link_efficiency : float
         Achieved fraction of the per-direction link rate (both networks).
     oversubscription : float
@@ -148,7 +147,7 @@ def communication(dp, micro_batches, layers, hidden, kv_heads, head_dim, layers_
     ...     embedding_params=0.0, head_params=0.0, expert_params=0.0, tied_embeddings=False,
     ...     scale_up_bandwidth=450e9, scale_up_latency=0.0, scale_out_bandwidth=50e9,
     ...     scale_out_latency=0.0, activation_bytes=2, weight_bytes=2, recompute="none",
-    ...     sequence_parallel=True, zero=1, virtual_stages=1, gpus_per_node=8,
+    ...     sequence_parallel=True, zero=1, virtual_stages=1, scale_up_domain=8,
     ...     link_efficiency=1.0, oversubscription=1.0, gradient_bytes=2, collective_latency=0.0)
     >>> round(float(out["dp_comm_time"]), 3)
     0.695
@@ -159,7 +158,7 @@ def communication(dp, micro_batches, layers, hidden, kv_heads, head_dim, layers_
         layers_per_stage = stage_layers
     pp_eff = np.fmax(layers, 1.0) / np.fmax(layers_per_stage, 1.0)     # 1 / the stage's share of the layers
     pp_eff = where(np.isfinite(pp_eff), pp_eff, pp)
-    domain = gpus_per_node if scale_up_domain is None else np.fmax(gpus_per_node, scale_up_domain)
+    domain = np.fmax(scale_up_domain, 1.0)  # a row without a domain (NaN): no GPU shares scale-up links
     bw_up = link_efficiency * scale_up_bandwidth
     bw_out = link_efficiency * scale_out_bandwidth / oversubscription
     lat = (scale_up_latency, scale_out_latency, collective_latency)

@@ -68,7 +68,7 @@ def all_to_all_on(m, n, stride, domain, bw_up, bw_out, lat_up=0.0, lat_out=0.0, 
 # -- the communication solver, one configuration -----------------------------------------------
 def communication(c):
     """``c``: dict of the solver's inputs (floats/strings/bools). Returns the six outputs."""
-    domain = max(c["gpus_per_node"], c.get("scale_up_domain", 0) or 0)
+    domain = c["scale_up_domain"]                     # the NVLink reach; gpus_per_node plays no part
     up = c["link_efficiency"] * c["scale_up_bandwidth"]
     out = c["link_efficiency"] * c["scale_out_bandwidth"] / c["oversubscription"]
     lat = (c["scale_up_latency"], c["scale_out_latency"], c["collective_latency"])
