@@ -282,3 +282,9 @@ def test_audit_real_serving_json(capsys):
     assert data["tp"]["value"] == 4 and data["input_len"]["value"] == 2048 and data["output_len"]["value"] == 256
     assert data["ttft"]["units"] == "s" and 0 < data["ttft"]["value"] < data["e2e_latency"]["value"]
     assert data["binding_input"] in ("peak_flops", "hbm_bandwidth", "scale_up_bandwidth") or "=" in data["binding_input"]
+
+
+def test_zero_stage_above_three_is_refused_by_the_command(capsys, monkeypatch):
+    code, out, err = run_main(["audit", "--zero", "5"], capsys, monkeypatch)
+    assert code == 2 and out == ""
+    assert err.strip() == "dsx audit: error: --zero '5': zero: 5 is out of range; expected a value >= 0 and <= 3"
