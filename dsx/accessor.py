@@ -14,11 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pint
 import pandas as pd
 import xarray as xr
 
 from .errors import DsxInputError
-from .units import magnitude, ureg
+from .units import magnitude, ureg, wrong_dimension
 
 __all__ = ["DsxAccessor"]
 
@@ -60,7 +61,13 @@ class DsxAccessor:
             src = out[name].attrs.get("units")
             if src is None:
                 raise DsxInputError(f"to(): variable {name!r} has no units attribute")
-            factor = magnitude(ureg.Quantity(1.0, src or "dimensionless"), unit, name=name)
+            one = ureg.Quantity(1.0, src or "dimensionless")
+            try:
+                factor = float(one.to(unit or "dimensionless").magnitude)
+            except pint.DimensionalityError:  # the stored variable's dimension, then the unit asked for
+                raise DsxInputError(f"to(): {wrong_dimension(name, src, unit)}") from None
+            except Exception:  # an unknown unit: magnitude's message names it and suggests spellings
+                factor = magnitude(one, unit, name=name)
             da = out[name] * factor
             da.attrs = {**out[name].attrs, "units": unit}
             out[name] = da

@@ -36,6 +36,20 @@ EXTRA: dict[str, tuple[str, ...]] = {}
 
 _BOUNDS = ("compute", "memory")
 
+#: The ``reason`` labels in code order (code = position + 1): a new check's code is appended
+#: here, never inserted, so a stored result's codes keep their meaning. The order in which the
+#: checks are *reported* is the stacks' own (``training.CHECKS``, ``serving_ops.CHECKS``) and
+#: may put a new check anywhere. ``tests/test_codes.py`` pins this list.
+REASONS = (
+    "precision_unsupported", "model_parallel_exceeds_gpus", "gpus_not_divisible", "tp_exceeds_heads",
+    "tp_not_dividing_heads", "pp_exceeds_layers", "layers_not_divisible", "ep_exceeds_experts",
+    "experts_not_divisible", "dp_exceeds_batch", "batch_not_divisible", "context_exceeds_max",
+    "interleave_not_divisible", "oom", "no_scale_up_link", "no_scale_out_link", "cnn_not_servable",
+    "kv_does_not_fit", "batch_exceeds_kv_capacity", "unstable_queue", "not_computable",
+    # appended (codes 22-): dp·micro_batch > global_batch split from dp_exceeds_batch; CP chunks
+    "dp_micro_batch_exceeds_batch", "seq_not_divisible_by_cp",
+)
+
 
 @functools.lru_cache(maxsize=None)
 def tables() -> dict[str, tuple[str, ...]]:
@@ -54,7 +68,7 @@ def tables() -> dict[str, tuple[str, ...]]:
 
     reasons = [code for code, _ in training.CHECKS] + [code for code, _ in serving_ops.CHECKS]
     found = {
-        "reason": table(reasons, [outcomes.NOT_COMPUTABLE], EXTRA.get("reason", ())),
+        "reason": table(REASONS, reasons, [outcomes.NOT_COMPUTABLE], EXTRA.get("reason", ())),
         "bottleneck": table(training.LABELS, EXTRA.get("bottleneck", ())),
         "bound": table(_BOUNDS), "prefill_bound": table(_BOUNDS), "decode_bound": table(_BOUNDS),
     }

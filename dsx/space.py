@@ -197,7 +197,9 @@ class Space:
             return _flag(name, value, unit, is_flag)
         mag = _finite_magnitude(name, value, unit)
         if spec is not None and spec.integer:
-            return _whole_number(name, value, mag, spec)
+            count = _whole_number(name, value, mag, spec)
+            _check_range(name, value, mag, unit, spec)  # a count's maximum (zero <= 3)
+            return count
         _check_range(name, value, mag, unit, spec)
         return mag
 

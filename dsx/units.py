@@ -178,6 +178,48 @@ def _dimension_words(unit: str) -> str:
     return str(ureg.Quantity(1, unit or "dimensionless").dimensionality) or "dimensionless"
 
 
+#: A familiar unit of each dimension, suggested when a conversion asks for the wrong one.
+_EXAMPLE = {"s": "day", "B": "GB", "B/s": "GB/s", "flop": "PFLOP", "flop/s": "TFLOP/s", "J": "MWh", "W": "kW",
+            "USD": "kUSD", "gCO2e": "tCO2e", "L": "kL", "token": "Mtoken", "token/s": "ktoken/s",
+            "param": "Gparam"}
+
+
+def _kind(unit: str) -> str | None:
+    """The name of ``unit``'s dimension in :data:`CANONICAL` (``"time"``, ``"information"``), or None."""
+    dim = ureg.Quantity(1, unit or "dimensionless").dimensionality
+    for kind, canonical in CANONICAL.items():
+        if ureg.Quantity(1, canonical or "dimensionless").dimensionality == dim:
+            return kind
+    return None
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def wrong_dimension(name: str, src: str, unit: str) -> str:
+    """One line saying that ``name`` (stored in ``src``) cannot be shown in ``unit`` and what to pick instead.
+
+    >>> wrong_dimension("time_to_train", "s", "GB")
+    "time_to_train is in seconds (a time); 'GB' is information; pick a time unit such as 'day'"
+    """
+    have, want = _kind(src), _kind(unit)
+
+    def words(kind: str | None, u: str) -> str:
+        if kind is None:
+            return f"of dimension {_dimension_words(u)}"
+        return {"information": "information", "dimensionless": "a pure number"}.get(kind, _a(kind.replace("_", " ")))
+
+    if have == "dimensionless":
+        return f"{name} is a pure number; {unit!r} is {words(want, unit)}; pick '' (or '%')"
+    long = f"{ureg.Unit(src):D}"
+    shown = f"{long}s" if long.isalpha() and long.islower() and long != src else repr(src)
+    canonical = CANONICAL.get(have or "", src)
+    example = _EXAMPLE.get(canonical, canonical)
+    pick = f"pick {_a(have.replace('_', ' '))} unit such as {example!r}" if have else f"pick a unit like {src!r}"
+    return f"{name} is in {shown} ({words(have, src)}); {unit!r} is {words(want, unit)}; {pick}"
+
+
 def magnitude(value: Any, unit: str, *, name: str = "value") -> float | np.ndarray:
     """Convert a user value to a float magnitude (or array) in ``unit``.
 

@@ -94,3 +94,33 @@ def test_an_objective_without_a_direction_is_refused_not_minimised(call, message
     # the slowest layout
     with pytest.raises(DsxInputError, match=message):
         call(dataset(range(12), [True] * 12))
+
+
+def test_ties_within_floating_point_noise_of_the_optimum_count():
+    """Four layouts at exactly 30 days and one at 2592000.0000000005 s (arithmetic noise) are five
+    ties (exact equality counted 4); the reported layout stays the arg-min."""
+    noisy = 2592000.0 + 2592000.0 * 2e-16 * 1
+    assert noisy != 2592000.0 and abs(noisy / 2592000.0 - 1) < 1e-12
+    ds = xr.Dataset({"time_to_train": (("tp",), [noisy, 2592000.0, 2592000.0, 2592000.0, 2592000.0, 2592001.0],
+                                       {"units": "s"})}, coords={"tp": [1, 2, 3, 4, 5, 6]})
+    r = best(ds, minimize="time_to_train")
+    assert int(r.ties) == 5 and int(r.tp) == 2 and float(r.time_to_train) == 2592000.0
+    up = best(ds.assign(time_to_train=-ds.time_to_train), maximize="time_to_train")  # the same on the other side
+    assert int(up.ties) == 5 and int(up.tp) == 2
+    zero = best(xr.Dataset({"t": (("tp",), [0.0, 1e-300, 0.0])}, coords={"tp": [1, 2, 3]}), minimize="t")
+    assert int(zero.ties) == 2  # at an optimum of 0 only exact zeros tie
+
+
+def test_in_graph_merge_counts_near_ties_across_pieces():
+    """Two pieces' optima 5e-10 s apart are one optimum: their ties add up (exact equality gave 3)."""
+    from dsx.analysis.ingraph import _merge_best
+
+    def piece(value, ties, tp):
+        return xr.Dataset({"time_to_train": ((), value, {"units": "s"}), "tp": ((), tp), "found": ((), True),
+                           "ties": ((), np.int64(ties))})
+
+    out = _merge_best([piece(2592000.0, 3, 1), piece(2592000.0000000005, 1, 2)], "time_to_train", 1.0, ["tp"],
+                      {"tp": [1, 2]})
+    assert int(out.ties) == 4 and int(out.tp) == 1 and float(out.time_to_train) == 2592000.0
+    far = _merge_best([piece(2592000.0, 3, 1), piece(2592001.0, 1, 2)], "time_to_train", 1.0, ["tp"], {"tp": [1, 2]})
+    assert int(far.ties) == 3

@@ -302,3 +302,9 @@ def test_audit_scale_out_bandwidth_overrides_default_fabric(capsys):
                               capsys, fake=False)
     assert code == 0, err
     assert json.loads(out)["step_time"]["value"] == pytest.approx(fast["step_time"]["value"], rel=1e-12)
+
+
+def test_zero_stage_above_three_is_refused_by_the_command(capsys, monkeypatch):
+    code, out, err = run_main(["audit", "--zero", "5"], capsys, monkeypatch)
+    assert code == 2 and out == ""
+    assert err.strip() == "dsx audit: error: --zero '5': zero: 5 is out of range; expected a value >= 0 and <= 3"

@@ -115,3 +115,17 @@ def test_result_bytes_per_configuration_shrink():
     print(f"reason {text_reason / size:.1f} -> {coded_reason / size:.1f} B/configuration; "
           f"result {text.nbytes / size:.0f} -> {ds.nbytes / size:.0f} B/configuration")
     assert coded_reason * 20 < text_reason and ds.nbytes < text.nbytes
+
+
+def test_reason_codes_are_appended_never_renumbered():
+    """A stored result's codes keep their meaning: the first 21 labels are the table as first published,
+    and the checks added since (reported in the middle of CHECKS) take the next codes."""
+    first = ("", "precision_unsupported", "model_parallel_exceeds_gpus", "gpus_not_divisible", "tp_exceeds_heads",
+             "tp_not_dividing_heads", "pp_exceeds_layers", "layers_not_divisible", "ep_exceeds_experts",
+             "experts_not_divisible", "dp_exceeds_batch", "batch_not_divisible", "context_exceeds_max",
+             "interleave_not_divisible", "oom", "no_scale_up_link", "no_scale_out_link", "cnn_not_servable",
+             "kv_does_not_fit", "batch_exceeds_kv_capacity", "unstable_queue", "not_computable")
+    table = codes.tables()["reason"]
+    assert table[:22] == first
+    assert table.index("dp_micro_batch_exceeds_batch") == 22 and table.index("seq_not_divisible_by_cp") == 23
+    assert set(table) == {"", *codes.REASONS}  # every check's label is pinned in REASONS

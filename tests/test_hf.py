@@ -123,6 +123,24 @@ def test_unknown_model_type_and_missing_field_are_named():
         dsx.Space(model="no/such/folder")
 
 
+def test_impossible_head_counts_are_refused():
+    """30 heads in a 4096-wide model ran with head_dim 136 (4096 // 30), and 30 query heads over 8 KV heads."""
+    llama = {"name": "bad", "model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,
+             "num_attention_heads": 30, "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 128256}
+    with pytest.raises(DsxInputError) as e:
+        dsx.Space(model=llama)
+    assert str(e.value) == ("model config 'bad': num_attention_heads 30 is not divisible by num_key_value_heads 8 "
+                            "(each key/value head serves a whole group of query heads); fix config.json")
+    with pytest.raises(DsxInputError) as e:
+        hf.row("bad", {**llama, "num_key_value_heads": 10})
+    assert str(e.value) == ("model config 'bad': hidden_size 4096 is not divisible by num_attention_heads 30 "
+                            "(head_dim would be 136.5); fix config.json or give head_dim")
+    with pytest.raises(DsxInputError, match="num_attention_heads 0 and num_key_value_heads 8 must both be >= 1"):
+        hf.row("bad", {**llama, "num_attention_heads": 0})
+    # an explicit head_dim decouples the heads from hidden_size (Gemma-style configs)
+    assert hf.row("ok", {**llama, "num_key_value_heads": 10, "head_dim": 128})["head_dim"] == 128
+
+
 def test_family_mechanisms():
     rows = {f: hf.row(*hf.read(FIXTURES / f)[:2]) for f in
             ("gemma-2-9b", "falcon-180B", "gpt-j-6b", "DeepSeek-V3", "Qwen1.5-MoE-A2.7B", "gpt-oss-120b")}

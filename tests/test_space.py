@@ -147,3 +147,12 @@ def test_input_overridden_entirely_is_refused(kwargs, words):
     with pytest.raises(DsxInputError) as err:
         Space(**kwargs)
     assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_zero_stage_above_three_is_refused_with_the_registry_message():
+    """Only ZeRO stages 0-3 exist; 4 and 100 were accepted and evaluated as ZeRO-3 (a count's maximum
+    was never checked: the integer path skipped the range check)."""
+    with pytest.raises(DsxInputError) as e:
+        Space(model="llama-3.1-8b", hardware="H100", gpus=8, zero=[3, 4, 100])
+    assert str(e.value) == "zero: 4 is out of range; expected a value >= 0 and <= 3"
+    assert Space(zero=[0, 1, 2, 3]).dims["zero"] == 4

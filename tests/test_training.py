@@ -113,8 +113,8 @@ def test_time_to_train_rule():
 def test_feasibility_reason_order():
     ok = dict(ok_precision=True, ok_gpus_enough=True, ok_gpus_divisible=True, ok_tp_within_heads=True,
               ok_tp_heads=True, ok_pp_within_layers=True, ok_layers_divisible=True, ok_ep_within_experts=True,
-              ok_experts_divisible=True, ok_batch_enough=True, ok_batch_divisible=True, ok_context=True,
-              ok_memory=True, micro_batches=8, pp=4, virtual_stages=1, step_time=1.0,
+              ok_experts_divisible=True, ok_dp_within_batch=True, ok_batch_enough=True, ok_batch_divisible=True,
+              ok_context=True, ok_seq_cp=True, ok_memory=True, micro_batches=8, pp=4, virtual_stages=1, step_time=1.0,
               scale_up_bandwidth=450e9, scale_out_bandwidth=50e9)
     assert str(feasibility.kernel(**ok)["reason"]) == ""
     assert bool(feasibility.kernel(**ok)["feasible"])
@@ -300,3 +300,26 @@ def test_mfu_attention_convention_and_llama3_128k():
               for c in ("full", "none")}
     print(f"Llama 3 128K MFU error: full {errors['full']:+.1%}, none {errors['none']:+.1%}")
     assert abs(errors["full"]) < 0.12 and errors["none"] < -0.40
+
+
+def test_micro_batch_too_large_for_the_batch_is_not_blamed_on_dp():
+    """dp = 64 = global_batch with micro_batch 2: dp does not exceed the batch, dp·micro_batch does."""
+    ds = dsx.decode(dsx.training(dsx.Space(model="llama-3.1-8b", hardware="H100", gpus=64, tp=1, pp=1,
+                                           global_batch=64, micro_batch=[1, 2])))
+    assert ds.reason.sel(micro_batch=2).item() == "dp_micro_batch_exceeds_batch"
+    assert ds.reason.sel(micro_batch=1).item() == ""
+    fewer = dsx.decode(dsx.training(dsx.Space(model="llama-3.1-8b", hardware="H100", gpus=64, global_batch=32)))
+    assert fewer.reason.item() == "dp_exceeds_batch"  # fewer sequences than replicas keeps its code
+
+
+def test_seq_len_must_split_into_2cp_chunks():
+    """Megatron-Core CP with load balancing cuts a sequence into 2·cp chunks: 8191 tokens on cp = 2 cannot run."""
+    ds = dsx.decode(dsx.training(dsx.Space(model="llama-3.1-8b", hardware="H100", gpus=16, cp=[1, 2, 4],
+                                           seq_len=[8190, 8191, 8192])))
+    reason = ds.reason.transpose("cp", "seq_len").values.tolist()
+    assert [r == "seq_not_divisible_by_cp" for r in reason[1]] == [True, True, False]  # 8190 = 2·4095
+    assert [r == "seq_not_divisible_by_cp" for r in reason[2]] == [True, True, False]
+    assert "seq_not_divisible_by_cp" not in reason[0]  # cp = 1: any length
+    bad = ds.sel(cp=2, seq_len=8191)
+    assert not bad.feasible.item() and np.isnan(bad.time_to_train.item()) and np.isnan(bad.step_time.item())
+    assert bool(ds.ok_seq_cp.sel(cp=2, seq_len=8192)) and not bool(ds.ok_seq_cp.sel(cp=2, seq_len=8191))

@@ -153,3 +153,25 @@ def test_unknown_unit_in_a_where_expression_suggests_the_nearest():
     ds = xr.Dataset({"carbon": ((), 5e6, {"units": "gCO2e"})})
     with pytest.raises(DsxInputError, match=r"'tCO2' after a number is not a known unit; did you mean 'tCO2e'"):
         evaluate("carbon < 10 tCO2", ds)
+
+
+def test_to_a_unit_of_the_wrong_dimension_says_which_is_which():
+    """ds.dsx.to(time_to_train='GB') read backwards ('1 second ... expected [information] ... a bare
+    number in 'GB''): the variable is the time, the unit asked for is the information."""
+    import xarray as xr
+
+    ds = xr.Dataset({"time_to_train": ((), 86400.0, {"units": "s"}), "energy": ((), 3.6e9, {"units": "J"}),
+                     "mfu": ((), 0.5, {"units": ""})})
+    with pytest.raises(DsxInputError) as e:
+        ds.dsx.to(time_to_train="GB")
+    assert str(e.value) == ("to(): time_to_train is in seconds (a time); 'GB' is information; "
+                            "pick a time unit such as 'day'")
+    with pytest.raises(DsxInputError) as e:
+        ds.dsx.to(energy="kW")
+    assert str(e.value) == "to(): energy is in joules (an energy); 'kW' is a power; pick an energy unit such as 'MWh'"
+    with pytest.raises(DsxInputError) as e:
+        ds.dsx.to(mfu="s")
+    assert str(e.value) == "to(): mfu is a pure number; 's' is a time; pick '' (or '%')"
+    with pytest.raises(DsxInputError, match="did you mean.*'GB'"):  # an unknown unit keeps its suggestions
+        ds.dsx.to(time_to_train="GBB")
+    assert float(ds.dsx.to(time_to_train="day").time_to_train) == 1.0

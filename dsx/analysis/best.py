@@ -30,6 +30,20 @@ from .pareto import _all_draws, _joint_dims, _over, constraint_mask
 
 __all__ = ["best"]
 
+#: Values within this relative distance of the optimum count as ties (floating-point noise of the
+#: formulas: 2592000.0 and 2592000.0000000005 are the same 30 days).
+TIE_RTOL = 1e-12
+
+
+def near_optimum(score: Any, top: Any) -> Any:
+    """Where ``score`` lies within :data:`TIE_RTOL` of ``top`` (relative; exact where ``top`` is 0).
+
+    >>> near_optimum(np.array([2592000.0, 2592000.0000000005, 2592001.0]), 2592000.0).tolist()
+    [True, True, False]
+    """
+    with np.errstate(invalid="ignore"):  # inf - inf where nothing is feasible: not a tie
+        return abs(score - top) <= TIE_RTOL * abs(top)
+
 
 def best(ds: xr.Dataset, objective: Any = None, /, *, minimize: str | None = None, maximize: str | None = None,
          where: Any = None, over: str | Sequence[str] | None = None, include: Sequence[str] = (),
@@ -63,8 +77,10 @@ def best(ds: xr.Dataset, objective: Any = None, /, *, minimize: str | None = Non
         where nothing is feasible), one variable per ``over`` dimension holding the
         coordinate of the optimum (integers become floats where some group has no
         solution, strings become ``""``), ``found`` (bool), ``ties`` (number of
-        configurations that reach the optimum; the reported one is the first in axis order)
-        and the ``include`` variables at the optimum.
+        configurations that reach the optimum: feasible values within a relative
+        :data:`TIE_RTOL` = 1e-12 of it, so floating-point noise is not a different value) and
+        the ``include`` variables at the optimum. The reported configuration is the arg-min
+        (arg-max): the first in axis order among exactly equal values.
 
     Examples
     --------
@@ -106,7 +122,7 @@ def best(ds: xr.Dataset, objective: Any = None, /, *, minimize: str | None = Non
     idx = score.argmin(axis=-1)
     found = ok.any(axis=-1)
     top = np.take_along_axis(score, idx[..., None], axis=-1)
-    ties = np.where(found, (ok & (score == top)).sum(axis=-1), 0)
+    ties = np.where(found, (ok & near_optimum(score, top)).sum(axis=-1), 0)
     best_val = np.where(found, np.take_along_axis(val, idx[..., None], axis=-1)[..., 0], np.nan)
 
     out = xr.Dataset(coords={d: ds[d] for d in keep if d in ds.coords})

@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from ..lazy import Pieces, Shared, compute_together, normalized
+from .best import near_optimum
 from .pareto import pareto, pareto_kernel
 
 __all__ = ["best_in_graph", "pareto_in_graph", "best_tasks", "best_merge", "front_tasks", "front_merge"]
@@ -130,7 +131,8 @@ def _merge_best(cands: list, name: str, sign: float, over: list, axes: dict) -> 
     pick = rank.argmin("piece")
     out = c.isel(piece=pick)
     out["found"] = c["found"].any("piece")
-    out["ties"] = c["ties"].where(score == top, 0).sum("piece").where(out["found"], 0).astype(c["ties"].dtype)
+    # ties as the eager best counts them: every piece whose optimum is within TIE_RTOL of the best
+    out["ties"] = c["ties"].where(near_optimum(score, top), 0).sum("piece").where(out["found"], 0).astype(c["ties"].dtype)
     out["ties"].attrs = cands[0]["ties"].attrs
     out["found"].attrs = cands[0]["found"].attrs
     return out.drop_vars("piece", errors="ignore")

@@ -118,7 +118,9 @@ def row(name: str, cfg: dict) -> dict[str, Any]:
     Raises
     ------
     DsxInputError
-        Unknown ``model_type`` or a missing field, naming it.
+        Unknown ``model_type`` or a missing field, naming it; head counts that do not divide
+        (hidden_size by num_attention_heads without an explicit head_dim, num_attention_heads by
+        num_key_value_heads), naming both values.
     """
     cfg, mtype = _unwrapped(name, cfg)
     fam = FAMILIES[mtype]
@@ -127,6 +129,7 @@ def row(name: str, cfg: dict) -> dict[str, Any]:
     layers = int(_get(cfg, "num_hidden_layers", where))
     heads = int(_get(cfg, "num_attention_heads", where))
     kv = _kv_heads(cfg, mtype, heads, where)
+    _check_heads(cfg, h, heads, kv, where)
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts") or 0
     bias = bool(cfg.get("attention_bias", fam["bias"])) if mtype == "gpt_oss" else fam["bias"]
     out: dict[str, Any] = {
@@ -173,6 +176,23 @@ def _kv_heads(cfg: dict, mtype: str, heads: int, where: str) -> int:
         multi = 1 if cfg.get("multi_query", True) else heads
         kv = cfg.get("num_kv_heads") if cfg.get("new_decoder_architecture") else multi
     return int(kv if kv is not None else heads)
+
+
+def _check_heads(cfg: dict, h: int, heads: int, kv: int, where: str) -> None:
+    """Refuse head counts no model can have: each key/value head serves a whole group of query heads
+    (grouped-query attention), and without an explicit ``head_dim`` the heads split ``hidden_size``
+    evenly (transformers' attention modules reshape hidden_size into heads x head_dim).
+    MLA configs (``kv_lora_rank``) size their heads from ``qk_*_head_dim``, not hidden_size."""
+    if heads < 1 or kv < 1:
+        raise DsxInputError(f"model config {where}: num_attention_heads {heads} and num_key_value_heads {kv} "
+                            "must both be >= 1; fix config.json")
+    if heads % kv:
+        raise DsxInputError(f"model config {where}: num_attention_heads {heads} is not divisible by "
+                            f"num_key_value_heads {kv} (each key/value head serves a whole group of query "
+                            "heads); fix config.json")
+    if h % heads and _get(cfg, "head_dim", where, None) is None and not cfg.get("kv_lora_rank"):
+        raise DsxInputError(f"model config {where}: hidden_size {h} is not divisible by num_attention_heads "
+                            f"{heads} (head_dim would be {h / heads:.4g}); fix config.json or give head_dim")
 
 
 def _dense_ffn(cfg: dict, mtype: str, h: int, moe: bool, where: str) -> float:

@@ -39,9 +39,11 @@ LAYOUT_CHECKS = [
     ("layers_not_divisible", "ok_layers_divisible"),
     ("ep_exceeds_experts", "ok_ep_within_experts"),
     ("experts_not_divisible", "ok_experts_divisible"),
-    ("dp_exceeds_batch", "ok_batch_enough"),
+    ("dp_exceeds_batch", "ok_dp_within_batch"),
+    ("dp_micro_batch_exceeds_batch", "ok_batch_enough"),
     ("batch_not_divisible", "ok_batch_divisible"),
     ("context_exceeds_max", "ok_context"),
+    ("seq_not_divisible_by_cp", "ok_seq_cp"),
 ]
 
 
@@ -51,8 +53,8 @@ _whole = lambda x: x == np.floor(x)  # noqa: E731  (a count that divides exactly
 @solver(("dp", "micro_batches", "layers_per_stage", "first_stage_layers", "last_stage_layers",
          "tokens_per_sample", "tokens_per_step", "ok_gpus_enough", "ok_gpus_divisible", "ok_tp_within_heads",
          "ok_tp_heads", "ok_pp_within_layers", "ok_layers_divisible", "ok_ep_within_experts",
-         "ok_experts_divisible", "ok_batch_enough", "ok_batch_divisible", "ok_context", "ok_precision",
-         "ok_layout"))
+         "ok_experts_divisible", "ok_dp_within_batch", "ok_batch_enough", "ok_batch_divisible", "ok_context",
+         "ok_seq_cp", "ok_precision", "ok_layout"))
 def layout(arch, layers, heads, experts, max_context, peak_flops, gpus, tp, pp, cp, ep, global_batch,
            micro_batch, seq_len, virtual_stages, sequence_parallel, zero, recompute, first_stage_layers,
            last_stage_layers):
@@ -93,10 +95,22 @@ def layout(arch, layers, heads, experts, max_context, peak_flops, gpus, tp, pp, 
     on 16 stages, DeepSeek-AI 2024 §3.2). The slowest stage sets the pace of the pipeline
     (the compute solver picks it: the most layers, or the last stage with its head).
 
+    Too few sequences per step is two codes: ``dp_exceeds_batch`` when there are fewer
+    sequences than data-parallel replicas (``global_batch < dp``), ``dp_micro_batch_exceeds_batch``
+    when each replica gets some but less than one micro-batch (``dp <= global_batch < dp·micro_batch``).
+
+    Context parallelism (``cp > 1``) runs Megatron-Core's ring attention with load balancing: the
+    sequence is viewed as ``2·cp`` chunks and rank ``r`` takes chunks ``r`` and ``2cp − 1 − r`` so
+    that every rank gets the same share of the causal mask (Megatron-LM
+    ``get_batch_on_this_cp_rank``, ``val.view(..., 2 * cp_size, seq_len // (2 * cp_size), ...)``;
+    ``docs/source/api-guide/context_parallel.rst``). ``seq_len`` must therefore be a multiple of
+    ``2·cp`` (``seq_not_divisible_by_cp``; physics.md §5.3).
+
     References
     ----------
     Narayanan et al. 2021 §2.2 (m = B/(d·b)); Megatron-LM ``arguments.py`` checks (world size
-    divisible by tp·pp·cp, heads by tp, layers by pp·vp).
+    divisible by tp·pp·cp, heads by tp, layers by pp·vp); Megatron-LM ``get_batch_on_this_cp_rank``
+    (``megatron/training/utils.py``) and ``context_parallel.rst`` (sequence in 2·cp chunks).
 
     Examples
     --------
@@ -138,7 +152,9 @@ def layout(arch, layers, heads, experts, max_context, peak_flops, gpus, tp, pp, 
     ok_batch = _whole(micro_batches) & (micro_batches >= 1) & ok_gpus
     ok_context = np.logical_not(seq_len > max_context)  # NaN max_context: no limit
     ok_precision = np.isfinite(peak_flops) & (peak_flops > 0)
-    ok_all = ok_gpus & ok_tp & ok_layers & ok_experts & ok_batch & ok_context & ok_precision
+    # context parallelism with load balancing cuts each sequence into 2·cp chunks (see Notes)
+    ok_seq_cp = (cp == 1) | (seq_len % (2 * cp) == 0)
+    ok_all = ok_gpus & ok_tp & ok_layers & ok_experts & ok_batch & ok_context & ok_seq_cp & ok_precision
     return {
         "dp": dp,
         "micro_batches": micro_batches,
@@ -158,9 +174,11 @@ def layout(arch, layers, heads, experts, max_context, peak_flops, gpus, tp, pp, 
         "ok_layers_divisible": ok_layers,
         "ok_ep_within_experts": (ep == 1) | (ep <= ex),
         "ok_experts_divisible": ok_experts,
+        "ok_dp_within_batch": dp <= global_batch,
         "ok_batch_enough": micro_batches >= 1,
         "ok_batch_divisible": ok_batch,
         "ok_context": ok_context,
+        "ok_seq_cp": ok_seq_cp,
         "ok_precision": ok_precision,
         "ok_layout": ok_all,
     }
