@@ -90,10 +90,7 @@ def best(ds: xr.Dataset, objective: Any = None, /, *, minimize: str | None = Non
     >>> float(r.tput), int(r.tp), int(r.pp), int(r.ties)
     (5.0, 1, 2, 2)
     """
-    if objective is not None:
-        raise no_direction("best", objective)
-    if (minimize is None) == (maximize is None):
-        raise DsxInputError("best: give exactly one objective, minimize='name' or maximize='name'")
+    _check_goal(objective, minimize, maximize)
     plan = pieces_of(ds)
     if plan is not None:  # a lazy result: reduce each piece where it is computed
         from .ingraph import best_in_graph
@@ -137,6 +134,14 @@ def best(ds: xr.Dataset, objective: Any = None, /, *, minimize: str | None = Non
     out.attrs = {"objective": name, "sense": "minimize" if minimize is not None else "maximize",
                  "over": ",".join(over_dims)}
     return decode(out)  # an included categorical output reads as its labels
+
+
+def _check_goal(objective: Any, minimize: Any, maximize: Any) -> None:
+    """Exactly one objective, by keyword (a bare name would be taken as ``minimize``)."""
+    if objective is not None:
+        raise no_direction("best", objective)
+    if (minimize is None) == (maximize is None):
+        raise DsxInputError("best: give exactly one objective, minimize='name' or maximize='name'")
 
 
 def _objective(ds: Any, name: Any, where: Any, include: Sequence[str],
