@@ -25,7 +25,7 @@ from . import catalog
 from .errors import DsxInputError, did_you_mean
 from .fastds import build, variable
 from .uncertainty import Distribution
-from .space_values import _check_range, _choice, _finite_magnitude, _flag, _whole_number
+from .space_values import check_range, choice, finite_magnitude, flag, whole_number
 from .units import magnitude
 
 __all__ = ["Space", "KEYS"]
@@ -137,7 +137,7 @@ class Space:
                                 "(scale_out_bandwidth = scale_out_link_bandwidth, one NIC per GPU), so it would "
                                 "change nothing; give one of them")
         for key, columns in _FABRIC_COLUMNS.items():
-            if self._given(key) and all(any(map(self._given, names)) for names in columns):
+            if self._given(key) and _fabric_overridden(key, self._given):
                 given = [n for names in columns for n in names if self._given(n)]
                 raise DsxInputError(f"{key}: {' and '.join(given)} are given too and override every column "
                                     f"of the fabric, so it would change nothing; remove one of them")
@@ -164,19 +164,17 @@ class Space:
             return None if value is None else catalog.resolve(KEYS[name][0], value)
         spec = inputs.get(name)
         if spec is not None and spec.unit is None:
-            return _choice(name, value, spec)
+            return choice(name, value, spec)
         unit = spec.unit if spec is not None else overrides[name]
         if value is None:
             return value
         is_flag = spec is not None and isinstance(spec.default, bool)
         if is_flag or isinstance(value, (bool, np.bool_)):
-            return _flag(name, value, unit, is_flag)
-        mag = _finite_magnitude(name, value, unit)
+            return flag(name, value, unit, is_flag)
+        mag = finite_magnitude(name, value, unit)
         if spec is not None and spec.integer:
-            count = _whole_number(name, value, mag, spec)
-            _check_range(name, value, mag, unit, spec)  # a count's maximum (zero <= 3)
-            return count
-        _check_range(name, value, mag, unit, spec)
+            mag = whole_number(name, value, mag, spec)
+        check_range(name, value, mag, unit, spec)  # a count's maximum too (zero <= 3)
         return mag
 
     # -- shape -----------------------------------------------------------------------------
@@ -296,8 +294,12 @@ def without_overridden(defaults: Mapping[str, Any], given: Mapping[str, Any]) ->
     """``defaults`` less the fabric keys whose every column ``given`` sets (the defaults of the audit
     name a fabric; the user's bandwidth and latency then replace it rather than being refused)."""
     return {k: v for k, v in defaults.items()
-            if k not in _FABRIC_COLUMNS or k in given
-            or not all(any(n in given for n in names) for names in _FABRIC_COLUMNS[k])}
+            if k not in _FABRIC_COLUMNS or k in given or not _fabric_overridden(k, given.__contains__)}
+
+
+def _fabric_overridden(key: str, is_given: Any) -> bool:
+    """Whether every column of fabric ``key`` is set by a name for which ``is_given`` is true."""
+    return all(any(map(is_given, names)) for names in _FABRIC_COLUMNS[key])
 
 
 def _target(col: str, columns: Any) -> str | None:

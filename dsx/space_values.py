@@ -11,6 +11,8 @@ import numpy as np
 from .errors import DsxInputError
 from .units import magnitude
 
+__all__ = ["check_range", "choice", "finite_magnitude", "flag", "whole_number"]
+
 #: Largest count accepted (2**53: above it float64 cannot hold every whole number).
 _MAX_COUNT = 2**53
 Bound = tuple[float, bool]  # (value, the value itself allowed)
@@ -37,7 +39,7 @@ def _describe(low: Bound | None, high: Bound | None) -> str:
 
 
 
-def _choice(name: str, value: Any, spec: Any) -> Any:
+def choice(name: str, value: Any, spec: Any) -> Any:
     """A categorical input's value, one of the registry's choices when it lists them."""
     if spec.choices is not None and value not in spec.choices:
         raise DsxInputError(
@@ -46,7 +48,7 @@ def _choice(name: str, value: Any, spec: Any) -> Any:
     return value
 
 
-def _flag(name: str, value: Any, unit: str | None, is_flag: bool) -> bool:
+def flag(name: str, value: Any, unit: str | None, is_flag: bool) -> bool:
     """A true/false input's value; a boolean given to a numeric input (or the reverse) is an error."""
     if not isinstance(value, (bool, np.bool_)):
         raise DsxInputError(f"{name}: {value!r} must be true or false")
@@ -55,7 +57,7 @@ def _flag(name: str, value: Any, unit: str | None, is_flag: bool) -> bool:
     return bool(value)
 
 
-def _finite_magnitude(name: str, value: Any, unit: str | None) -> float:
+def finite_magnitude(name: str, value: Any, unit: str | None) -> float:
     """``value`` (a number or quantity) as a finite float in ``unit``."""
     try:
         mag = float(magnitude(value, unit, name=name))
@@ -71,7 +73,7 @@ def _finite_magnitude(name: str, value: Any, unit: str | None) -> float:
     return mag
 
 
-def _whole_number(name: str, value: Any, mag: float, spec: Any) -> int:
+def whole_number(name: str, value: Any, mag: float, spec: Any) -> int:
     """A count: whole, at least its registry minimum (1 by default) and at most 2**53."""
     lo = 1 if spec.minimum is None else int(spec.minimum)
     if mag != int(mag) or mag < lo or mag > _MAX_COUNT:
@@ -79,7 +81,7 @@ def _whole_number(name: str, value: Any, mag: float, spec: Any) -> int:
     return int(mag)
 
 
-def _check_range(name: str, value: Any, mag: float, unit: str | None, spec: Any) -> None:
+def check_range(name: str, value: Any, mag: float, unit: str | None, spec: Any) -> None:
     """Raise unless ``mag`` lies within the input's bounds (each inclusive or exclusive)."""
     low, high = _range(name, spec)
     below = low is not None and (mag < low[0] or (mag == low[0] and not low[1]))

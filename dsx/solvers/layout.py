@@ -153,7 +153,7 @@ def layout(arch, layers, heads, experts, max_context, peak_flops, gpus, tp, pp, 
     ok_context = np.logical_not(seq_len > max_context)  # NaN max_context: no limit
     ok_precision = np.isfinite(peak_flops) & (peak_flops > 0)
     # context parallelism with load balancing cuts each sequence into 2·cp chunks (see Notes)
-    ok_seq_cp = (cp == 1) | ((seq_len / unit("token")) % (2 * cp) == 0)  # whole tokens in each of 2·cp chunks
+    ok_seq_cp = (cp == 1) | (seq_len % (2 * cp * unit("token")) == 0)  # whole tokens in each of 2·cp chunks
     ok_all = ok_gpus & ok_tp & ok_layers & ok_experts & ok_batch & ok_context & ok_seq_cp & ok_precision
     return {
         "dp": dp,
